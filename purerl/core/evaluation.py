@@ -1,0 +1,42 @@
+"""Evaluating a policy for N complete episodes, in parallel, with raw (unscaled) rewards."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+
+from purerl.core.running_stats import RunningMeanStd
+from purerl.envs.base import VecEnv
+
+ActFn = Callable[[jax.Array, jax.Array], jax.Array]
+
+
+def evaluate_policy(env: VecEnv, act: ActFn, key: jax.Array, obs_rms: RunningMeanStd | None = None) -> dict:
+    """Run one episode in each of ``env.num_envs`` envs with ``act(obs, key) -> action``.
+
+    ``env`` must carry :class:`~purerl.envs.EpisodeStatistics` and no reward scaling; ``obs_rms`` are the
+    training run's observation statistics (frozen here), or ``None`` for raw observations.
+    Returns ``returns``/``lengths`` per episode and their mean/std/min/max.
+    """
+    norm = (lambda o: o) if obs_rms is None else obs_rms.normalize
+    k_reset, k_run = jax.random.split(key)
+    state, obs = env.reset(k_reset)
+    n = env.num_envs
+    zeros = jnp.zeros((n,), jnp.float32)
+
+    def step(carry, k):
+        state, obs, ret, length, finished = carry
+        k_act, k_env = jax.random.split(k)
+        state, ts = env.step(k_env, state, act(norm(obs), k_act))
+        first = ts.done & ~finished
+        ret = jnp.where(first, ts.info["episode_return"], ret)
+        length = jnp.where(first, ts.info["episode_length"].astype(jnp.float32), length)
+        return (state, ts.obs, ret, length, finished | ts.done), None
+
+    keys = jax.random.split(k_run, env.max_episode_steps)
+    (_, _, ret, length, finished), _ = jax.lax.scan(
+        step, (state, obs, zeros, zeros, jnp.zeros((n,), bool)), keys)
+    return {"returns": ret, "lengths": length, "finished": finished, "mean": ret.mean(), "std": ret.std(),
+            "min": ret.min(), "max": ret.max()}

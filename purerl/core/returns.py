@@ -1,0 +1,29 @@
+"""Advantage and return estimators over time-major rollouts ``[T, N]``.
+
+Conventions used by every estimator here: ``next_values[t]`` is the value of the observation that followed
+step ``t`` *within its episode* (``V(final_obs[t])``), so a time-limit truncation bootstraps from the real
+last observation; ``terminated[t]`` zeroes that bootstrap; ``done[t]`` (terminated or truncated) stops the
+recursion from reaching into the next episode.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def gae(rewards: jax.Array, values: jax.Array, next_values: jax.Array, terminated: jax.Array,
+        done: jax.Array, gamma, lam, unroll: int = 16) -> tuple[jax.Array, jax.Array]:
+    """Generalised advantage estimation (Schulman et al., 2016). Returns ``(advantages, value_targets)``."""
+    not_term = 1.0 - terminated.astype(jnp.float32)
+    not_done = 1.0 - done.astype(jnp.float32)
+    deltas = rewards + gamma * not_term * next_values - values
+    decay = gamma * lam * not_done
+
+    def step(next_adv, x):
+        delta, d = x
+        adv = delta + d * next_adv
+        return adv, adv
+
+    _, adv = jax.lax.scan(step, jnp.zeros_like(deltas[0]), (deltas, decay), reverse=True, unroll=unroll)
+    return adv, adv + values

@@ -1,0 +1,149 @@
+"""The one environment protocol purerl's algorithms see.
+
+A ``VecEnv`` is a plain Python object (not a pytree) describing a *batch* of ``num_envs`` environments.
+Its two methods are pure functions over that batch::
+
+    state, obs = env.reset(key)                       # obs: [num_envs, obs_dim] float32
+    state, ts = env.step(key, state, action)          # action: [num_envs] int or [num_envs, act_dim]
+
+``ts`` is a :class:`TimeStep`. Episodes that end are reset automatically, from a fresh initial state drawn
+with a new key: ``ts.obs`` is then the first observation of the next episode while ``ts.final_obs`` is the
+last observation of the one that ended (equal to ``ts.obs`` on every other step). ``terminated`` marks a true
+terminal state (bootstrap with zero); ``truncated`` marks a time limit (bootstrap from ``final_obs``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+
+@dataclass(frozen=True)
+class Discrete:
+    """``n`` actions, encoded as int32 indices."""
+
+    n: int
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return ()
+
+
+@dataclass(frozen=True)
+class Box:
+    """A continuous box ``[low, high]`` of the given shape (bounds stored as numpy arrays)."""
+
+    low: np.ndarray
+    high: np.ndarray
+    shape: tuple[int, ...]
+
+    @staticmethod
+    def make(low: Any, high: Any, shape: tuple[int, ...]) -> "Box":
+        low = np.broadcast_to(np.asarray(low, np.float32), shape).copy()
+        high = np.broadcast_to(np.asarray(high, np.float32), shape).copy()
+        return Box(low, high, tuple(shape))
+
+    def __hash__(self) -> int:  # numpy fields: hash by value so Box can sit in static configs
+        return hash((self.low.tobytes(), self.high.tobytes(), self.shape))
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, Box) and self.shape == other.shape
+                and np.array_equal(self.low, other.low) and np.array_equal(self.high, other.high))
+
+
+@struct.dataclass
+class TimeStep:
+    obs: jax.Array          # [N, obs_dim], first obs of the next episode where one ended
+    reward: jax.Array       # [N] float32
+    terminated: jax.Array   # [N] bool: true terminal state, no bootstrap
+    truncated: jax.Array    # [N] bool: time limit (and not terminated), bootstrap from final_obs
+    final_obs: jax.Array    # [N, obs_dim]: last obs of the step's episode (== obs unless it ended)
+    info: dict = struct.field(default_factory=dict)
+
+    @property
+    def done(self) -> jax.Array:
+        return jnp.logical_or(self.terminated, self.truncated)
+
+
+class VecEnv:
+    """Base class of every environment and wrapper. Subclasses set the attributes below."""
+
+    num_envs: int
+    obs_dim: int
+    action_space: Discrete | Box
+    max_episode_steps: int
+    env_id: str
+
+    def reset(self, key: jax.Array) -> tuple[Any, jax.Array]:
+        raise NotImplementedError
+
+    def step(self, key: jax.Array, state: Any, action: jax.Array) -> tuple[Any, TimeStep]:
+        raise NotImplementedError
+
+    # Wrappers forward these to the wrapped env.
+    def obs_normalizer(self, state: Any) -> Any:
+        """The running observation statistics in ``state``, or ``None`` when observations are raw."""
+        return None
+
+    @property
+    def unwrapped(self) -> "VecEnv":
+        return self
+
+    @property
+    def is_discrete(self) -> bool:
+        return isinstance(self.action_space, Discrete)
+
+    @property
+    def action_dim(self) -> int:
+        """Number of actions (discrete) or the action vector's size (continuous)."""
+        if isinstance(self.action_space, Discrete):
+            return self.action_space.n
+        return int(np.prod(self.action_space.shape))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.env_id!r}, num_envs={self.num_envs})"
+
+
+class Wrapper(VecEnv):
+    def __init__(self, env: VecEnv):
+        self.env = env
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "env":
+            raise AttributeError(name)
+        return getattr(self.env, name)
+
+    def reset(self, key):
+        return self.env.reset(key)
+
+    def step(self, key, state, action):
+        return self.env.step(key, state, action)
+
+    def obs_normalizer(self, state):
+        return self.env.obs_normalizer(state)
+
+    @property
+    def unwrapped(self) -> VecEnv:
+        return self.env.unwrapped
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.env!r})"
+
+
+@struct.dataclass
+class WrapperState:
+    """State of a stateful wrapper: its own fields next to the wrapped env's state in ``inner``."""
+
+    inner: Any
+
+
+class StatefulWrapper(Wrapper):
+    """A wrapper whose state is a :class:`WrapperState` subclass holding the inner state in ``inner``."""
+
+    def obs_normalizer(self, state):
+        return self.env.obs_normalizer(state.inner)

@@ -1,0 +1,138 @@
+"""Adapters from gymnax (1.x step API) and Brax to the :class:`~purerl.envs.base.VecEnv` protocol."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from purerl.envs.base import Box, Discrete, TimeStep, VecEnv
+
+
+def _flat(x: jax.Array, num_envs: int) -> jax.Array:
+    return jnp.reshape(x, (num_envs, -1)).astype(jnp.float32)
+
+
+class GymnaxEnv(VecEnv):
+    """``num_envs`` copies of a gymnax environment, vmapped. Non-vector observations are flattened."""
+
+    def __init__(self, env_id: str, num_envs: int, env_params: Any = None):
+        import gymnax
+        from gymnax.environments import spaces
+
+        self.env_id = env_id
+        self.num_envs = int(num_envs)
+        self._env, default_params = gymnax.make(env_id)
+        self._params = default_params if env_params is None else env_params
+        obs_space = self._env.observation_space(self._params)
+        self.obs_dim = int(np.prod(obs_space.shape))
+        act = self._env.action_space(self._params)
+        if isinstance(act, spaces.Discrete):
+            self.action_space = Discrete(int(act.n))
+        elif isinstance(act, spaces.Box):
+            self.action_space = Box.make(act.low, act.high, tuple(act.shape))
+        else:
+            raise ValueError(f"env `{env_id}` has an action space of type {type(act).__name__}, "
+                             "which purerl does not support (only Discrete and Box)")
+        self.max_episode_steps = int(getattr(self._params, "max_steps_in_episode", 1000))
+
+    def _cast_action(self, action: jax.Array) -> jax.Array:
+        if isinstance(self.action_space, Discrete):
+            return action.astype(jnp.int32)
+        return jnp.reshape(action, (self.num_envs,) + self.action_space.shape).astype(jnp.float32)
+
+    def reset(self, key):
+        keys = jax.random.split(key, self.num_envs)
+        obs, state = jax.vmap(self._env.reset, in_axes=(0, None))(keys, self._params)
+        return state, _flat(obs, self.num_envs)
+
+    def step(self, key, state, action):
+        keys = jax.random.split(key, self.num_envs)
+        obs, state, reward, terminated, truncated, info = jax.vmap(
+            self._env.step, in_axes=(0, 0, 0, None))(keys, state, self._cast_action(action), self._params)
+        terminated = jnp.reshape(terminated, (self.num_envs,)).astype(bool)
+        truncated = jnp.logical_and(jnp.reshape(truncated, (self.num_envs,)).astype(bool), ~terminated)
+        ts = TimeStep(obs=_flat(obs, self.num_envs),
+                      reward=jnp.reshape(reward, (self.num_envs,)).astype(jnp.float32),
+                      terminated=terminated, truncated=truncated,
+                      final_obs=_flat(info["final_observation"], self.num_envs))
+        return state, ts
+
+
+@struct.dataclass
+class BraxVecState:
+    core: Any          # brax.envs.State, batched
+    steps: jax.Array   # [N] int32, steps taken in the current episode
+
+
+BRAX_BACKENDS = ("generalized", "positional", "spring", "mjx")
+
+
+@functools.lru_cache(maxsize=None)
+def _brax_env(name: str, backend: str | None):
+    # mujoco prints a notice when its optional GPU backend (warp) is missing; keep user output clean.
+    with contextlib.redirect_stdout(io.StringIO()):
+        from brax import envs as brax_envs
+    kwargs = {} if backend is None else {"backend": backend}
+    return brax_envs.get_environment(name, **kwargs)
+
+
+def brax_env_names() -> list[str]:
+    with contextlib.redirect_stdout(io.StringIO()):
+        from brax import envs as brax_envs
+    return sorted(brax_envs._envs)  # the registry has no public listing in brax 0.14
+
+
+class BraxEnv(VecEnv):
+    """``num_envs`` copies of a Brax environment with purerl's own time limit and auto-reset.
+
+    Brax's training ``AutoResetWrapper`` returns finished episodes to a cached first state; here every
+    reset draws a fresh initial state from a new key, as gymnax does. Resets are computed only when some
+    episode in the batch ended (a ``lax.cond`` on the batch), so long episodes cost nothing extra.
+    """
+
+    def __init__(self, name: str, num_envs: int, backend: str | None = None, episode_length: int = 1000):
+        self.env_id = f"brax/{name}"
+        self.num_envs = int(num_envs)
+        self._env = _brax_env(name, backend)
+        self.backend = self._env.backend
+        obs_size = self._env.observation_size
+        if not isinstance(obs_size, int):
+            raise ValueError(f"env `{self.env_id}` has dict observations, which purerl does not support")
+        self.obs_dim = int(obs_size)
+        self.action_space = Box.make(-1.0, 1.0, (int(self._env.action_size),))
+        self.max_episode_steps = int(episode_length)
+
+    def reset(self, key):
+        core = jax.vmap(self._env.reset)(jax.random.split(key, self.num_envs))
+        return BraxVecState(core, jnp.zeros((self.num_envs,), jnp.int32)), core.obs.astype(jnp.float32)
+
+    def step(self, key, state, action):
+        core = jax.vmap(self._env.step)(state.core, action.astype(jnp.float32))
+        steps = state.steps + 1
+        terminated = core.done > 0.5
+        truncated = jnp.logical_and(steps >= self.max_episode_steps, ~terminated)
+        done = jnp.logical_or(terminated, truncated)
+        final_obs = core.obs.astype(jnp.float32)
+        reward = core.reward.astype(jnp.float32)
+
+        def with_resets(core):
+            fresh = jax.vmap(self._env.reset)(jax.random.split(key, self.num_envs))
+
+            def pick(new, old):
+                mask = jnp.reshape(done, (self.num_envs,) + (1,) * (old.ndim - 1))
+                return jnp.where(mask, new, old)
+
+            return jax.tree.map(pick, fresh, core)
+
+        core = jax.lax.cond(jnp.any(done), with_resets, lambda c: c, core)
+        steps = jnp.where(done, 0, steps)
+        ts = TimeStep(obs=core.obs.astype(jnp.float32), reward=reward,
+                      terminated=terminated, truncated=truncated, final_obs=final_obs)
+        return BraxVecState(core, steps), ts

@@ -1,0 +1,110 @@
+"""Policy and value networks (flax.linen) with orthogonal initialisation; distributions from distrax.
+
+Hidden layers use orthogonal init with gain sqrt(2), policy heads gain 0.01 (a near-uniform / near-zero
+mean initial policy) and value heads gain 1, the initialisation the PPO literature found to matter.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import distrax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "tanh": nn.tanh,
+    "relu": nn.relu,
+    "elu": nn.elu,
+    "gelu": nn.gelu,
+    "silu": nn.silu,
+}
+
+
+def _dense(features: int, gain: float, name: str | None = None) -> nn.Dense:
+    return nn.Dense(features, kernel_init=nn.initializers.orthogonal(gain),
+                    bias_init=nn.initializers.zeros, name=name)
+
+
+class MLP(nn.Module):
+    """Hidden layers only: ``x -> act(W x + b)`` per width in ``hidden_sizes``."""
+
+    hidden_sizes: Sequence[int] = (64, 64)
+    activation: str = "tanh"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        act = ACTIVATIONS[self.activation]
+        for h in self.hidden_sizes:
+            x = act(_dense(h, np.sqrt(2.0))(x))
+        return x
+
+
+class CategoricalHead(nn.Module):
+    num_actions: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> distrax.Distribution:
+        return distrax.Categorical(logits=_dense(self.num_actions, 0.01)(x))
+
+
+class GaussianHead(nn.Module):
+    """Diagonal Gaussian; ``log_std`` is a free parameter (state-independent) or a second output."""
+
+    action_dim: int
+    state_dependent_std: bool = False
+    init_log_std: float = 0.0
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> distrax.Distribution:
+        mean = _dense(self.action_dim, 0.01)(x)
+        if self.state_dependent_std:
+            log_std = _dense(self.action_dim, 0.01)(x) + self.init_log_std
+        else:
+            log_std = self.param("log_std", nn.initializers.constant(self.init_log_std), (self.action_dim,))
+            log_std = jnp.broadcast_to(log_std, mean.shape)
+        return distrax.MultivariateNormalDiag(mean, jnp.exp(jnp.clip(log_std, -20.0, 2.0)))
+
+
+class ValueHead(nn.Module):
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return jnp.squeeze(_dense(1, 1.0)(x), -1)
+
+
+class ActorCritic(nn.Module):
+    """Policy distribution and state value. Separate actor and critic MLPs, or one shared torso."""
+
+    action_dim: int
+    discrete: bool
+    hidden_sizes: Sequence[int] = (64, 64)
+    activation: str = "tanh"
+    shared: bool = False
+    state_dependent_std: bool = False
+
+    def setup(self):
+        self.actor_torso = MLP(self.hidden_sizes, self.activation)
+        self.critic_torso = self.actor_torso if self.shared else MLP(self.hidden_sizes, self.activation)
+        if self.discrete:
+            self.policy_head = CategoricalHead(self.action_dim)
+        else:
+            self.policy_head = GaussianHead(self.action_dim, self.state_dependent_std)
+        self.value_head = ValueHead()
+
+    def __call__(self, obs: jax.Array) -> tuple[distrax.Distribution, jax.Array]:
+        h = self.actor_torso(obs)
+        v = self.value_head(h if self.shared else self.critic_torso(obs))
+        return self.policy_head(h), v
+
+    def policy(self, obs: jax.Array) -> distrax.Distribution:
+        return self.policy_head(self.actor_torso(obs))
+
+    def value(self, obs: jax.Array) -> jax.Array:
+        return self.value_head(self.critic_torso(obs))
+
+
+def mode(dist: distrax.Distribution) -> jax.Array:
+    """The deterministic action of a policy distribution (argmax / mean)."""
+    return dist.mode()
