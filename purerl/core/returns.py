@@ -13,7 +13,7 @@ import jax.numpy as jnp
 
 
 def gae(rewards: jax.Array, values: jax.Array, next_values: jax.Array, terminated: jax.Array,
-        done: jax.Array, gamma, lam, unroll: int = 16) -> tuple[jax.Array, jax.Array]:
+        done: jax.Array, gamma, lam, unroll: int = 1) -> tuple[jax.Array, jax.Array]:
     """Generalised advantage estimation (Schulman et al., 2016). Returns ``(advantages, value_targets)``."""
     not_term = 1.0 - terminated.astype(jnp.float32)
     not_done = 1.0 - done.astype(jnp.float32)

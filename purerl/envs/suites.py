@@ -41,6 +41,9 @@ class GymnaxEnv(VecEnv):
             raise ValueError(f"env `{env_id}` has an action space of type {type(act).__name__}, "
                              "which purerl does not support (only Discrete and Box)")
         self.max_episode_steps = int(getattr(self._params, "max_steps_in_episode", 1000))
+        from gymnax.environments.environment import Environment
+
+        self._custom_step = type(self._env).step is not Environment.step
 
     def _cast_action(self, action: jax.Array) -> jax.Array:
         if isinstance(self.action_space, Discrete):
@@ -53,16 +56,52 @@ class GymnaxEnv(VecEnv):
         return state, _flat(obs, self.num_envs)
 
     def step(self, key, state, action):
-        keys = jax.random.split(key, self.num_envs)
-        obs, state, reward, terminated, truncated, info = jax.vmap(
-            self._env.step, in_axes=(0, 0, 0, None))(keys, state, self._cast_action(action), self._params)
-        terminated = jnp.reshape(terminated, (self.num_envs,)).astype(bool)
-        truncated = jnp.logical_and(jnp.reshape(truncated, (self.num_envs,)).astype(bool), ~terminated)
-        ts = TimeStep(obs=_flat(obs, self.num_envs),
-                      reward=jnp.reshape(reward, (self.num_envs,)).astype(jnp.float32),
-                      terminated=terminated, truncated=truncated,
-                      final_obs=_flat(info["final_observation"], self.num_envs))
+        if self._custom_step:
+            return self._generic_step(key, state, action)
+        # gymnax's own step() computes a reset for every env on every step and selects; doing the reset
+        # only when some episode in the batch ended (a lax.cond over the batch) is the same transition
+        # and much cheaper, since episodes end rarely.
+        n = self.num_envs
+        k_step, k_reset = jax.random.split(key)
+        obs, state, reward, terminated, _ = jax.vmap(self._env.step_env, in_axes=(0, 0, 0, None))(
+            jax.random.split(k_step, n), state, self._cast_action(action), self._params)
+        truncated = jax.vmap(self._env.is_truncated, in_axes=(0, None))(state, self._params)
+        terminated = jnp.reshape(terminated, (n,)).astype(bool)
+        truncated = jnp.logical_and(jnp.reshape(truncated, (n,)).astype(bool), ~terminated)
+        done = jnp.logical_or(terminated, truncated)
+        final_obs = _flat(obs, n)
+
+        def with_resets(args):
+            state, obs = args
+            fresh_obs, fresh = jax.vmap(self._env.reset_env, in_axes=(0, None))(
+                jax.random.split(k_reset, n), self._params)
+            return _select(done, fresh, state), _select(done, _flat(fresh_obs, n), obs)
+
+        state, next_obs = jax.lax.cond(jnp.any(done), with_resets, lambda a: a, (state, final_obs))
+        ts = TimeStep(obs=next_obs, reward=jnp.reshape(reward, (n,)).astype(jnp.float32),
+                      terminated=terminated, truncated=truncated, final_obs=final_obs)
         return state, ts
+
+    def _generic_step(self, key, state, action):
+        """gymnax's own auto-resetting step, for envs that override it (e.g. bsuite's DeepSea)."""
+        n = self.num_envs
+        obs, state, reward, terminated, truncated, info = jax.vmap(
+            self._env.step, in_axes=(0, 0, 0, None))(jax.random.split(key, n), state, self._cast_action(action),
+                                                     self._params)
+        terminated = jnp.reshape(terminated, (n,)).astype(bool)
+        truncated = jnp.logical_and(jnp.reshape(truncated, (n,)).astype(bool), ~terminated)
+        ts = TimeStep(obs=_flat(obs, n), reward=jnp.reshape(reward, (n,)).astype(jnp.float32),
+                      terminated=terminated, truncated=truncated, final_obs=_flat(info["final_observation"], n))
+        return state, ts
+
+
+def _select(mask: jax.Array, new, old):
+    """Per-env choice between two batched pytrees (``mask``: [N])."""
+
+    def pick(a, b):
+        return jnp.where(jnp.reshape(mask, mask.shape + (1,) * (b.ndim - 1)), a, b)
+
+    return jax.tree.map(pick, new, old)
 
 
 @struct.dataclass
@@ -123,13 +162,7 @@ class BraxEnv(VecEnv):
         reward = core.reward.astype(jnp.float32)
 
         def with_resets(core):
-            fresh = jax.vmap(self._env.reset)(jax.random.split(key, self.num_envs))
-
-            def pick(new, old):
-                mask = jnp.reshape(done, (self.num_envs,) + (1,) * (old.ndim - 1))
-                return jnp.where(mask, new, old)
-
-            return jax.tree.map(pick, fresh, core)
+            return _select(done, jax.vmap(self._env.reset)(jax.random.split(key, self.num_envs)), core)
 
         core = jax.lax.cond(jnp.any(done), with_resets, lambda c: c, core)
         steps = jnp.where(done, 0, steps)
