@@ -26,7 +26,7 @@ from purerl.config import check, check_leaf, leaf_field, static_field
 from purerl.core.evaluation import evaluate_policy
 from purerl.core.loop import Result, Trainer, make_train_fn
 from purerl.core.minibatch import flatten_time_env, shuffled_minibatches
-from purerl.core.progress import ProgressFn, maybe_report
+from purerl.core.progress import ProgressFn
 from purerl.core.returns import gae
 from purerl.core.rollout import rollout
 from purerl.networks import ACTIVATIONS, ActorCritic
@@ -122,8 +122,10 @@ def _make_env(cfg: Config, num_envs: int, train: bool) -> envs.VecEnv:
                      scale_reward=cfg.scale_reward and train, gamma=cfg.gamma)
 
 
-def make(config: Config, progress: ProgressFn | None = None) -> Trainer:
-    """Build PPO for ``config``: validated here, in Python, before anything is traced."""
+def make(config: Config, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = ()) -> Trainer:
+    """Build PPO for ``config``: validated here, in Python, before anything is traced.
+
+    ``progress``: optional host function for live progress (see :func:`purerl.core.loop.make_train_fn`)."""
     cfg = config.validate()
     env = _make_env(cfg, cfg.num_envs, train=True)
     network = ActorCritic(action_dim=env.action_dim, discrete=env.is_discrete, hidden_sizes=cfg.hidden_sizes,
@@ -213,9 +215,6 @@ def make(config: Config, progress: ProgressFn | None = None) -> Trainer:
         metrics.update(episode_return=last_return, episode_length=last_length, episodes=tally.count,
                        env_steps=step * cfg.batch_size, learning_rate=jnp.asarray(lr, jnp.float32),
                        kl_stopped=stopped.astype(jnp.float32))
-        maybe_report(progress, state.update_step, num_updates,
-                     {"env_steps": metrics["env_steps"], "episode_return": last_return,
-                      "num_updates": jnp.asarray(num_updates), "update": step})
         new_state = TrainState(params, opt_state, env_state, obs, key, step, last_return, last_length)
         return new_state, metrics
 
@@ -229,7 +228,7 @@ def make(config: Config, progress: ProgressFn | None = None) -> Trainer:
 
         return evaluate_policy(eval_env, act, key, env.obs_normalizer(state.env_state))
 
-    return Trainer(cfg, env, num_updates, cfg.batch_size, init, update, make_train_fn(init, update, num_updates),
+    return Trainer(cfg, env, num_updates, cfg.batch_size, init, update, make_train_fn(init, update, num_updates, progress, progress_metrics),
                    evaluate)
 
 

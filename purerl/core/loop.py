@@ -9,7 +9,10 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import jax
+import jax.numpy as jnp
 from flax import struct
+
+from purerl.core.progress import ProgressFn, maybe_report
 
 
 @struct.dataclass
@@ -30,9 +33,24 @@ def run_chunk(update: Callable[[Any], tuple[Any, dict]], state: Any, num_updates
 
 
 def make_train_fn(init: Callable[[jax.Array], Any], update: Callable[[Any], tuple[Any, dict]],
-                  num_updates: int) -> Callable[[jax.Array], Result]:
+                  num_updates: int, progress: ProgressFn | None = None,
+                  progress_metrics: tuple[str, ...] = ()) -> Callable[[jax.Array], Result]:
+    """``train(key)``: ``init`` then ``num_updates`` updates.
+
+    ``progress`` (a host function) receives ``{"update": i, **{name: metrics[name]}}`` at a bounded rate
+    (see :mod:`purerl.core.progress`). ``update`` comes from the scan's xs, never from the state, so it is
+    never batched by ``jax.vmap``: with no ``progress_metrics`` a vmapped run makes one call per report, not
+    one per seed. Ask for metrics (e.g. ``("episode_return",)``) only for unvmapped runs.
+    """
+
+    def body(state, index):
+        state, metrics = update(state)
+        maybe_report(progress, index, num_updates,
+                     {"update": index + 1, **{k: metrics[k] for k in progress_metrics}})
+        return state, metrics
+
     def train(key: jax.Array) -> Result:
-        state, metrics = run_chunk(update, init(key), num_updates)
+        state, metrics = jax.lax.scan(body, init(key), jnp.arange(num_updates))
         return Result(state, metrics)
 
     return train

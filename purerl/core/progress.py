@@ -1,8 +1,9 @@
 """Live progress out of a compiled run, at a bounded rate.
 
 ``train`` stays pure: when the caller asks for progress, a ``jax.debug.callback`` fires on at most
-``MAX_REPORTS`` of the updates (plus the last one). Under ``jax.vmap`` the callback is invoked once per
-batch element, so handlers must tolerate several calls with the same ``env_steps``.
+``MAX_REPORTS`` of the updates (plus the last one). Under ``jax.vmap`` a callback whose arguments are
+batched is unrolled into one call per batch element (jax's batching rule for debug callbacks), so the
+training loop passes batched metrics only when asked (see :func:`purerl.core.loop.make_train_fn`).
 """
 
 from __future__ import annotations

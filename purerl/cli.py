@@ -1,0 +1,205 @@
+"""The ``purerl`` command: the outside-of-jit layer (progress bar, timing, run directory).
+
+    purerl train ppo --env CartPole-v1 [--total-timesteps N] [--num-envs N] [--seeds K]
+                     [--set field=value ...] [--out DIR] [--no-progress]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import importlib
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ALGOS = {"ppo": "purerl.ppo"}
+
+
+def _algo(name: str):
+    if name not in ALGOS:
+        raise SystemExit(f"purerl: unknown algorithm {name!r}; available: {', '.join(sorted(ALGOS))}")
+    return importlib.import_module(ALGOS[name])
+
+
+class ProgressBar:
+    """Host side of the in-jit progress callback: a tqdm bar over env steps (per seed)."""
+
+    def __init__(self, total_steps: int, seeds: int, steps_per_update: int, enabled: bool = True):
+        self.enabled = enabled
+        self.seeds = seeds
+        self._lock = threading.Lock()
+        self._done = 0
+        self.steps_per_update = steps_per_update
+        self.total_steps = total_steps
+        self.bar = None
+
+    def start(self) -> None:
+        """Open the bar (after compilation, so its rate is the run's)."""
+        if self.enabled:
+            from tqdm.auto import tqdm
+
+            desc = "train" if self.seeds == 1 else f"train ({self.seeds} seeds)"
+            self.bar = tqdm(total=self.total_steps, unit="step", unit_scale=True, dynamic_ncols=True, desc=desc,
+                            file=sys.stderr)
+
+    def __call__(self, payload: dict) -> None:
+        if self.bar is None:
+            return
+        steps = int(payload["update"]) * self.steps_per_update
+        with self._lock:
+            if steps > self._done:
+                self.bar.update(steps - self._done)
+                self._done = steps
+            if "episode_return" in payload:
+                ret = float(payload["episode_return"])
+                if ret == ret:
+                    self.bar.set_postfix(ret=f"{ret:.1f}", refresh=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _jsonable(x: Any) -> Any:
+    import numpy as np
+
+    if isinstance(x, (np.ndarray, np.generic)):
+        return x.tolist()
+    if isinstance(x, tuple):
+        return list(x)
+    return x
+
+
+def _write_metrics(out: Path, metrics: dict, seeds: int) -> None:
+    import numpy as np
+
+    arrays = {k: np.asarray(v) for k, v in metrics.items()}
+    if seeds == 1:
+        arrays = {k: v[None] for k, v in arrays.items()}
+    with open(out / "metrics.json", "w") as f:
+        json.dump({k: v.tolist() for k, v in arrays.items()}, f)
+    names = sorted(arrays)
+    with open(out / "metrics.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["seed", "log_point"] + names)
+        n_seeds, n_points = arrays[names[0]].shape[:2]
+        for s in range(n_seeds):
+            for i in range(n_points):
+                w.writerow([s, i] + [float(arrays[k][s, i]) for k in names])
+
+
+def train_command(args: argparse.Namespace) -> dict:
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    from flax import serialization
+
+    from purerl.config import apply_overrides
+
+    mod = _algo(args.algo)
+    cfg = mod.Config()
+    direct = {"env": args.env, "total_timesteps": args.total_timesteps, "num_envs": args.num_envs}
+    cfg = cfg.replace(**{k: v for k, v in direct.items() if v is not None})
+    cfg = apply_overrides(cfg, args.set or [])
+    cfg = cfg.validate()
+    seeds = args.seeds
+    if seeds < 1:
+        raise ValueError(f"--seeds must be at least 1, got {seeds}")
+
+    trainer0 = mod.make(cfg)
+    total = trainer0.num_updates * trainer0.steps_per_update
+    bar = ProgressBar(total, seeds, trainer0.steps_per_update, enabled=not args.no_progress)
+    # One seed: the bar also shows the latest return. Many seeds: steps only, one callback per report.
+    trainer = mod.make(cfg, progress=None if args.no_progress else bar,
+                       progress_metrics=("episode_return",) if seeds == 1 else ())
+    keys = jax.random.split(jax.random.key(args.seed), seeds)
+    fn = jax.jit(jax.vmap(trainer.train)) if seeds > 1 else jax.jit(trainer.train)
+    arg = keys if seeds > 1 else keys[0]
+
+    t0 = time.perf_counter()
+    compiled = fn.lower(arg).compile()
+    compile_s = time.perf_counter() - t0
+    bar.start()
+    t0 = time.perf_counter()
+    result = jax.block_until_ready(compiled(arg))
+    jax.effects_barrier()
+    run_s = time.perf_counter() - t0
+    bar.close()
+
+    ev = jax.vmap(lambda s, k: trainer.evaluate(s, k, args.eval_episodes)) if seeds > 1 else (
+        lambda s, k: trainer.evaluate(s, k, args.eval_episodes))
+    eval_keys = jax.random.split(jax.random.key(args.seed + 1), seeds)
+    eval_out = jax.jit(ev)(result.state, eval_keys if seeds > 1 else eval_keys[0])
+
+    ret = np.asarray(result.metrics["episode_return"]).reshape(seeds, -1)
+    tail = max(1, ret.shape[1] // 20)  # final return: mean over the last 5% of log points, per seed
+    final = np.nanmean(ret[:, -tail:], axis=1)
+    eval_mean = np.asarray(eval_out["mean"]).reshape(seeds)
+    summary = {
+        "algo": args.algo, "env": cfg.env, "seeds": seeds, "env_steps_per_seed": int(total),
+        "final_return_mean": float(np.mean(final)), "final_return_std": float(np.std(final)),
+        "eval_return_mean": float(np.mean(eval_mean)), "eval_return_std": float(np.std(eval_mean)),
+        "compile_s": compile_s, "run_s": run_s, "env_steps_per_s": total * seeds / run_s,
+    }
+
+    out = Path(args.out) if args.out else Path("runs") / f"{args.algo}-{cfg.env.replace('/', '_')}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out.mkdir(parents=True, exist_ok=True)
+    config_dict = {f.name: _jsonable(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+    (out / "config.json").write_text(json.dumps({"algo": args.algo, "seeds": seeds, "seed": args.seed,
+                                                 "config": config_dict}, indent=2))
+    _write_metrics(out, result.metrics, seeds)
+    obs_rms = (jax.vmap(trainer.env.obs_normalizer)(result.state.env_state) if seeds > 1
+               else trainer.env.obs_normalizer(result.state.env_state))
+    (out / "params.msgpack").write_bytes(serialization.to_bytes({"params": result.state.params,
+                                                                 "obs_rms": obs_rms}))
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+
+    pm = "±"
+    print(f"{args.algo} on {cfg.env}: {seeds} seed(s) x {total:,} env steps")
+    print(f"  final return   {summary['final_return_mean']:.1f} {pm} {summary['final_return_std']:.1f}"
+          f"   (mean of the last 5% of updates; over seeds)")
+    print(f"  eval return    {summary['eval_return_mean']:.1f} {pm} {summary['eval_return_std']:.1f}"
+          f"   ({args.eval_episodes} deterministic episodes per seed)")
+    print(f"  compile        {compile_s:.2f} s")
+    print(f"  run            {run_s:.2f} s   ({summary['env_steps_per_s']:,.0f} env steps/s)")
+    print(f"  wrote          {out}/  (config.json, metrics.csv, metrics.json, params.msgpack, summary.json)")
+    return summary
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="purerl", description="Fused JAX policy-gradient RL.")
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train an agent", description="Train ALGO on ENV; every Config field "
+                       "can be set with --set field=value.")
+    t.add_argument("algo", help=f"algorithm: {', '.join(sorted(ALGOS))}")
+    t.add_argument("--env", default=None, help="env id (gymnax name or brax/<name>); default: the Config's")
+    t.add_argument("--total-timesteps", type=int, default=None, help="env steps per seed")
+    t.add_argument("--num-envs", type=int, default=None, help="parallel environments")
+    t.add_argument("--seeds", type=int, default=1, help="independent seeds, vmapped in one program")
+    t.add_argument("--seed", type=int, default=0, help="base PRNG seed")
+    t.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override any Config field (repeatable)")
+    t.add_argument("--out", default=None, help="run directory (default runs/ALGO-ENV-TIME)")
+    t.add_argument("--eval-episodes", type=int, default=10, help="deterministic evaluation episodes per seed")
+    t.add_argument("--no-progress", action="store_true", help="no live progress bar")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "train":
+            train_command(args)
+    except (ValueError, TypeError) as e:
+        print(f"purerl: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
