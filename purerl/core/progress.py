@@ -18,7 +18,7 @@ ProgressFn = Callable[[dict], None]
 
 
 def report_every(num_updates: int, max_reports: int = MAX_REPORTS) -> int:
-    return max(1, num_updates // max_reports)
+    return max(1, -(-num_updates // max_reports))  # ceil: at most max_reports reports
 
 
 def maybe_report(progress: ProgressFn | None, update_index: jax.Array, num_updates: int, payload: dict) -> None:
