@@ -1,0 +1,24 @@
+"""purerl: policy-gradient reinforcement learning as pure, fused JAX programs.
+
+    from purerl import ppo
+    result = jax.jit(ppo.make_train(ppo.Config(env="CartPole-v1")))(jax.random.key(0))
+
+Algorithm modules are imported on first use (``purerl.ppo``), so ``import purerl`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_SUBMODULES = ("ppo", "envs", "networks", "config", "core", "cli")
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"purerl.{name}")
+    raise AttributeError(f"module 'purerl' has no attribute {name!r}")
+
+
+__all__ = list(_SUBMODULES)
