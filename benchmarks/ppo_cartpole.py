@@ -102,6 +102,12 @@ def main() -> None:
                "steps_per_s": steps * seeds / r_s, "final_return": final, "ceiling_compile_s": cc_s,
                "ceiling_run_s": cr_s, "ceiling_steps_per_s": steps * seeds / cr_s,
                "train_over_ceiling": (steps * seeds / r_s) / (steps * seeds / cr_s)}
+        if seeds == 1:  # the CLI's live progress: a host callback at most 100 times per run
+            noop = lambda payload: None  # noqa: E731
+            ptrain = ppo.make(cfg, progress=noop, progress_metrics=("episode_return",)).train
+            _, pr_s, _ = measure(lambda k: ptrain(k[0]), keys, args.repeats)
+            row["run_s_with_progress"] = pr_s
+            row["progress_overhead"] = pr_s / r_s - 1.0
         results.append(row)
         print(f"  done {label}: run {r_s:.2f}s", flush=True)
 
@@ -110,6 +116,10 @@ def main() -> None:
     for r in results:
         print(f"{r['row']:<28}{r['compile_s']:>10.2f}{r['run_s']:>9.2f}{r['steps_per_s']:>13,.0f}"
               f"{r['final_return']:>8.1f}{r['ceiling_steps_per_s']:>17,.0f}{r['train_over_ceiling']:>11.2f}")
+    for r in results:
+        if "progress_overhead" in r:
+            print(f"  {r['row']}: run with live progress {r['run_s_with_progress']:.2f}s "
+                  f"({100 * r['progress_overhead']:+.1f}% vs without)")
     ref = REFERENCE["gpu" if device.platform == "gpu" else "cpu"]
     print(f"\nreference ({'H100' if device.platform == 'gpu' else '2-core CPU'}), best-known JAX implementation: {ref}")
     for r in results:

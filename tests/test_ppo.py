@@ -93,7 +93,7 @@ def test_overrides_coerce_types_and_reject_unknown_fields():
         apply_overrides(ppo.Config(), ["learning_rat=1e-3"])
 
 
-def test_kl_early_stop_freezes_params():
+def test_kl_early_stop_triggers_only_when_set():
     # A tiny target KL stops every update after its first minibatch: fewer parameter changes.
     cfg = SMALL.replace(target_kl=1e-12, learning_rate=1e-2)
     res = jax.jit(ppo.make_train(cfg))(jax.random.key(0))
@@ -140,9 +140,10 @@ def test_brax_env_runs_ppo_updates():
 
 @pytest.mark.slow
 def test_brax_inverted_pendulum_learns():
-    cfg = ppo.Config(env="brax/inverted_pendulum", env_backend="positional", total_timesteps=300_000,
-                     num_envs=32, num_steps=64, num_minibatches=8, num_epochs=4, learning_rate=3e-4,
-                     normalize_obs=True, ent_coef=0.0)
+    # measured: mean return 19 -> 1000 (the 1000-step limit) by about 2e5 steps; ~40 s on 2 CPU cores
+    cfg = ppo.Config(env="brax/inverted_pendulum", env_backend="positional", total_timesteps=1_000_000,
+                     num_envs=64, num_steps=64, num_minibatches=8, num_epochs=4, learning_rate=3e-4,
+                     normalize_obs=True, scale_reward=True, ent_coef=0.0)
     res = jax.jit(ppo.make_train(cfg))(jax.random.key(0))
     ret = np.asarray(res.metrics["episode_return"])
-    assert np.nanmean(ret[-10:]) > 500, ret[-10:]
+    assert np.nanmean(ret[-10:]) >= 900, ret[-10:]
