@@ -147,3 +147,13 @@ def test_brax_inverted_pendulum_learns():
     res = jax.jit(ppo.make_train(cfg))(jax.random.key(0))
     ret = np.asarray(res.metrics["episode_return"])
     assert np.nanmean(ret[-10:]) >= 900, ret[-10:]
+
+
+def test_shared_torso_has_one_mlp_and_trains():
+    trainer = ppo.make(SMALL.replace(shared_network=True))
+    res = jax.jit(trainer.train)(jax.random.key(0))
+    names = set(res.state.params["params"])
+    assert "actor_torso" in names and "critic_torso" not in names
+    assert np.isfinite(np.asarray(res.metrics["value_loss"])).all()
+    separate = jax.jit(ppo.make(SMALL).init)(jax.random.key(0))
+    assert "critic_torso" in separate.params["params"]
