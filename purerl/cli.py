@@ -11,7 +11,6 @@ import csv
 import dataclasses
 import importlib
 import json
-import os
 import sys
 import threading
 import time
@@ -96,7 +95,6 @@ def _write_metrics(out: Path, metrics: dict, seeds: int) -> None:
 
 def train_command(args: argparse.Namespace) -> dict:
     import jax
-    import jax.numpy as jnp
     import numpy as np
     from flax import serialization
 

@@ -133,7 +133,6 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
                           state_dependent_std=cfg.state_dependent_std)
     tx = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.scale_by_adam(eps=cfg.adam_eps))
     num_updates = cfg.num_updates
-    mb_size = cfg.batch_size // cfg.num_minibatches
 
     def init(key: jax.Array) -> TrainState:
         k_params, k_env, k_state = jax.random.split(key, 3)

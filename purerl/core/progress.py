@@ -8,7 +8,7 @@ training loop passes batched metrics only when asked (see :func:`purerl.core.loo
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 import jax
 
