@@ -22,6 +22,11 @@ from typing import Any, Iterable
 import jax
 from flax import struct
 
+try:  # public in jax 0.9-0.11; the fallback keeps validation working if it moves
+    from jax.core import Tracer
+except ImportError:  # pragma: no cover
+    from jax._src.core import Tracer
+
 __all__ = [
     "static_field",
     "leaf_field",
@@ -45,7 +50,7 @@ def leaf_field(default: Any, help: str = "") -> Any:
 
 def concrete(x: Any) -> float | None:
     """``float(x)`` when ``x`` is a concrete scalar, ``None`` when it is a tracer (being swept)."""
-    if x is None or isinstance(x, jax.core.Tracer):
+    if x is None or isinstance(x, Tracer):
         return None
     try:
         return float(x)
@@ -64,7 +69,7 @@ def check_leaf(cfg: Any, field: str, *, low: float | None = None, high: float | 
     raw = getattr(cfg, field)
     v = concrete(raw)
     if v is None:
-        if raw is not None and not isinstance(raw, jax.core.Tracer) and not hasattr(raw, "shape"):
+        if raw is not None and not isinstance(raw, Tracer) and not hasattr(raw, "shape"):
             raise TypeError(f"config field `{field}` must be a number, got {type(raw).__name__} {raw!r}")
         return
     if math.isnan(v):
