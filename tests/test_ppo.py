@@ -157,3 +157,19 @@ def test_shared_torso_has_one_mlp_and_trains():
     assert np.isfinite(np.asarray(res.metrics["value_loss"])).all()
     separate = jax.jit(ppo.make(SMALL).init)(jax.random.key(0))
     assert "critic_torso" in separate.params["params"]
+
+
+def test_chunked_run_equals_uninterrupted_train():
+    from purerl.core.loop import run_chunk
+
+    trainer = ppo.make(SMALL)
+    key = jax.random.key(5)
+    full = jax.jit(trainer.train)(key)
+    state = jax.jit(trainer.init)(key)
+    chunk = jax.jit(run_chunk, static_argnums=(0, 2))
+    state, m1 = chunk(trainer.update, state, 2)
+    state, m2 = chunk(trainer.update, state, trainer.num_updates - 2)
+    for k in full.metrics:
+        np.testing.assert_array_equal(np.concatenate([m1[k], m2[k]]), np.asarray(full.metrics[k]), err_msg=k)
+    for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(full.state.params)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
