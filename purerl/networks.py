@@ -104,7 +104,3 @@ class ActorCritic(nn.Module):
     def value(self, obs: jax.Array) -> jax.Array:
         return self.value_head(self.critic_torso(obs))
 
-
-def mode(dist: distrax.Distribution) -> jax.Array:
-    """The deterministic action of a policy distribution (argmax / mean)."""
-    return dist.mode()
