@@ -29,26 +29,24 @@ def _algo(name: str):
 class ProgressBar:
     """Host side of the in-jit progress callback: a tqdm bar over env steps (per seed)."""
 
-    def __init__(self, total_steps: int, seeds: int, steps_per_update: int, enabled: bool = True):
-        self.enabled = enabled
+    def __init__(self, seeds: int):
         self.seeds = seeds
         self._lock = threading.Lock()
         self._done = 0
-        self.steps_per_update = steps_per_update
-        self.total_steps = total_steps
+        self.steps_per_update = 0
         self.bar = None
 
-    def start(self) -> None:
+    def start(self, num_updates: int, steps_per_update: int) -> None:
         """Open the bar (after compilation, so its rate is the run's)."""
-        if self.enabled:
-            from tqdm.auto import tqdm
+        from tqdm.auto import tqdm
 
-            desc = "train" if self.seeds == 1 else f"train ({self.seeds} seeds)"
-            self.bar = tqdm(total=self.total_steps, unit="step", unit_scale=True, dynamic_ncols=True, desc=desc,
-                            file=sys.stderr)
+        self.steps_per_update = steps_per_update
+        desc = "train" if self.seeds == 1 else f"train ({self.seeds} seeds)"
+        self.bar = tqdm(total=num_updates * steps_per_update, unit="step", unit_scale=True, dynamic_ncols=True,
+                        desc=desc, file=sys.stderr)
 
     def __call__(self, payload: dict) -> None:
-        if self.bar is None:
+        if self.bar is None:  # a report before start(): nothing to draw yet
             return
         steps = int(payload["update"]) * self.steps_per_update
         with self._lock:
@@ -75,12 +73,11 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
-def _write_metrics(out: Path, metrics: dict, seeds: int) -> None:
+def _write_metrics(out: Path, metrics: dict) -> None:
+    """Metrics with axes ``[seed, log_point]`` as JSON (nested lists) and CSV (one row per seed and point)."""
     import numpy as np
 
     arrays = {k: np.asarray(v) for k, v in metrics.items()}
-    if seeds == 1:
-        arrays = {k: v[None] for k, v in arrays.items()}
     with open(out / "metrics.json", "w") as f:
         json.dump({k: v.tolist() for k, v in arrays.items()}, f)
     names = sorted(arrays)
@@ -110,35 +107,33 @@ def train_command(args: argparse.Namespace) -> dict:
     if seeds < 1:
         raise ValueError(f"--seeds must be at least 1, got {seeds}")
 
-    trainer0 = mod.make(cfg)
-    total = trainer0.num_updates * trainer0.steps_per_update
-    bar = ProgressBar(total, seeds, trainer0.steps_per_update, enabled=not args.no_progress)
-    # One seed: the bar also shows the latest return. Many seeds: steps only, one callback per report.
-    trainer = mod.make(cfg, progress=None if args.no_progress else bar,
-                       progress_metrics=("episode_return",) if seeds == 1 else ())
+    # Seeds are always a vmapped axis (size 1 included): one code path, and a single seed gives exactly
+    # the result of an unvmapped run. With one seed the bar also shows the latest return; with many it
+    # shows steps only, so the callback fires once per report rather than once per seed.
+    bar = None if args.no_progress else ProgressBar(seeds)
+    trainer = mod.make(cfg, progress=bar, progress_metrics=("episode_return",) if seeds == 1 else ())
+    total = trainer.num_updates * trainer.steps_per_update
     keys = jax.random.split(jax.random.key(args.seed), seeds)
-    fn = jax.jit(jax.vmap(trainer.train)) if seeds > 1 else jax.jit(trainer.train)
-    arg = keys if seeds > 1 else keys[0]
 
     t0 = time.perf_counter()
-    compiled = fn.lower(arg).compile()
+    compiled = jax.jit(jax.vmap(trainer.train)).lower(keys).compile()
     compile_s = time.perf_counter() - t0
-    bar.start()
+    if bar is not None:
+        bar.start(trainer.num_updates, trainer.steps_per_update)
     t0 = time.perf_counter()
-    result = jax.block_until_ready(compiled(arg))
+    result = jax.block_until_ready(compiled(keys))
     jax.effects_barrier()
     run_s = time.perf_counter() - t0
-    bar.close()
+    if bar is not None:
+        bar.close()
 
-    ev = jax.vmap(lambda s, k: trainer.evaluate(s, k, args.eval_episodes)) if seeds > 1 else (
-        lambda s, k: trainer.evaluate(s, k, args.eval_episodes))
     eval_keys = jax.random.split(jax.random.key(args.seed + 1), seeds)
-    eval_out = jax.jit(ev)(result.state, eval_keys if seeds > 1 else eval_keys[0])
+    eval_out = jax.jit(jax.vmap(lambda s, k: trainer.evaluate(s, k, args.eval_episodes)))(result.state, eval_keys)
 
-    ret = np.asarray(result.metrics["episode_return"]).reshape(seeds, -1)
+    ret = np.asarray(result.metrics["episode_return"])
     tail = max(1, ret.shape[1] // 20)  # final return: mean over the last 5% of log points, per seed
     final = np.nanmean(ret[:, -tail:], axis=1)
-    eval_mean = np.asarray(eval_out["mean"]).reshape(seeds)
+    eval_mean = np.asarray(eval_out["mean"])
     summary = {
         "algo": args.algo, "env": cfg.env, "seeds": seeds, "env_steps_per_seed": int(total),
         "final_return_mean": float(np.mean(final)), "final_return_std": float(np.std(final)),
@@ -151,9 +146,8 @@ def train_command(args: argparse.Namespace) -> dict:
     config_dict = {f.name: _jsonable(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
     (out / "config.json").write_text(json.dumps({"algo": args.algo, "seeds": seeds, "seed": args.seed,
                                                  "config": config_dict}, indent=2))
-    _write_metrics(out, result.metrics, seeds)
-    obs_rms = (jax.vmap(trainer.env.obs_normalizer)(result.state.env_state) if seeds > 1
-               else trainer.env.obs_normalizer(result.state.env_state))
+    _write_metrics(out, result.metrics)
+    obs_rms = jax.vmap(trainer.env.obs_normalizer)(result.state.env_state)
     (out / "params.msgpack").write_bytes(serialization.to_bytes({"params": result.state.params,
                                                                  "obs_rms": obs_rms}))
     (out / "summary.json").write_text(json.dumps(summary, indent=2))

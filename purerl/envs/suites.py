@@ -19,6 +19,12 @@ def _flat(x: jax.Array, num_envs: int) -> jax.Array:
     return jnp.reshape(x, (num_envs, -1)).astype(jnp.float32)
 
 
+def _flags(terminated: jax.Array, truncated: jax.Array, num_envs: int) -> tuple[jax.Array, jax.Array]:
+    """``[N]`` bool flags; a step that is both terminal and at the time limit counts as terminated."""
+    terminated = jnp.reshape(terminated, (num_envs,)).astype(bool)
+    return terminated, jnp.logical_and(jnp.reshape(truncated, (num_envs,)).astype(bool), ~terminated)
+
+
 class GymnaxEnv(VecEnv):
     """``num_envs`` copies of a gymnax environment, vmapped. Non-vector observations are flattened."""
 
@@ -66,8 +72,7 @@ class GymnaxEnv(VecEnv):
         obs, state, reward, terminated, _ = jax.vmap(self._env.step_env, in_axes=(0, 0, 0, None))(
             jax.random.split(k_step, n), state, self._cast_action(action), self._params)
         truncated = jax.vmap(self._env.is_truncated, in_axes=(0, None))(state, self._params)
-        terminated = jnp.reshape(terminated, (n,)).astype(bool)
-        truncated = jnp.logical_and(jnp.reshape(truncated, (n,)).astype(bool), ~terminated)
+        terminated, truncated = _flags(terminated, truncated, n)
         done = jnp.logical_or(terminated, truncated)
         final_obs = _flat(obs, n)
 
@@ -88,8 +93,7 @@ class GymnaxEnv(VecEnv):
         obs, state, reward, terminated, truncated, info = jax.vmap(
             self._env.step, in_axes=(0, 0, 0, None))(jax.random.split(key, n), state, self._cast_action(action),
                                                      self._params)
-        terminated = jnp.reshape(terminated, (n,)).astype(bool)
-        truncated = jnp.logical_and(jnp.reshape(truncated, (n,)).astype(bool), ~terminated)
+        terminated, truncated = _flags(terminated, truncated, n)
         ts = TimeStep(obs=_flat(obs, n), reward=jnp.reshape(reward, (n,)).astype(jnp.float32),
                       terminated=terminated, truncated=truncated, final_obs=_flat(info["final_observation"], n))
         return state, ts
@@ -155,8 +159,7 @@ class BraxEnv(VecEnv):
     def step(self, key, state, action):
         core = jax.vmap(self._env.step)(state.core, action.astype(jnp.float32))
         steps = state.steps + 1
-        terminated = core.done > 0.5
-        truncated = jnp.logical_and(steps >= self.max_episode_steps, ~terminated)
+        terminated, truncated = _flags(core.done > 0.5, steps >= self.max_episode_steps, self.num_envs)
         done = jnp.logical_or(terminated, truncated)
         final_obs = core.obs.astype(jnp.float32)
         reward = core.reward.astype(jnp.float32)
