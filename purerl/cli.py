@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-ALGOS = {"ppo": "purerl.ppo"}
+ALGOS = {"ppo": "purerl.ppo", "ddpg": "purerl.ddpg", "td3": "purerl.td3", "sac": "purerl.sac"}
 
 
 def _algo(name: str):

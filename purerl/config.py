@@ -19,7 +19,6 @@ import difflib
 import math
 from typing import Any, Iterable
 
-import jax
 from flax import struct
 
 try:  # public in jax 0.9-0.11; the fallback keeps validation working if it moves

@@ -104,3 +104,70 @@ class ActorCritic(nn.Module):
     def value(self, obs: jax.Array) -> jax.Array:
         return self.value_head(self.critic_torso(obs))
 
+
+
+# --- off-policy actor-critics (DDPG, TD3, SAC): actions live in [-1, 1], rescaled to the env's bounds ---
+
+class DeterministicActor(nn.Module):
+    """``a = tanh(f(s))``: a deterministic policy in ``[-1, 1]^A`` (DDPG, TD3)."""
+
+    action_dim: int
+    hidden_sizes: Sequence[int] = (256, 256)
+    activation: str = "relu"
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> jax.Array:
+        return jnp.tanh(_dense(self.action_dim, 0.01)(MLP(self.hidden_sizes, self.activation)(obs)))
+
+
+def tanh_gaussian(mean: jax.Array, log_std: jax.Array) -> distrax.Distribution:
+    """A diagonal Gaussian pushed through tanh, with the exact log-det correction
+    ``log p(a) = log N(u; mean, std) - sum_i log(1 - tanh(u_i)^2)`` (distrax's numerically stable Tanh)."""
+    base = distrax.MultivariateNormalDiag(mean, jnp.exp(log_std))
+    return distrax.Transformed(base, distrax.Block(distrax.Tanh(), ndims=1))
+
+
+class TanhGaussianActor(nn.Module):
+    """SAC's stochastic policy: state-dependent mean and log-std (clipped to ``log_std_range``) of a
+    Gaussian squashed by tanh. Returns ``(mean, log_std)``; :func:`tanh_gaussian` builds the distribution
+    and ``tanh(mean)`` is the deterministic (evaluation) action."""
+
+    action_dim: int
+    hidden_sizes: Sequence[int] = (256, 256)
+    activation: str = "relu"
+    log_std_range: tuple[float, float] = (-5.0, 2.0)
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
+        h = MLP(self.hidden_sizes, self.activation)(obs)
+        mean = _dense(self.action_dim, 0.01)(h)
+        lo, hi = self.log_std_range
+        log_std = jnp.clip(_dense(self.action_dim, 0.01)(h), lo, hi)
+        return mean, log_std
+
+
+class QNetwork(nn.Module):
+    """``Q(s, a)`` on the concatenation of observation and action."""
+
+    hidden_sizes: Sequence[int] = (256, 256)
+    activation: str = "relu"
+
+    @nn.compact
+    def __call__(self, obs: jax.Array, action: jax.Array) -> jax.Array:
+        x = jnp.concatenate([obs, action], axis=-1)
+        return jnp.squeeze(_dense(1, 1.0)(MLP(self.hidden_sizes, self.activation)(x)), -1)
+
+
+class QEnsemble(nn.Module):
+    """``num_critics`` independent Q networks evaluated as one batched network: output ``[num_critics, ...]``.
+    One vmapped set of weights means one batched matmul per layer instead of one per critic."""
+
+    num_critics: int = 2
+    hidden_sizes: Sequence[int] = (256, 256)
+    activation: str = "relu"
+
+    @nn.compact
+    def __call__(self, obs: jax.Array, action: jax.Array) -> jax.Array:
+        ensemble = nn.vmap(QNetwork, variable_axes={"params": 0}, split_rngs={"params": True},
+                           in_axes=None, out_axes=0, axis_size=self.num_critics)
+        return ensemble(self.hidden_sizes, self.activation)(obs, action)

@@ -1,0 +1,269 @@
+"""The off-policy machinery DDPG, TD3 and SAC share, written once.
+
+* :class:`OffPolicyConfig`: the fields every off-policy algorithm has (env, replay, schedule, evaluation).
+* :func:`make_replay`: a flashbax item buffer of transitions with a bounded capacity; the vectorised envs
+  add ``num_envs`` transitions per step, sampling is uniform over slots already written.
+* :func:`polyak`: target-network averaging ``target <- tau * online + (1 - tau) * target``.
+* :func:`explore_noise`: Gaussian or Ornstein-Uhlenbeck exploration for deterministic actors.
+* :func:`make_trainer`: the training loop. One *iteration* steps every env once (uniform random actions
+  for the first ``learning_starts`` env steps), adds the transitions to the replay buffer and, once learning
+  has started, runs ``gradient_steps`` gradient updates on sampled batches. One *log point* (the
+  ``update`` of :class:`~purerl.core.loop.Trainer`) is ``total_timesteps / (num_envs * num_evals)``
+  iterations followed by a deterministic evaluation.
+
+Actions are in ``[-1, 1]^A`` everywhere inside; the env stack rescales them to the env's bounds.
+Replay stores ``(obs, action, reward, next_obs, terminated)`` with ``next_obs`` the observation *before*
+any auto-reset, so a time-limit truncation bootstraps from ``Q(next_obs, .)`` and only a termination cuts
+the return (the target is ``r + gamma * (1 - terminated) * Q'``).
+
+An algorithm supplies an :class:`Agent`: ``init(key, obs) -> agent_state``, ``explore(agent_state, obs,
+noise, key) -> (action, noise)``, ``learn(agent_state, batch, key) -> (agent_state, metrics)`` and
+``act(agent_state, obs) -> action`` (deterministic, for evaluation). ``agent_state.params`` is what
+:attr:`Result.params` returns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Optional
+
+import flashbax
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from purerl import envs
+from purerl.config import check, check_leaf, leaf_field, static_field
+from purerl.core.evaluation import evaluate_policy
+from purerl.core.loop import Trainer, make_train_fn
+from purerl.core.progress import ProgressFn
+from purerl.core.rollout import EpisodeTally
+from purerl.networks import ACTIVATIONS
+
+__all__ = ["OffPolicyConfig", "Agent", "OffPolicyState", "make_replay", "polyak", "explore_noise",
+           "make_env", "make_trainer", "EXPLORATION_NOISES"]
+
+EXPLORATION_NOISES = ("gaussian", "ou")
+
+
+@struct.dataclass
+class OffPolicyConfig:
+    """Fields shared by DDPG, TD3 and SAC (each algorithm's Config extends this one)."""
+
+    # --- static ---
+    env: str = static_field("Pendulum-v1", "environment id with continuous actions: gymnax or brax/<name>")
+    env_backend: Optional[str] = static_field(None, "Brax physics backend (generalized, positional, spring, mjx)")
+    episode_length: int = static_field(1000, "time limit of Brax episodes (gymnax envs carry their own)")
+    total_timesteps: int = static_field(100_000, "env steps in the whole run (rounded down to whole log points)")
+    num_envs: int = static_field(1, "parallel environments; each iteration adds num_envs transitions")
+    buffer_size: int = static_field(1_000_000, "replay capacity in transitions (capped at total_timesteps)")
+    batch_size: int = static_field(256, "transitions per gradient step")
+    learning_starts: int = static_field(1_000, "env steps of uniform random actions before the first update")
+    gradient_steps: int = static_field(1, "gradient updates per iteration (per num_envs env steps)")
+    hidden_sizes: tuple = static_field((256, 256), "MLP widths of actor and critics")
+    activation: str = static_field("relu", "hidden activation: tanh, relu, elu, gelu, silu")
+    num_evals: int = static_field(20, "log points over the run; each ends with a deterministic evaluation")
+    eval_episodes: int = static_field(10, "episodes per evaluation (0: no evaluation, training returns only)")
+    # --- leaves ---
+    gamma: float = leaf_field(0.99, "discount factor")
+    tau: float = leaf_field(0.005, "Polyak averaging rate of the target networks")
+    actor_lr: float = leaf_field(3e-4, "actor Adam step size")
+    critic_lr: float = leaf_field(3e-4, "critic Adam step size")
+    reward_scale: float = leaf_field(1.0, "rewards are multiplied by this in the critic target")
+
+    @property
+    def iterations(self) -> int:
+        """Vector-env steps in the run."""
+        return self.num_log_points * self.iterations_per_log
+
+    @property
+    def num_log_points(self) -> int:
+        return self.num_evals
+
+    @property
+    def iterations_per_log(self) -> int:
+        return self.total_timesteps // (self.num_envs * self.num_evals)
+
+    @property
+    def steps_per_log(self) -> int:
+        return self.iterations_per_log * self.num_envs
+
+    @property
+    def capacity(self) -> int:
+        return max(self.batch_size, min(self.buffer_size, self.iterations * self.num_envs))
+
+    def validate(self) -> "OffPolicyConfig":
+        for name in ("total_timesteps", "num_envs", "buffer_size", "batch_size", "gradient_steps",
+                     "episode_length", "num_evals"):
+            v = getattr(self, name)
+            check(isinstance(v, int) and not isinstance(v, bool) and v >= 1, name, v, "use a positive integer")
+        for name in ("learning_starts", "eval_episodes"):
+            v = getattr(self, name)
+            check(isinstance(v, int) and not isinstance(v, bool) and v >= 0, name, v,
+                  "use a non-negative integer")
+        check(self.iterations_per_log >= 1, "total_timesteps", self.total_timesteps,
+              f"it must be at least num_envs * num_evals = {self.num_envs * self.num_evals}")
+        check(self.learning_starts < self.iterations * self.num_envs, "learning_starts", self.learning_starts,
+              f"it must be below total_timesteps ({self.iterations * self.num_envs} after rounding), "
+              "or nothing is learned")
+        check(self.activation in ACTIVATIONS, "activation", self.activation, f"use one of {sorted(ACTIVATIONS)}")
+        check(isinstance(self.hidden_sizes, tuple) and len(self.hidden_sizes) >= 1
+              and all(isinstance(h, int) and h > 0 for h in self.hidden_sizes),
+              "hidden_sizes", self.hidden_sizes, "use a tuple of positive ints, e.g. (256, 256)")
+        check_leaf(self, "gamma", low=0.0, high=1.0)
+        check_leaf(self, "tau", low=0.0, high=1.0, low_open=True)
+        check_leaf(self, "actor_lr", low=0.0, low_open=True)
+        check_leaf(self, "critic_lr", low=0.0, low_open=True)
+        check_leaf(self, "reward_scale", low=0.0, low_open=True)
+        sp = envs.spec(self.env, backend=self.env_backend, episode_length=self.episode_length)
+        if sp.is_discrete:
+            raise ValueError(f"config field `env` = {self.env!r} has discrete actions; {type(self).__module__}"
+                             " needs continuous (Box) actions. Use a continuous env such as 'Pendulum-v1' or "
+                             "'brax/hopper', or PPO for discrete actions.")
+        return self
+
+
+@dataclasses.dataclass(frozen=True)
+class Agent:
+    """What an off-policy algorithm plugs into :func:`make_trainer` (see the module docstring)."""
+
+    init: Callable[[jax.Array, jax.Array], Any]
+    explore: Callable[[Any, jax.Array, jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
+    learn: Callable[[Any, dict, jax.Array], tuple[Any, dict]]
+    act: Callable[[Any, jax.Array], jax.Array]
+
+
+@struct.dataclass
+class OffPolicyState:
+    agent: Any              # the algorithm's state: params, target params, optimiser states, ...
+    buffer: Any             # flashbax buffer state
+    env_state: Any
+    obs: jax.Array
+    noise: jax.Array        # [N, A] exploration-noise state (Ornstein-Uhlenbeck); zeros otherwise
+    key: jax.Array
+    iteration: jax.Array    # int32: vector-env steps so far
+    log_point: jax.Array    # int32: log points so far
+    last_return: jax.Array
+    last_length: jax.Array
+
+    @property
+    def params(self) -> Any:
+        return self.agent.params
+
+
+def make_replay(capacity: int, batch_size: int, num_envs: int):
+    """A flashbax item buffer: ``add(state, batch)`` with a leading ``num_envs`` axis, ``sample(state, key)``
+    returning ``.experience`` with a leading ``batch_size`` axis, drawn uniformly from written slots only."""
+    del num_envs  # the item buffer flattens any add batch size
+    return flashbax.make_item_buffer(max_length=capacity, min_length=1, sample_batch_size=batch_size,
+                                     add_sequences=False, add_batches=True)
+
+
+def polyak(target: Any, online: Any, tau: Any) -> Any:
+    """``tau * online + (1 - tau) * target`` leaf by leaf."""
+    return optax.incremental_update(online, target, tau)
+
+
+def explore_noise(kind: str, action: jax.Array, noise: jax.Array, key: jax.Array, std: Any,
+                  ou_theta: Any = 0.15, ou_dt: Any = 1e-2) -> tuple[jax.Array, jax.Array]:
+    """Perturb a deterministic action in ``[-1, 1]``: independent Gaussian ``N(0, std^2)`` per step, or an
+    Ornstein-Uhlenbeck process ``x += -theta x dt + std sqrt(dt) eps`` (stationary std
+    ``std / sqrt(2 theta)``; the loop zeroes it at episode ends). Returns the clipped action and new state."""
+    eps = jax.random.normal(key, action.shape, action.dtype)
+    if kind == "gaussian":
+        return jnp.clip(action + std * eps, -1.0, 1.0), noise
+    noise = noise - ou_theta * noise * ou_dt + std * jnp.sqrt(ou_dt) * eps
+    return jnp.clip(action + noise, -1.0, 1.0), noise
+
+
+def _nanmean(x: jax.Array) -> jax.Array:
+    ok = ~jnp.isnan(x)
+    return jnp.where(ok.any(), jnp.sum(jnp.where(ok, x, 0.0)) / jnp.maximum(ok.sum(), 1), jnp.nan)
+
+
+def make_env(cfg: OffPolicyConfig, num_envs: int) -> envs.VecEnv:
+    return envs.make(cfg.env, num_envs, backend=cfg.env_backend, episode_length=cfg.episode_length,
+                     action_transform="rescale")
+
+
+def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None = None,
+                 progress_metrics: tuple[str, ...] = ()) -> Trainer:
+    """The shared loop around ``agent`` (``cfg`` already validated)."""
+    env = make_env(cfg, cfg.num_envs)
+    eval_env = make_env(cfg, cfg.eval_episodes) if cfg.eval_episodes > 0 else None
+    action_dim = env.action_dim
+    replay = make_replay(cfg.capacity, cfg.batch_size, cfg.num_envs)
+
+    def init(key: jax.Array) -> OffPolicyState:
+        k_agent, k_env, k_state = jax.random.split(key, 3)
+        env_state, obs = env.reset(k_env)
+        agent_state = agent.init(k_agent, obs)
+        example = {"obs": obs[0], "action": jnp.zeros((action_dim,), jnp.float32),
+                   "reward": jnp.zeros((), jnp.float32), "next_obs": obs[0], "terminated": jnp.zeros((), bool)}
+        nan = jnp.full((), jnp.nan, jnp.float32)
+        zero = jnp.zeros((), jnp.int32)
+        return OffPolicyState(agent_state, replay.init(example), env_state, obs,
+                              jnp.zeros((cfg.num_envs, action_dim), jnp.float32), k_state, zero, zero, nan, nan)
+
+    def learn_block(agent_state, buffer, key):
+        def one(a, k):
+            k_sample, k_learn = jax.random.split(k)
+            batch = replay.sample(buffer, k_sample).experience
+            return agent.learn(a, batch, k_learn)
+
+        agent_state, metrics = jax.lax.scan(one, agent_state, jax.random.split(key, cfg.gradient_steps))
+        return agent_state, jax.tree.map(_nanmean, metrics)
+
+    def iteration(carry, _):
+        s, tally = carry
+        key, k_rand, k_explore, k_env, k_learn = jax.random.split(s.key, 5)
+        policy_action, noise = agent.explore(s.agent, s.obs, s.noise, k_explore)
+        random_action = jax.random.uniform(k_rand, policy_action.shape, minval=-1.0, maxval=1.0)
+        warmup = s.iteration * cfg.num_envs < cfg.learning_starts
+        action = jnp.where(warmup, random_action, policy_action)
+        env_state, ts = env.step(k_env, s.env_state, action)
+        buffer = replay.add(s.buffer, {"obs": s.obs, "action": action, "reward": ts.reward,
+                                       "next_obs": ts.final_obs, "terminated": ts.terminated})
+        noise = jnp.where(ts.done[:, None], 0.0, noise)
+        learning = (s.iteration + 1) * cfg.num_envs > cfg.learning_starts
+        zeros = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype),
+                             jax.eval_shape(learn_block, s.agent, buffer, k_learn)[1])
+        agent_state, metrics = jax.lax.cond(learning, learn_block, lambda a, b, k: (a, zeros),
+                                            s.agent, buffer, k_learn)
+        s = OffPolicyState(agent_state, buffer, env_state, ts.obs, noise, key, s.iteration + 1, s.log_point,
+                           s.last_return, s.last_length)
+        return (s, tally.add(ts.done, ts.info)), (metrics, learning)
+
+    def update(state: OffPolicyState) -> tuple[OffPolicyState, dict]:
+        (state, tally), (metrics, learned) = jax.lax.scan(iteration, (state, EpisodeTally.zero()), None,
+                                                          length=cfg.iterations_per_log)
+        # Means over the iterations that learned; a metric may be NaN on steps where it does not apply
+        # (the actor loss on TD3's critic-only steps) and is averaged over the others.
+        out = {k: _nanmean(jnp.where(learned, v, jnp.nan)) for k, v in metrics.items()}
+        last_return = tally.mean_return(state.last_return)
+        last_length = tally.mean_length(state.last_length)
+        key, k_eval = jax.random.split(state.key)
+        log_point = state.log_point + 1
+        out.update(episode_return=last_return, episode_length=last_length, episodes=tally.count,
+                   env_steps=log_point * cfg.steps_per_log,
+                   gradient_steps=jnp.maximum(state.iteration - cfg.learning_starts // cfg.num_envs, 0)
+                   * cfg.gradient_steps)
+        if eval_env is not None:
+            out["eval_return"] = evaluate_policy(eval_env, lambda o, k: agent.act(state.agent, o), k_eval)["mean"]
+        state = state.replace(key=key, log_point=log_point, last_return=last_return, last_length=last_length)
+        return state, out
+
+    def evaluate(state: OffPolicyState, key: jax.Array, num_episodes: int = 10, deterministic: bool = True) -> dict:
+        """Return statistics over ``num_episodes`` episodes with the deterministic action (``deterministic``
+        False adds the training-time exploration)."""
+        ev_env = make_env(cfg, num_episodes)
+        if deterministic:
+            act = lambda o, k: agent.act(state.agent, o)  # noqa: E731
+        else:
+            act = lambda o, k: agent.explore(state.agent, o, jnp.zeros((o.shape[0], action_dim)), k)[0]  # noqa: E731
+        return evaluate_policy(ev_env, act, key)
+
+    n = cfg.num_log_points
+    return Trainer(cfg, env, n, cfg.steps_per_log, init, update,
+                   make_train_fn(init, update, n, progress, progress_metrics), evaluate)

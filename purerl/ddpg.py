@@ -1,0 +1,150 @@
+"""Deep Deterministic Policy Gradient (Lillicrap et al., 2016), as one fused program.
+
+    cfg = ddpg.Config(env="Pendulum-v1", total_timesteps=30_000)
+    result = jax.jit(ddpg.make_train(cfg))(jax.random.key(0))
+    result.metrics["eval_return"]          # [num_evals]
+
+A deterministic actor ``mu(s)`` in ``[-1, 1]^A`` explores with Gaussian or Ornstein-Uhlenbeck noise
+(``exploration_noise``). Each gradient step regresses the critic on ``r + gamma (1 - terminated)
+Q'(s', mu'(s'))`` with the target networks ``Q'``/``mu'``, then moves the actor along
+``grad_a Q(s, a)|a=mu(s)`` through the updated critic, then Polyak-averages both targets.
+
+TD3 (:mod:`purerl.td3`) is this algorithm with its three changes switched on; they are fields here too, so
+each can be ablated on its own: ``num_critics=2`` (the target takes the critics' minimum; the actor follows
+the first critic), ``policy_delay=d`` (actor and targets move once per ``d`` critic steps) and target policy
+smoothing (``target_noise`` clipped to ``±target_noise_clip`` added to ``mu'(s')``).
+The loop (replay, warm-up, evaluation) is :mod:`purerl.core.offpolicy`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from purerl.config import check, check_leaf, leaf_field, static_field
+from purerl.core import offpolicy
+from purerl.core.loop import Result, Trainer
+from purerl.core.progress import ProgressFn
+from purerl.networks import DeterministicActor, QEnsemble
+
+__all__ = ["Config", "AgentState", "make", "make_agent", "make_train", "smoothed_target_action", "Result"]
+
+
+@struct.dataclass
+class Config(offpolicy.OffPolicyConfig):
+    exploration_noise: str = static_field("gaussian", "exploration noise: gaussian or ou (Ornstein-Uhlenbeck)")
+    num_critics: int = static_field(1, "critics; with more than one the target takes their minimum (TD3)")
+    policy_delay: int = static_field(1, "critic steps per actor and target step (TD3: 2)")
+    exploration_std: float = leaf_field(0.1, "std of the exploration noise, in [-1, 1] action units")
+    ou_theta: float = leaf_field(0.15, "Ornstein-Uhlenbeck mean reversion (exploration_noise=ou)")
+    ou_dt: float = leaf_field(1e-2, "Ornstein-Uhlenbeck time step (exploration_noise=ou)")
+    target_noise: float = leaf_field(0.0, "std of target policy smoothing noise (TD3: 0.2; 0 = off)")
+    target_noise_clip: float = leaf_field(0.5, "smoothing noise is clipped to +-this")
+
+    def validate(self) -> "Config":
+        super().validate()
+        check(self.exploration_noise in offpolicy.EXPLORATION_NOISES, "exploration_noise", self.exploration_noise,
+              f"use one of {offpolicy.EXPLORATION_NOISES}")
+        for name in ("num_critics", "policy_delay"):
+            v = getattr(self, name)
+            check(isinstance(v, int) and not isinstance(v, bool) and v >= 1, name, v, "use an integer >= 1")
+        check_leaf(self, "exploration_std", low=0.0)
+        check_leaf(self, "ou_theta", low=0.0)
+        check_leaf(self, "ou_dt", low=0.0, low_open=True)
+        check_leaf(self, "target_noise", low=0.0)
+        check_leaf(self, "target_noise_clip", low=0.0)
+        return self
+
+
+@struct.dataclass
+class AgentState:
+    params: dict          # {"actor": ..., "critic": ...}
+    target: dict          # target copies of both
+    actor_opt: Any
+    critic_opt: Any
+    steps: jax.Array      # int32: critic (gradient) steps taken
+    actor_steps: jax.Array
+
+
+def smoothed_target_action(target_action: jax.Array, key: jax.Array, std: Any, clip: Any) -> jax.Array:
+    """TD3's target policy smoothing: ``clip(mu'(s') + clip(N(0, std^2), -clip, clip), -1, 1)``."""
+    noise = jnp.clip(std * jax.random.normal(key, target_action.shape), -clip, clip)
+    return jnp.clip(target_action + noise, -1.0, 1.0)
+
+
+def make_agent(cfg: Config, action_dim: int) -> offpolicy.Agent:
+    """The learning rule for a validated ``cfg`` (the training loop is added by :func:`make`)."""
+    actor = DeterministicActor(action_dim, cfg.hidden_sizes, cfg.activation)
+    critic = QEnsemble(cfg.num_critics, cfg.hidden_sizes, cfg.activation)
+    adam = optax.scale_by_adam()
+
+    def init(key, obs):
+        k_actor, k_critic = jax.random.split(key)
+        params = {"actor": actor.init(k_actor, obs),
+                  "critic": critic.init(k_critic, obs, jnp.zeros(obs.shape[:-1] + (action_dim,), jnp.float32))}
+        zero = jnp.zeros((), jnp.int32)
+        return AgentState(params, params, adam.init(params["actor"]), adam.init(params["critic"]), zero, zero)
+
+    def critic_loss(critic_params, target_q, batch):
+        q = critic.apply(critic_params, batch["obs"], batch["action"])
+        return 0.5 * jnp.sum(jnp.mean(jnp.square(q - target_q), axis=-1)), q
+
+    def actor_loss(actor_params, critic_params, obs):
+        return -jnp.mean(critic.apply(critic_params, obs, actor.apply(actor_params, obs))[0])
+
+    def step(params, grads, opt_state, lr):
+        updates, opt_state = adam.update(grads, opt_state)
+        return jax.tree.map(lambda p, u: p - lr * u, params, updates), opt_state
+
+    def learn(a: AgentState, batch: dict, key: jax.Array):
+        next_action = smoothed_target_action(actor.apply(a.target["actor"], batch["next_obs"]), key,
+                                             cfg.target_noise, cfg.target_noise_clip)  # identity at std 0
+        next_q = jnp.min(critic.apply(a.target["critic"], batch["next_obs"], next_action), axis=0)
+        not_done = 1.0 - batch["terminated"].astype(jnp.float32)
+        target_q = cfg.reward_scale * batch["reward"] + cfg.gamma * not_done * next_q
+        (c_loss, q), c_grads = jax.value_and_grad(critic_loss, has_aux=True)(a.params["critic"], target_q, batch)
+        critic_params, critic_opt = step(a.params["critic"], c_grads, a.critic_opt, cfg.critic_lr)
+        steps = a.steps + 1
+
+        def actor_and_targets(_):
+            a_loss, a_grads = jax.value_and_grad(actor_loss)(a.params["actor"], critic_params, batch["obs"])
+            actor_params, actor_opt = step(a.params["actor"], a_grads, a.actor_opt, cfg.actor_lr)
+            params = {"actor": actor_params, "critic": critic_params}
+            return params, offpolicy.polyak(a.target, params, cfg.tau), actor_opt, a.actor_steps + 1, a_loss
+
+        def critic_only(_):
+            return ({"actor": a.params["actor"], "critic": critic_params}, a.target, a.actor_opt, a.actor_steps,
+                    jnp.full((), jnp.nan, jnp.float32))
+
+        if cfg.policy_delay == 1:
+            params, target, actor_opt, actor_steps, a_loss = actor_and_targets(None)
+        else:
+            params, target, actor_opt, actor_steps, a_loss = jax.lax.cond(
+                steps % cfg.policy_delay == 0, actor_and_targets, critic_only, None)
+        aux = {"critic_loss": c_loss, "actor_loss": a_loss, "q": jnp.mean(q), "target_q": jnp.mean(target_q)}
+        return AgentState(params, target, actor_opt, critic_opt, steps, actor_steps), aux
+
+    def explore(a: AgentState, obs, noise, key):
+        return offpolicy.explore_noise(cfg.exploration_noise, actor.apply(a.params["actor"], obs), noise, key,
+                                       cfg.exploration_std, cfg.ou_theta, cfg.ou_dt)
+
+    def act(a: AgentState, obs):
+        return actor.apply(a.params["actor"], obs)
+
+    return offpolicy.Agent(init, explore, learn, act)
+
+
+def make(config: Config, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = ()) -> Trainer:
+    """Build the algorithm for ``config``: validated here, in Python, before anything is traced."""
+    cfg = config.validate()
+    agent = make_agent(cfg, offpolicy.make_env(cfg, 1).action_dim)
+    return offpolicy.make_trainer(cfg, agent, progress, progress_metrics)
+
+
+def make_train(config: Config, progress: ProgressFn | None = None):
+    """``train(key) -> Result``: the whole run, pure and jittable (vmap it over keys or leaves)."""
+    return make(config, progress).train

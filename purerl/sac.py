@@ -1,0 +1,125 @@
+"""Soft Actor-Critic (Haarnoja et al., 2018) with automatic temperature, as one fused program.
+
+    cfg = sac.Config(env="Pendulum-v1", total_timesteps=20_000)
+    result = jax.jit(sac.make_train(cfg))(jax.random.key(0))
+    result.metrics["eval_return"]          # [num_evals]: deterministic evaluation at each log point
+
+The policy is a Gaussian squashed by tanh, ``a = tanh(u)``, ``u ~ N(mu(s), sigma(s))``, sampled with the
+reparameterisation trick; its log-density carries the change-of-variables term
+``-sum_i log(1 - tanh(u_i)^2)``. Two critics and their Polyak-averaged targets; the soft target is
+``r + gamma (1 - terminated) (min_j Q'_j(s', a') - alpha log pi(a'|s'))`` with ``a' ~ pi(.|s')``. The actor
+minimises ``E[alpha log pi(a|s) - min_j Q_j(s, a)]``. With ``autotune_alpha`` the temperature follows
+``min_alpha E[-log(alpha) (log pi(a|s) + target_entropy)]`` (target ``-|A|`` by default): alpha rises while
+the policy's entropy is below the target and falls while it is above.
+
+Each gradient step computes the three losses on one sampled batch from the same parameters and takes one
+Adam step on all of them (as the reference implementation does in a single graph run); the actor's and the
+temperature's gradients do not flow into the critics. The loop (replay, warm-up, evaluation) is
+:mod:`purerl.core.offpolicy`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from purerl.config import check_leaf, leaf_field, static_field
+from purerl.core import offpolicy
+from purerl.core.loop import Result, Trainer
+from purerl.core.progress import ProgressFn
+from purerl.networks import QEnsemble, TanhGaussianActor, tanh_gaussian
+
+__all__ = ["Config", "AgentState", "make", "make_train", "Result"]
+
+
+@struct.dataclass
+class Config(offpolicy.OffPolicyConfig):
+    autotune_alpha: bool = static_field(True, "tune the temperature toward target_entropy (else alpha is fixed)")
+    num_critics: int = static_field(2, "critics in the ensemble; the target takes their minimum")
+    actor_lr: float = leaf_field(1e-3, "actor Adam step size")
+    critic_lr: float = leaf_field(1e-3, "critic Adam step size")
+    alpha_lr: float = leaf_field(1e-3, "temperature Adam step size (with autotune_alpha)")
+    alpha: float = leaf_field(1.0, "entropy temperature: fixed value, or the initial one when tuned")
+    target_entropy: Optional[float] = leaf_field(None, "entropy target of the tuned temperature (None: -|A|)")
+
+    def validate(self) -> "Config":
+        super().validate()
+        check_leaf(self, "alpha_lr", low=0.0, low_open=True)
+        check_leaf(self, "alpha", low=0.0, low_open=True)
+        check_leaf(self, "target_entropy")
+        if not (isinstance(self.num_critics, int) and self.num_critics >= 1):
+            raise ValueError(f"config field `num_critics` = {self.num_critics!r} is invalid: use an integer >= 1")
+        return self
+
+
+@struct.dataclass
+class AgentState:
+    params: dict        # {"actor": ..., "critic": ..., "log_alpha": scalar}
+    target_critic: Any
+    opt_state: Any
+    steps: jax.Array    # int32: gradient steps taken
+
+
+def make(config: Config, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = ()) -> Trainer:
+    """Build SAC for ``config``: validated here, in Python, before anything is traced."""
+    cfg = config.validate()
+    action_dim = offpolicy.make_env(cfg, 1).action_dim
+    actor = TanhGaussianActor(action_dim, cfg.hidden_sizes, cfg.activation)
+    critic = QEnsemble(cfg.num_critics, cfg.hidden_sizes, cfg.activation)
+    target_entropy = -float(action_dim) if cfg.target_entropy is None else cfg.target_entropy
+    adam = optax.scale_by_adam()
+    lrs = {"actor": cfg.actor_lr, "critic": cfg.critic_lr, "log_alpha": cfg.alpha_lr if cfg.autotune_alpha else 0.0}
+
+    def init(key, obs):
+        k_actor, k_critic = jax.random.split(key)
+        action = jnp.zeros(obs.shape[:-1] + (action_dim,), jnp.float32)
+        params = {"actor": actor.init(k_actor, obs), "critic": critic.init(k_critic, obs, action),
+                  "log_alpha": jnp.log(jnp.asarray(cfg.alpha, jnp.float32))}
+        return AgentState(params, params["critic"], adam.init(params), jnp.zeros((), jnp.int32))
+
+    def policy(actor_params, obs):
+        return tanh_gaussian(*actor.apply(actor_params, obs))
+
+    def loss_fn(params, target_critic, batch, key):
+        k_next, k_pi = jax.random.split(key)
+        alpha = jnp.exp(jax.lax.stop_gradient(params["log_alpha"]))
+        actor_params = jax.lax.stop_gradient(params["actor"])
+        next_action, next_logp = policy(actor_params, batch["next_obs"]).sample_and_log_prob(seed=k_next)
+        next_q = jnp.min(critic.apply(target_critic, batch["next_obs"], next_action), axis=0)
+        not_done = 1.0 - batch["terminated"].astype(jnp.float32)
+        target = cfg.reward_scale * batch["reward"] + cfg.gamma * not_done * (next_q - alpha * next_logp)
+        q = critic.apply(params["critic"], batch["obs"], batch["action"])
+        critic_loss = 0.5 * jnp.sum(jnp.mean(jnp.square(q - target), axis=-1))
+
+        action, logp = policy(params["actor"], batch["obs"]).sample_and_log_prob(seed=k_pi)
+        q_pi = jnp.min(critic.apply(jax.lax.stop_gradient(params["critic"]), batch["obs"], action), axis=0)
+        actor_loss = jnp.mean(alpha * logp - q_pi)
+        entropy = -jnp.mean(logp)
+        alpha_loss = -params["log_alpha"] * jax.lax.stop_gradient(target_entropy - entropy)
+        aux = {"critic_loss": critic_loss, "actor_loss": actor_loss, "alpha_loss": alpha_loss,
+               "q": jnp.mean(q), "entropy": entropy, "alpha": alpha}
+        return critic_loss + actor_loss + alpha_loss, aux
+
+    def learn(a: AgentState, batch: dict, key: jax.Array):
+        grads, aux = jax.grad(loss_fn, has_aux=True)(a.params, a.target_critic, batch, key)
+        updates, opt_state = adam.update(grads, a.opt_state)
+        params = {k: jax.tree.map(lambda p, u, lr=lrs[k]: p - lr * u, a.params[k], updates[k]) for k in a.params}
+        target = offpolicy.polyak(a.target_critic, params["critic"], cfg.tau)
+        return AgentState(params, target, opt_state, a.steps + 1), aux
+
+    def explore(a: AgentState, obs, noise, key):
+        return policy(a.params["actor"], obs).sample(seed=key), noise
+
+    def act(a: AgentState, obs):
+        return jnp.tanh(actor.apply(a.params["actor"], obs)[0])
+
+    return offpolicy.make_trainer(cfg, offpolicy.Agent(init, explore, learn, act), progress, progress_metrics)
+
+
+def make_train(config: Config, progress: ProgressFn | None = None):
+    """``train(key) -> Result``: the whole SAC run, pure and jittable (vmap it over keys or leaves)."""
+    return make(config, progress).train
