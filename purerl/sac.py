@@ -33,7 +33,7 @@ from purerl.core.loop import Result, Trainer
 from purerl.core.progress import ProgressFn
 from purerl.networks import QEnsemble, TanhGaussianActor, tanh_gaussian
 
-__all__ = ["Config", "AgentState", "make", "make_train", "Result"]
+__all__ = ["AgentState", "Config", "Result", "make", "make_agent", "make_train"]
 
 
 @struct.dataclass
@@ -64,10 +64,8 @@ class AgentState:
     steps: jax.Array    # int32: gradient steps taken
 
 
-def make(config: Config, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = ()) -> Trainer:
-    """Build SAC for ``config``: validated here, in Python, before anything is traced."""
-    cfg = config.validate()
-    action_dim = offpolicy.make_env(cfg, 1).action_dim
+def make_agent(cfg: Config, action_dim: int) -> offpolicy.Agent:
+    """The learning rule for a validated ``cfg`` (the training loop is added by :func:`make`)."""
     actor = TanhGaussianActor(action_dim, cfg.hidden_sizes, cfg.activation)
     critic = QEnsemble(cfg.num_critics, cfg.hidden_sizes, cfg.activation)
     target_entropy = -float(action_dim) if cfg.target_entropy is None else cfg.target_entropy
@@ -117,7 +115,14 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
     def act(a: AgentState, obs):
         return jnp.tanh(actor.apply(a.params["actor"], obs)[0])
 
-    return offpolicy.make_trainer(cfg, offpolicy.Agent(init, explore, learn, act), progress, progress_metrics)
+    return offpolicy.Agent(init, explore, learn, act)
+
+
+def make(config: Config, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = ()) -> Trainer:
+    """Build SAC for ``config``: validated here, in Python, before anything is traced."""
+    cfg = config.validate()
+    agent = make_agent(cfg, offpolicy.make_env(cfg, 1).action_dim)
+    return offpolicy.make_trainer(cfg, agent, progress, progress_metrics)
 
 
 def make_train(config: Config, progress: ProgressFn | None = None):

@@ -1,0 +1,232 @@
+"""DDPG, TD3 and SAC: the shared off-policy pieces, each algorithm's rule, and learning on Pendulum."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import integrate
+
+from purerl import ddpg, sac, td3
+from purerl.core import offpolicy
+from purerl.networks import DeterministicActor, QEnsemble, tanh_gaussian
+
+TINY = dict(env="Pendulum-v1", total_timesteps=600, learning_starts=200, num_evals=3, eval_episodes=2,
+            batch_size=32, hidden_sizes=(16, 16))
+OBS_DIM, ACT_DIM = 3, 1
+
+
+def _batch(key, n=32, terminated=None):
+    k1, k2, k3, k4 = jax.random.split(key, 4)
+    term = jax.random.bernoulli(k4, 0.3, (n,)) if terminated is None else jnp.full((n,), terminated)
+    return {"obs": jax.random.normal(k1, (n, OBS_DIM)), "action": jax.random.uniform(k2, (n, ACT_DIM), minval=-1, maxval=1),
+            "reward": jax.random.normal(k3, (n,)), "next_obs": jax.random.normal(k1, (n, OBS_DIM)) + 0.1,
+            "terminated": term}
+
+
+def _changed(a, b):
+    return any(not np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+# --- shared machinery ---
+
+def test_polyak_update_matches_formula():
+    target = {"w": jnp.array([1.0, 2.0]), "b": jnp.array(-1.0)}
+    online = {"w": jnp.array([3.0, 6.0]), "b": jnp.array(1.0)}
+    out = offpolicy.polyak(target, online, 0.25)
+    np.testing.assert_allclose(out["w"], [1.5, 3.0])
+    np.testing.assert_allclose(out["b"], -0.5)
+
+
+def test_replay_samples_only_written_slots():
+    buf = offpolicy.make_replay(capacity=8, batch_size=8, num_envs=4)
+    state = buf.init({"x": jnp.zeros((), jnp.int32)})
+    add = jax.jit(buf.add)
+    sample = jax.jit(lambda s, k: jax.vmap(lambda kk: buf.sample(s, kk).experience["x"])(jax.random.split(k, 500)))
+    state = add(state, {"x": jnp.arange(1, 5)})            # 4 of 8 slots written: items 1..4
+    seen = np.asarray(sample(state, jax.random.key(0))).ravel()
+    assert set(seen.tolist()) == {1, 2, 3, 4}              # never the zeros of unwritten slots
+    for start in (5, 9):                                   # 12 items through 8 slots: items 5..12 remain
+        state = add(state, {"x": jnp.arange(start, start + 4)})
+    seen = np.asarray(sample(state, jax.random.key(1))).ravel()
+    assert set(seen.tolist()) == set(range(5, 13))
+
+
+def test_capacity_is_bounded_by_default_and_by_the_run():
+    assert offpolicy.OffPolicyConfig().buffer_size == 1_000_000
+    assert sac.Config(**TINY).capacity == 600
+    assert sac.Config(total_timesteps=5_000_000).capacity == 1_000_000
+
+
+def test_ou_noise_is_reset_by_the_loop_and_gaussian_noise_is_stateless():
+    a = jnp.zeros((2, 1))
+    out, noise = offpolicy.explore_noise("gaussian", a, jnp.ones((2, 1)), jax.random.key(0), 0.1)
+    np.testing.assert_array_equal(noise, jnp.ones((2, 1)))
+    noise = jnp.zeros((2, 1))
+    for i in range(200):
+        out, noise = offpolicy.explore_noise("ou", a, noise, jax.random.key(i), 0.2, 0.15, 0.01)
+    assert float(jnp.abs(noise).max()) > 0 and bool((jnp.abs(out) <= 1).all())
+
+
+# --- algorithm rules ---
+
+def test_td3_actor_updated_exactly_once_per_d_critic_updates():
+    cfg = td3.Config(**TINY, policy_delay=3).validate()
+    agent = ddpg.make_agent(cfg, ACT_DIM)
+    a = agent.init(jax.random.key(0), jnp.zeros((1, OBS_DIM)))
+    learn = jax.jit(agent.learn)
+    actor_moves, critic_moves, target_moves = [], [], []
+    for i in range(9):
+        new, aux = learn(a, _batch(jax.random.key(i)), jax.random.key(100 + i))
+        actor_moves.append(_changed(a.params["actor"], new.params["actor"]))
+        critic_moves.append(_changed(a.params["critic"], new.params["critic"]))
+        target_moves.append(_changed(a.target, new.target))
+        assert np.isnan(aux["actor_loss"]) != actor_moves[-1]
+        a = new
+    assert actor_moves == [False, False, True] * 3
+    assert target_moves == [False, False, True] * 3
+    assert all(critic_moves)
+    assert int(a.steps) == 9 and int(a.actor_steps) == 3
+
+
+def test_td3_smoothing_noise_is_clipped_to_c():
+    c = 0.3
+    base = jnp.zeros((10_000, 2))
+    out = ddpg.smoothed_target_action(base, jax.random.key(0), 10.0, c)   # huge std: most draws clipped
+    assert float(jnp.abs(out).max()) <= c + 1e-7
+    assert float(jnp.abs(out).max()) >= c - 1e-6
+    near_edge = ddpg.smoothed_target_action(jnp.full((1000, 2), 0.9), jax.random.key(1), 10.0, c)
+    assert float(near_edge.max()) <= 1.0 and float(near_edge.min()) >= 0.9 - c - 1e-6
+    same = ddpg.smoothed_target_action(base + 0.5, jax.random.key(2), 0.0, c)
+    np.testing.assert_array_equal(same, base + 0.5)       # std 0: DDPG's plain target action
+
+
+def test_critic_target_bootstraps_only_without_termination():
+    cfg = ddpg.Config(**TINY, gamma=0.9, reward_scale=2.0).validate()
+    agent = ddpg.make_agent(cfg, ACT_DIM)
+    a = agent.init(jax.random.key(0), jnp.zeros((1, OBS_DIM)))
+    for terminated in (True, False):
+        batch = _batch(jax.random.key(1), terminated=terminated)
+        _, aux = agent.learn(a, batch, jax.random.key(2))
+        actor = DeterministicActor(ACT_DIM, cfg.hidden_sizes, cfg.activation)
+        critic = QEnsemble(1, cfg.hidden_sizes, cfg.activation)
+        next_q = critic.apply(a.target["critic"], batch["next_obs"], actor.apply(a.target["actor"], batch["next_obs"]))[0]
+        expected = 2.0 * batch["reward"] + (0.0 if terminated else 0.9 * next_q)
+        np.testing.assert_allclose(float(aux["target_q"]), float(jnp.mean(expected)), rtol=1e-5, atol=1e-6)
+
+
+def test_tanh_gaussian_log_prob_matches_change_of_variables():
+    mean, log_std = jnp.array([0.3, -1.2]), jnp.array([-0.5, 0.2])
+    dist = tanh_gaussian(mean, log_std)
+    u = jnp.array([[0.1, -2.0], [1.5, 0.7], [-3.0, 4.0]])
+    a = jnp.tanh(u)
+    std = np.exp(np.asarray(log_std, np.float64))
+    un = np.asarray(u, np.float64)
+    log_normal = np.sum(-0.5 * ((un - np.asarray(mean)) / std) ** 2 - np.log(std) - 0.5 * np.log(2 * np.pi), -1)
+    h = 1e-5
+    dtanh = (np.tanh(un + h) - np.tanh(un - h)) / (2 * h)     # numerical Jacobian of the (diagonal) squash
+    reference = log_normal - np.sum(np.log(dtanh), -1)
+    np.testing.assert_allclose(np.asarray(dist.log_prob(a)), reference, rtol=2e-4, atol=2e-4)
+    sample, logp = dist.sample_and_log_prob(seed=jax.random.key(0), sample_shape=(5,))
+    assert bool((jnp.abs(sample) < 1).all())
+    np.testing.assert_allclose(logp, dist.log_prob(sample), rtol=1e-3, atol=1e-3)
+    # and the 1-D density integrates to one over (-1, 1)
+    one = tanh_gaussian(jnp.array([0.4]), jnp.array([-0.3]))
+    total, _ = integrate.quad(lambda x: float(jnp.exp(one.log_prob(jnp.array([x])))), -1 + 1e-9, 1 - 1e-9, limit=200)
+    assert abs(total - 1.0) < 1e-3
+
+
+@pytest.mark.parametrize("target_entropy,direction", [(10.0, 1.0), (-10.0, -1.0)])
+def test_sac_alpha_moves_toward_the_target_entropy(target_entropy, direction):
+    cfg = sac.Config(**TINY, target_entropy=target_entropy).validate()
+    agent = sac.make_agent(cfg, ACT_DIM)
+    a = agent.init(jax.random.key(0), jnp.zeros((1, OBS_DIM)))
+    learn = jax.jit(agent.learn)
+    for i in range(3):
+        a, aux = learn(a, _batch(jax.random.key(i)), jax.random.key(10 + i))
+    # entropy of a 1-D tanh-Gaussian is far below +10 and far above -10
+    assert direction * float(a.params["log_alpha"]) > 0
+    fixed = sac.make_agent(sac.Config(**TINY, autotune_alpha=False, alpha=0.2).validate(), ACT_DIM)
+    b = fixed.init(jax.random.key(0), jnp.zeros((1, OBS_DIM)))
+    b2, aux = fixed.learn(b, _batch(jax.random.key(0)), jax.random.key(1))
+    np.testing.assert_allclose(float(jnp.exp(b2.params["log_alpha"])), 0.2, rtol=1e-6)
+
+
+# --- whole runs ---
+
+def _assert_tree_close(a, b, rtol=2e-3, atol=2e-4):
+    # A vmapped matmul may sum in another order: float differences of ~1e-6 grow slowly over
+    # hundreds of gradient steps; a wrong batching would differ at order one.
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("algo", [sac, td3])
+def test_seed_vmap_equals_single_runs(algo):
+    train = algo.make_train(algo.Config(**TINY))
+    keys = jax.random.split(jax.random.key(3), 2)
+    batched = jax.jit(jax.vmap(train))(keys)
+    single = jax.jit(train)
+    for i in range(2):
+        one = single(keys[i])
+        _assert_tree_close(jax.tree.map(lambda x: x[i], batched.metrics), one.metrics)
+        _assert_tree_close(jax.tree.map(lambda x: x[i], batched.state.params), one.state.params)
+    assert set(batched.metrics) >= {"eval_return", "episode_return", "critic_loss", "actor_loss", "q"}
+    assert batched.metrics["eval_return"].shape == (2, 3)
+
+
+def test_hyperparameter_vmap_equals_single_runs():
+    def run(tau, lr, key):
+        return sac.make_train(sac.Config(**TINY).replace(tau=tau, critic_lr=lr))(key)
+
+    taus, lrs = jnp.array([0.005, 0.05]), jnp.array([1e-3, 3e-4])
+    batched = jax.jit(jax.vmap(run, in_axes=(0, 0, None)))(taus, lrs, jax.random.key(0))
+    for tau, lr, i in zip(taus.tolist(), lrs.tolist(), range(2)):
+        one = jax.jit(lambda k, tau=tau, lr=lr: run(tau, lr, k))(jax.random.key(0))
+        _assert_tree_close(jax.tree.map(lambda x: x[i], batched.metrics), one.metrics)
+    assert not np.allclose(batched.metrics["q"][0], batched.metrics["q"][1])
+
+
+def test_sac_small_network_solves_pendulum_quickly():
+    cfg = sac.Config(env="Pendulum-v1", total_timesteps=10_000, hidden_sizes=(64, 64), num_evals=10)
+    result = jax.jit(sac.make_train(cfg))(jax.random.key(0))
+    ev = np.asarray(result.metrics["eval_return"])
+    assert ev[0] < -700 and np.median(ev[-3:]) >= -250, ev
+    assert np.isfinite(np.asarray(result.metrics["alpha"])[1:]).all()
+    assert float(result.metrics["alpha"][-1]) < 0.5      # started at 1, tuned down toward -|A| entropy
+
+
+def test_brax_env_runs_offpolicy_updates():
+    cfg = sac.Config(env="brax/inverted_pendulum", env_backend="positional", episode_length=50, num_envs=4,
+                     total_timesteps=4 * 60, learning_starts=40, batch_size=32, hidden_sizes=(16, 16),
+                     num_evals=2, eval_episodes=2)
+    result = jax.jit(sac.make_train(cfg))(jax.random.key(0))
+    for k in ("critic_loss", "actor_loss", "q", "alpha", "entropy", "eval_return"):
+        assert np.isfinite(np.asarray(result.metrics[k])).all(), k
+    assert int(result.metrics["env_steps"][-1]) == 240
+    assert int(result.metrics["gradient_steps"][-1]) == 60 - 10
+
+
+def test_config_errors_name_the_field():
+    with pytest.raises(ValueError, match="`env`.*discrete"):
+        sac.make(sac.Config(env="CartPole-v1"))
+    with pytest.raises(ValueError, match="`learning_starts`"):
+        td3.make(td3.Config(total_timesteps=1_000, learning_starts=1_000))
+    with pytest.raises(ValueError, match="`exploration_noise`"):
+        ddpg.make(ddpg.Config(exploration_noise="pink"))
+    with pytest.raises(ValueError, match="`tau`"):
+        sac.make(sac.Config(tau=1.5))
+    with pytest.raises(ValueError, match="`policy_delay`"):
+        td3.make(td3.Config(policy_delay=0))
+    with pytest.raises(ValueError, match="`env`.*unknown"):
+        sac.make(sac.Config(env="Pendulum-v9"))
+
+
+# --- learning with the Config defaults (slow: ~1-2 minutes each on 2 CPU cores) ---
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algo,steps,threshold", [(sac, 20_000, -250.0), (td3, 30_000, -300.0),
+                                                   (ddpg, 30_000, -300.0)])
+def test_defaults_solve_pendulum(algo, steps, threshold):
+    result = jax.jit(algo.make_train(algo.Config(env="Pendulum-v1", total_timesteps=steps)))(jax.random.key(0))
+    ev = np.asarray(result.metrics["eval_return"])
+    assert ev[-3:].mean() >= threshold, ev
