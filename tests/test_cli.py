@@ -35,3 +35,16 @@ def test_bad_config_is_a_clear_error(tmp_path):
     assert p.returncode == 2 and "`gamma`" in p.stderr
     p = _purerl("train", "ppo", "--env", "CartPol-v1", "--no-progress", cwd=tmp_path)
     assert p.returncode == 2 and "CartPole-v1" in p.stderr
+
+
+def test_train_sac_from_the_command_line(tmp_path):
+    out = tmp_path / "sac"
+    p = _purerl("train", "sac", "--env", "Pendulum-v1", "--total-timesteps", "600", "--set", "learning_starts=200",
+                "--set", "hidden_sizes=16,16", "--set", "batch_size=32", "--set", "num_evals=3",
+                "--eval-episodes", "2", "--no-progress", "--out", str(out), cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert np.asarray(metrics["eval_return"]).shape == (1, 3)
+    assert np.isfinite(np.asarray(metrics["critic_loss"])).all()
+    p = _purerl("train", "td3", "--env", "CartPole-v1", "--no-progress", cwd=tmp_path)
+    assert p.returncode == 2 and "discrete" in p.stderr
