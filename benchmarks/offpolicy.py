@@ -73,6 +73,7 @@ def main() -> None:
     ap.add_argument("--rows", default="sac,sac-seeds,sac-64net,td3,td3-seeds,ddpg,ddpg-seeds,brax",
                     help="comma-separated subset of the rows")
     ap.add_argument("--brax-steps", type=int, default=None, help="env steps of the Brax row (524288; 32768 small)")
+    ap.add_argument("--unroll", type=int, default=None, help="override the Config's unroll on every row")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "offpolicy.json"))
     args = ap.parse_args()
     brax_steps = args.brax_steps or (32_768 if args.small else 524_288)
@@ -83,6 +84,9 @@ def main() -> None:
     results = []
     for name in args.rows.split(","):
         label, algo, cfg, seeds = table[name]
+        if args.unroll is not None:
+            cfg = cfg.replace(unroll=args.unroll)
+            label += f" u{args.unroll}"
         keys = jax.random.split(jax.random.key(0), seeds)
         train = algo.make_train(cfg)
         fn = jax.vmap(train) if seeds > 1 else (lambda k, train=train: train(k[0]))

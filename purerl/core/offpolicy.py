@@ -5,11 +5,12 @@
   add ``num_envs`` transitions per step, sampling is uniform over slots already written.
 * :func:`polyak`: target-network averaging ``target <- tau * online + (1 - tau) * target``.
 * :func:`explore_noise`: Gaussian or Ornstein-Uhlenbeck exploration for deterministic actors.
-* :func:`make_trainer`: the training loop. One *iteration* steps every env once (uniform random actions
-  for the first ``learning_starts`` env steps), adds the transitions to the replay buffer and, once learning
-  has started, runs ``gradient_steps`` gradient updates on sampled batches. One *log point* (the
-  ``update`` of :class:`~purerl.core.loop.Trainer`) is ``total_timesteps / (num_envs * num_evals)``
-  iterations followed by a deterministic evaluation.
+* :func:`make_trainer`: the training loop. ``init`` fills the replay buffer with ``learning_starts`` env
+  steps (rounded up to whole vector steps) of uniform random actions. After that every *iteration* steps
+  every env once with the exploring policy, adds the transitions to the buffer and runs ``gradient_steps``
+  gradient updates on sampled batches (no branch in the loop: the warm-up is not part of it). One *log
+  point* (the ``update`` of :class:`~purerl.core.loop.Trainer`) is ``(total_timesteps - warm-up) /
+  (num_envs * num_evals)`` iterations followed by a deterministic evaluation.
 
 Actions are in ``[-1, 1]^A`` everywhere inside; the env stack rescales them to the env's bounds.
 Replay stores ``(obs, action, reward, next_obs, terminated)`` with ``next_obs`` the observation *before*
@@ -65,6 +66,7 @@ class OffPolicyConfig:
     activation: str = static_field("relu", "hidden activation: tanh, relu, elu, gelu, silu")
     num_evals: int = static_field(20, "log points over the run; each ends with a deterministic evaluation")
     eval_episodes: int = static_field(10, "episodes per evaluation (0: no evaluation, training returns only)")
+    unroll: int = static_field(1, "lax.scan unroll of the env-step/update loop (speed knob, same results)")
     # --- leaves ---
     gamma: float = leaf_field(0.99, "discount factor")
     tau: float = leaf_field(0.005, "Polyak averaging rate of the target networks")
@@ -73,9 +75,14 @@ class OffPolicyConfig:
     reward_scale: float = leaf_field(1.0, "rewards are multiplied by this in the critic target")
 
     @property
+    def warmup_iterations(self) -> int:
+        """Vector-env steps of random actions that fill the buffer before learning."""
+        return -(-self.learning_starts // self.num_envs)
+
+    @property
     def iterations(self) -> int:
-        """Vector-env steps in the run."""
-        return self.num_log_points * self.iterations_per_log
+        """Vector-env steps in the run, warm-up included."""
+        return self.warmup_iterations + self.num_log_points * self.iterations_per_log
 
     @property
     def num_log_points(self) -> int:
@@ -83,7 +90,7 @@ class OffPolicyConfig:
 
     @property
     def iterations_per_log(self) -> int:
-        return self.total_timesteps // (self.num_envs * self.num_evals)
+        return (self.total_timesteps // self.num_envs - self.warmup_iterations) // self.num_evals
 
     @property
     def steps_per_log(self) -> int:
@@ -95,18 +102,18 @@ class OffPolicyConfig:
 
     def validate(self) -> "OffPolicyConfig":
         for name in ("total_timesteps", "num_envs", "buffer_size", "batch_size", "gradient_steps",
-                     "episode_length", "num_evals"):
+                     "episode_length", "num_evals", "unroll"):
             v = getattr(self, name)
             check(isinstance(v, int) and not isinstance(v, bool) and v >= 1, name, v, "use a positive integer")
         for name in ("learning_starts", "eval_episodes"):
             v = getattr(self, name)
             check(isinstance(v, int) and not isinstance(v, bool) and v >= 0, name, v,
                   "use a non-negative integer")
+        check(self.learning_starts < self.total_timesteps, "learning_starts", self.learning_starts,
+              f"it must be below total_timesteps ({self.total_timesteps}), or nothing is learned")
         check(self.iterations_per_log >= 1, "total_timesteps", self.total_timesteps,
-              f"it must be at least num_envs * num_evals = {self.num_envs * self.num_evals}")
-        check(self.learning_starts < self.iterations * self.num_envs, "learning_starts", self.learning_starts,
-              f"it must be below total_timesteps ({self.iterations * self.num_envs} after rounding), "
-              "or nothing is learned")
+              f"after the warm-up of learning_starts = {self.learning_starts} steps it must leave at least "
+              f"num_envs * num_evals = {self.num_envs * self.num_evals} steps")
         check(self.activation in ACTIVATIONS, "activation", self.activation, f"use one of {sorted(ACTIVATIONS)}")
         check(isinstance(self.hidden_sizes, tuple) and len(self.hidden_sizes) >= 1
               and all(isinstance(h, int) and h > 0 for h in self.hidden_sizes),
@@ -195,60 +202,64 @@ def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None
     action_dim = env.action_dim
     replay = make_replay(cfg.capacity, cfg.batch_size, cfg.num_envs)
 
+    def add(buffer, obs, action, ts):
+        return replay.add(buffer, {"obs": obs, "action": action, "reward": ts.reward, "next_obs": ts.final_obs,
+                                   "terminated": ts.terminated})
+
     def init(key: jax.Array) -> OffPolicyState:
-        k_agent, k_env, k_state = jax.random.split(key, 3)
+        """Fresh networks and envs, and a replay buffer holding the warm-up steps (uniform random actions)."""
+        k_agent, k_env, k_warm, k_state = jax.random.split(key, 4)
         env_state, obs = env.reset(k_env)
         agent_state = agent.init(k_agent, obs)
         example = {"obs": obs[0], "action": jnp.zeros((action_dim,), jnp.float32),
                    "reward": jnp.zeros((), jnp.float32), "next_obs": obs[0], "terminated": jnp.zeros((), bool)}
+
+        def warmup(carry, k):
+            env_state, obs, buffer, tally = carry
+            k_act, k_env = jax.random.split(k)
+            action = jax.random.uniform(k_act, (cfg.num_envs, action_dim), minval=-1.0, maxval=1.0)
+            env_state, ts = env.step(k_env, env_state, action)
+            return (env_state, ts.obs, add(buffer, obs, action, ts), tally.add(ts.done, ts.info)), None
+
+        (env_state, obs, buffer, tally), _ = jax.lax.scan(
+            warmup, (env_state, obs, replay.init(example), EpisodeTally.zero()),
+            jax.random.split(k_warm, cfg.warmup_iterations))
         nan = jnp.full((), jnp.nan, jnp.float32)
         zero = jnp.zeros((), jnp.int32)
-        return OffPolicyState(agent_state, replay.init(example), env_state, obs,
-                              jnp.zeros((cfg.num_envs, action_dim), jnp.float32), k_state, zero, zero, nan, nan)
-
-    def learn_block(agent_state, buffer, key):
-        def one(a, k):
-            k_sample, k_learn = jax.random.split(k)
-            batch = replay.sample(buffer, k_sample).experience
-            return agent.learn(a, batch, k_learn)
-
-        agent_state, metrics = jax.lax.scan(one, agent_state, jax.random.split(key, cfg.gradient_steps))
-        return agent_state, jax.tree.map(_nanmean, metrics)
+        return OffPolicyState(agent_state, buffer, env_state, obs, jnp.zeros((cfg.num_envs, action_dim), jnp.float32),
+                              k_state, zero + cfg.warmup_iterations, zero, tally.mean_return(nan),
+                              tally.mean_length(nan))
 
     def iteration(carry, _):
         s, tally = carry
-        key, k_rand, k_explore, k_env, k_learn = jax.random.split(s.key, 5)
-        policy_action, noise = agent.explore(s.agent, s.obs, s.noise, k_explore)
-        random_action = jax.random.uniform(k_rand, policy_action.shape, minval=-1.0, maxval=1.0)
-        warmup = s.iteration * cfg.num_envs < cfg.learning_starts
-        action = jnp.where(warmup, random_action, policy_action)
+        key, k_explore, k_env, k_learn = jax.random.split(s.key, 4)
+        action, noise = agent.explore(s.agent, s.obs, s.noise, k_explore)
         env_state, ts = env.step(k_env, s.env_state, action)
-        buffer = replay.add(s.buffer, {"obs": s.obs, "action": action, "reward": ts.reward,
-                                       "next_obs": ts.final_obs, "terminated": ts.terminated})
+        buffer = add(s.buffer, s.obs, action, ts)
         noise = jnp.where(ts.done[:, None], 0.0, noise)
-        learning = (s.iteration + 1) * cfg.num_envs > cfg.learning_starts
-        zeros = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype),
-                             jax.eval_shape(learn_block, s.agent, buffer, k_learn)[1])
-        agent_state, metrics = jax.lax.cond(learning, learn_block, lambda a, b, k: (a, zeros),
-                                            s.agent, buffer, k_learn)
+
+        def gradient_step(a, k):
+            k_sample, k_learn = jax.random.split(k)
+            return agent.learn(a, replay.sample(buffer, k_sample).experience, k_learn)
+
+        agent_state, metrics = jax.lax.scan(gradient_step, s.agent, jax.random.split(k_learn, cfg.gradient_steps))
         s = OffPolicyState(agent_state, buffer, env_state, ts.obs, noise, key, s.iteration + 1, s.log_point,
                            s.last_return, s.last_length)
-        return (s, tally.add(ts.done, ts.info)), (metrics, learning)
+        return (s, tally.add(ts.done, ts.info)), metrics
 
     def update(state: OffPolicyState) -> tuple[OffPolicyState, dict]:
-        (state, tally), (metrics, learned) = jax.lax.scan(iteration, (state, EpisodeTally.zero()), None,
-                                                          length=cfg.iterations_per_log)
-        # Means over the iterations that learned; a metric may be NaN on steps where it does not apply
+        (state, tally), metrics = jax.lax.scan(iteration, (state, EpisodeTally.zero()), None,
+                                               length=cfg.iterations_per_log, unroll=cfg.unroll)
+        # Means over the log point's gradient steps; a metric may be NaN on steps where it does not apply
         # (the actor loss on TD3's critic-only steps) and is averaged over the others.
-        out = {k: _nanmean(jnp.where(learned, v, jnp.nan)) for k, v in metrics.items()}
+        out = {k: _nanmean(v) for k, v in metrics.items()}
         last_return = tally.mean_return(state.last_return)
         last_length = tally.mean_length(state.last_length)
         key, k_eval = jax.random.split(state.key)
         log_point = state.log_point + 1
         out.update(episode_return=last_return, episode_length=last_length, episodes=tally.count,
-                   env_steps=log_point * cfg.steps_per_log,
-                   gradient_steps=jnp.maximum(state.iteration - cfg.learning_starts // cfg.num_envs, 0)
-                   * cfg.gradient_steps)
+                   env_steps=state.iteration * cfg.num_envs,
+                   gradient_steps=log_point * cfg.iterations_per_log * cfg.gradient_steps)
         if eval_env is not None:
             out["eval_return"] = evaluate_policy(eval_env, lambda o, k: agent.act(state.agent, o), k_eval)["mean"]
         state = state.replace(key=key, log_point=log_point, last_return=last_return, last_length=last_length)
