@@ -27,3 +27,23 @@ def gae(rewards: jax.Array, values: jax.Array, next_values: jax.Array, terminate
 
     _, adv = jax.lax.scan(step, jnp.zeros_like(deltas[0]), (deltas, decay), reverse=True, unroll=unroll)
     return adv, adv + values
+
+
+def reward_to_go(rewards: jax.Array, done: jax.Array, gamma) -> tuple[jax.Array, jax.Array]:
+    """Monte-Carlo discounted return from each step to the end of its episode, and whether that end lies
+    inside the rollout. ``G_t = r_t + gamma (1 - done_t) G_{t+1}``; ``complete[t]`` is False for the steps
+    after each env's last episode end, whose return the rollout does not contain (REINFORCE must drop them,
+    not bootstrap or truncate them). An episode ended by its time limit counts as complete: its return is
+    the return of the finite-horizon task."""
+    not_done = 1.0 - done.astype(jnp.float32)
+
+    def step(carry, x):
+        g_next, complete_next = carry
+        r, nd, d = x
+        g = r + gamma * nd * g_next
+        complete = d | complete_next
+        return (g, complete), (g, complete)
+
+    init = (jnp.zeros_like(rewards[0]), jnp.zeros(rewards.shape[1:], bool))
+    _, (g, complete) = jax.lax.scan(step, init, (rewards, not_done, done.astype(bool)), reverse=True)
+    return g, complete

@@ -1,0 +1,106 @@
+"""Advantage Actor-Critic, synchronous (A2C; Mnih et al., 2016, as a synchronous variant), one fused program.
+
+    cfg = a2c.Config(env="CartPole-v1")
+    result = jax.jit(a2c.make_train(cfg))(jax.random.key(0))
+
+Every update runs ``num_steps`` (5) steps in each of ``num_envs`` envs, forms n-step returns that bootstrap
+from ``V`` at the end of the rollout (``gae_lambda=1``, the default) or GAE(lambda) advantages, and takes one
+gradient step on ``-log pi(a|s) A + vf_coef/2 (V(s) - R)^2 - ent_coef H`` averaged over the batch, with
+global-norm clipping and RMSProp (decay 0.99, eps 1e-5) or Adam. ``shared_network`` gives one torso with
+separate policy and value heads, as in the original paper. A3C (:mod:`purerl.a3c`) reuses
+:func:`make_learner` for its workers.
+"""
+
+from __future__ import annotations
+
+import jax
+import optax
+from flax import struct
+
+from purerl.config import check, check_leaf, leaf_field, static_field
+from purerl.core import onpolicy
+from purerl.core.loop import Result, Trainer, make_train_fn
+from purerl.core.minibatch import flatten_time_env
+from purerl.core.progress import ProgressFn
+
+__all__ = ["Config", "Result", "make", "make_learner", "make_train"]
+
+
+@struct.dataclass
+class Config(onpolicy.OnPolicyConfig):
+    num_envs: int = static_field(8, "parallel environments")
+    num_steps: int = static_field(5, "steps per env per update (the n of n-step returns)")
+    optimizer: str = static_field("rmsprop", "rmsprop (decay 0.99) or adam")
+    normalize_advantages: bool = static_field(False, "standardise advantages per batch")
+    learning_rate: float = leaf_field(7e-4, "optimiser step size")
+    gae_lambda: float = leaf_field(1.0, "GAE lambda; 1 gives n-step returns bootstrapped at the rollout end")
+    ent_coef: float = leaf_field(0.0, "entropy bonus coefficient")
+    vf_coef: float = leaf_field(0.5, "value loss coefficient")
+    opt_eps: float = leaf_field(1e-5, "optimiser epsilon")
+
+    def validate(self) -> Config:
+        super().validate()
+        check(self.optimizer in onpolicy.OPTIMIZERS, "optimizer", self.optimizer, f"use one of {onpolicy.OPTIMIZERS}")
+        check_leaf(self, "gae_lambda", low=0.0, high=1.0)
+        check_leaf(self, "ent_coef", low=0.0)
+        check_leaf(self, "vf_coef", low=0.0)
+        check_leaf(self, "opt_eps", low=0.0, low_open=True)
+        return self
+
+
+@struct.dataclass
+class Learner:
+    """One actor-critic learner on one batch of envs: ``gradient`` runs a rollout with ``params`` and returns
+    the loss gradient at ``params``; ``apply`` takes an optimiser step at (possibly other) parameters."""
+
+    tx: optax.GradientTransformation = struct.field(pytree_node=False)
+    gradient: callable = struct.field(pytree_node=False)
+    apply: callable = struct.field(pytree_node=False)
+
+
+def make_learner(cfg: Config, env, network) -> Learner:
+    tx = onpolicy.make_optimizer(cfg.optimizer, cfg.learning_rate, cfg.max_grad_norm, eps=cfg.opt_eps)
+
+    def gradient(params, env_state, obs, key):
+        """``(grads, aux, env_state, obs, tally)``: a rollout of ``num_steps`` and the gradient at ``params``."""
+        env_state, obs, traj, tally = onpolicy.collect(env, network, params, env_state, obs, key, cfg.num_steps,
+                                                       cfg.unroll)
+        _, adv, targets = onpolicy.values_and_gae(network, params, traj, cfg.gamma, cfg.gae_lambda)
+        batch = flatten_time_env({"obs": traj.obs, "action": traj.action, "advantage": adv, "target": targets})
+        grads, aux = jax.grad(onpolicy.policy_gradient_loss, argnums=1, has_aux=True)(
+            network, params, batch, cfg.ent_coef, cfg.vf_coef, cfg.normalize_advantages)
+        aux["grad_norm"] = optax.global_norm(grads)
+        return grads, aux, env_state, obs, tally
+
+    def apply(params, opt_state, grads):
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state
+
+    return Learner(tx, gradient, apply)
+
+
+def make(config: Config, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = ()) -> Trainer:
+    """Build A2C for ``config``: validated here, in Python, before anything is traced."""
+    cfg = config.validate()
+    env = onpolicy.make_env(cfg, cfg.num_envs, train=True)
+    network = onpolicy.make_network(cfg, env)
+    learner = make_learner(cfg, env, network)
+    init = onpolicy.make_init(env, network, learner.tx.init)
+
+    def update(state: onpolicy.TrainState):
+        key, k_roll = jax.random.split(state.key)
+        grads, aux, env_state, obs, tally = learner.gradient(state.params, state.env_state, state.obs, k_roll)
+        params, opt_state = learner.apply(state.params, state.opt_state, grads)
+        state, metrics = state.after(params, opt_state, env_state, obs, key, tally)
+        metrics.update(aux, env_steps=state.update_step * cfg.batch_size)
+        return state, metrics
+
+    return Trainer(cfg, env, cfg.num_updates, cfg.batch_size, init, update,
+                   make_train_fn(init, update, cfg.num_updates, progress, progress_metrics),
+                   onpolicy.make_evaluate(cfg, network, env))
+
+
+def make_train(config: Config, progress: ProgressFn | None = None):
+    """``train(key) -> Result``: the whole A2C run, pure and jittable (vmap it over keys or leaves)."""
+    return make(config, progress).train
+

@@ -1,0 +1,204 @@
+"""What the on-policy algorithms (REINFORCE, A2C, A3C, TRPO, PPO) share, written once.
+
+* :class:`OnPolicyConfig`: the fields every on-policy algorithm has (env, rollout shape, network, the
+  env-side normalisation switches, discount, learning rate, gradient clipping), with their validation.
+* :class:`TrainState` and :func:`make_init`: parameters, optimiser state, env state and counters.
+* :func:`make_env` / :func:`make_network`: the wrapped vector env and the actor-critic for a config.
+* :func:`collect`: one rollout with the current stochastic policy (actions and their log-probabilities).
+* :func:`values_and_gae`: ``V(obs)``, ``V(final_obs)`` in two batched calls, then GAE(lambda) targets.
+* :func:`policy_gradient_loss`: score-function policy loss with weights, value regression, entropy bonus.
+* :func:`make_evaluate`: deterministic or stochastic evaluation with the run's observation statistics.
+* :func:`make_optimizer`: gradient clipping + Adam or RMSProp with the config's learning rate.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from purerl import envs
+from purerl.config import check, check_leaf, leaf_field, static_field
+from purerl.core.evaluation import evaluate_policy
+from purerl.core.returns import gae
+from purerl.core.rollout import rollout
+from purerl.networks import ACTIVATIONS, ActorCritic
+
+__all__ = ["OPTIMIZERS", "OnPolicyConfig", "TrainState", "collect", "make_init", "make_env", "make_evaluate", "make_network",
+           "make_optimizer", "policy_gradient_loss", "values_and_gae"]
+
+OPTIMIZERS = ("adam", "rmsprop")
+
+
+@struct.dataclass
+class OnPolicyConfig:
+    """Fields shared by the on-policy algorithms (each algorithm's Config extends this one and may
+    re-declare a field to change its default)."""
+
+    # --- static ---
+    env: str = static_field("CartPole-v1", "environment id: a gymnax name or brax/<name>")
+    env_backend: str | None = static_field(None, "Brax physics backend (generalized, positional, spring, mjx)")
+    episode_length: int = static_field(1000, "time limit of Brax episodes (gymnax envs carry their own)")
+    total_timesteps: int = static_field(500_000, "env steps in the whole run (rounded down to whole updates)")
+    num_envs: int = static_field(4, "parallel environments")
+    num_steps: int = static_field(128, "steps per env per update (rollout length)")
+    hidden_sizes: tuple = static_field((64, 64), "MLP widths of actor and critic")
+    activation: str = static_field("tanh", "hidden activation: tanh, relu, elu, gelu, silu")
+    shared_network: bool = static_field(False, "one torso for policy and value heads")
+    state_dependent_std: bool = static_field(False, "Gaussian log-std as a network output instead of a parameter")
+    normalize_obs: bool = static_field(False, "running mean/std observation normalisation")
+    scale_reward: bool = static_field(False, "divide rewards by the running std of discounted returns")
+    action_transform: str = static_field("clip", "continuous actions: clip to bounds or rescale from [-1, 1]")
+    unroll: int = static_field(1, "lax.scan unroll of the rollout (speed knob, same results)")
+    # --- leaves ---
+    learning_rate: float = leaf_field(2.5e-4, "optimiser step size")
+    gamma: float = leaf_field(0.99, "discount factor")
+    max_grad_norm: float = leaf_field(0.5, "global gradient-norm clip")
+
+    @property
+    def batch_size(self) -> int:
+        return self.num_envs * self.num_steps
+
+    @property
+    def num_updates(self) -> int:
+        return self.total_timesteps // self.batch_size
+
+    def validate(self):
+        for name in ("num_envs", "num_steps", "total_timesteps", "episode_length", "unroll"):
+            v = getattr(self, name)
+            check(isinstance(v, int) and not isinstance(v, bool) and v >= 1, name, v, "use a positive integer")
+        check(self.num_updates >= 1, "total_timesteps", self.total_timesteps,
+              f"it must be at least num_envs * num_steps = {self.batch_size} (one update)")
+        check(self.activation in ACTIVATIONS, "activation", self.activation, f"use one of {sorted(ACTIVATIONS)}")
+        check(isinstance(self.hidden_sizes, tuple) and len(self.hidden_sizes) >= 1
+              and all(isinstance(h, int) and h > 0 for h in self.hidden_sizes),
+              "hidden_sizes", self.hidden_sizes, "use a tuple of positive ints, e.g. (64, 64)")
+        check(self.action_transform in envs.ACTION_TRANSFORMS, "action_transform", self.action_transform,
+              f"use one of {envs.ACTION_TRANSFORMS}")
+        check_leaf(self, "learning_rate", low=0.0, low_open=True)
+        check_leaf(self, "gamma", low=0.0, high=1.0)
+        check_leaf(self, "max_grad_norm", low=0.0, low_open=True)
+        return self
+
+
+@struct.dataclass
+class TrainState:
+    params: Any
+    opt_state: Any
+    env_state: Any            # includes the observation-normaliser statistics when normalize_obs
+    obs: jax.Array
+    key: jax.Array
+    update_step: jax.Array    # int32 scalar: updates done so far
+    last_return: jax.Array    # latest mean episode return (carried when no episode finished)
+    last_length: jax.Array
+
+    def after(self, params, opt_state, env_state, obs, key, tally) -> tuple[TrainState, dict]:
+        """The next state after one update, and the episode metrics every algorithm reports."""
+        last_return = tally.mean_return(self.last_return)
+        last_length = tally.mean_length(self.last_length)
+        state = self.replace(params=params, opt_state=opt_state, env_state=env_state, obs=obs, key=key,
+                             update_step=self.update_step + 1, last_return=last_return, last_length=last_length)
+        return state, {"episode_return": last_return, "episode_length": last_length, "episodes": tally.count}
+
+
+def make_init(env: envs.VecEnv, network: ActorCritic, opt_init: Callable[[Any], Any]):
+    """``init(key) -> TrainState``: fresh parameters, optimiser state (``opt_init(params)``) and envs."""
+
+    def init(key: jax.Array) -> TrainState:
+        k_params, k_env, k_state = jax.random.split(key, 3)
+        env_state, obs = env.reset(k_env)
+        params = network.init(k_params, obs)
+        nan = jnp.full((), jnp.nan, jnp.float32)
+        return TrainState(params, opt_init(params), env_state, obs, k_state, jnp.zeros((), jnp.int32), nan, nan)
+
+    return init
+
+
+def make_env(cfg: OnPolicyConfig, num_envs: int, train: bool) -> envs.VecEnv:
+    """The training env (normalisation and reward scaling as configured) or an evaluation env (raw rewards;
+    observations normalised with the training statistics by :func:`make_evaluate`)."""
+    return envs.make(cfg.env, num_envs, backend=cfg.env_backend, episode_length=cfg.episode_length,
+                     action_transform=cfg.action_transform, normalize_obs=cfg.normalize_obs and train,
+                     scale_reward=cfg.scale_reward and train, gamma=cfg.gamma)
+
+
+def make_network(cfg: OnPolicyConfig, env: envs.VecEnv) -> ActorCritic:
+    return ActorCritic(action_dim=env.action_dim, discrete=env.is_discrete, hidden_sizes=cfg.hidden_sizes,
+                       activation=cfg.activation, shared=cfg.shared_network,
+                       state_dependent_std=cfg.state_dependent_std)
+
+
+def make_optimizer(name: str, learning_rate: Any, max_grad_norm: Any, eps: float = 1e-5,
+                   rmsprop_decay: float = 0.99) -> optax.GradientTransformation:
+    """Global-norm clipping then Adam or RMSProp (A2C's optimiser: decay 0.99, eps 1e-5)."""
+    if name == "adam":
+        opt = optax.adam(learning_rate, eps=eps)
+    else:
+        opt = optax.rmsprop(learning_rate, decay=rmsprop_decay, eps=eps)
+    return optax.chain(optax.clip_by_global_norm(max_grad_norm), opt)
+
+
+def collect(env: envs.VecEnv, network: ActorCritic, params: Any, env_state: Any, obs: jax.Array,
+            key: jax.Array, num_steps: int, unroll: int = 1):
+    """A rollout of the stochastic policy; ``traj.extras["log_prob"]`` holds the behaviour log-probs."""
+
+    def policy(o, k):
+        pi = network.apply(params, o, method=ActorCritic.policy)
+        action = pi.sample(seed=k)
+        return action, {"log_prob": pi.log_prob(action)}
+
+    return rollout(env, policy, env_state, obs, key, num_steps, unroll=unroll)
+
+
+def values_and_gae(network: ActorCritic, params: Any, traj, gamma: Any, lam: Any):
+    """``(values, advantages, value_targets)`` for a rollout; ``lam = 1`` gives the n-step returns that
+    bootstrap from ``V`` at the rollout's end (and at time-limit truncations)."""
+    value_fn = lambda o: network.apply(params, o, method=ActorCritic.value)  # noqa: E731
+    values, next_values = value_fn(traj.obs), value_fn(traj.final_obs)
+    adv, targets = gae(traj.reward, values, next_values, traj.terminated, traj.done, gamma, lam)
+    return values, adv, targets
+
+
+def policy_gradient_loss(network: ActorCritic, params: Any, batch: dict, ent_coef: Any, vf_coef: Any,
+                         normalize_advantages: bool = False) -> tuple[jax.Array, dict]:
+    """``-sum(w * log pi(a|s) * A) / n + vf_coef * 0.5 * sum(w * (V(s) - target)^2) / n - ent_coef * H``.
+
+    ``batch`` holds flat ``obs``, ``action``, ``advantage``, ``target`` and optionally ``weight`` (0 drops a
+    step; ``n`` is the batch size, a constant, so dropping steps does not reweight the others).
+    ``normalize_advantages`` standardises the advantages over the weighted steps first."""
+    pi, v = network.apply(params, batch["obs"])
+    n = batch["advantage"].shape[0]
+    w = batch.get("weight", jnp.ones((n,), jnp.float32))
+    adv = batch["advantage"]
+    if normalize_advantages:
+        count = jnp.maximum(w.sum(), 1.0)
+        mean = jnp.sum(w * adv) / count
+        std = jnp.sqrt(jnp.sum(w * jnp.square(adv - mean)) / count)
+        adv = (adv - mean) / (std + 1e-8)
+    log_prob = pi.log_prob(batch["action"])
+    policy_loss = -jnp.sum(w * log_prob * jax.lax.stop_gradient(adv)) / n
+    value_loss = 0.5 * jnp.sum(w * jnp.square(v - batch["target"])) / n
+    entropy = jnp.sum(w * pi.entropy()) / jnp.maximum(w.sum(), 1.0)
+    loss = policy_loss + vf_coef * value_loss - ent_coef * entropy
+    return loss, {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
+
+
+def make_evaluate(cfg: OnPolicyConfig, network: ActorCritic, train_env: envs.VecEnv):
+    """``evaluate(state, key, num_episodes=10, deterministic=True)`` for any train state with ``params``
+    and ``env_state``: the policy's mode (or samples) for ``num_episodes`` parallel episodes."""
+
+    def evaluate(state: Any, key: jax.Array, num_episodes: int = 10, deterministic: bool = True) -> dict:
+        eval_env = make_env(cfg, num_episodes, train=False)
+
+        def act(obs, k):
+            pi = network.apply(state.params, obs, method=ActorCritic.policy)
+            return pi.mode() if deterministic else pi.sample(seed=k)
+
+        return evaluate_policy(eval_env, act, key, train_env.obs_normalizer(state.env_state))
+
+    return evaluate
