@@ -58,8 +58,9 @@ class Learner:
     apply: callable = struct.field(pytree_node=False)
 
 
-def make_learner(cfg: Config, env, network) -> Learner:
-    tx = onpolicy.make_optimizer(cfg.optimizer, cfg.learning_rate, cfg.max_grad_norm, eps=cfg.opt_eps)
+def make_learner(cfg: Config, env, network, updates_per_round: int = 1) -> Learner:
+    tx = onpolicy.make_optimizer(cfg.optimizer, cfg.learning_rate, cfg.max_grad_norm, eps=cfg.opt_eps,
+                                 anneal_steps=(cfg.num_updates * updates_per_round) if cfg.anneal_lr else None)
 
     def gradient(params, env_state, obs, key):
         """``(grads, aux, env_state, obs, tally)``: a rollout of ``num_steps`` and the gradient at ``params``."""

@@ -78,7 +78,7 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
     cfg = config.validate()
     env = onpolicy.make_env(cfg, cfg.num_envs, train=True)
     network = onpolicy.make_network(cfg, env)
-    learner = a2c.make_learner(cfg, env, network)
+    learner = a2c.make_learner(cfg, env, network, updates_per_round=cfg.num_workers)
     W, K = cfg.num_workers, cfg.max_staleness
 
     def init(key: jax.Array) -> State:

@@ -39,12 +39,15 @@ BASELINES = ("none", "mean", "value")
 
 @struct.dataclass
 class Config(onpolicy.OnPolicyConfig):
-    num_envs: int = static_field(8, "parallel environments")
-    num_steps: int = static_field(1000, "steps per env per update; episodes must end inside it to count")
+    total_timesteps: int = static_field(1_000_000, "env steps in the whole run (rounded down to whole updates)")
+    num_envs: int = static_field(4, "parallel environments")
+    num_steps: int = static_field(500, "steps per env per update; episodes must end inside it to count "
+                                       "(classic-control time limits are 200-500)")
     baseline: str = static_field("value", "none, mean (moving average of returns) or value (learned V(s))")
-    normalize_advantages: bool = static_field(False, "standardise G - b over the batch's complete steps "
+    normalize_advantages: bool = static_field(True, "standardise G - b over the batch's complete steps "
                                               "(which also removes a constant baseline: none = mean)")
-    learning_rate: float = leaf_field(1e-3, "Adam step size")
+    anneal_lr: bool = static_field(True, "decay the learning rate linearly to 0 over the run")
+    learning_rate: float = leaf_field(3e-3, "Adam step size")
     max_grad_norm: float = leaf_field(1.0, "global gradient-norm clip")
     vf_coef: float = leaf_field(0.5, "value loss coefficient (baseline=value)")
     ent_coef: float = leaf_field(0.0, "entropy bonus coefficient")
@@ -77,7 +80,8 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
     cfg = config.validate()
     env = onpolicy.make_env(cfg, cfg.num_envs, train=True)
     network = onpolicy.make_network(cfg, env)
-    tx = onpolicy.make_optimizer("adam", cfg.learning_rate, cfg.max_grad_norm)
+    tx = onpolicy.make_optimizer("adam", cfg.learning_rate, cfg.max_grad_norm,
+                                 anneal_steps=cfg.num_updates if cfg.anneal_lr else None)
     base_init = onpolicy.make_init(env, network, tx.init)
     vf_coef = cfg.vf_coef if cfg.baseline == "value" else 0.0
 

@@ -55,6 +55,7 @@ class OnPolicyConfig:
     scale_reward: bool = static_field(False, "divide rewards by the running std of discounted returns")
     action_transform: str = static_field("clip", "continuous actions: clip to bounds or rescale from [-1, 1]")
     unroll: int = static_field(1, "lax.scan unroll of the rollout (speed knob, same results)")
+    anneal_lr: bool = static_field(False, "decay the learning rate linearly to 0 over the run")
     # --- leaves ---
     learning_rate: float = leaf_field(2.5e-4, "optimiser step size")
     gamma: float = leaf_field(0.99, "discount factor")
@@ -134,12 +135,14 @@ def make_network(cfg: OnPolicyConfig, env: envs.VecEnv) -> ActorCritic:
 
 
 def make_optimizer(name: str, learning_rate: Any, max_grad_norm: Any, eps: float = 1e-5,
-                   rmsprop_decay: float = 0.99) -> optax.GradientTransformation:
-    """Global-norm clipping then Adam or RMSProp (A2C's optimiser: decay 0.99, eps 1e-5)."""
+                   anneal_steps: int | None = None, rmsprop_decay: float = 0.99) -> optax.GradientTransformation:
+    """Global-norm clipping then Adam or RMSProp (A2C's optimiser: decay 0.99, eps 1e-5); with
+    ``anneal_steps`` the step size decays linearly to 0 over that many updates."""
+    lr = learning_rate if anneal_steps is None else optax.linear_schedule(learning_rate, 0.0, anneal_steps)
     if name == "adam":
-        opt = optax.adam(learning_rate, eps=eps)
+        opt = optax.adam(lr, eps=eps)
     else:
-        opt = optax.rmsprop(learning_rate, decay=rmsprop_decay, eps=eps)
+        opt = optax.rmsprop(lr, decay=rmsprop_decay, eps=eps)
     return optax.chain(optax.clip_by_global_norm(max_grad_norm), opt)
 
 

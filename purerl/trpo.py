@@ -1,0 +1,188 @@
+"""Trust Region Policy Optimization (Schulman et al., 2015), as one fused program.
+
+    cfg = trpo.Config(env="CartPole-v1")
+    result = jax.jit(trpo.make_train(cfg))(jax.random.key(0))
+    result.metrics["kl"], result.metrics["accepted"]
+
+Each update collects ``num_envs x num_steps`` steps and GAE(lambda) advantages (standardised). The policy
+parameters ``theta`` then take one natural-gradient step on the surrogate
+``L(theta) = mean(pi_theta(a|s) / pi_old(a|s) * A)`` under the constraint ``mean KL(pi_old || pi_theta) <= max_kl``:
+
+1. ``g = grad L`` at ``theta_old``;
+2. ``s ~= F^-1 g`` by ``cg_iters`` conjugate-gradient iterations, where ``F v`` is a Fisher-vector product:
+   the Hessian of the mean KL at ``theta_old`` times ``v`` (forward-over-reverse autodiff, no explicit
+   matrix), plus ``damping * v``;
+3. the full step ``sqrt(2 max_kl / s^T F s) s``, shrunk by ``backtrack_coef^j`` for ``j = 0 ..
+   line_search_steps - 1``: the first candidate whose surrogate improves on ``L(theta_old)`` and whose
+   mean KL is <= ``max_kl`` is accepted; if none is, the policy is left unchanged. All candidates are
+   evaluated at once (a vmap, not a loop).
+
+The critic has its own Adam (``learning_rate``) and is fitted for ``vf_epochs`` epochs of ``vf_minibatches``
+minibatches on the GAE value targets. Metrics: ``kl`` (of the accepted step, 0 if none),
+``surrogate_improvement``, ``accepted`` (1/0: its mean over log points is the accepted-step fraction),
+``line_search_steps`` (candidates tried), ``value_loss``, ``entropy``. Policy and critic need separate
+networks (``shared_network`` is refused).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+from jax.flatten_util import ravel_pytree
+
+from purerl.config import check, check_leaf, leaf_field, static_field
+from purerl.core import onpolicy
+from purerl.core.loop import Result, Trainer, make_train_fn
+from purerl.core.minibatch import flatten_time_env, shuffled_minibatches
+from purerl.core.progress import ProgressFn
+
+__all__ = ["Config", "Result", "conjugate_gradient", "fisher_vector_product", "make", "make_train"]
+
+POLICY_MODULES = ("actor_torso", "policy_head")
+
+
+@struct.dataclass
+class Config(onpolicy.OnPolicyConfig):
+    num_envs: int = static_field(8, "parallel environments")
+    num_steps: int = static_field(256, "steps per env per update (rollout length)")
+    cg_iters: int = static_field(10, "conjugate-gradient iterations")
+    line_search_steps: int = static_field(10, "backtracking candidates tried")
+    vf_epochs: int = static_field(5, "critic epochs per update")
+    vf_minibatches: int = static_field(8, "critic minibatches per epoch; must divide num_envs * num_steps")
+    max_kl: float = leaf_field(0.01, "trust region: the mean KL an accepted step may reach (delta)")
+    damping: float = leaf_field(0.1, "added to the Fisher-vector product: (F + damping I) v")
+    backtrack_coef: float = leaf_field(0.5, "step shrink factor of the line search")
+    gae_lambda: float = leaf_field(0.97, "GAE lambda")
+    learning_rate: float = leaf_field(1e-3, "critic Adam step size (the policy's step comes from max_kl)")
+
+    def validate(self) -> Config:
+        super().validate()
+        check(not self.shared_network, "shared_network", self.shared_network,
+              "TRPO fits the critic apart from the policy; use separate networks (shared_network=False)")
+        for name in ("cg_iters", "line_search_steps", "vf_epochs", "vf_minibatches"):
+            v = getattr(self, name)
+            check(isinstance(v, int) and not isinstance(v, bool) and v >= 1, name, v, "use a positive integer")
+        check(self.batch_size % self.vf_minibatches == 0, "vf_minibatches", self.vf_minibatches,
+              f"it must divide num_envs * num_steps = {self.batch_size}")
+        check_leaf(self, "max_kl", low=0.0, low_open=True)
+        check_leaf(self, "damping", low=0.0)
+        check_leaf(self, "backtrack_coef", low=0.0, high=1.0, low_open=True, high_open=True)
+        check_leaf(self, "gae_lambda", low=0.0, high=1.0)
+        return self
+
+
+def fisher_vector_product(kl_fn: Callable[[jax.Array], jax.Array], theta: jax.Array, v: jax.Array,
+                          damping: Any = 0.0) -> jax.Array:
+    """``(H + damping I) v`` with ``H`` the Hessian of ``kl_fn`` at ``theta``: for ``kl_fn(theta) = mean
+    KL(pi_theta_old || pi_theta)`` evaluated at ``theta_old`` this is the Fisher information times ``v``."""
+    return jax.jvp(jax.grad(kl_fn), (theta,), (v,))[1] + damping * v
+
+
+def conjugate_gradient(matvec: Callable[[jax.Array], jax.Array], b: jax.Array, iters: int) -> jax.Array:
+    """Approximately solve ``A x = b`` for symmetric positive-definite ``A`` given as ``matvec``, with at most
+    ``iters`` conjugate-gradient iterations from ``x = 0`` (jax.scipy's solver)."""
+    x, _ = jax.scipy.sparse.linalg.cg(matvec, b, maxiter=iters, tol=1e-10)
+    return x
+
+
+def _split(params: dict) -> tuple[dict, dict]:
+    inner = params["params"]
+    policy = {k: v for k, v in inner.items() if k in POLICY_MODULES}
+    critic = {k: v for k, v in inner.items() if k not in POLICY_MODULES}
+    return policy, critic
+
+
+def _join(policy: dict, critic: dict) -> dict:
+    return {"params": {**policy, **critic}}
+
+
+def make(config: Config, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = ()) -> Trainer:
+    """Build TRPO for ``config``: validated here, in Python, before anything is traced."""
+    cfg = config.validate()
+    env = onpolicy.make_env(cfg, cfg.num_envs, train=True)
+    network = onpolicy.make_network(cfg, env)
+    critic_tx = onpolicy.make_optimizer("adam", cfg.learning_rate, cfg.max_grad_norm, anneal_steps=(
+        cfg.num_updates * cfg.vf_epochs * cfg.vf_minibatches) if cfg.anneal_lr else None)
+    init = onpolicy.make_init(env, network, lambda params: critic_tx.init(_split(params)[1]))
+    steps = cfg.backtrack_coef ** jnp.arange(cfg.line_search_steps, dtype=jnp.float32)
+
+    def policy_step(policy_params, critic_params, batch):
+        theta_old, unravel = ravel_pytree(policy_params)
+
+        def dist(theta, obs):
+            return network.apply(_join(unravel(theta), critic_params), obs, method=type(network).policy)
+
+        old = dist(jax.lax.stop_gradient(theta_old), batch["obs"])
+        old_logp = old.log_prob(batch["action"])
+        adv = batch["advantage"]
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+
+        def surrogate(theta):
+            return jnp.mean(jnp.exp(dist(theta, batch["obs"]).log_prob(batch["action"]) - old_logp) * adv)
+
+        def mean_kl(theta):
+            return jnp.mean(old.kl_divergence(dist(theta, batch["obs"])))
+
+        loss_old, g = jax.value_and_grad(surrogate)(theta_old)
+        fvp = lambda v: fisher_vector_product(mean_kl, theta_old, v, cfg.damping)  # noqa: E731
+        s = conjugate_gradient(fvp, g, cfg.cg_iters)
+        shs = jnp.maximum(jnp.dot(s, fvp(s)), 1e-12)
+        full_step = jnp.sqrt(2.0 * cfg.max_kl / shs) * s
+        candidates = theta_old + steps[:, None] * full_step[None, :]
+        surr = jax.vmap(surrogate)(candidates)
+        kls = jax.vmap(mean_kl)(candidates)
+        ok = (surr > loss_old) & (kls <= cfg.max_kl) & jnp.isfinite(surr) & jnp.isfinite(kls)
+        first = jnp.argmax(ok)
+        accepted = ok.any()
+        theta = jnp.where(accepted, candidates[first], theta_old)
+        metrics = {"kl": jnp.where(accepted, kls[first], 0.0),
+                   "surrogate_improvement": jnp.where(accepted, surr[first] - loss_old, 0.0),
+                   "accepted": accepted.astype(jnp.float32),
+                   "line_search_steps": jnp.where(accepted, first + 1, cfg.line_search_steps).astype(jnp.float32),
+                   "entropy": jnp.mean(old.entropy()), "expected_improvement": jnp.dot(g, full_step)}
+        return unravel(theta), metrics
+
+    def fit_critic(policy_params, critic_params, opt_state, batch, key):
+        def value_loss(cp, mb):
+            v = network.apply(_join(policy_params, cp), mb["obs"], method=type(network).value)
+            return 0.5 * jnp.mean(jnp.square(v - mb["target"]))
+
+        def step(carry, mb):
+            cp, os = carry
+            loss, grads = jax.value_and_grad(value_loss)(cp, mb)
+            updates, os = critic_tx.update(grads, os, cp)
+            return (optax.apply_updates(cp, updates), os), loss
+
+        def epoch(carry, k):
+            return jax.lax.scan(step, carry, shuffled_minibatches(k, batch, cfg.vf_minibatches))
+
+        (critic_params, opt_state), losses = jax.lax.scan(epoch, (critic_params, opt_state),
+                                                          jax.random.split(key, cfg.vf_epochs))
+        return critic_params, opt_state, jnp.mean(losses)
+
+    def update(state: onpolicy.TrainState):
+        key, k_roll, k_critic = jax.random.split(state.key, 3)
+        env_state, obs, traj, tally = onpolicy.collect(env, network, state.params, state.env_state, state.obs,
+                                                       k_roll, cfg.num_steps, cfg.unroll)
+        _, adv, targets = onpolicy.values_and_gae(network, state.params, traj, cfg.gamma, cfg.gae_lambda)
+        batch = flatten_time_env({"obs": traj.obs, "action": traj.action, "advantage": adv, "target": targets})
+        policy_params, critic_params = _split(state.params)
+        new_policy, metrics = policy_step(policy_params, critic_params, batch)
+        critic_params, opt_state, v_loss = fit_critic(policy_params, critic_params, state.opt_state,
+                                                      {"obs": batch["obs"], "target": batch["target"]}, k_critic)
+        state, ep = state.after(_join(new_policy, critic_params), opt_state, env_state, obs, key, tally)
+        metrics.update(ep, value_loss=v_loss, env_steps=state.update_step * cfg.batch_size)
+        return state, metrics
+
+    return Trainer(cfg, env, cfg.num_updates, cfg.batch_size, init, update,
+                   make_train_fn(init, update, cfg.num_updates, progress, progress_metrics),
+                   onpolicy.make_evaluate(cfg, network, env))
+
+
+def make_train(config: Config, progress: ProgressFn | None = None):
+    """``train(key) -> Result``: the whole TRPO run, pure and jittable (vmap it over keys or leaves)."""
+    return make(config, progress).train
