@@ -5,10 +5,13 @@
 
 Each update runs ``num_steps`` steps in each of ``num_envs`` envs and forms the Monte-Carlo reward-to-go
 ``G_t = sum_k gamma^k r_{t+k}`` up to the end of the step's episode (:func:`purerl.core.returns.reward_to_go`).
-Only steps whose episode ends inside the rollout have a return; the others (each env's unfinished last
-episode) get weight 0 rather than a truncated, biased return, so ``num_steps`` should be well above the
-typical episode length. The policy moves along ``sum_t w_t grad log pi(a_t|s_t) (G_t - b_t) / (T N)``
-with the baseline ``b``:
+Each env contributes its current episode up to its end and nothing after it: ``num_steps`` must be at
+least the env's episode limit, so that episode always ends inside the rollout (its return is complete,
+never truncated or bootstrapped), and the steps after it, whose episodes might not end in time, get
+weight 0 (:func:`purerl.core.returns.first_episode`). Which steps count is thus decided by the past only,
+which keeps the estimator's expectation independent of the baseline. The envs are not reset between
+updates, so an episode cut by one rollout's end is finished (and used) by the next. The policy moves
+along ``sum_t w_t grad log pi(a_t|s_t) (G_t - b_t) / (T N)`` with the baseline ``b``:
 
 * ``"none"``: ``b = 0`` (plain REINFORCE);
 * ``"mean"``: an exponential moving average (``baseline_decay``) of the returns of earlier batches;
@@ -29,7 +32,7 @@ from purerl.core import onpolicy
 from purerl.core.loop import Result, Trainer, make_train_fn
 from purerl.core.minibatch import flatten_time_env
 from purerl.core.progress import ProgressFn
-from purerl.core.returns import reward_to_go
+from purerl.core.returns import first_episode, reward_to_go
 from purerl.networks import ActorCritic
 
 __all__ = ["BASELINES", "Config", "Result", "State", "make", "make_train", "score_function_batch"]
@@ -41,8 +44,8 @@ BASELINES = ("none", "mean", "value")
 class Config(onpolicy.OnPolicyConfig):
     total_timesteps: int = static_field(1_000_000, "env steps in the whole run (rounded down to whole updates)")
     num_envs: int = static_field(4, "parallel environments")
-    num_steps: int = static_field(500, "steps per env per update; episodes must end inside it to count "
-                                       "(classic-control time limits are 200-500)")
+    num_steps: int = static_field(500, "steps per env per update; at least the env's episode limit "
+                                       "(classic control: 200-500)")
     baseline: str = static_field("value", "none, mean (moving average of returns) or value (learned V(s))")
     normalize_advantages: bool = static_field(True, "standardise G - b over the batch's complete steps "
                                               "(which also removes a constant baseline: none = mean)")
@@ -56,6 +59,10 @@ class Config(onpolicy.OnPolicyConfig):
     def validate(self) -> Config:
         super().validate()
         check(self.baseline in BASELINES, "baseline", self.baseline, f"use one of {BASELINES}")
+        limit = onpolicy.make_env(self, 1, train=False).max_episode_steps
+        check(self.num_steps >= limit, "num_steps", self.num_steps,
+              f"REINFORCE needs every env's current episode to end inside the rollout: use at least the "
+              f"episode limit of {self.env} ({limit})")
         check_leaf(self, "vf_coef", low=0.0)
         check_leaf(self, "ent_coef", low=0.0)
         check_leaf(self, "baseline_decay", low=0.0, high=1.0)
@@ -69,10 +76,12 @@ class State(onpolicy.TrainState):
 
 def score_function_batch(traj, gamma, baseline: jax.Array) -> dict:
     """The flat REINFORCE batch of a rollout: ``advantage = G - baseline``, ``target = G`` and ``weight`` =
-    whether the step's episode ended inside the rollout. ``baseline`` broadcasts against ``[T, N]``."""
+    whether the step belongs to its env's first episode in the rollout and that episode ended inside it.
+    ``baseline`` broadcasts against ``[T, N]``."""
     g, complete = reward_to_go(traj.reward, traj.done, gamma)
+    weight = (complete & first_episode(traj.done)).astype(jnp.float32)
     return flatten_time_env({"obs": traj.obs, "action": traj.action, "advantage": g - baseline, "target": g,
-                             "weight": complete.astype(jnp.float32)})
+                             "weight": weight})
 
 
 def make(config: Config, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = ()) -> Trainer:

@@ -46,3 +46,11 @@ def test_truncation_bootstraps_and_termination_does_not():
     adv_term, _ = gae(ones, zeros, 10 * ones, ones.astype(bool), ones.astype(bool), 0.5, 1.0)
     assert float(adv_trunc[0, 0]) == 6.0
     assert float(adv_term[0, 0]) == 1.0
+
+
+def test_first_episode_mask_keeps_steps_up_to_the_first_end():
+    from purerl.core.returns import first_episode
+
+    done = jnp.array([[0, 1, 0], [1, 0, 0], [0, 0, 0], [1, 1, 0]], bool)
+    expected = np.array([[1, 1, 1], [1, 0, 1], [0, 0, 1], [0, 0, 1]], bool)
+    np.testing.assert_array_equal(np.asarray(first_episode(done)), expected)

@@ -47,3 +47,14 @@ def reward_to_go(rewards: jax.Array, done: jax.Array, gamma) -> tuple[jax.Array,
     init = (jnp.zeros_like(rewards[0]), jnp.zeros(rewards.shape[1:], bool))
     _, (g, complete) = jax.lax.scan(step, init, (rewards, not_done, done.astype(bool)), reverse=True)
     return g, complete
+
+
+def first_episode(done: jax.Array) -> jax.Array:
+    """``[T, N]`` mask of the steps up to and including each env's first episode end in the rollout.
+
+    Whether step ``t`` is kept depends only on what happened *before* ``t`` (a stopping rule), so weighting
+    score-function terms by this mask keeps any action-independent baseline's contribution at zero mean;
+    "keep every step whose episode ends inside the rollout" would not (whether a later episode ends in
+    time depends on the actions taken in it)."""
+    d = done.astype(jnp.int32)
+    return (jnp.cumsum(d, axis=0) - d) == 0

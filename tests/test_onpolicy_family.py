@@ -1,0 +1,231 @@
+"""REINFORCE, A2C, A3C and TRPO: estimators against references, the A3C emulation, TRPO's trust region,
+learning CartPole with the defaults, and vmap over seeds and hyperparameters."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.flatten_util import ravel_pytree
+
+from purerl import a2c, a3c, reinforce, trpo
+from purerl.core import onpolicy
+from purerl.core.returns import reward_to_go
+from purerl.networks import ActorCritic
+
+ALGOS = {"reinforce": reinforce, "a2c": a2c, "a3c": a3c, "trpo": trpo}
+TINY = {
+    "reinforce": dict(num_envs=2, num_steps=500, total_timesteps=2 * 500 * 3, hidden_sizes=(16, 16)),
+    "a2c": dict(num_envs=2, num_steps=5, total_timesteps=2 * 5 * 20, hidden_sizes=(16, 16)),
+    "a3c": dict(num_envs=2, num_steps=5, num_workers=3, total_timesteps=3 * 2 * 5 * 8, hidden_sizes=(16, 16)),
+    "trpo": dict(num_envs=2, num_steps=32, total_timesteps=2 * 32 * 4, vf_minibatches=2, hidden_sizes=(16, 16)),
+}
+
+
+def _assert_tree_close(a, b, rtol=1e-4, atol=1e-5):
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol)
+
+
+# --- estimators ---
+
+def test_reward_to_go_matches_numpy_reference():
+    rng = np.random.default_rng(0)
+    T, N, gamma = 9, 3, 0.9
+    rewards = rng.normal(size=(T, N)).astype(np.float32)
+    done = np.zeros((T, N), bool)
+    done[[2, 5], 0] = True          # env 0: three episodes, the last unfinished
+    done[[0, 1, 8], 1] = True       # env 1: ends at the last step, every step complete
+    # env 2: no episode end at all
+    g, complete = reward_to_go(jnp.asarray(rewards), jnp.asarray(done), gamma)
+    ref_g, ref_c = np.zeros((T, N)), np.zeros((T, N), bool)
+    for n in range(N):
+        for t in range(T):
+            total, k = 0.0, t
+            while k < T:
+                total += gamma ** (k - t) * rewards[k, n]
+                if done[k, n]:
+                    break
+                k += 1
+            ref_g[t, n], ref_c[t, n] = total, k < T
+    np.testing.assert_allclose(np.asarray(g), ref_g, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(np.asarray(complete), ref_c)
+    assert ref_c[:6, 0].all() and not ref_c[6:, 0].any() and ref_c[:, 1].all() and not ref_c[:, 2].any()
+
+
+def test_baseline_keeps_the_gradient_unbiased_and_lowers_its_variance():
+    """Many REINFORCE gradient estimates of one fixed policy on CartPole, with b = 0 and with a
+    state-dependent baseline b(s) (a linear fit of the return on the state from a separate pilot batch)."""
+    cfg = reinforce.Config(env="CartPole-v1", num_envs=4, num_steps=500, hidden_sizes=(8,)).validate()
+    env = onpolicy.make_env(cfg, cfg.num_envs, train=True)
+    network = onpolicy.make_network(cfg, env)
+    params = network.init(jax.random.key(0), jnp.zeros((1, env.obs_dim)))
+
+    def rollout(key):
+        k_reset, k_roll = jax.random.split(key)
+        env_state, obs = env.reset(k_reset)
+        return onpolicy.collect(env, network, params, env_state, obs, k_roll, cfg.num_steps)[2]
+
+    def features(obs):
+        return jnp.concatenate([obs, jnp.ones(obs.shape[:-1] + (1,))], -1)
+
+    pilot = jax.vmap(rollout)(jax.random.split(jax.random.key(1), 64))
+    g, c = jax.vmap(reward_to_go, in_axes=(0, 0, None))(pilot.reward, pilot.done, cfg.gamma)
+    X, y = np.asarray(features(pilot.obs)[c]), np.asarray(g[c])
+    w = jnp.asarray(np.linalg.lstsq(X, y, rcond=None)[0], jnp.float32)
+
+    def grad_estimate(key, use_baseline):
+        traj = rollout(key)
+        b = features(traj.obs) @ w if use_baseline else jnp.zeros(())
+        batch = reinforce.score_function_batch(traj, cfg.gamma, b)
+        grads, _ = jax.grad(onpolicy.policy_gradient_loss, argnums=1, has_aux=True)(network, params, batch, 0.0, 0.0)
+        policy_grads = {k: v for k, v in grads["params"].items() if k in ("actor_torso", "policy_head")}
+        return ravel_pytree(policy_grads)[0]
+
+    keys = jax.random.split(jax.random.key(2), 2000)
+    plain = np.asarray(jax.jit(jax.vmap(lambda k: grad_estimate(k, False)))(keys), np.float64)
+    based = np.asarray(jax.jit(jax.vmap(lambda k: grad_estimate(k, True)))(keys), np.float64)
+    se = np.sqrt(plain.var(0) / len(keys) + based.var(0) / len(keys))
+    z = np.abs(plain.mean(0) - based.mean(0)) / se
+    assert z.max() < 4.5, z.max()                                 # same expectation
+    assert based.var(0).sum() < 0.7 * plain.var(0).sum()          # clearly lower variance (about half here)
+    assert np.linalg.norm(plain.mean(0)) > 3 * np.sqrt(plain.var(0).sum() / len(keys))  # a real signal
+
+
+def test_trpo_fisher_vector_product_equals_explicit_fisher():
+    net = ActorCritic(action_dim=3, discrete=True, hidden_sizes=(4,))
+    obs = jax.random.normal(jax.random.key(0), (5, 2))
+    params = net.init(jax.random.key(1), obs)
+    theta0, unravel = ravel_pytree({k: v for k, v in params["params"].items() if k in trpo.POLICY_MODULES})
+    critic = {k: v for k, v in params["params"].items() if k not in trpo.POLICY_MODULES}
+
+    def logits(theta):
+        return net.apply({"params": {**unravel(theta), **critic}}, obs, method=ActorCritic.policy).logits
+
+    def kl_fn(theta):
+        p_old = jax.nn.softmax(logits(theta0))
+        return jnp.mean(jnp.sum(p_old * (jax.nn.log_softmax(logits(theta0)) - jax.nn.log_softmax(logits(theta))), -1))
+
+    # F = E_s sum_a pi(a|s) grad log pi(a|s) grad log pi(a|s)^T, written out
+    jac = jax.jacobian(lambda th: jax.nn.log_softmax(logits(th)))(theta0)       # [S, A, P]
+    p = jax.nn.softmax(logits(theta0))
+    fisher = jnp.einsum("sa,sap,saq->pq", p, jac, jac) / obs.shape[0]
+    v = jax.random.normal(jax.random.key(2), theta0.shape)
+    out = trpo.fisher_vector_product(kl_fn, theta0, v, damping=0.1)
+    np.testing.assert_allclose(np.asarray(out), np.asarray(fisher @ v + 0.1 * v), rtol=1e-3, atol=1e-5)
+
+
+def test_conjugate_gradient_solves_spd_system():
+    m = jax.random.normal(jax.random.key(0), (6, 6))
+    a = m @ m.T + 6.0 * jnp.eye(6)
+    b = jax.random.normal(jax.random.key(1), (6,))
+    x = trpo.conjugate_gradient(lambda v: a @ v, b, iters=6)
+    np.testing.assert_allclose(np.asarray(x), np.linalg.solve(np.asarray(a), np.asarray(b)), rtol=1e-4, atol=1e-5)
+
+
+def test_trpo_accepted_steps_stay_in_the_trust_region():
+    cfg = trpo.Config(env="CartPole-v1", num_envs=4, num_steps=128, total_timesteps=4 * 128 * 25, max_kl=0.005)
+    m = jax.jit(trpo.make_train(cfg))(jax.random.key(0)).metrics
+    acc = np.asarray(m["accepted"]) > 0
+    kl = np.asarray(m["kl"])
+    assert acc.mean() > 0.8
+    assert (kl[acc] <= 0.005 * (1 + 1e-5)).all() and (kl[acc] > 0).all()
+    assert (np.asarray(m["surrogate_improvement"])[acc] > 0).all()
+    assert (np.asarray(m["line_search_steps"]) >= 1).all()
+
+
+# --- A3C emulation ---
+
+def _a3c_setup(max_staleness, random_staleness=False):
+    cfg = a3c.Config(env="CartPole-v1", max_staleness=max_staleness, random_staleness=random_staleness,
+                     **TINY["a3c"]).validate()
+    trainer = a3c.make(cfg)
+    return cfg, trainer, trainer.init(jax.random.key(0))
+
+
+def test_a3c_without_staleness_is_sequential_fresh_parameter_updates():
+    cfg, trainer, state = _a3c_setup(0)
+    emulated, metrics = jax.jit(trainer.update)(state)
+    # the reference: each worker in turn collects with the current parameters and applies its gradient
+    learner = a2c.make_learner(cfg, trainer.env, onpolicy.make_network(cfg, trainer.env), cfg.num_workers)
+    _, _, k_roll = a3c.worker_keys(state.key, cfg.num_workers)
+    params, opt_state = state.params, state.opt_state
+    for w in range(cfg.num_workers):
+        env_state = jax.tree.map(lambda x, w=w: x[w], state.env_state)
+        grads, *_ = learner.gradient(params, env_state, state.obs[w], k_roll[w])
+        params, opt_state = learner.apply(params, opt_state, grads)
+    _assert_tree_close(emulated.params, params, rtol=1e-5, atol=1e-6)
+    assert float(metrics["staleness"]) == 0.0
+
+
+def test_a3c_stale_gradients_use_old_parameters():
+    cfg, trainer, state = _a3c_setup(2)
+    stale, metrics = jax.jit(trainer.update)(state)
+    assert float(metrics["staleness"]) == pytest.approx((0 + 1 + 2) / 3)   # capped by the updates so far
+    _, fresh_trainer, fresh_state = _a3c_setup(0)
+    fresh, _ = jax.jit(fresh_trainer.update)(fresh_state)
+    diff = max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(jax.tree.leaves(stale.params), jax.tree.leaves(fresh.params)))
+    assert diff > 1e-6
+    # the ring buffer holds the newest version at the slot of the update count
+    newest = jax.tree.map(lambda h: h[int(stale.version) % (cfg.max_staleness + 1)], stale.history)
+    _assert_tree_close(newest, stale.params, rtol=0, atol=0)
+
+
+# --- learning with the defaults (only env set) ---
+
+@pytest.mark.parametrize("name", ["reinforce", "a2c", "a3c", "trpo"])
+def test_defaults_solve_cartpole(name):
+    algo = ALGOS[name]
+    result = jax.jit(algo.make_train(algo.Config(env="CartPole-v1")))(jax.random.key(0))
+    ret = np.asarray(result.metrics["episode_return"])
+    tail = ret[-max(1, len(ret) // 20):]
+    assert np.nanmean(tail) >= 475, (name, tail)
+
+
+# --- vmap ---
+
+@pytest.mark.parametrize("name", ["reinforce", "a2c", "a3c", "trpo"])
+def test_seed_and_hyperparameter_vmap_equal_single_runs(name):
+    algo = ALGOS[name]
+    cfg = algo.Config(env="CartPole-v1", **TINY[name])
+    field = "max_kl" if name == "trpo" else "learning_rate"
+    values = jnp.array([0.01, 0.02]) if name == "trpo" else jnp.array([1e-3, 3e-3])
+
+    def run(v, key):
+        return algo.make_train(cfg.replace(**{field: v}))(key)
+
+    keys = jax.random.split(jax.random.key(4), 2)
+    batched = jax.jit(jax.vmap(run))(values, keys)
+    for i, (v, key) in enumerate(zip(values.tolist(), keys)):
+        one = jax.jit(lambda k, v=v: run(v, k))(key)
+        _assert_tree_close(jax.tree.map(lambda x, i=i: x[i], batched.metrics), one.metrics)
+        _assert_tree_close(jax.tree.map(lambda x, i=i: x[i], batched.state.params), one.state.params)
+    assert "episode_return" in batched.metrics and batched.metrics["env_steps"].shape[0] == 2
+
+
+# --- errors ---
+
+def test_config_errors_name_the_field():
+    with pytest.raises(ValueError, match="`shared_network`"):
+        trpo.make(trpo.Config(shared_network=True))
+    with pytest.raises(ValueError, match="`num_steps`.*500"):
+        reinforce.make(reinforce.Config(env="CartPole-v1", num_steps=200))
+    with pytest.raises(ValueError, match="`baseline`"):
+        reinforce.make(reinforce.Config(baseline="median"))
+    with pytest.raises(ValueError, match="`max_staleness`"):
+        a3c.make(a3c.Config(max_staleness=-1))
+    with pytest.raises(ValueError, match="`optimizer`"):
+        a2c.make(a2c.Config(optimizer="sgd"))
+    with pytest.raises(ValueError, match="`max_kl`"):
+        trpo.make(trpo.Config(max_kl=0.0))
+    with pytest.raises(ValueError, match="`vf_minibatches`"):
+        trpo.make(trpo.Config(vf_minibatches=7))
+
+
+# --- continuous actions (slow) ---
+
+@pytest.mark.slow
+def test_trpo_improves_pendulum():
+    cfg = trpo.Config(env="Pendulum-v1", total_timesteps=1_000_000, num_envs=16, num_steps=256, gamma=0.95,
+                      normalize_obs=True, scale_reward=True, max_kl=0.02)
+    ret = np.asarray(jax.jit(trpo.make_train(cfg))(jax.random.key(0)).metrics["episode_return"])
+    assert ret[:5].mean() < -1000 and ret[-10:].mean() > -600, (ret[:5], ret[-10:])
