@@ -1,6 +1,6 @@
 """The ``purerl`` command: the outside-of-jit layer (progress bar, timing, run directory).
 
-    purerl train ppo --env CartPole-v1 [--total-timesteps N] [--num-envs N] [--seeds K]
+    purerl train ALGO --env ENV [--total-timesteps N] [--num-envs N] [--seeds K]
                      [--set field=value ...] [--out DIR] [--no-progress]
 """
 
@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-ALGOS = {"ppo": "purerl.ppo", "ddpg": "purerl.ddpg", "td3": "purerl.td3", "sac": "purerl.sac"}
+ALGOS = {name: f"purerl.{name}" for name in ("ppo", "reinforce", "a2c", "a3c", "trpo", "ddpg", "td3", "sac")}
 
 
 def _algo(name: str):
