@@ -164,6 +164,58 @@ def train_command(args: argparse.Namespace) -> dict:
     return summary
 
 
+def _parse_grid(items: list[str] | None) -> dict[str, list[float]]:
+    grid = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ValueError(f"--grid expects field=v1,v2,..., got {item!r}")
+        name, vals = item.split("=", 1)
+        try:
+            grid[name.strip().replace("-", "_")] = [float(v) for v in vals.split(",") if v.strip()]
+        except ValueError:
+            raise ValueError(f"--grid {name}: values must be numbers, got {vals!r}") from None
+    return grid
+
+
+def _parse_space(items: list[str] | None) -> dict[str, tuple]:
+    space = {}
+    for item in items or []:
+        name, _, spec = item.partition("=")
+        parts = spec.split(":")
+        if not name or len(parts) not in (2, 3):
+            raise ValueError(f"--random expects field=low:high or field=low:high:log, got {item!r}")
+        space[name.strip().replace("-", "_")] = (float(parts[0]), float(parts[1]), *parts[2:])
+    return space
+
+
+def sweep_command(args: argparse.Namespace) -> Any:
+    from purerl import sweep
+    from purerl.config import apply_overrides
+
+    mod = _algo(args.algo)
+    cfg = mod.Config()
+    direct = {"env": args.env, "total_timesteps": args.total_timesteps, "num_envs": args.num_envs}
+    cfg = apply_overrides(cfg.replace(**{k: v for k, v in direct.items() if v is not None}), args.set or [])
+    res = sweep.run(mod, cfg, _parse_grid(args.grid), space=_parse_space(args.random), samples=args.samples,
+                    seeds=args.seeds, seed=args.seed, chunk_size=args.chunk_size)
+    print(f"{args.algo} on {cfg.env}: {res.num_configs} config(s) x {res.seeds} seed(s) on {res.devices} device(s), "
+          f"{res.chunks} chunk(s); compile {res.compile_s:.1f} s, run {res.run_s:.1f} s")
+    print(f"final {res.metric} (mean of the last 5% of log points), ranked:")
+    print(res.table())
+    out = Path(args.out) if args.out else Path("runs") / f"sweep-{args.algo}-{cfg.env.replace('/', '_')}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "sweep.json").write_text(json.dumps({
+        "algo": args.algo, "env": cfg.env, "seeds": res.seeds, "values": {k: v.tolist() for k, v in res.values.items()},
+        "summary": res.summary(), "best": res.best, "compile_s": res.compile_s, "run_s": res.run_s,
+        "final_returns": res.final_returns().tolist()}, indent=2))
+    import numpy as np
+
+    np.savez_compressed(out / "metrics.npz", **{k: np.asarray(v) for k, v in res.metrics.items()},
+                        **{f"value_{k}": v for k, v in res.values.items()})
+    print(f"  wrote {out}/  (sweep.json, metrics.npz with [config, seed, log point] arrays)")
+    return res
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="purerl", description="Fused JAX policy-gradient RL.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -179,6 +231,22 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default=None, help="run directory (default runs/ALGO-ENV-TIME)")
     t.add_argument("--eval-episodes", type=int, default=10, help="deterministic evaluation episodes per seed")
     t.add_argument("--no-progress", action="store_true", help="no live progress bar")
+    w = sub.add_parser("sweep", help="sweep numeric hyperparameters x seeds in one vmapped program",
+                       description="Every combination of --grid values (and --samples random draws from "
+                       "--random ranges) x --seeds, as one jitted program sharded over the local devices.")
+    w.add_argument("algo", help=f"algorithm: {', '.join(sorted(ALGOS))}")
+    w.add_argument("--env", default=None, help="env id; default: the Config's")
+    w.add_argument("--total-timesteps", type=int, default=None, help="env steps per run")
+    w.add_argument("--num-envs", type=int, default=None, help="parallel environments per run")
+    w.add_argument("--grid", action="append", metavar="FIELD=V1,V2,...", help="grid values (repeatable)")
+    w.add_argument("--random", action="append", metavar="FIELD=LOW:HIGH[:log]",
+                   help="random range, uniform or log-uniform (repeatable; with --samples)")
+    w.add_argument("--samples", type=int, default=0, help="random draws from the --random ranges")
+    w.add_argument("--seeds", type=int, default=4, help="seeds per config")
+    w.add_argument("--seed", type=int, default=0, help="base PRNG seed")
+    w.add_argument("--chunk-size", type=int, default=None, help="at most this many runs per program call")
+    w.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a base Config field")
+    w.add_argument("--out", default=None, help="output directory (default runs/sweep-ALGO-ENV-TIME)")
     return p
 
 
@@ -187,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "train":
             train_command(args)
+        elif args.command == "sweep":
+            sweep_command(args)
     except (ValueError, TypeError) as e:
         print(f"purerl: error: {e}", file=sys.stderr)
         return 2
