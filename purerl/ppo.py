@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 from jax.flatten_util import ravel_pytree
+from jax.sharding import Mesh
 
 from purerl.config import check, check_leaf, leaf_field, static_field
 from purerl.core import onpolicy
@@ -26,6 +27,7 @@ from purerl.core.onpolicy import TrainState
 from purerl.core.loop import Result, Trainer, make_train_fn
 from purerl.core.minibatch import flatten_time_env, shuffled_minibatches
 from purerl.core.progress import ProgressFn
+from purerl.core.sharding import constrain_envs
 
 __all__ = ["Config", "TrainState", "make", "make_train", "Result"]
 
@@ -67,17 +69,28 @@ class Config(onpolicy.OnPolicyConfig):
         return self
 
 
-def make(config: Config, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = ()) -> Trainer:
+def make(config: Config, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = (),
+         mesh: Mesh | None = None) -> Trainer:
     """Build PPO for ``config``: validated here, in Python, before anything is traced.
 
-    ``progress``: optional host function for live progress (see :func:`purerl.core.loop.make_train_fn`)."""
+    ``progress``: optional host function for live progress (see :func:`purerl.core.loop.make_train_fn`).
+    ``mesh``: split the env batch over these devices (:mod:`purerl.core.sharding`); same result up to
+    float error, ``num_envs`` a multiple of the device count."""
     cfg = config.validate()
+    if mesh is not None and cfg.num_envs % mesh.devices.size:
+        raise ValueError(f"config field `num_envs` = {cfg.num_envs} must be a multiple of the "
+                         f"{mesh.devices.size} devices it is split over")
+    shard = lambda tree, axis=0: constrain_envs(tree, mesh, cfg.num_envs, axis)  # noqa: E731
     env = onpolicy.make_env(cfg, cfg.num_envs, train=True)
     network = onpolicy.make_network(cfg, env)
     tx = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.scale_by_adam(eps=cfg.adam_eps))
     num_updates = cfg.num_updates
 
-    init = onpolicy.make_init(env, network, lambda params: tx.init(ravel_pytree(params)[0]))
+    base_init = onpolicy.make_init(env, network, lambda params: tx.init(ravel_pytree(params)[0]))
+
+    def init(key):
+        s = base_init(key)
+        return s.replace(env_state=shard(s.env_state), obs=shard(s.obs))
 
     def loss_fn(flat_params, unravel, mb):
         params = unravel(flat_params)
@@ -105,8 +118,9 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
     def update(state: TrainState) -> tuple[TrainState, dict]:
         key, k_roll, k_epochs = jax.random.split(state.key, 3)
 
-        env_state, obs, traj, tally = onpolicy.collect(env, network, state.params, state.env_state, state.obs,
-                                                       k_roll, cfg.num_steps, cfg.unroll)
+        env_state, obs, traj, tally = onpolicy.collect(env, network, state.params, shard(state.env_state),
+                                                       shard(state.obs), k_roll, cfg.num_steps, cfg.unroll)
+        env_state, obs, traj = shard(env_state), shard(obs), shard(traj, 1)
         values, advantages, targets = onpolicy.values_and_gae(network, state.params, traj, cfg.gamma,
                                                               cfg.gae_lambda)
         batch = flatten_time_env({"obs": traj.obs, "action": traj.action, "log_prob": traj.extras["log_prob"],

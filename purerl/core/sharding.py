@@ -1,0 +1,54 @@
+"""Splitting one agent's env batch over devices (data parallelism by sharding annotations).
+
+An on-policy update is a function of the whole env batch: rollouts are independent per env, and the loss
+is a mean over samples. Annotating every array whose leading axis is the env axis as split over a 1-D
+device mesh lets XLA (GSPMD) partition the same program: each device steps its share of the envs, and the
+gradient of the mean loss becomes per-device partial gradients summed across devices (an all-reduce),
+so parameters stay identical everywhere. The program's meaning does not change, only where its pieces
+run, so the result equals the single-device run up to float summation order.
+
+    mesh = purerl.core.sharding.env_mesh()             # all local devices
+    trainer = ppo.make(cfg, mesh=mesh)                 # num_envs must be a multiple of the device count
+    result = jax.jit(trainer.train)(key)
+
+Multi-host: call ``jax.distributed.initialize()`` on every host first (see the README); ``env_mesh`` then
+spans ``jax.devices()`` of all hosts when given them explicitly.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+__all__ = ["constrain_envs", "env_mesh"]
+
+AXIS = "envs"
+
+
+def env_mesh(devices: Sequence[Any] | None = None) -> Mesh:
+    """A 1-D mesh named ``"envs"`` over ``devices`` (default: all local devices)."""
+    devices = jax.local_devices() if devices is None else list(devices)
+    return Mesh(np.asarray(devices), (AXIS,))
+
+
+def constrain_envs(tree: Any, mesh: Mesh | None, num_envs: int, axis: int = 0) -> Any:
+    """Mark every leaf whose dimension ``axis`` has size ``num_envs`` as split over the mesh along it; other
+    leaves (statistics, parameters) replicated. A no-op without a mesh. A leaf that merely happens to have
+    that size is split too, which costs communication but never changes a result."""
+    if mesh is None:
+        return tree
+    n_dev = mesh.devices.size
+
+    def one(x):
+        if not hasattr(x, "ndim"):
+            return x
+        if x.ndim > axis and x.shape[axis] == num_envs and num_envs % n_dev == 0:
+            spec = PartitionSpec(*([None] * axis + [AXIS]))
+        else:
+            spec = PartitionSpec()
+        return jax.lax.with_sharding_constraint(x, NamedSharding(mesh, spec))
+
+    return jax.tree.map(one, tree)
