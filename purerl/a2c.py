@@ -16,6 +16,7 @@ from __future__ import annotations
 import jax
 import optax
 from flax import struct
+from jax.sharding import Mesh
 
 from purerl.config import check, check_leaf, leaf_field, static_field
 from purerl.core import onpolicy
@@ -58,14 +59,15 @@ class Learner:
     apply: callable = struct.field(pytree_node=False)
 
 
-def make_learner(cfg: Config, env, network, updates_per_round: int = 1) -> Learner:
+def make_learner(cfg: Config, env, network, updates_per_round: int = 1, shard=None) -> Learner:
+    shard = shard or onpolicy.env_splitter(cfg, None)
     tx = onpolicy.make_optimizer(cfg.optimizer, cfg.learning_rate, cfg.max_grad_norm, eps=cfg.opt_eps,
                                  anneal_steps=(cfg.num_updates * updates_per_round) if cfg.anneal_lr else None)
 
     def gradient(params, env_state, obs, key):
         """``(grads, aux, env_state, obs, tally)``: a rollout of ``num_steps`` and the gradient at ``params``."""
         env_state, obs, traj, tally = onpolicy.collect(env, network, params, env_state, obs, key, cfg.num_steps,
-                                                       cfg.unroll)
+                                                       cfg.unroll, shard)
         _, adv, targets = onpolicy.values_and_gae(network, params, traj, cfg.gamma, cfg.gae_lambda)
         batch = flatten_time_env({"obs": traj.obs, "action": traj.action, "advantage": adv, "target": targets})
         grads, aux = jax.grad(onpolicy.policy_gradient_loss, argnums=1, has_aux=True)(
@@ -80,13 +82,18 @@ def make_learner(cfg: Config, env, network, updates_per_round: int = 1) -> Learn
     return Learner(tx, gradient, apply)
 
 
-def make(config: Config, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = ()) -> Trainer:
-    """Build A2C for ``config``: validated here, in Python, before anything is traced."""
+def make(config: Config, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = (),
+         mesh: Mesh | None = None) -> Trainer:
+    """Build A2C for ``config``: validated here, in Python, before anything is traced.
+
+    ``mesh``: split the env batch over these devices (:mod:`purerl.core.sharding`); same result up to
+    float error, ``num_envs`` a multiple of the device count."""
     cfg = config.validate()
+    shard = onpolicy.env_splitter(cfg, mesh)
     env = onpolicy.make_env(cfg, cfg.num_envs, train=True)
     network = onpolicy.make_network(cfg, env)
-    learner = make_learner(cfg, env, network)
-    init = onpolicy.make_init(env, network, learner.tx.init)
+    learner = make_learner(cfg, env, network, shard=shard)
+    init = onpolicy.make_init(env, network, learner.tx.init, shard)
 
     def update(state: onpolicy.TrainState):
         key, k_roll = jax.random.split(state.key)

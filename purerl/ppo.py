@@ -27,7 +27,6 @@ from purerl.core.onpolicy import TrainState
 from purerl.core.loop import Result, Trainer, make_train_fn
 from purerl.core.minibatch import flatten_time_env, shuffled_minibatches
 from purerl.core.progress import ProgressFn
-from purerl.core.sharding import constrain_envs
 
 __all__ = ["Config", "TrainState", "make", "make_train", "Result"]
 
@@ -77,20 +76,13 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
     ``mesh``: split the env batch over these devices (:mod:`purerl.core.sharding`); same result up to
     float error, ``num_envs`` a multiple of the device count."""
     cfg = config.validate()
-    if mesh is not None and cfg.num_envs % mesh.devices.size:
-        raise ValueError(f"config field `num_envs` = {cfg.num_envs} must be a multiple of the "
-                         f"{mesh.devices.size} devices it is split over")
-    shard = lambda tree, axis=0: constrain_envs(tree, mesh, cfg.num_envs, axis)  # noqa: E731
+    shard = onpolicy.env_splitter(cfg, mesh)
     env = onpolicy.make_env(cfg, cfg.num_envs, train=True)
     network = onpolicy.make_network(cfg, env)
     tx = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.scale_by_adam(eps=cfg.adam_eps))
     num_updates = cfg.num_updates
 
-    base_init = onpolicy.make_init(env, network, lambda params: tx.init(ravel_pytree(params)[0]))
-
-    def init(key):
-        s = base_init(key)
-        return s.replace(env_state=shard(s.env_state), obs=shard(s.obs))
+    init = onpolicy.make_init(env, network, lambda params: tx.init(ravel_pytree(params)[0]), shard)
 
     def loss_fn(flat_params, unravel, mb):
         params = unravel(flat_params)
@@ -118,9 +110,8 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
     def update(state: TrainState) -> tuple[TrainState, dict]:
         key, k_roll, k_epochs = jax.random.split(state.key, 3)
 
-        env_state, obs, traj, tally = onpolicy.collect(env, network, state.params, shard(state.env_state),
-                                                       shard(state.obs), k_roll, cfg.num_steps, cfg.unroll)
-        env_state, obs, traj = shard(env_state), shard(obs), shard(traj, 1)
+        env_state, obs, traj, tally = onpolicy.collect(env, network, state.params, state.env_state, state.obs,
+                                                       k_roll, cfg.num_steps, cfg.unroll, shard)
         values, advantages, targets = onpolicy.values_and_gae(network, state.params, traj, cfg.gamma,
                                                               cfg.gae_lambda)
         batch = flatten_time_env({"obs": traj.obs, "action": traj.action, "log_prob": traj.extras["log_prob"],

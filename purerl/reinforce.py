@@ -26,6 +26,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 from flax import struct
+from jax.sharding import Mesh
 
 from purerl.config import check, check_leaf, leaf_field, static_field
 from purerl.core import onpolicy
@@ -84,14 +85,19 @@ def score_function_batch(traj, gamma, baseline: jax.Array) -> dict:
                              "weight": weight})
 
 
-def make(config: Config, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = ()) -> Trainer:
-    """Build REINFORCE for ``config``: validated here, in Python, before anything is traced."""
+def make(config: Config, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = (),
+         mesh: Mesh | None = None) -> Trainer:
+    """Build REINFORCE for ``config``: validated here, in Python, before anything is traced.
+
+    ``mesh``: split the env batch over these devices (:mod:`purerl.core.sharding`); same result up to
+    float error, ``num_envs`` a multiple of the device count."""
     cfg = config.validate()
+    shard = onpolicy.env_splitter(cfg, mesh)
     env = onpolicy.make_env(cfg, cfg.num_envs, train=True)
     network = onpolicy.make_network(cfg, env)
     tx = onpolicy.make_optimizer("adam", cfg.learning_rate, cfg.max_grad_norm,
                                  anneal_steps=cfg.num_updates if cfg.anneal_lr else None)
-    base_init = onpolicy.make_init(env, network, tx.init)
+    base_init = onpolicy.make_init(env, network, tx.init, shard)
     vf_coef = cfg.vf_coef if cfg.baseline == "value" else 0.0
 
     def init(key: jax.Array) -> State:
@@ -101,7 +107,7 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
     def update(state: State):
         key, k_roll = jax.random.split(state.key)
         env_state, obs, traj, tally = onpolicy.collect(env, network, state.params, state.env_state, state.obs,
-                                                       k_roll, cfg.num_steps, cfg.unroll)
+                                                       k_roll, cfg.num_steps, cfg.unroll, shard)
         if cfg.baseline == "value":
             baseline = network.apply(state.params, traj.obs, method=ActorCritic.value)
         elif cfg.baseline == "mean":

@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
+from jax.sharding import Mesh
 from jax.flatten_util import ravel_pytree
 
 from purerl.config import check, check_leaf, leaf_field, static_field
@@ -100,14 +101,19 @@ def _join(policy: dict, critic: dict) -> dict:
     return {"params": {**policy, **critic}}
 
 
-def make(config: Config, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = ()) -> Trainer:
-    """Build TRPO for ``config``: validated here, in Python, before anything is traced."""
+def make(config: Config, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = (),
+         mesh: Mesh | None = None) -> Trainer:
+    """Build TRPO for ``config``: validated here, in Python, before anything is traced.
+
+    ``mesh``: split the env batch over these devices (:mod:`purerl.core.sharding`); same result up to
+    float error, ``num_envs`` a multiple of the device count."""
     cfg = config.validate()
+    shard = onpolicy.env_splitter(cfg, mesh)
     env = onpolicy.make_env(cfg, cfg.num_envs, train=True)
     network = onpolicy.make_network(cfg, env)
     critic_tx = onpolicy.make_optimizer("adam", cfg.learning_rate, cfg.max_grad_norm, anneal_steps=(
         cfg.num_updates * cfg.vf_epochs * cfg.vf_minibatches) if cfg.anneal_lr else None)
-    init = onpolicy.make_init(env, network, lambda params: critic_tx.init(_split(params)[1]))
+    init = onpolicy.make_init(env, network, lambda params: critic_tx.init(_split(params)[1]), shard)
     steps = cfg.backtrack_coef ** jnp.arange(cfg.line_search_steps, dtype=jnp.float32)
 
     def policy_step(policy_params, critic_params, batch):
@@ -167,7 +173,7 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
     def update(state: onpolicy.TrainState):
         key, k_roll, k_critic = jax.random.split(state.key, 3)
         env_state, obs, traj, tally = onpolicy.collect(env, network, state.params, state.env_state, state.obs,
-                                                       k_roll, cfg.num_steps, cfg.unroll)
+                                                       k_roll, cfg.num_steps, cfg.unroll, shard)
         _, adv, targets = onpolicy.values_and_gae(network, state.params, traj, cfg.gamma, cfg.gae_lambda)
         batch = flatten_time_env({"obs": traj.obs, "action": traj.action, "advantage": adv, "target": targets})
         policy_params, critic_params = _split(state.params)

@@ -1,4 +1,5 @@
-"""One PPO agent with its env batch split over 4 CPU devices equals the single-device run."""
+"""One agent (PPO, A2C, REINFORCE, TRPO) with its env batch split over 4 CPU devices equals the
+single-device run."""
 
 import json
 import os
@@ -12,17 +13,22 @@ SCRIPT = textwrap.dedent("""
     os.environ["JAX_PLATFORMS"] = "cpu"
     import json, jax, numpy as np
     from jax.sharding import NamedSharding
-    from purerl import ppo
+    from purerl import a2c, ppo, reinforce, trpo
     from purerl.core.sharding import env_mesh
     cfg = ppo.Config(env="CartPole-v1", num_envs=8, num_steps=32, total_timesteps=8 * 32 * 10, num_minibatches=4,
                      hidden_sizes=(16, 16))
-    single = jax.jit(ppo.make_train(cfg))(jax.random.key(0))
-    split = jax.jit(ppo.make(cfg, mesh=env_mesh()).train)(jax.random.key(0))
-    diff = max(float(np.max(np.abs(np.asarray(split.metrics[k]) - np.asarray(single.metrics[k]))))
-               for k in single.metrics)
-    pdiff = max(float(np.max(np.abs(a - b))) for a, b in zip(jax.tree.leaves(split.state.params),
-                                                             jax.tree.leaves(single.state.params)))
-    sh = split.state.obs.sharding
+    others = [a2c.Config(env="CartPole-v1", num_envs=8, total_timesteps=8 * 5 * 20, hidden_sizes=(16, 16)),
+              reinforce.Config(env="CartPole-v1", num_envs=8, total_timesteps=8 * 500 * 2, hidden_sizes=(16, 16)),
+              trpo.Config(env="CartPole-v1", num_envs=8, num_steps=32, total_timesteps=8 * 32 * 4, hidden_sizes=(16, 16))]
+    diff = pdiff = 0.0
+    for algo, c in [(ppo, cfg), (a2c, others[0]), (reinforce, others[1]), (trpo, others[2])]:
+        single = jax.jit(algo.make_train(c))(jax.random.key(0))
+        split = jax.jit(algo.make(c, mesh=env_mesh()).train)(jax.random.key(0))
+        diff = max([diff] + [float(np.max(np.abs(np.asarray(split.metrics[k]) - np.asarray(single.metrics[k]))))
+                             for k in single.metrics])
+        pdiff = max([pdiff] + [float(np.max(np.abs(a - b))) for a, b in zip(jax.tree.leaves(split.state.params),
+                                                                            jax.tree.leaves(single.state.params))])
+        sh = split.state.obs.sharding
     try:
         ppo.make(cfg.replace(num_envs=6), mesh=env_mesh())
         err = ""
@@ -33,7 +39,7 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_ppo_env_batch_split_over_devices_equals_one_device():
+def test_env_batch_split_over_devices_equals_one_device():
     p = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=600,
                        env=dict(os.environ, JAX_PLATFORMS="cpu"))
     assert p.returncode == 0, p.stderr[-3000:]

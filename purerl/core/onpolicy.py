@@ -4,6 +4,7 @@
   env-side normalisation switches, discount, learning rate, gradient clipping), with their validation.
 * :class:`TrainState` and :func:`make_init`: parameters, optimiser state, env state and counters.
 * :func:`make_env` / :func:`make_network`: the wrapped vector env and the actor-critic for a config.
+* :func:`env_splitter`: optional splitting of the env batch over devices (one agent, several devices).
 * :func:`collect`: one rollout with the current stochastic policy (actions and their log-probabilities).
 * :func:`values_and_gae`: ``V(obs)``, ``V(final_obs)`` in two batched calls, then GAE(lambda) targets.
 * :func:`policy_gradient_loss`: score-function policy loss with weights, value regression, entropy bonus.
@@ -21,15 +22,17 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
+from jax.sharding import Mesh
 
 from purerl import envs
 from purerl.config import check, check_leaf, leaf_field, static_field
 from purerl.core.evaluation import evaluate_policy
 from purerl.core.returns import gae
 from purerl.core.rollout import rollout
+from purerl.core.sharding import constrain_envs
 from purerl.networks import ACTIVATIONS, ActorCritic
 
-__all__ = ["OPTIMIZERS", "OnPolicyConfig", "TrainState", "collect", "make_init", "make_env", "make_evaluate", "make_network",
+__all__ = ["OPTIMIZERS", "OnPolicyConfig", "TrainState", "collect", "env_splitter", "make_init", "make_env", "make_evaluate", "make_network",
            "make_optimizer", "policy_gradient_loss", "values_and_gae"]
 
 OPTIMIZERS = ("adam", "rmsprop")
@@ -107,12 +110,26 @@ class TrainState:
         return state, {"episode_return": last_return, "episode_length": last_length, "episodes": tally.count}
 
 
-def make_init(env: envs.VecEnv, network: ActorCritic, opt_init: Callable[[Any], Any]):
+def env_splitter(cfg: OnPolicyConfig, mesh: Mesh | None) -> Callable[..., Any]:
+    """``shard(tree, axis=0)``: marks the env axis as split over ``mesh`` (:mod:`purerl.core.sharding`);
+    the identity without a mesh. ``num_envs`` must be a multiple of the device count."""
+    if mesh is not None and cfg.num_envs % mesh.devices.size:
+        raise ValueError(f"config field `num_envs` = {cfg.num_envs} must be a multiple of the "
+                         f"{mesh.devices.size} devices it is split over")
+    return lambda tree, axis=0: constrain_envs(tree, mesh, cfg.num_envs, axis)
+
+
+def _identity(tree, axis=0):
+    return tree
+
+
+def make_init(env: envs.VecEnv, network: ActorCritic, opt_init: Callable[[Any], Any], shard=_identity):
     """``init(key) -> TrainState``: fresh parameters, optimiser state (``opt_init(params)``) and envs."""
 
     def init(key: jax.Array) -> TrainState:
         k_params, k_env, k_state = jax.random.split(key, 3)
         env_state, obs = env.reset(k_env)
+        env_state, obs = shard(env_state), shard(obs)
         params = network.init(k_params, obs)
         nan = jnp.full((), jnp.nan, jnp.float32)
         return TrainState(params, opt_init(params), env_state, obs, k_state, jnp.zeros((), jnp.int32), nan, nan)
@@ -147,15 +164,17 @@ def make_optimizer(name: str, learning_rate: Any, max_grad_norm: Any, eps: float
 
 
 def collect(env: envs.VecEnv, network: ActorCritic, params: Any, env_state: Any, obs: jax.Array,
-            key: jax.Array, num_steps: int, unroll: int = 1):
-    """A rollout of the stochastic policy; ``traj.extras["log_prob"]`` holds the behaviour log-probs."""
+            key: jax.Array, num_steps: int, unroll: int = 1, shard=_identity):
+    """A rollout of the stochastic policy; ``traj.extras["log_prob"]`` holds the behaviour log-probs.
+    ``shard`` (from :func:`env_splitter`) keeps the env axis split over devices in and out."""
 
     def policy(o, k):
         pi = network.apply(params, o, method=ActorCritic.policy)
         action = pi.sample(seed=k)
         return action, {"log_prob": pi.log_prob(action)}
 
-    return rollout(env, policy, env_state, obs, key, num_steps, unroll=unroll)
+    env_state, obs, traj, tally = rollout(env, policy, shard(env_state), shard(obs), key, num_steps, unroll=unroll)
+    return shard(env_state), shard(obs), shard(traj, 1), tally
 
 
 def values_and_gae(network: ActorCritic, params: Any, traj, gamma: Any, lam: Any):
