@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 from pathlib import Path
 
 import jax
 import numpy as np
+from timing import measure
 
 from purerl import ddpg, sac, td3
 
@@ -31,18 +30,6 @@ REFERENCE = {
             "sac-seeds": {"compile_s": 14.3, "run_s": 24.0},
             "brax": {"steps_per_s": 4.0e3, "eval": 2770, "note": "Brax SAC, hopper, 524k steps"}},
 }
-
-
-def measure(fn, keys, repeats: int):
-    t0 = time.perf_counter()
-    compiled = jax.jit(fn).lower(keys).compile()
-    compile_s = time.perf_counter() - t0
-    times, out = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = jax.block_until_ready(compiled(keys))
-        times.append(time.perf_counter() - t0)
-    return compile_s, statistics.median(times), out
 
 
 def rows(small: bool, brax_steps: int) -> dict:

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 from pathlib import Path
 
 import jax
 import numpy as np
+from timing import measure
 
 from purerl import a2c, a3c, ppo, reinforce, trpo
 
@@ -45,15 +44,7 @@ def main() -> None:
         cfg = algo.Config(env=args.env, total_timesteps=args.steps)
         trainer = algo.make(cfg)
         keys = jax.random.split(jax.random.key(0), args.seeds)
-        t0 = time.perf_counter()
-        compiled = jax.jit(jax.vmap(trainer.train)).lower(keys).compile()
-        compile_s = time.perf_counter() - t0
-        times = []
-        for _ in range(args.repeats):
-            t0 = time.perf_counter()
-            res = jax.block_until_ready(compiled(keys))
-            times.append(time.perf_counter() - t0)
-        run_s = statistics.median(times)
+        compile_s, run_s, res = measure(jax.vmap(trainer.train), keys, args.repeats)
         ret = np.asarray(res.metrics["episode_return"])
         steps = np.asarray(res.metrics["env_steps"])[0]
         tail = max(1, ret.shape[1] // 20)

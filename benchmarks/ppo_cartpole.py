@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 from pathlib import Path
 
 import jax
 import numpy as np
+from timing import measure
 
 from purerl import ppo
 from purerl.core.rollout import rollout
@@ -53,18 +52,6 @@ def env_ceiling_fn(cfg: ppo.Config):
         return episodes
 
     return run, trainer.num_updates * trainer.steps_per_update
-
-
-def measure(fn, keys, repeats: int):
-    t0 = time.perf_counter()
-    compiled = jax.jit(fn).lower(keys).compile()
-    compile_s = time.perf_counter() - t0
-    times, out = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = jax.block_until_ready(compiled(keys))
-        times.append(time.perf_counter() - t0)
-    return compile_s, statistics.median(times), out
 
 
 def main() -> None:

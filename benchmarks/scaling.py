@@ -15,26 +15,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 from pathlib import Path
 
 import jax
+from timing import measure
 
 from purerl import ppo, sac
 
 
 def timed(train, seeds: int, repeats: int) -> tuple[float, float]:
-    keys = jax.random.split(jax.random.key(0), seeds)
-    t0 = time.perf_counter()
-    compiled = jax.jit(jax.vmap(train)).lower(keys).compile()
-    compile_s = time.perf_counter() - t0
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(compiled(keys))
-        times.append(time.perf_counter() - t0)
-    return compile_s, statistics.median(times)
+    compile_s, run_s, _ = measure(jax.vmap(train), jax.random.split(jax.random.key(0), seeds), repeats)
+    return compile_s, run_s
 
 
 def main() -> None:

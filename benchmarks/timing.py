@@ -1,0 +1,22 @@
+"""The one timing helper every benchmark script uses: compile once, then the median of timed runs."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import jax
+
+
+def measure(fn, args, repeats: int):
+    """``(compile_s, median run_s, output)`` of ``jax.jit(fn)(args)``: compile time (trace + XLA) is taken
+    apart from the run time, which is the median of ``repeats`` calls of the compiled program."""
+    t0 = time.perf_counter()
+    compiled = jax.jit(fn).lower(args).compile()
+    compile_s = time.perf_counter() - t0
+    times, out = [], None
+    for _ in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        out = jax.block_until_ready(compiled(args))
+        times.append(time.perf_counter() - t0)
+    return compile_s, statistics.median(times), out
