@@ -1,0 +1,100 @@
+"""Checkpoints of a whole train state with orbax, for bit-identical resumption.
+
+A train state (parameters, optimiser states, normaliser statistics, replay buffer, env states, PRNG key,
+counters: everything ``update`` reads) is a pytree of arrays; a run that saves it after ``k`` updates and
+later restores it and runs the remaining updates ends exactly where the uninterrupted run ends, because
+``train`` is ``init`` followed by a scan of ``update`` (:mod:`purerl.core.loop`).
+
+    ckpt.save(run_dir / "checkpoints", state, step=k, meta={"algo": "ppo", "config": {...}})
+    template = jax.eval_shape(trainer.init, key)          # shapes and dtypes only, nothing computed
+    state, meta = ckpt.restore(run_dir / "checkpoints", template)
+
+Typed PRNG keys are stored as their raw key data and re-wrapped on restore. A checkpoint that does not
+match the template (another config, algorithm or seed count) or that is unreadable raises a ``ValueError``
+that says which.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+__all__ = ["latest_step", "restore", "save"]
+
+
+def _is_key(x: Any) -> bool:
+    return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def _to_storable(state: Any) -> Any:
+    return jax.tree.map(lambda x: jax.random.key_data(x) if _is_key(x) else x, state)
+
+
+def _manager(directory: Path, create: bool):
+    import orbax.checkpoint as ocp
+
+    options = ocp.CheckpointManagerOptions(max_to_keep=2, create=create)
+    return ocp.CheckpointManager(directory.resolve(), options=options,
+                                 item_names=("state", "meta"))
+
+
+def save(directory: str | Path, state: Any, step: int, meta: dict | None = None) -> Path:
+    """Write ``state`` (and JSON ``meta``) as checkpoint ``step`` under ``directory``; the two newest are kept.
+    The write is finished (and atomic: a partial write never looks like a checkpoint) when this returns."""
+    import orbax.checkpoint as ocp
+
+    directory = Path(directory)
+    with _manager(directory, create=True) as mngr:
+        mngr.save(int(step), args=ocp.args.Composite(state=ocp.args.StandardSave(_to_storable(state)),
+                                                     meta=ocp.args.JsonSave(meta or {})), force=True)
+        mngr.wait_until_finished()
+    return directory / str(int(step))
+
+
+def latest_step(directory: str | Path) -> int | None:
+    directory = Path(directory)
+    if not directory.is_dir():
+        return None
+    with _manager(directory, create=False) as mngr:
+        return mngr.latest_step()
+
+
+def restore(directory: str | Path, template: Any, step: int | None = None) -> tuple[Any, dict]:
+    """``(state, meta)`` from checkpoint ``step`` (default: the newest) with the structure, shapes and dtypes
+    of ``template`` (e.g. ``jax.eval_shape(trainer.init, key)``)."""
+    import orbax.checkpoint as ocp
+
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ValueError(f"no checkpoint directory at {directory}")
+    storable = jax.eval_shape(_to_storable, template)
+    with _manager(directory, create=False) as mngr:
+        step = mngr.latest_step() if step is None else int(step)
+        if step is None:
+            raise ValueError(f"no checkpoint in {directory}")
+        try:
+            meta = mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+            got = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(storable)))["state"]
+        except (ValueError, KeyError, TypeError, FileNotFoundError, json.JSONDecodeError) as e:
+            raise ValueError(f"checkpoint {directory}/{step} cannot be restored into this run's state (another "
+                             f"algorithm, config or seed count, or a damaged checkpoint): {e}") from e
+    leaves_t, treedef = jax.tree.flatten(template)
+    leaves_g = jax.tree.leaves(got)
+    if len(leaves_g) != len(leaves_t):
+        raise ValueError(f"checkpoint {directory}/{step} holds {len(leaves_g)} arrays, this run's state "
+                         f"{len(leaves_t)}: it belongs to another algorithm or config")
+    out = []
+    for t, g in zip(leaves_t, leaves_g, strict=True):
+        g = np.asarray(g)
+        if _is_key(t):
+            out.append(jax.random.wrap_key_data(g, impl=getattr(t.dtype, "_impl", None)))
+            continue
+        if g.shape != tuple(t.shape) or g.dtype != t.dtype:
+            raise ValueError(f"checkpoint {directory}/{step} has an array of shape {g.shape} {g.dtype} where this "
+                             f"run's state has {tuple(t.shape)} {t.dtype}: another config or seed count")
+        out.append(jax.numpy.asarray(g))
+    return jax.tree.unflatten(treedef, out), meta
