@@ -90,6 +90,63 @@ def _write_metrics(out: Path, metrics: dict) -> None:
                 w.writerow([s, i] + [float(arrays[k][s, i]) for k in names])
 
 
+def _train_in_chunks(trainer, keys, args, out: Path, bar):
+    """Run ``init`` then ``update`` in chunks of ``--checkpoint-every`` updates, saving the whole vmapped
+    train state (and the metrics so far) after each chunk. Ctrl-C (SIGINT) lets the running chunk finish,
+    saves it and returns ``None``. Returns ``(Result, compile_s, run_s)``."""
+    import signal
+
+    import jax
+    import numpy as np
+
+    from purerl.core.loop import Result, run_chunk
+    from purerl.run import checkpoint as ckpt
+
+    every = args.checkpoint_every
+    if every < 1:
+        raise ValueError(f"--checkpoint-every must be at least 1 update, got {every}")
+    chunks = {}
+
+    def chunk_fn(n):
+        if n not in chunks:
+            chunks[n] = jax.jit(jax.vmap(lambda s: run_chunk(trainer.update, s, n)))
+        return chunks[n]
+
+    interrupted = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
+    try:
+        t0 = time.perf_counter()
+        state = jax.block_until_ready(jax.jit(jax.vmap(trainer.init))(keys))
+        first = chunk_fn(min(every, trainer.num_updates))
+        first.lower(state).compile()
+        compile_s = time.perf_counter() - t0
+        if bar is not None:
+            bar.start(trainer.num_updates, trainer.steps_per_update)
+        parts, done, run_s = [], 0, 0.0
+        while done < trainer.num_updates:
+            n = min(every, trainer.num_updates - done)
+            t0 = time.perf_counter()
+            state, metrics = jax.block_until_ready(chunk_fn(n)(state))
+            run_s += time.perf_counter() - t0
+            parts.append(jax.device_get(metrics))
+            done += n
+            ckpt.save(out / "checkpoints", state, step=done, meta={"algo": args.algo, "updates_done": done,
+                                                                  "num_updates": trainer.num_updates})
+            if bar is not None:
+                bar({"update": done})
+            if interrupted and done < trainer.num_updates:
+                _write_metrics(out, {k: np.concatenate([p[k] for p in parts], axis=1) for k in parts[0]})
+                print(f"purerl: interrupted; saved the state after {done}/{trainer.num_updates} updates to "
+                      f"{out / 'checkpoints'} (metrics so far in {out}/metrics.csv)", file=sys.stderr)
+                if bar is not None:
+                    bar.close()
+                return None, compile_s, run_s
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    metrics = {k: np.concatenate([p[k] for p in parts], axis=1) for k in parts[0]}
+    return Result(state, metrics), compile_s, run_s
+
+
 def train_command(args: argparse.Namespace) -> dict:
     import jax
     import numpy as np
@@ -115,15 +172,21 @@ def train_command(args: argparse.Namespace) -> dict:
     total = trainer.num_updates * trainer.steps_per_update
     keys = jax.random.split(jax.random.key(args.seed), seeds)
 
-    t0 = time.perf_counter()
-    compiled = jax.jit(jax.vmap(trainer.train)).lower(keys).compile()
-    compile_s = time.perf_counter() - t0
-    if bar is not None:
-        bar.start(trainer.num_updates, trainer.steps_per_update)
-    t0 = time.perf_counter()
-    result = jax.block_until_ready(compiled(keys))
-    jax.effects_barrier()
-    run_s = time.perf_counter() - t0
+    out = Path(args.out) if args.out else Path("runs") / f"{args.algo}-{cfg.env.replace('/', '_')}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if args.checkpoint_every:
+        result, compile_s, run_s = _train_in_chunks(trainer, keys, args, out, bar)
+        if result is None:
+            return {"interrupted": True}
+    else:
+        t0 = time.perf_counter()
+        compiled = jax.jit(jax.vmap(trainer.train)).lower(keys).compile()
+        compile_s = time.perf_counter() - t0
+        if bar is not None:
+            bar.start(trainer.num_updates, trainer.steps_per_update)
+        t0 = time.perf_counter()
+        result = jax.block_until_ready(compiled(keys))
+        jax.effects_barrier()
+        run_s = time.perf_counter() - t0
     if bar is not None:
         bar.close()
 
@@ -141,7 +204,6 @@ def train_command(args: argparse.Namespace) -> dict:
         "compile_s": compile_s, "run_s": run_s, "env_steps_per_s": total * seeds / run_s,
     }
 
-    out = Path(args.out) if args.out else Path("runs") / f"{args.algo}-{cfg.env.replace('/', '_')}-{time.strftime('%Y%m%d-%H%M%S')}"
     out.mkdir(parents=True, exist_ok=True)
     config_dict = {f.name: _jsonable(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
     (out / "config.json").write_text(json.dumps({"algo": args.algo, "seeds": seeds, "seed": args.seed,
@@ -231,6 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default=None, help="run directory (default runs/ALGO-ENV-TIME)")
     t.add_argument("--eval-episodes", type=int, default=10, help="deterministic evaluation episodes per seed")
     t.add_argument("--no-progress", action="store_true", help="no live progress bar")
+    t.add_argument("--checkpoint-every", type=int, default=0, metavar="UPDATES",
+                   help="run in chunks of this many updates (log points), saving the whole train state to "
+                   "OUT/checkpoints after each; Ctrl-C then saves before exiting (default 0: one fused program)")
     w = sub.add_parser("sweep", help="sweep numeric hyperparameters x seeds in one vmapped program",
                        description="Every combination of --grid values (and --samples random draws from "
                        "--random ranges) x --seeds, as one jitted program sharded over the local devices.")
@@ -254,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "train":
-            train_command(args)
+            if train_command(args).get("interrupted"):
+                return 130
         elif args.command == "sweep":
             sweep_command(args)
     except (ValueError, TypeError) as e:

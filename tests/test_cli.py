@@ -48,3 +48,50 @@ def test_train_sac_from_the_command_line(tmp_path):
     assert np.isfinite(np.asarray(metrics["critic_loss"])).all()
     p = _purerl("train", "td3", "--env", "CartPole-v1", "--no-progress", cwd=tmp_path)
     assert p.returncode == 2 and "discrete" in p.stderr
+
+
+PPO_TINY = ["--env", "CartPole-v1", "--num-envs", "4", "--set", "num_steps=32", "--set", "hidden_sizes=16,16",
+            "--set", "num_minibatches=2", "--no-progress"]
+
+
+def test_checkpointed_run_equals_fused_run(tmp_path):
+    fused, chunked = tmp_path / "fused", tmp_path / "chunked"
+    for out, extra in ((fused, []), (chunked, ["--checkpoint-every", "3"])):
+        p = _purerl("train", "ppo", *PPO_TINY, "--total-timesteps", str(4 * 32 * 8), "--seeds", "2",
+                    "--out", str(out), *extra, cwd=tmp_path)
+        assert p.returncode == 0, p.stderr[-3000:]
+    a = json.loads((fused / "metrics.json").read_text())
+    b = json.loads((chunked / "metrics.json").read_text())
+    for k in a:
+        np.testing.assert_array_equal(np.asarray(a[k]), np.asarray(b[k]), err_msg=k)
+    assert sorted(int(d.name) for d in (chunked / "checkpoints").iterdir() if d.name.isdigit()) == [6, 8]
+
+
+def test_sigint_saves_a_loadable_checkpoint(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "purerl.cli", "train", "ppo", *PPO_TINY, "--total-timesteps",
+                             str(4 * 32 * 100_000), "--checkpoint-every", "20", "--out", str(out)], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, JAX_PLATFORMS="cpu"))
+    deadline = time.time() + 300
+    while time.time() < deadline and not (out / "checkpoints" / "20").exists():
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err[-3000:]
+    assert "interrupted" in err and (out / "metrics.csv").is_file()
+    import jax
+
+    from purerl import ppo
+    from purerl.config import apply_overrides
+    from purerl.run import checkpoint as ckpt
+
+    cfg = apply_overrides(ppo.Config(env="CartPole-v1", num_envs=4, total_timesteps=4 * 32 * 100_000),
+                          ["num_steps=32", "hidden_sizes=16,16", "num_minibatches=2"])
+    trainer = ppo.make(cfg)
+    template = jax.eval_shape(jax.vmap(trainer.init), jax.random.split(jax.random.key(0), 1))
+    state, meta = ckpt.restore(out / "checkpoints", template)
+    assert meta["updates_done"] >= 20 and int(state.update_step[0]) == meta["updates_done"]
