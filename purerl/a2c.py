@@ -88,10 +88,7 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
 
     ``mesh``: split the env batch over these devices (:mod:`purerl.core.sharding`); same result up to
     float error, ``num_envs`` a multiple of the device count."""
-    cfg = config.validate()
-    shard = onpolicy.env_splitter(cfg, mesh)
-    env = onpolicy.make_env(cfg, cfg.num_envs, train=True)
-    network = onpolicy.make_network(cfg, env)
+    cfg, shard, env, network = onpolicy.setup(config, mesh)
     learner = make_learner(cfg, env, network, shard=shard)
     init = onpolicy.make_init(env, network, learner.tx.init, shard)
 

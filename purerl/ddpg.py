@@ -140,9 +140,7 @@ def make_agent(cfg: Config, action_dim: int) -> offpolicy.Agent:
 
 def make(config: Config, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = ()) -> Trainer:
     """Build the algorithm for ``config``: validated here, in Python, before anything is traced."""
-    cfg = config.validate()
-    agent = make_agent(cfg, offpolicy.make_env(cfg, 1).action_dim)
-    return offpolicy.make_trainer(cfg, agent, progress, progress_metrics)
+    return offpolicy.build(config, make_agent, progress, progress_metrics)
 
 
 def make_train(config: Config, progress: ProgressFn | None = None):

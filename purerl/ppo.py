@@ -75,10 +75,7 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
     ``progress``: optional host function for live progress (see :func:`purerl.core.loop.make_train_fn`).
     ``mesh``: split the env batch over these devices (:mod:`purerl.core.sharding`); same result up to
     float error, ``num_envs`` a multiple of the device count."""
-    cfg = config.validate()
-    shard = onpolicy.env_splitter(cfg, mesh)
-    env = onpolicy.make_env(cfg, cfg.num_envs, train=True)
-    network = onpolicy.make_network(cfg, env)
+    cfg, shard, env, network = onpolicy.setup(config, mesh)
     tx = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.scale_by_adam(eps=cfg.adam_eps))
     num_updates = cfg.num_updates
 

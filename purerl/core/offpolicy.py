@@ -43,7 +43,7 @@ from purerl.core.rollout import EpisodeTally
 from purerl.networks import ACTIVATIONS
 
 __all__ = ["OffPolicyConfig", "Agent", "OffPolicyState", "make_replay", "polyak", "explore_noise",
-           "make_env", "make_trainer", "EXPLORATION_NOISES"]
+           "make_env", "make_trainer", "build", "EXPLORATION_NOISES"]
 
 EXPLORATION_NOISES = ("gaussian", "ou")
 
@@ -278,3 +278,11 @@ def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None
     n = cfg.num_log_points
     return Trainer(cfg, env, n, cfg.steps_per_log, init, update,
                    make_train_fn(init, update, n, progress, progress_metrics), evaluate)
+
+
+def build(config: OffPolicyConfig, make_agent: Callable[[Any, int], Agent], progress: ProgressFn | None = None,
+          progress_metrics: tuple[str, ...] = ()) -> Trainer:
+    """What every off-policy ``make`` is: validate ``config``, build the algorithm's agent for the env's
+    action size (``make_agent(cfg, action_dim)``) and wrap it in the shared loop."""
+    cfg = config.validate()
+    return make_trainer(cfg, make_agent(cfg, make_env(cfg, 1).action_dim), progress, progress_metrics)

@@ -33,7 +33,7 @@ from purerl.core.sharding import constrain_envs
 from purerl.networks import ACTIVATIONS, ActorCritic
 
 __all__ = ["OPTIMIZERS", "OnPolicyConfig", "TrainState", "collect", "env_splitter", "make_init", "make_env", "make_evaluate", "make_network",
-           "make_optimizer", "policy_gradient_loss", "values_and_gae"]
+           "make_optimizer", "policy_gradient_loss", "setup", "values_and_gae"]
 
 OPTIMIZERS = ("adam", "rmsprop")
 
@@ -135,6 +135,15 @@ def make_init(env: envs.VecEnv, network: ActorCritic, opt_init: Callable[[Any], 
         return TrainState(params, opt_init(params), env_state, obs, k_state, jnp.zeros((), jnp.int32), nan, nan)
 
     return init
+
+
+def setup(config: OnPolicyConfig, mesh: Mesh | None = None):
+    """What every on-policy ``make`` starts with: ``(cfg, shard, env, network)`` — the validated config, the
+    env-axis splitter for ``mesh`` (:func:`env_splitter`), the training env and the actor-critic."""
+    cfg = config.validate()
+    shard = env_splitter(cfg, mesh)
+    env = make_env(cfg, cfg.num_envs, train=True)
+    return cfg, shard, env, make_network(cfg, env)
 
 
 def make_env(cfg: OnPolicyConfig, num_envs: int, train: bool) -> envs.VecEnv:
