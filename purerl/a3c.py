@@ -115,13 +115,20 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
         return state, metrics
 
     evaluate_any = onpolicy.make_evaluate(cfg, network, env)
+    policy_any = onpolicy.make_policy(network, env)
+
+    def worker0(state: State) -> State:  # the workers' env states have a leading worker axis
+        return state.replace(env_state=jax.tree.map(lambda x: x[0], state.env_state))
 
     def evaluate(state: State, key: jax.Array, num_episodes: int = 10, deterministic: bool = True) -> dict:
-        worker0 = state.replace(env_state=jax.tree.map(lambda x: x[0], state.env_state))
-        return evaluate_any(worker0, key, num_episodes, deterministic)
+        return evaluate_any(worker0(state), key, num_episodes, deterministic)
+
+    def policy(state: State, deterministic: bool = True):
+        return policy_any(worker0(state), deterministic)
 
     return Trainer(cfg, env, cfg.num_updates, cfg.batch_size, init, update,
-                   make_train_fn(init, update, cfg.num_updates, progress, progress_metrics), evaluate)
+                   make_train_fn(init, update, cfg.num_updates, progress, progress_metrics), evaluate,
+                   policy=policy, eval_env=lambda n: onpolicy.make_env(cfg, n, train=False))
 
 
 def make_train(config: Config, progress: ProgressFn | None = None):

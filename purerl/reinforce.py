@@ -129,7 +129,7 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
 
     return Trainer(cfg, env, cfg.num_updates, cfg.batch_size, init, update,
                    make_train_fn(init, update, cfg.num_updates, progress, progress_metrics),
-                   onpolicy.make_evaluate(cfg, network, env))
+                   **onpolicy.evaluation(cfg, network, env))
 
 
 def make_train(config: Config, progress: ProgressFn | None = None):

@@ -59,7 +59,11 @@ def make_train_fn(init: Callable[[jax.Array], Any], update: Callable[[Any], tupl
 @struct.dataclass
 class Trainer:
     """An algorithm instantiated for one config: ``init``/``update`` for the chunked loop, ``train`` fused,
-    ``evaluate(state, key, num_episodes, deterministic)`` for the trained policy. Not a pytree of arrays:
+    ``evaluate(state, key, num_episodes, deterministic)`` for the trained policy, and
+    ``policy(state, deterministic) -> act(obs, key)``: the trained policy as a function of *raw* (batched)
+    observations, with the run's saved normaliser statistics applied (for rendering and custom evaluation);
+    ``eval_env(num_envs)``: the env that evaluation runs it in (raw rewards, the training action transform).
+    Not a pytree of arrays:
     every field is a Python object (marked static) so a Trainer can be closed over freely."""
 
     config: Any = struct.field(pytree_node=False)
@@ -70,3 +74,5 @@ class Trainer:
     update: Callable = struct.field(pytree_node=False)
     train: Callable = struct.field(pytree_node=False)
     evaluate: Callable = struct.field(pytree_node=False)
+    policy: Callable = struct.field(pytree_node=False, default=None)
+    eval_env: Callable = struct.field(pytree_node=False, default=None)

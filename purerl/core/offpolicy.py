@@ -265,19 +265,20 @@ def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None
         state = state.replace(key=key, log_point=log_point, last_return=last_return, last_length=last_length)
         return state, out
 
-    def evaluate(state: OffPolicyState, key: jax.Array, num_episodes: int = 10, deterministic: bool = True) -> dict:
-        """Return statistics over ``num_episodes`` episodes with the deterministic action (``deterministic``
-        False adds the training-time exploration)."""
-        ev_env = make_env(cfg, num_episodes)
+    def policy(state: OffPolicyState, deterministic: bool = True):
+        """The deterministic action, or with ``deterministic`` False the training-time exploration."""
         if deterministic:
-            act = lambda o, k: agent.act(state.agent, o)  # noqa: E731
-        else:
-            act = lambda o, k: agent.explore(state.agent, o, jnp.zeros((o.shape[0], action_dim)), k)[0]  # noqa: E731
-        return evaluate_policy(ev_env, act, key)
+            return lambda o, k: agent.act(state.agent, o)
+        return lambda o, k: agent.explore(state.agent, o, jnp.zeros((o.shape[0], action_dim)), k)[0]
+
+    def evaluate(state: OffPolicyState, key: jax.Array, num_episodes: int = 10, deterministic: bool = True) -> dict:
+        """Return statistics over ``num_episodes`` episodes of ``policy(state, deterministic)``."""
+        return evaluate_policy(make_env(cfg, num_episodes), policy(state, deterministic), key)
 
     n = cfg.num_log_points
     return Trainer(cfg, env, n, cfg.steps_per_log, init, update,
-                   make_train_fn(init, update, n, progress, progress_metrics), evaluate)
+                   make_train_fn(init, update, n, progress, progress_metrics), evaluate, policy,
+                   lambda num: make_env(cfg, num))
 
 
 def build(config: OffPolicyConfig, make_agent: Callable[[Any, int], Agent], progress: ProgressFn | None = None,

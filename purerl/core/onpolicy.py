@@ -219,17 +219,36 @@ def policy_gradient_loss(network: ActorCritic, params: Any, batch: dict, ent_coe
     return loss, {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
 
 
+def make_policy(network: ActorCritic, train_env: envs.VecEnv):
+    """``policy(state, deterministic=True) -> act(obs, key)`` for any train state with ``params`` and
+    ``env_state``: the policy's mode (or a sample) on raw observations, normalised with the state's frozen
+    observation statistics."""
+
+    def policy(state: Any, deterministic: bool = True):
+        rms = train_env.obs_normalizer(state.env_state)
+
+        def act(obs, k):
+            pi = network.apply(state.params, obs if rms is None else rms.normalize(obs), method=ActorCritic.policy)
+            return pi.mode() if deterministic else pi.sample(seed=k)
+
+        return act
+
+    return policy
+
+
+def evaluation(cfg: OnPolicyConfig, network: ActorCritic, train_env: envs.VecEnv) -> dict:
+    """The :class:`~purerl.core.loop.Trainer` fields ``evaluate``, ``policy`` and ``eval_env`` of an
+    on-policy algorithm."""
+    return {"evaluate": make_evaluate(cfg, network, train_env), "policy": make_policy(network, train_env),
+            "eval_env": lambda n: make_env(cfg, n, train=False)}
+
+
 def make_evaluate(cfg: OnPolicyConfig, network: ActorCritic, train_env: envs.VecEnv):
     """``evaluate(state, key, num_episodes=10, deterministic=True)`` for any train state with ``params``
     and ``env_state``: the policy's mode (or samples) for ``num_episodes`` parallel episodes."""
+    policy = make_policy(network, train_env)
 
     def evaluate(state: Any, key: jax.Array, num_episodes: int = 10, deterministic: bool = True) -> dict:
-        eval_env = make_env(cfg, num_episodes, train=False)
-
-        def act(obs, k):
-            pi = network.apply(state.params, obs, method=ActorCritic.policy)
-            return pi.mode() if deterministic else pi.sample(seed=k)
-
-        return evaluate_policy(eval_env, act, key, train_env.obs_normalizer(state.env_state))
+        return evaluate_policy(make_env(cfg, num_episodes, train=False), policy(state, deterministic), key)
 
     return evaluate
