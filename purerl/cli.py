@@ -1,229 +1,261 @@
-"""The ``purerl`` command: the outside-of-jit layer (progress bar, timing, run directory).
+"""The ``purerl`` command: the outside-of-jit layer around ``make_train``.
 
-    purerl train ALGO --env ENV [--total-timesteps N] [--num-envs N] [--seeds K]
-                     [--set field=value ...] [--out DIR] [--no-progress]
+    purerl train ALGO [--env ENV] [--preset NAME | --config FILE] [--set field=value ...] [--seeds K] [--out DIR]
+    purerl resume DIR                  continue an interrupted (or diverged-then-fixed) run from its checkpoint
+    purerl eval DIR [--episodes N]     deterministic and stochastic returns of a trained run
+    purerl render DIR                  an HTML viewer (Brax) or an animated GIF (gymnax) of the trained policy
+    purerl plot DIR [DIR ...]          learning curves, mean and 95% band over seeds, as PNG
+    purerl sweep ALGO --grid f=v1,v2   hyperparameters x seeds in one vmapped program
+    purerl presets                     the shipped presets and the returns they reach
+
+``purerl train ALGO --help`` lists every config field of ALGO with its default and meaning.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import dataclasses
-import importlib
 import json
+import os
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-ALGOS = {name: f"purerl.{name}" for name in ("ppo", "reinforce", "a2c", "a3c", "trpo", "ddpg", "td3", "sac")}
+from purerl.run.rundir import ALGOS
+
+EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 3, 130
 
 
-def _algo(name: str):
-    if name not in ALGOS:
-        raise SystemExit(f"purerl: unknown algorithm {name!r}; available: {', '.join(sorted(ALGOS))}")
-    return importlib.import_module(ALGOS[name])
+def _default_cache_dir() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.environ.get("PURERL_CACHE_DIR") or os.path.join(base, "purerl", "jax")
 
 
-class ProgressBar:
-    """Host side of the in-jit progress callback: a tqdm bar over env steps (per seed)."""
-
-    def __init__(self, seeds: int):
-        self.seeds = seeds
-        self._lock = threading.Lock()
-        self._done = 0
-        self.steps_per_update = 0
-        self.bar = None
-
-    def start(self, num_updates: int, steps_per_update: int) -> None:
-        """Open the bar (after compilation, so its rate is the run's)."""
-        from tqdm.auto import tqdm
-
-        self.steps_per_update = steps_per_update
-        desc = "train" if self.seeds == 1 else f"train ({self.seeds} seeds)"
-        self.bar = tqdm(total=num_updates * steps_per_update, unit="step", unit_scale=True, dynamic_ncols=True,
-                        desc=desc, file=sys.stderr)
-
-    def __call__(self, payload: dict) -> None:
-        if self.bar is None:  # a report before start(): nothing to draw yet
-            return
-        steps = int(payload["update"]) * self.steps_per_update
-        with self._lock:
-            if steps > self._done:
-                self.bar.update(steps - self._done)
-                self._done = steps
-            if "episode_return" in payload:
-                ret = float(payload["episode_return"])
-                if ret == ret:
-                    self.bar.set_postfix(ret=f"{ret:.1f}", refresh=False)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-def _jsonable(x: Any) -> Any:
-    import numpy as np
-
-    if isinstance(x, (np.ndarray, np.generic)):
-        return x.tolist()
-    if isinstance(x, tuple):
-        return list(x)
-    return x
-
-
-def _write_metrics(out: Path, metrics: dict) -> None:
-    """Metrics with axes ``[seed, log_point]`` as JSON (nested lists) and CSV (one row per seed and point)."""
-    import numpy as np
-
-    arrays = {k: np.asarray(v) for k, v in metrics.items()}
-    with open(out / "metrics.json", "w") as f:
-        json.dump({k: v.tolist() for k, v in arrays.items()}, f)
-    names = sorted(arrays)
-    with open(out / "metrics.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["seed", "log_point"] + names)
-        n_seeds, n_points = arrays[names[0]].shape[:2]
-        for s in range(n_seeds):
-            for i in range(n_points):
-                w.writerow([s, i] + [float(arrays[k][s, i]) for k in names])
-
-
-def _train_in_chunks(trainer, keys, args, out: Path, bar):
-    """Run ``init`` then ``update`` in chunks of ``--checkpoint-every`` updates, saving the whole vmapped
-    train state (and the metrics so far) after each chunk. Ctrl-C (SIGINT) lets the running chunk finish,
-    saves it and returns ``None``. Returns ``(Result, compile_s, run_s)``."""
-    import signal
-
+def setup_compilation_cache(cache_dir: str | None) -> None:
+    """Turn on JAX's persistent compilation cache (``None``/empty: leave it off). Every compiled program that
+    took longer than a tenth of a second to compile is stored, so a repeated run reuses it."""
+    if not cache_dir:
+        return
+    # Loading a cached XLA:CPU program logs a harmless C++ error per program (the cached target's feature
+    # list names tuning flags the host check does not know); keep C++ logging to fatal ones unless the user
+    # chose a level. Must happen before jaxlib is loaded.
+    if "jax" not in sys.modules:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import jax
-    import numpy as np
 
-    from purerl.core.loop import Result, run_chunk
-    from purerl.run import checkpoint as ckpt
-
-    every = args.checkpoint_every
-    if every < 1:
-        raise ValueError(f"--checkpoint-every must be at least 1 update, got {every}")
-    chunks = {}
-
-    def chunk_fn(n):
-        if n not in chunks:
-            chunks[n] = jax.jit(jax.vmap(lambda s: run_chunk(trainer.update, s, n)))
-        return chunks[n]
-
-    interrupted = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
-    try:
-        t0 = time.perf_counter()
-        state = jax.block_until_ready(jax.jit(jax.vmap(trainer.init))(keys))
-        first = chunk_fn(min(every, trainer.num_updates))
-        first.lower(state).compile()
-        compile_s = time.perf_counter() - t0
-        if bar is not None:
-            bar.start(trainer.num_updates, trainer.steps_per_update)
-        parts, done, run_s = [], 0, 0.0
-        while done < trainer.num_updates:
-            n = min(every, trainer.num_updates - done)
-            t0 = time.perf_counter()
-            state, metrics = jax.block_until_ready(chunk_fn(n)(state))
-            run_s += time.perf_counter() - t0
-            parts.append(jax.device_get(metrics))
-            done += n
-            ckpt.save(out / "checkpoints", state, step=done, meta={"algo": args.algo, "updates_done": done,
-                                                                  "num_updates": trainer.num_updates})
-            if bar is not None:
-                bar({"update": done})
-            if interrupted and done < trainer.num_updates:
-                _write_metrics(out, {k: np.concatenate([p[k] for p in parts], axis=1) for k in parts[0]})
-                print(f"purerl: interrupted; saved the state after {done}/{trainer.num_updates} updates to "
-                      f"{out / 'checkpoints'} (metrics so far in {out}/metrics.csv)", file=sys.stderr)
-                if bar is not None:
-                    bar.close()
-                return None, compile_s, run_s
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    metrics = {k: np.concatenate([p[k] for p in parts], axis=1) for k in parts[0]}
-    return Result(state, metrics), compile_s, run_s
+    os.makedirs(cache_dir, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", cache_dir)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
-def train_command(args: argparse.Namespace) -> dict:
-    import jax
-    import numpy as np
-    from flax import serialization
+def _config_fields_epilog(algo: str) -> str:
+    """Every config field of ``algo`` with its default and meaning (static fields marked)."""
+    from purerl.config import field_docs
+    from purerl.run.rundir import algo_module
 
+    cls = algo_module(algo).Config
+    rows = []
+    for name, default, static, help_text in field_docs(cls):
+        d = repr(default) if not isinstance(default, str) else default
+        rows.append((name, d, help_text + ("" if not static else "  [static]")))
+    width = max(len(n) + len(d) for n, d, _ in rows) + 5
+    import textwrap
+
+    lines = textwrap.wrap(f"config fields of {algo} (set any with --set FIELD=VALUE; [static] fields shape the "
+                          f"compiled program, the others are numeric leaves that `purerl sweep` and jax.vmap can "
+                          f"sweep):", 100)
+    for name, d, h in rows:
+        lines.append(f"  {(name + ' = ' + d).ljust(width)} {h}")
+    return "\n".join(lines)
+
+
+def _base_config(args: argparse.Namespace):
+    """The Config of ``args.algo`` from defaults < preset/--config file < direct flags < --set, validated."""
+    from purerl import presets
     from purerl.config import apply_overrides
+    from purerl.run.rundir import algo_module
 
-    mod = _algo(args.algo)
+    mod = algo_module(args.algo)
     cfg = mod.Config()
+    preset = None
+    if getattr(args, "preset", None) and getattr(args, "config", None):
+        raise ValueError("give --preset or --config, not both")
+    if getattr(args, "preset", None):
+        preset = presets.load(args.preset)
+    elif getattr(args, "config", None):
+        preset = presets.load_file(args.config)
+    if preset is not None:
+        if preset.algo and preset.algo != args.algo:
+            raise ValueError(f"preset {preset.name!r} is for {preset.algo}, not {args.algo}: run "
+                             f"`purerl train {preset.algo} --preset {preset.name}`")
+        cfg = preset.apply(mod.Config)
     direct = {"env": args.env, "total_timesteps": args.total_timesteps, "num_envs": args.num_envs}
     cfg = cfg.replace(**{k: v for k, v in direct.items() if v is not None})
     cfg = apply_overrides(cfg, args.set or [])
-    cfg = cfg.validate()
-    seeds = args.seeds
-    if seeds < 1:
-        raise ValueError(f"--seeds must be at least 1, got {seeds}")
+    return mod, cfg.validate(), preset
 
-    # Seeds are always a vmapped axis (size 1 included): one code path, and a single seed gives exactly
-    # the result of an unvmapped run. With one seed the bar also shows the latest return; with many it
-    # shows steps only, so the callback fires once per report rather than once per seed.
-    bar = None if args.no_progress else ProgressBar(seeds)
-    trainer = mod.make(cfg, progress=bar, progress_metrics=("episode_return",) if seeds == 1 else ())
+
+def _loggers(args: argparse.Namespace) -> tuple:
+    from purerl.run import loggers
+
+    out = []
+    if getattr(args, "tensorboard", False):
+        out.append(loggers.TensorBoardLogger())
+    if getattr(args, "wandb", None):
+        out.append(loggers.WandbLogger(args.wandb, entity=args.wandb_entity))
+    return tuple(out)
+
+
+def _finish(outcome, algo: str, cfg: Any, out: Path, seeds: int, seed: int, eval_episodes: int) -> int:
+    """Report a finished, interrupted or diverged run; evaluate and summarise a finished one."""
+    import jax
+    import numpy as np
+
+    if outcome.error is not None:
+        from purerl.run import checkpoint as ckpt
+
+        last = ckpt.latest_step(out / "checkpoints")
+        keep = (f"the last good checkpoint is {out / 'checkpoints'}/{last} (after update {last})" if last is not None
+                else "no checkpoint was written before it (use --checkpoint-every to keep intermediate states)")
+        print(f"purerl: stopped: {outcome.error}; {keep}. Lower the learning rate or check the env's "
+              f"observations/rewards, then `purerl train` again (metrics up to the failure are in "
+              f"{out}/metrics.csv).", file=sys.stderr)
+        return EXIT_DIVERGED
+    if outcome.interrupted:
+        print(f"purerl: interrupted; saved the state after {outcome.updates_done}/{outcome.num_updates} updates "
+              f"to {out / 'checkpoints'}; continue with `purerl resume {out}`", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+    trainer = outcome.extra["trainer"]
     total = trainer.num_updates * trainer.steps_per_update
-    keys = jax.random.split(jax.random.key(args.seed), seeds)
-
-    out = Path(args.out) if args.out else Path("runs") / f"{args.algo}-{cfg.env.replace('/', '_')}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if args.checkpoint_every:
-        result, compile_s, run_s = _train_in_chunks(trainer, keys, args, out, bar)
-        if result is None:
-            return {"interrupted": True}
-    else:
-        t0 = time.perf_counter()
-        compiled = jax.jit(jax.vmap(trainer.train)).lower(keys).compile()
-        compile_s = time.perf_counter() - t0
-        if bar is not None:
-            bar.start(trainer.num_updates, trainer.steps_per_update)
-        t0 = time.perf_counter()
-        result = jax.block_until_ready(compiled(keys))
-        jax.effects_barrier()
-        run_s = time.perf_counter() - t0
-    if bar is not None:
-        bar.close()
-
-    eval_keys = jax.random.split(jax.random.key(args.seed + 1), seeds)
-    eval_out = jax.jit(jax.vmap(lambda s, k: trainer.evaluate(s, k, args.eval_episodes)))(result.state, eval_keys)
-
-    ret = np.asarray(result.metrics["episode_return"])
+    eval_keys = jax.random.split(jax.random.key(seed + 1), seeds)
+    eval_out = jax.jit(jax.vmap(lambda s, k: trainer.evaluate(s, k, eval_episodes)))(outcome.state, eval_keys)
+    ret = np.asarray(outcome.metrics["episode_return"], dtype=np.float64)
     tail = max(1, ret.shape[1] // 20)  # final return: mean over the last 5% of log points, per seed
     final = np.nanmean(ret[:, -tail:], axis=1)
     eval_mean = np.asarray(eval_out["mean"])
     summary = {
-        "algo": args.algo, "env": cfg.env, "seeds": seeds, "env_steps_per_seed": int(total),
+        "algo": algo, "env": cfg.env, "seeds": seeds, "env_steps_per_seed": int(total),
         "final_return_mean": float(np.mean(final)), "final_return_std": float(np.std(final)),
         "eval_return_mean": float(np.mean(eval_mean)), "eval_return_std": float(np.std(eval_mean)),
-        "compile_s": compile_s, "run_s": run_s, "env_steps_per_s": total * seeds / run_s,
+        "compile_s": outcome.compile_s, "run_s": outcome.run_s,
+        "env_steps_per_s": (total * seeds / outcome.run_s) if outcome.run_s > 0 else None,
     }
-
-    out.mkdir(parents=True, exist_ok=True)
-    config_dict = {f.name: _jsonable(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
-    (out / "config.json").write_text(json.dumps({"algo": args.algo, "seeds": seeds, "seed": args.seed,
-                                                 "config": config_dict}, indent=2))
-    _write_metrics(out, result.metrics)
-    obs_rms = jax.vmap(trainer.env.obs_normalizer)(result.state.env_state)
-    (out / "params.msgpack").write_bytes(serialization.to_bytes({"params": result.state.params,
-                                                                 "obs_rms": obs_rms}))
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
-
     pm = "±"
-    print(f"{args.algo} on {cfg.env}: {seeds} seed(s) x {total:,} env steps")
+    print(f"{algo} on {cfg.env}: {seeds} seed(s) x {total:,} env steps")
     print(f"  final return   {summary['final_return_mean']:.1f} {pm} {summary['final_return_std']:.1f}"
           f"   (mean of the last 5% of updates; over seeds)")
     print(f"  eval return    {summary['eval_return_mean']:.1f} {pm} {summary['eval_return_std']:.1f}"
-          f"   ({args.eval_episodes} deterministic episodes per seed)")
-    print(f"  compile        {compile_s:.2f} s")
-    print(f"  run            {run_s:.2f} s   ({summary['env_steps_per_s']:,.0f} env steps/s)")
-    print(f"  wrote          {out}/  (config.json, metrics.csv, metrics.json, params.msgpack, summary.json)")
-    return summary
+          f"   ({eval_episodes} deterministic episodes per seed)")
+    print(f"  compile        {outcome.compile_s:.2f} s")
+    if summary["env_steps_per_s"]:
+        print(f"  run            {outcome.run_s:.2f} s   ({summary['env_steps_per_s']:,.0f} env steps/s)")
+    print(f"  wrote          {out}/  (config.json, metrics.csv, metrics.json, summary.json, checkpoints/)")
+    return 0
+
+
+def train_command(args: argparse.Namespace) -> int:
+    from purerl.run import runner
+
+    if args.seeds < 1:
+        raise ValueError(f"--seeds must be at least 1, got {args.seeds}")
+    if args.eval_episodes < 1:
+        raise ValueError(f"--eval-episodes must be at least 1, got {args.eval_episodes}")
+    mod, cfg, _ = _base_config(args)
+    out = Path(args.out) if args.out else Path("runs") / f"{args.algo}-{cfg.env.replace('/', '_')}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if (out / "checkpoints").exists() or (out / "config.json").exists():
+        if not args.overwrite:
+            raise ValueError(f"--out {out} already holds a run: continue it with `purerl resume {out}`, choose "
+                             f"another --out, or pass --overwrite to replace it")
+        import shutil
+
+        shutil.rmtree(out / "checkpoints", ignore_errors=True)
+        for name in ("config.json", "metrics.json", "metrics.csv", "summary.json", "eval.json"):
+            (out / name).unlink(missing_ok=True)
+    outcome = runner.train(args.algo, cfg, out, seeds=args.seeds, seed=args.seed,
+                           checkpoint_every=args.checkpoint_every, progress=not args.no_progress,
+                           loggers=_loggers(args))
+    return _finish(outcome, args.algo, cfg, out, args.seeds, args.seed, args.eval_episodes)
+
+
+def resume_command(args: argparse.Namespace) -> int:
+    from purerl.run import rundir, runner
+
+    out = Path(args.dir)
+    body = rundir.read_config(out)
+    outcome = runner.resume(out, progress=not args.no_progress, loggers=_loggers(args))
+    cfg = outcome.extra["trainer"].config
+    return _finish(outcome, body["algo"], cfg, out, body["seeds"], body["seed"], args.eval_episodes)
+
+
+def eval_command(args: argparse.Namespace) -> dict:
+    """Deterministic (mode) and stochastic returns over ``--episodes`` episodes per seed of a run's saved
+    policy, with the run's saved normaliser statistics."""
+    import jax
+    import numpy as np
+
+    from purerl.run import rundir
+
+    if args.episodes < 1:
+        raise ValueError(f"--episodes must be at least 1, got {args.episodes}")
+    run = rundir.load(args.dir, step=args.step)
+    keys = jax.random.split(jax.random.key(args.seed), run.seeds)
+    report = {"run": str(run.path), "algo": run.algo, "env": run.config.env, "updates": run.step,
+              "episodes_per_seed": args.episodes, "seeds": run.seeds}
+    print(f"{run.algo} on {run.config.env}: {run.seeds} seed(s), state after {run.step} updates, "
+          f"{args.episodes} episodes per seed")
+    print(f"  {'policy':<14}{'mean':>10}{'std':>10}{'min':>10}{'max':>10}   per-seed means")
+    for mode, det in (("deterministic", True), ("stochastic", False)):
+        fn = jax.jit(jax.vmap(lambda s, k, d=det: run.trainer.evaluate(s, k, args.episodes, d)))
+        res = jax.device_get(fn(run.state, keys))
+        returns = np.asarray(res["returns"], dtype=np.float64)   # [seeds, episodes]
+        stats = {"mean": float(returns.mean()), "std": float(returns.std()), "min": float(returns.min()),
+                 "max": float(returns.max()), "per_seed_mean": returns.mean(axis=1).tolist(),
+                 "returns": returns.tolist(), "lengths": np.asarray(res["lengths"]).tolist()}
+        report[mode] = stats
+        per_seed = " ".join(f"{v:.1f}" for v in stats["per_seed_mean"][:8]) + (" ..." if run.seeds > 8 else "")
+        print(f"  {mode:<14}{stats['mean']:>10.1f}{stats['std']:>10.1f}{stats['min']:>10.1f}{stats['max']:>10.1f}"
+              f"   {per_seed}")
+    out = Path(args.out) if args.out else run.path / "eval.json"
+    out.write_text(json.dumps(report, indent=2))
+    print(f"  wrote {out}")
+    return report
+
+
+def render_command(args: argparse.Namespace) -> Path:
+    import jax
+
+    from purerl.run import render, rundir
+
+    run = rundir.load(args.dir)
+    if not 0 <= args.seed_index < run.seeds:
+        raise ValueError(f"--seed-index must lie in [0, {run.seeds - 1}] for this {run.seeds}-seed run, "
+                         f"got {args.seed_index}")
+    brax = run.config.env.startswith("brax/")
+    path = Path(args.out) if args.out else run.path / ("render.html" if brax else "render.gif")
+    path = render.render(run.trainer, run.seed_state(args.seed_index), path, jax.random.key(args.seed),
+                         max_steps=args.max_steps, deterministic=not args.stochastic)
+    print(f"wrote {path}")
+    return path
+
+
+def plot_command(args: argparse.Namespace) -> Path:
+    from purerl.run import plot
+
+    out = Path(args.out) if args.out else Path(args.dirs[0]) / f"{args.metric}.png"
+    path = plot.plot_runs(args.dirs, out, metric=args.metric, labels=args.label)
+    print(f"wrote {path}")
+    return path
+
+
+def presets_command(args: argparse.Namespace) -> None:
+    from purerl import presets
+
+    for name in presets.names():
+        p = presets.load(name)
+        print(f"{name:<28} {p.algo:<9} {p.config.get('env', ''):<22} {p.reaches}")
 
 
 def _parse_grid(items: list[str] | None) -> dict[str, list[float]]:
@@ -251,13 +283,11 @@ def _parse_space(items: list[str] | None) -> dict[str, tuple]:
 
 
 def sweep_command(args: argparse.Namespace) -> Any:
-    from purerl import sweep
-    from purerl.config import apply_overrides
+    import numpy as np
 
-    mod = _algo(args.algo)
-    cfg = mod.Config()
-    direct = {"env": args.env, "total_timesteps": args.total_timesteps, "num_envs": args.num_envs}
-    cfg = apply_overrides(cfg.replace(**{k: v for k, v in direct.items() if v is not None}), args.set or [])
+    from purerl import sweep
+
+    mod, cfg, _ = _base_config(args)
     res = sweep.run(mod, cfg, _parse_grid(args.grid), space=_parse_space(args.random), samples=args.samples,
                     seeds=args.seeds, seed=args.seed, chunk_size=args.chunk_size)
     print(f"{args.algo} on {cfg.env}: {res.num_configs} config(s) x {res.seeds} seed(s) on {res.devices} device(s), "
@@ -270,39 +300,106 @@ def sweep_command(args: argparse.Namespace) -> Any:
         "algo": args.algo, "env": cfg.env, "seeds": res.seeds, "values": {k: v.tolist() for k, v in res.values.items()},
         "summary": res.summary(), "best": res.best, "compile_s": res.compile_s, "run_s": res.run_s,
         "final_returns": res.final_returns().tolist()}, indent=2))
-    import numpy as np
-
     np.savez_compressed(out / "metrics.npz", **{k: np.asarray(v) for k, v in res.metrics.items()},
                         **{f"value_{k}": v for k, v in res.values.items()})
     print(f"  wrote {out}/  (sweep.json, metrics.npz with [config, seed, log point] arrays)")
     return res
 
 
+def _common(p: argparse.ArgumentParser, *, cache: bool = True) -> None:
+    if cache:
+        p.add_argument("--cache-dir", default=_default_cache_dir(),
+                       help="JAX persistent compilation cache: a repeated run reuses the compiled program "
+                       "(default %(default)s; $PURERL_CACHE_DIR changes it)")
+        p.add_argument("--no-cache", action="store_true", help="do not read or write the compilation cache")
+
+
+def _config_args(p: argparse.ArgumentParser, what: str) -> None:
+    g = p.add_argument_group("config")
+    src = g.add_mutually_exclusive_group()
+    src.add_argument("--preset", default=None, help="start from a shipped preset (`purerl presets` lists them)")
+    src.add_argument("--config", default=None, metavar="FILE",
+                     help="start from a TOML/JSON file with a [config] table, or a run's config.json")
+    g.add_argument("--env", default=None, help="env id (gymnax name or brax/<name>); default: the Config's")
+    g.add_argument("--total-timesteps", type=int, default=None, help=f"env steps per {what}")
+    g.add_argument("--num-envs", type=int, default=None, help=f"parallel environments per {what}")
+    g.add_argument("--set", action="append", metavar="FIELD=VALUE",
+                   help="override any config field (repeatable; applied last)")
+
+
+def _logging_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-progress", action="store_true", help="no live progress bar")
+    p.add_argument("--eval-episodes", type=int, default=10, help="deterministic evaluation episodes per seed "
+                   "at the end")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also write TensorBoard event files to OUT/tensorboard/seed_K (needs tensorboardX)")
+    p.add_argument("--wandb", default=None, metavar="PROJECT", help="also log to this Weights & Biases project "
+                   "(needs wandb; the mean over seeds and each seed)")
+    p.add_argument("--wandb-entity", default=None, help="W&B entity (team or user)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="purerl", description="Fused JAX policy-gradient RL.")
-    sub = p.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="train an agent", description="Train ALGO on ENV; every Config field "
-                       "can be set with --set field=value.")
-    t.add_argument("algo", help=f"algorithm: {', '.join(sorted(ALGOS))}")
-    t.add_argument("--env", default=None, help="env id (gymnax name or brax/<name>); default: the Config's")
-    t.add_argument("--total-timesteps", type=int, default=None, help="env steps per seed")
-    t.add_argument("--num-envs", type=int, default=None, help="parallel environments")
-    t.add_argument("--seeds", type=int, default=1, help="independent seeds, vmapped in one program")
-    t.add_argument("--seed", type=int, default=0, help="base PRNG seed")
-    t.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override any Config field (repeatable)")
-    t.add_argument("--out", default=None, help="run directory (default runs/ALGO-ENV-TIME)")
-    t.add_argument("--eval-episodes", type=int, default=10, help="deterministic evaluation episodes per seed")
-    t.add_argument("--no-progress", action="store_true", help="no live progress bar")
-    t.add_argument("--checkpoint-every", type=int, default=0, metavar="UPDATES",
-                   help="run in chunks of this many updates (log points), saving the whole train state to "
-                   "OUT/checkpoints after each; Ctrl-C then saves before exiting (default 0: one fused program)")
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = argparse.ArgumentParser(prog="purerl", description=__doc__.split("\n\n")[0] + "\n\n" +
+                                __doc__.split("\n\n")[1], formatter_class=fmt)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train an agent into a run directory",
+                       description="Train ALGO; `purerl train ALGO --help` lists its config fields.")
+    algos = t.add_subparsers(dest="algo", required=True, metavar="ALGO", title="algorithms")
+    for name in ALGOS:
+        a = algos.add_parser(name, help=f"train {name}", formatter_class=fmt, epilog=_config_fields_epilog(name),
+                             description=f"Train {name}. Config: defaults < --preset/--config < --env/"
+                             f"--total-timesteps/--num-envs < --set.")
+        _config_args(a, "seed")
+        a.add_argument("--seeds", type=int, default=1, help="independent seeds, vmapped in one program")
+        a.add_argument("--seed", type=int, default=0, help="base PRNG seed")
+        a.add_argument("--out", default=None, help="run directory (default runs/ALGO-ENV-TIME)")
+        a.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
+        a.add_argument("--checkpoint-every", type=int, default=0, metavar="UPDATES",
+                       help="run in chunks of this many updates (log points), checking for NaN/inf and saving the "
+                       "whole train state after each; Ctrl-C then saves before exiting and `purerl resume` "
+                       "continues. 0 (default): one fused program, the final state saved at the end")
+        _logging_args(a)
+        _common(a)
+
+    r = sub.add_parser("resume", help="continue a run from its newest checkpoint",
+                       description="Continue the run in DIR from its newest checkpoint with its own config and "
+                       "chunking; the result equals an uninterrupted run bit for bit.")
+    r.add_argument("dir")
+    _logging_args(r)
+    _common(r)
+
+    e = sub.add_parser("eval", help="evaluate a trained run (deterministic and stochastic)",
+                       description="Return statistics of the run's final policy (mode and sampled actions) over "
+                       "EPISODES episodes per seed, with the run's saved observation statistics; writes DIR/eval.json.")
+    e.add_argument("dir")
+    e.add_argument("--episodes", type=int, default=10, help="episodes per seed and policy")
+    e.add_argument("--seed", type=int, default=1234, help="PRNG seed of the evaluation episodes")
+    e.add_argument("--step", type=int, default=None, help="checkpoint to evaluate (default: the newest)")
+    e.add_argument("--out", default=None, help="report path (default DIR/eval.json)")
+    _common(e)
+
+    v = sub.add_parser("render", help="render an episode of a trained run (HTML for Brax, GIF for gymnax)")
+    v.add_argument("dir")
+    v.add_argument("--out", default=None, help="output path (default DIR/render.html or DIR/render.gif)")
+    v.add_argument("--seed-index", type=int, default=0, help="which of the run's seeds to render")
+    v.add_argument("--seed", type=int, default=0, help="PRNG seed of the rendered episode")
+    v.add_argument("--max-steps", type=int, default=None, help="at most this many steps (default: one episode)")
+    v.add_argument("--stochastic", action="store_true", help="sample actions instead of the policy's mode")
+    _common(v)
+
+    pl = sub.add_parser("plot", help="learning curves of one or several runs as PNG")
+    pl.add_argument("dirs", nargs="+", metavar="DIR")
+    pl.add_argument("--metric", default="episode_return", help="metric to plot (default %(default)s)")
+    pl.add_argument("--label", action="append", default=None, help="legend label per DIR (repeatable)")
+    pl.add_argument("--out", default=None, help="PNG path (default FIRST_DIR/METRIC.png)")
+
     w = sub.add_parser("sweep", help="sweep numeric hyperparameters x seeds in one vmapped program",
                        description="Every combination of --grid values (and --samples random draws from "
                        "--random ranges) x --seeds, as one jitted program sharded over the local devices.")
-    w.add_argument("algo", help=f"algorithm: {', '.join(sorted(ALGOS))}")
-    w.add_argument("--env", default=None, help="env id; default: the Config's")
-    w.add_argument("--total-timesteps", type=int, default=None, help="env steps per run")
-    w.add_argument("--num-envs", type=int, default=None, help="parallel environments per run")
+    w.add_argument("algo", choices=ALGOS, metavar="ALGO", help=f"algorithm: {', '.join(ALGOS)}")
+    _config_args(w, "run")
     w.add_argument("--grid", action="append", metavar="FIELD=V1,V2,...", help="grid values (repeatable)")
     w.add_argument("--random", action="append", metavar="FIELD=LOW:HIGH[:log]",
                    help="random range, uniform or log-uniform (repeatable; with --samples)")
@@ -310,23 +407,25 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--seeds", type=int, default=4, help="seeds per config")
     w.add_argument("--seed", type=int, default=0, help="base PRNG seed")
     w.add_argument("--chunk-size", type=int, default=None, help="at most this many runs per program call")
-    w.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a base Config field")
     w.add_argument("--out", default=None, help="output directory (default runs/sweep-ALGO-ENV-TIME)")
+    _common(w)
+
+    sub.add_parser("presets", help="list the shipped presets and the returns they reach")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if hasattr(args, "cache_dir"):
+        setup_compilation_cache(None if args.no_cache else args.cache_dir)
+    commands = {"train": train_command, "resume": resume_command, "eval": eval_command, "render": render_command,
+                "plot": plot_command, "sweep": sweep_command, "presets": presets_command}
     try:
-        if args.command == "train":
-            if train_command(args).get("interrupted"):
-                return 130
-        elif args.command == "sweep":
-            sweep_command(args)
+        code = commands[args.command](args)
     except (ValueError, TypeError) as e:
         print(f"purerl: error: {e}", file=sys.stderr)
-        return 2
-    return 0
+        return EXIT_BAD_INPUT
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

@@ -18,8 +18,9 @@ def test_train_writes_run_directory_and_summary(tmp_path):
                 cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     assert "final return" in p.stdout and "compile" in p.stdout and "env steps/s" in p.stdout
-    for name in ("config.json", "metrics.csv", "metrics.json", "params.msgpack", "summary.json"):
+    for name in ("config.json", "metrics.csv", "metrics.json", "summary.json"):
         assert (out / name).is_file(), name
+    assert (out / "checkpoints" / "8").is_dir()                      # the final train state
     summary = json.loads((out / "summary.json").read_text())
     assert summary["seeds"] == 2 and summary["env_steps_per_seed"] == 2048
     metrics = json.loads((out / "metrics.json").read_text())
@@ -82,7 +83,7 @@ def test_sigint_saves_a_loadable_checkpoint(tmp_path):
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, err[-3000:]
-    assert "interrupted" in err and (out / "metrics.csv").is_file()
+    assert "interrupted" in err and "purerl resume" in err and (out / "metrics.csv").is_file()
     import jax
 
     from purerl import ppo

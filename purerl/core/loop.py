@@ -32,15 +32,16 @@ def run_chunk(update: Callable[[Any], tuple[Any, dict]], state: Any, num_updates
     return jax.lax.scan(lambda s, _: update(s), state, None, length=num_updates)
 
 
-def make_train_fn(init: Callable[[jax.Array], Any], update: Callable[[Any], tuple[Any, dict]],
-                  num_updates: int, progress: ProgressFn | None = None,
-                  progress_metrics: tuple[str, ...] = ()) -> Callable[[jax.Array], Result]:
-    """``train(key)``: ``init`` then ``num_updates`` updates.
+def scan_updates(update: Callable[[Any], tuple[Any, dict]], state: Any, start: jax.Array, length: int,
+                 num_updates: int, progress: ProgressFn | None = None,
+                 progress_metrics: tuple[str, ...] = ()) -> tuple[Any, dict]:
+    """Updates ``start .. start + length - 1`` of a ``num_updates``-update run, reporting progress.
 
     ``progress`` (a host function) receives ``{"update": i, **{name: metrics[name]}}`` at a bounded rate
-    (see :mod:`purerl.core.progress`). ``update`` comes from the scan's xs, never from the state, so it is
-    never batched by ``jax.vmap``: with no ``progress_metrics`` a vmapped run makes one call per report, not
-    one per seed. Ask for metrics (e.g. ``("episode_return",)``) only for unvmapped runs.
+    (see :mod:`purerl.core.progress`). ``start`` may be traced, so one compiled chunk serves every chunk of a
+    run. The update index comes from the scan's xs, never from the state, so it is not batched by
+    ``jax.vmap``: with no ``progress_metrics`` a vmapped run makes one call per report, not one per seed.
+    Ask for metrics (e.g. ``("episode_return",)``) only for unvmapped runs.
     """
 
     def body(state, index):
@@ -49,8 +50,17 @@ def make_train_fn(init: Callable[[jax.Array], Any], update: Callable[[Any], tupl
                      {"update": index + 1, **{k: metrics[k] for k in progress_metrics}})
         return state, metrics
 
+    return jax.lax.scan(body, state, start + jnp.arange(length))
+
+
+def make_train_fn(init: Callable[[jax.Array], Any], update: Callable[[Any], tuple[Any, dict]],
+                  num_updates: int, progress: ProgressFn | None = None,
+                  progress_metrics: tuple[str, ...] = ()) -> Callable[[jax.Array], Result]:
+    """``train(key)``: ``init`` then ``num_updates`` updates (progress as in :func:`scan_updates`)."""
+
     def train(key: jax.Array) -> Result:
-        state, metrics = jax.lax.scan(body, init(key), jnp.arange(num_updates))
+        state, metrics = scan_updates(update, init(key), jnp.asarray(0), num_updates, num_updates, progress,
+                                      progress_metrics)
         return Result(state, metrics)
 
     return train

@@ -1,0 +1,380 @@
+"""Rendering one episode of a trained policy: an HTML viewer for Brax envs, an animated GIF for gymnax envs.
+
+    from purerl.run import render
+    path = render.render(trainer, seed_state, "out/episode", key=jax.random.key(0))   # -> out/episode.gif
+
+The episode is rolled out in one jitted program (``trainer.policy`` in ``trainer.eval_env(1)``, a
+``lax.while_loop`` that stops at the episode's end or after ``max_steps``), recording the underlying env
+state before every step; drawing happens afterwards on the host:
+
+* ``brax/<name>``: Brax's own viewer (:func:`brax.io.html.render`), a self-contained HTML page that loads
+  its three.js viewer from a CDN when opened.
+* classic control (CartPole-v1, Pendulum-v1, Acrobot-v1, MountainCar-v0, MountainCarContinuous-v0): frames
+  drawn here with Pillow (gymnax 1.0.1's renderer for these goes through gymnasium + pygame, which purerl
+  does not install).
+* MinAtar, Pong-misc, Catch-bsuite, PointRobot-misc, FourRooms-misc, MetaMaze-misc: gymnax's own
+  :class:`gymnax.visualize.Visualizer` (matplotlib), one frame per step.
+
+Every other env raises a ``ValueError`` naming the ones that can be rendered.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import re
+from pathlib import Path
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from purerl.envs.base import WrapperState
+
+__all__ = ["CLASSIC_CONTROL", "GYMNAX_VISUALIZER", "Episode", "default_path", "record_episode", "render",
+           "render_format", "renderable_envs"]
+
+CLASSIC_CONTROL = ("CartPole-v1", "Pendulum-v1", "Acrobot-v1", "MountainCar-v0", "MountainCarContinuous-v0")
+GYMNAX_VISUALIZER = ("Asterix-MinAtar", "Breakout-MinAtar", "Freeway-MinAtar", "Seaquest-MinAtar",
+                     "SpaceInvaders-MinAtar", "Pong-misc", "Catch-bsuite", "PointRobot-misc", "FourRooms-misc",
+                     "MetaMaze-misc")
+
+
+def renderable_envs() -> str:
+    """A human-readable list of the envs :func:`render` supports."""
+    return ", ".join(CLASSIC_CONTROL + GYMNAX_VISUALIZER) + " and every Brax env ('brax/<name>', e.g. brax/ant)"
+
+
+def render_format(env_id: str) -> str:
+    """``".html"`` for Brax envs, ``".gif"`` for renderable gymnax envs; ``ValueError`` otherwise."""
+    if env_id.startswith("brax/"):
+        return ".html"
+    if env_id in CLASSIC_CONTROL or env_id in GYMNAX_VISUALIZER:
+        return ".gif"
+    raise ValueError(f"cannot render env {env_id!r}: there is no renderer for it. Renderable envs: "
+                     f"{renderable_envs()}.")
+
+
+def default_path(run_dir: str | Path, env_id: str, seed: int | None = None) -> Path:
+    """``run_dir/render_<env>[_seed<i>].gif|html`` (the suffix from :func:`render_format`)."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", env_id)
+    tag = "" if seed is None else f"_seed{seed}"
+    return Path(run_dir) / f"render_{name}{tag}{render_format(env_id)}"
+
+
+# --------------------------------------------------------------------------------------------- rollout
+
+
+@dataclasses.dataclass
+class Episode:
+    """One recorded episode. ``frames``: the underlying env states before each step (host numpy pytrees,
+    unbatched: gymnax env states, or for Brax the pipeline state's body transforms ``x``);
+    ``rewards[t]``: the raw reward of step ``t``; ``finished``: whether it ended (terminal or time limit)
+    within ``max_steps``, else it was cut there."""
+
+    env_id: str
+    frames: list
+    rewards: np.ndarray
+    finished: bool
+
+    @property
+    def length(self) -> int:
+        return len(self.frames)
+
+    @property
+    def episode_return(self) -> float:
+        return float(self.rewards.sum())
+
+
+def _base_state(state: Any) -> Any:
+    """The suite adapter's state under any stack of stateful wrappers."""
+    while isinstance(state, WrapperState):
+        state = state.inner
+    return state
+
+
+def _extractor(base_env: Any) -> Callable[[Any], Any]:
+    """What to record of the adapter's (batched) state: the gymnax env state, or Brax's body transforms."""
+    from purerl.envs.suites import BraxEnv
+
+    if isinstance(base_env, BraxEnv):
+        return lambda s: s.core.pipeline_state.x
+    return lambda s: s
+
+
+def record_episode(trainer: Any, state: Any, key: jax.Array | int, max_steps: int | None = None,
+                   deterministic: bool = True) -> Episode:
+    """Roll out one episode of ``trainer.policy(state, deterministic)`` in ``trainer.eval_env(1)``.
+
+    ``state`` is one seed's (unvmapped) train state. The keys are used as :func:`purerl.core.evaluation.
+    evaluate_policy` uses them, so with ``max_steps`` left at the env's time limit this is the same episode as
+    ``trainer.evaluate(state, key, num_episodes=1, deterministic=deterministic)``.
+    """
+    if isinstance(key, int):
+        key = jax.random.key(key)
+    env = trainer.eval_env(1)
+    base = env.unwrapped
+    max_steps = int(env.max_episode_steps if max_steps is None else max_steps)
+    if max_steps < 1:
+        raise ValueError(f"max_steps must be at least 1, got {max_steps}")
+    extract = _extractor(base)
+
+    def run(train_state, key):
+        act = trainer.policy(train_state, deterministic)
+        k_reset, k_run = jax.random.split(key)
+        env_state, obs = env.reset(k_reset)
+        keys = jax.random.split(k_run, max_steps)
+        example = extract(_base_state(env_state))
+        frames = jax.tree.map(lambda x: jnp.zeros((max_steps,) + x.shape, x.dtype), example)
+        rewards = jnp.zeros((max_steps,), jnp.float32)
+
+        def cond(carry):
+            t, done = carry[0], carry[1]
+            return jnp.logical_and(t < max_steps, ~done)
+
+        def body(carry):
+            t, _, env_state, obs, frames, rewards = carry
+            k_act, k_env = jax.random.split(keys[t])
+            frames = jax.tree.map(lambda buf, x: buf.at[t].set(x), frames, extract(_base_state(env_state)))
+            env_state, ts = env.step(k_env, env_state, act(obs, k_act))
+            rewards = rewards.at[t].set(ts.reward[0])
+            return t + 1, ts.done[0], env_state, ts.obs, frames, rewards
+
+        t, done, _, _, frames, rewards = jax.lax.while_loop(
+            cond, body, (jnp.zeros((), jnp.int32), jnp.zeros((), bool), env_state, obs, frames, rewards))
+        return t, done, frames, rewards
+
+    t, done, frames, rewards = jax.device_get(jax.jit(run)(state, key))
+    length = int(t)
+    # Drop the batch axis of the single env and split the time axis into a list of per-step states.
+    frames = jax.tree.map(lambda x: np.asarray(x)[:length, 0], frames)
+    frame_list = [jax.tree.map(lambda x, i=i: x[i], frames) for i in range(length)]
+    return Episode(env.env_id, frame_list, np.asarray(rewards[:length]), bool(done))
+
+
+# --------------------------------------------------------------------------------------------- output
+
+
+def render(trainer: Any, state: Any, path: str | Path, key: jax.Array | int, max_steps: int | None = None,
+           deterministic: bool = True, fps: int | None = None) -> Path:
+    """Render one episode of the trained policy (``state``: one seed's train state) to ``path``.
+
+    Brax envs give an HTML page (Brax's viewer), gymnax envs an animated GIF with one frame per step (the
+    state before each action; the title shows the step and the return so far). ``path`` gets the right suffix
+    if it has none; a different suffix is a ``ValueError``. ``max_steps`` defaults to the env's time limit;
+    ``fps`` (GIF only) to 20 for classic control and 10 for the grid games. Returns the written path.
+    """
+    env_id = trainer.eval_env(1).env_id
+    suffix = render_format(env_id)  # fails fast, before any rollout, for envs without a renderer
+    path = Path(path)
+    if path.suffix == "":
+        path = path.with_name(path.name + suffix)
+    elif path.suffix.lower() != suffix:
+        raise ValueError(f"render of {env_id!r} writes a {suffix} file, but path {str(path)!r} ends in "
+                         f"{path.suffix!r}")
+    episode = record_episode(trainer, state, key, max_steps=max_steps, deterministic=deterministic)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    base = trainer.eval_env(1).unwrapped
+    if suffix == ".html":
+        _write_brax_html(base, episode, path)
+    else:
+        _write_gif(_gymnax_frames(base, episode), path, fps or (20 if env_id in CLASSIC_CONTROL else 10))
+    return path
+
+
+@dataclasses.dataclass
+class _BraxFrame:
+    """The part of a Brax pipeline state that the viewer reads (``x``: every body's position and rotation)."""
+
+    x: Any
+
+
+def _write_brax_html(base: Any, episode: Episode, path: Path) -> None:
+    from brax.io import html
+
+    sys = base._env.sys  # the adapter's Brax env
+    path.write_text(html.render(sys, [_BraxFrame(x) for x in episode.frames]))
+
+
+def _write_gif(frames: list[np.ndarray], path: Path, fps: int) -> None:
+    from PIL import Image
+
+    images = [Image.fromarray(f) for f in frames]
+    # GIF frame delays are in 10 ms units; pillow merges identical consecutive frames, but every frame
+    # carries its step number, so none are.
+    images[0].save(path, save_all=True, append_images=images[1:], duration=max(10, round(1000 / fps)), loop=0)
+
+
+def _gymnax_frames(base: Any, episode: Episode) -> list[np.ndarray]:
+    returns = np.concatenate([[0.0], np.cumsum(episode.rewards)[:-1]])  # return collected before each frame
+    if episode.env_id in CLASSIC_CONTROL:
+        draw = _CLASSIC[episode.env_id]
+        return [_classic_frame(draw, s, base._params, episode.env_id, i, r)
+                for i, (s, r) in enumerate(zip(episode.frames, returns))]
+    return _visualizer_frames(base._env, base._params, episode.frames, returns)
+
+
+def _visualizer_frames(env: Any, params: Any, states: list, returns: np.ndarray) -> list[np.ndarray]:
+    """Frames from gymnax's own matplotlib visualiser (its ``init``/``update``), read off the canvas."""
+    import matplotlib.pyplot as plt
+    from gymnax.visualize import Visualizer
+
+    vis = Visualizer(_JitObserve(env), params, states, returns)
+    try:
+        vis.init()
+        frames = []
+        for i in range(len(states)):
+            vis.update(i)
+            vis.fig.canvas.draw()
+            frames.append(np.asarray(vis.fig.canvas.buffer_rgba())[..., :3].copy())
+    finally:
+        plt.close(vis.fig)
+    return frames
+
+
+class _JitObserve:
+    """A gymnax env whose ``observe`` is jitted: the MinAtar visualiser calls it once per frame, and eagerly
+    that costs ~0.1 s a frame. Everything else is the env's own."""
+
+    def __init__(self, env: Any):
+        self._wrapped = env
+        self._observe = jax.jit(lambda key, state, params: env.observe(key, state, None, params))
+
+    def observe(self, key, state, action, params):
+        return self._observe(key, state, params)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._wrapped, name)
+
+
+# ------------------------------------------------------------------------- classic control, drawn here
+
+_W, _H = 600, 400
+
+
+class _Canvas:
+    """World coordinates (y up) on a Pillow image, ``scale`` pixels per unit, world ``origin`` at a pixel."""
+
+    def __init__(self, scale: float, origin: tuple[float, float]):
+        from PIL import Image, ImageDraw
+
+        self.image = Image.new("RGB", (_W, _H), (255, 255, 255))
+        self.draw = ImageDraw.Draw(self.image)
+        self.scale = scale
+        self.origin = origin
+
+    def px(self, x: float, y: float) -> tuple[float, float]:
+        return self.origin[0] + x * self.scale, self.origin[1] - y * self.scale
+
+    def line(self, a, b, fill, width_px: int) -> None:
+        self.draw.line([self.px(*a), self.px(*b)], fill=fill, width=width_px)
+
+    def polygon(self, points, fill, outline=None) -> None:
+        self.draw.polygon([self.px(*p) for p in points], fill=fill, outline=outline)
+
+    def circle(self, centre, radius_px: float, fill) -> None:
+        cx, cy = self.px(*centre)
+        self.draw.ellipse([cx - radius_px, cy - radius_px, cx + radius_px, cy + radius_px], fill=fill)
+
+
+def _f(x: Any) -> float:
+    return float(np.asarray(x))
+
+
+def _draw_cartpole(s: Any, p: Any) -> _Canvas:
+    half = _f(p.x_threshold) * 1.2
+    c = _Canvas(_W / (2 * half), (_W / 2, _H * 0.7))
+    x, theta = _f(s.x), _f(s.theta)
+    cart_w, cart_h = 0.5, 0.3
+    c.line((-half, 0.0), (half, 0.0), (0, 0, 0), 1)
+    for edge in (-_f(p.x_threshold), _f(p.x_threshold)):  # termination bounds
+        c.line((edge, -0.1), (edge, 0.1), (200, 0, 0), 2)
+    c.polygon([(x - cart_w / 2, 0.0), (x + cart_w / 2, 0.0), (x + cart_w / 2, cart_h), (x - cart_w / 2, cart_h)],
+              (0, 0, 0))
+    pivot = (x, cart_h * 0.75)
+    pole = 2 * _f(p.length)  # gymnax's `length` is half the pole's
+    tip = (x + pole * math.sin(theta), pivot[1] + pole * math.cos(theta))
+    c.line(pivot, tip, (202, 152, 101), max(3, round(0.1 * c.scale)))
+    c.circle(pivot, 0.05 * c.scale, (129, 132, 203))
+    return c
+
+
+def _draw_pendulum(s: Any, p: Any) -> _Canvas:
+    length = _f(p.l)
+    c = _Canvas(_H / (2.6 * length), (_W / 2, _H / 2))
+    theta = _f(s.theta)  # 0 is upright, counter-clockwise positive
+    tip = (-length * math.sin(theta), length * math.cos(theta))
+    c.line((0.0, 0.0), tip, (204, 77, 77), max(4, round(0.2 * c.scale)))
+    c.circle((0.0, 0.0), 0.06 * c.scale, (0, 0, 0))
+    # the last torque as a bar under the pivot: right of centre for positive (counter-clockwise) torque
+    u = _f(s.last_u) / _f(p.max_torque)
+    c.line((0.0, -1.15 * length), (u * length, -1.15 * length), (60, 60, 200), 6)
+    return c
+
+
+def _draw_acrobot(s: Any, p: Any) -> _Canvas:
+    l1, l2 = _f(p.link_length_1), _f(p.link_length_2)
+    c = _Canvas(_H / (2.4 * (l1 + l2)), (_W / 2, _H / 2))
+    a1, a2 = _f(s.joint_angle1), _f(s.joint_angle2)  # 0, 0 hangs straight down
+    p1 = (l1 * math.sin(a1), -l1 * math.cos(a1))
+    p2 = (p1[0] + l2 * math.sin(a1 + a2), p1[1] - l2 * math.cos(a1 + a2))
+    c.line((-(l1 + l2) * 1.1, 1.0), ((l1 + l2) * 1.1, 1.0), (0, 0, 0), 1)  # the height to swing above
+    width = max(4, round(0.1 * c.scale))
+    c.line((0.0, 0.0), p1, (0, 204, 204), width)
+    c.line(p1, p2, (0, 204, 204), width)
+    for joint in ((0.0, 0.0), p1):
+        c.circle(joint, 0.05 * c.scale, (204, 204, 0))
+    return c
+
+
+def _draw_mountain_car(s: Any, p: Any) -> _Canvas:
+    lo, hi = _f(p.min_position), _f(p.max_position)
+    scale = min(_W / (hi - lo), (_H - 40) / 1.15)  # the track spans heights 0.1 to 1.0, the flag 0.1 more
+    c = _Canvas(scale, ((_W - (hi - lo) * scale) / 2 - lo * scale, _H))
+
+    def height(x):
+        return math.sin(3 * x) * 0.45 + 0.55
+
+    xs = np.linspace(lo, hi, 100)
+    c.draw.line([c.px(x, height(x)) for x in xs], fill=(0, 0, 0), width=2)
+    goal = _f(p.goal_position)
+    flag_bottom = (goal, height(goal))
+    c.line(flag_bottom, (goal, height(goal) + 0.1), (0, 0, 0), 2)
+    c.polygon([(goal, height(goal) + 0.1), (goal, height(goal) + 0.07), (goal + 0.05, height(goal) + 0.085)],
+              (204, 204, 0))
+    pos = _f(s.position)
+    angle = math.atan(math.cos(3 * pos) * 1.35)  # slope of the track
+    w, h = 0.12, 0.05
+    along, normal = (math.cos(angle), math.sin(angle)), (-math.sin(angle), math.cos(angle))
+    base = (pos, height(pos))
+    corners = [(base[0] + a * along[0] + b * normal[0], base[1] + a * along[1] + b * normal[1])
+               for a, b in ((-w / 2, 0.01), (w / 2, 0.01), (w / 2, h), (-w / 2, h))]
+    c.polygon(corners, (0, 0, 0))
+    return c
+
+
+_CLASSIC: dict[str, Callable[[Any, Any], _Canvas]] = {
+    "CartPole-v1": _draw_cartpole,
+    "Pendulum-v1": _draw_pendulum,
+    "Acrobot-v1": _draw_acrobot,
+    "MountainCar-v0": _draw_mountain_car,
+    "MountainCarContinuous-v0": _draw_mountain_car,
+}
+
+
+@functools.lru_cache(maxsize=None)
+def _font() -> Any:
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=16)  # a scalable font (Pillow >= 10.1 with FreeType)
+    except (TypeError, ImportError, OSError):
+        return ImageFont.load_default()
+
+
+def _classic_frame(draw: Callable, state: Any, params: Any, env_id: str, step: int, ret: float) -> np.ndarray:
+    canvas = draw(state, params)
+    canvas.draw.text((10, 8), f"{env_id}   step {step + 1}   return {ret:.2f}", fill=(0, 0, 0), font=_font())
+    return np.asarray(canvas.image)

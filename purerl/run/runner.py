@@ -1,0 +1,335 @@
+"""Training into a run directory: chunks, checkpoints, resume, the non-finite guard, progress and loggers.
+
+The compiled run is ``init`` followed by chunks of ``update`` (:func:`purerl.core.loop.scan_updates`), vmapped
+over seeds. After each chunk the host
+
+1. checks every loss/statistic and every floating-point array of the train state for NaN/inf, and stops with
+   a :class:`NonFiniteError` naming the first bad update and quantity *before* anything is saved, so the
+   newest checkpoint on disk is the last good state;
+2. saves the whole train state (orbax) together with the config and the metrics so far, so
+   :func:`resume` continues bit for bit where the run stopped;
+3. hands the chunk's metrics to the loggers (TensorBoard, Weights & Biases).
+
+With ``checkpoint_every=0`` the run is one fused program (``trainer.train``) and the guard inspects its
+metrics and final state afterwards. Ctrl-C (SIGINT) lets the running chunk finish, saves it and returns.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from purerl.run import rundir
+
+__all__ = ["NonFiniteError", "ProgressBar", "RunOutcome", "find_non_finite", "resume", "train"]
+
+# Metrics allowed to be NaN: no episode has finished yet at that log point.
+MAY_BE_NAN = frozenset({"episode_return", "episode_length"})
+
+
+class NonFiniteError(RuntimeError):
+    """A loss, statistic or parameter became NaN or infinite."""
+
+    def __init__(self, message: str, update: int, quantity: str, seed: int):
+        super().__init__(message)
+        self.update, self.quantity, self.seed = update, quantity, seed
+
+
+class ProgressBar:
+    """Host side of the in-jit progress callback: a tqdm bar over env steps (per seed) with the rate, ETA
+    and, for one seed, the latest episode return."""
+
+    def __init__(self, seeds: int, initial_updates: int = 0):
+        self.seeds = seeds
+        self._lock = threading.Lock()
+        self._done = 0
+        self._initial = initial_updates
+        self.steps_per_update = 0
+        self.bar = None
+
+    def start(self, num_updates: int, steps_per_update: int) -> None:
+        """Open the bar (after compilation, so its rate is the run's)."""
+        from tqdm.auto import tqdm
+
+        self.steps_per_update = steps_per_update
+        self._done = self._initial * steps_per_update
+        desc = "train" if self.seeds == 1 else f"train ({self.seeds} seeds)"
+        self.bar = tqdm(total=num_updates * steps_per_update, initial=self._done, unit="step", unit_scale=True,
+                        dynamic_ncols=True, desc=desc, file=sys.stderr)
+
+    def __call__(self, payload: dict) -> None:
+        if self.bar is None:  # a report before start(): nothing to draw yet
+            return
+        steps = int(payload["update"]) * self.steps_per_update
+        with self._lock:
+            if steps > self._done:
+                self.bar.update(steps - self._done)
+                self._done = steps
+            if "episode_return" in payload:
+                ret = float(payload["episode_return"])
+                if ret == ret:
+                    self.bar.set_postfix(ret=f"{ret:.1f}", refresh=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def find_non_finite(metrics: dict, state: Any, first_update: int) -> NonFiniteError | None:
+    """The first non-finite metric (arrays ``[seed, update]``, update ``first_update`` at index 0) or, if
+    none, the first non-finite floating-point leaf of ``state`` (leading seed axis); ``None`` when all are
+    finite. Updates are counted from 1."""
+    import jax
+
+    worst = None
+    for name in sorted(metrics):
+        if name in MAY_BE_NAN:
+            continue
+        bad = ~np.isfinite(np.asarray(metrics[name], dtype=np.float64))
+        if bad.ndim < 2 or not bad.any():
+            continue
+        bad = bad.reshape(bad.shape[0], bad.shape[1], -1).any(axis=2)
+        upd = int(np.argmax(bad.any(axis=0)))
+        seed = int(np.argmax(bad[:, upd]))
+        if worst is None or upd < worst[0]:
+            worst = (upd, name, seed)
+    if worst is not None:
+        upd, name, seed = worst
+        n = first_update + upd
+        value = np.asarray(metrics[name])[seed, upd]
+        return NonFiniteError(f"non-finite `{name}` ({value}) at update {n} (seed index {seed}): training "
+                              f"diverged", n, name, seed)
+    flags = jax.tree_util.tree_flatten_with_path(jax.device_get(_finite_flags(state)))[0]
+    for path, ok in flags:
+        ok = np.asarray(ok)
+        if not ok.all():
+            seed = int(np.argmin(ok))
+            name = jax.tree_util.keystr(path)
+            last = first_update + len(next(iter(metrics.values()))[0]) - 1 if metrics else first_update
+            return NonFiniteError(f"non-finite train-state array `{name}` after update {last} (seed index {seed}): "
+                                  f"training diverged", last, name, seed)
+    return None
+
+
+def _finite_flags(state: Any) -> Any:
+    """Per seed, whether each floating-point leaf of ``state`` is finite (computed where the state lives)."""
+    import jax
+    import jax.numpy as jnp
+
+    def flag(x):
+        if hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.floating):
+            return jnp.isfinite(x).reshape(x.shape[0], -1).all(axis=1)
+        return jnp.ones(x.shape[:1], bool)
+
+    global _FLAGS
+    if _FLAGS is None:
+        _FLAGS = jax.jit(lambda s: jax.tree.map(flag, s))
+    return _FLAGS(state)
+
+
+_FLAGS = None
+
+
+@dataclass
+class RunOutcome:
+    """What :func:`train`/:func:`resume` produced: the final state (vmapped over seeds), all metrics as
+    numpy ``[seed, log point]``, timings, and whether the run was interrupted or stopped by the guard."""
+
+    state: Any
+    metrics: dict
+    compile_s: float
+    run_s: float
+    updates_done: int
+    num_updates: int
+    interrupted: bool = False
+    error: NonFiniteError | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def finished(self) -> bool:
+        return self.updates_done == self.num_updates and self.error is None
+
+
+def _concat(parts: list[dict]) -> dict:
+    return {k: np.concatenate([np.asarray(p[k]) for p in parts], axis=1) for k in parts[0]} if parts else {}
+
+
+def write_metrics(out: Path, metrics: dict) -> None:
+    """Metrics with axes ``[seed, log_point]`` as JSON (nested lists) and CSV (one row per seed and point)."""
+    import csv
+
+    arrays = {k: np.asarray(v) for k, v in metrics.items()}
+    if not arrays:
+        return
+    with open(out / "metrics.json", "w") as f:
+        json.dump({k: v.tolist() for k, v in arrays.items()}, f)
+    names = sorted(arrays)
+    with open(out / "metrics.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["seed", "log_point"] + names)
+        n_seeds, n_points = arrays[names[0]].shape[:2]
+        for s in range(n_seeds):
+            for i in range(n_points):
+                w.writerow([s, i] + [float(arrays[k][s, i]) for k in names])
+
+
+def _meta(algo: str, cfg: Any, seeds: int, seed: int, done: int, num_updates: int, every: int,
+          metrics: dict) -> dict:
+    return {"algo": algo, "seeds": seeds, "seed": seed, "config": rundir.config_to_dict(cfg),
+            "updates_done": done, "num_updates": num_updates, "checkpoint_every": every,
+            "metrics": {k: np.asarray(v).tolist() for k, v in metrics.items()},
+            "metric_dtypes": {k: str(np.asarray(v).dtype) for k, v in metrics.items()}}
+
+
+def train(algo: str, cfg: Any, out: str | Path, *, seeds: int = 1, seed: int = 0, checkpoint_every: int = 0,
+          progress: bool = False, loggers: tuple = (), _resume: tuple | None = None) -> RunOutcome:
+    """Train ``algo`` with ``cfg`` for ``seeds`` vmapped seeds into run directory ``out`` (config.json,
+    metrics.json/csv, checkpoints/). See the module docstring. Never raises on divergence: the outcome's
+    ``error`` holds the :class:`NonFiniteError` and the newest checkpoint is the last good state."""
+    import jax
+
+    from purerl.core.loop import scan_updates
+    from purerl.run import checkpoint as ckpt
+
+    if seeds < 1:
+        raise ValueError(f"seeds must be at least 1, got {seeds}")
+    if checkpoint_every < 0:
+        raise ValueError(f"checkpoint_every must be 0 (one fused program) or a number of updates, got "
+                         f"{checkpoint_every}")
+    out = Path(out)
+    mod = rundir.algo_module(algo)
+    cfg = cfg.validate()
+    keys = rundir.train_keys(seed, seeds)
+    done0 = _resume[1] if _resume else 0
+    bar = ProgressBar(seeds, done0) if progress else None
+    # One seed: the bar shows the latest return too; many: steps only (one callback per report, not per seed).
+    pm = ("episode_return",) if seeds == 1 else ()
+    if checkpoint_every == 0 and _resume is None:
+        trainer = mod.make(cfg, progress=bar, progress_metrics=pm)
+    else:
+        trainer = mod.make(cfg)
+    n_total = trainer.num_updates
+    rundir.write_config(out, algo, cfg, seeds, seed, {"checkpoint_every": checkpoint_every})
+    for log in loggers:
+        log.open(out, algo, cfg, seeds)
+
+    def log_chunk(metrics: dict, first: int) -> None:
+        for log in loggers:
+            log.write(metrics, first)
+
+    if checkpoint_every == 0 and _resume is None:
+        t0 = time.perf_counter()
+        compiled = jax.jit(jax.vmap(trainer.train)).lower(keys).compile()
+        compile_s = time.perf_counter() - t0
+        if bar is not None:
+            bar.start(n_total, trainer.steps_per_update)
+        t0 = time.perf_counter()
+        result = jax.block_until_ready(compiled(keys))
+        jax.effects_barrier()
+        run_s = time.perf_counter() - t0
+        if bar is not None:
+            bar.close()
+        metrics = jax.device_get(result.metrics)
+        error = find_non_finite(metrics, result.state, 1)
+        write_metrics(out, metrics)
+        log_chunk(metrics, 1)
+        if error is None:
+            ckpt.save(out / "checkpoints", result.state, step=n_total,
+                      meta=_meta(algo, cfg, seeds, seed, n_total, n_total, 0, metrics))
+        _close(loggers)
+        return RunOutcome(result.state, metrics, compile_s, run_s, n_total, n_total, error=error,
+                          extra={"trainer": trainer})
+
+    every = checkpoint_every or max(1, -(-n_total // 10))
+    chunks: dict[int, Any] = {}
+
+    def chunk_fn(n: int):
+        if n not in chunks:
+            step = lambda s, start: scan_updates(trainer.update, s, start, n, n_total, bar, ())  # noqa: E731
+            chunks[n] = jax.jit(jax.vmap(step, in_axes=(0, None)))
+        return chunks[n]
+
+    interrupted: list[int] = []
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum)) if in_main else None
+    error = None
+    try:
+        t0 = time.perf_counter()
+        if _resume is None:
+            state = jax.block_until_ready(jax.jit(jax.vmap(trainer.init))(keys))
+            parts, done = [], 0
+        else:
+            state, done, previous_metrics = _resume
+            parts = [previous_metrics] if previous_metrics else []
+        if done < n_total:
+            chunk_fn(min(every, n_total - done)).lower(state, np.int32(done)).compile()
+        compile_s = time.perf_counter() - t0
+        if bar is not None:
+            bar.start(n_total, trainer.steps_per_update)
+        run_s = 0.0
+        while done < n_total:
+            n = min(every, n_total - done)
+            t0 = time.perf_counter()
+            new_state, metrics = jax.block_until_ready(chunk_fn(n)(state, np.int32(done)))
+            run_s += time.perf_counter() - t0
+            metrics = jax.device_get(metrics)
+            error = find_non_finite(metrics, new_state, done + 1)
+            if error is not None:  # keep the last good checkpoint; record the metrics up to the failure
+                parts.append(metrics)
+                break
+            state = new_state
+            parts.append(metrics)
+            log_chunk(metrics, done + 1)
+            done += n
+            all_metrics = _concat(parts)
+            ckpt.save(out / "checkpoints", state, step=done,
+                      meta=_meta(algo, cfg, seeds, seed, done, n_total, checkpoint_every, all_metrics))
+            if interrupted and done < n_total:
+                break
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
+        if bar is not None:
+            bar.close()
+        _close(loggers)
+    metrics = _concat(parts)
+    write_metrics(out, metrics)
+    return RunOutcome(state, metrics, compile_s, run_s, done, n_total, interrupted=bool(interrupted) and done < n_total,
+                      error=error, extra={"trainer": trainer})
+
+
+def _close(loggers) -> None:
+    for log in loggers:
+        log.close()
+
+
+def resume(out: str | Path, *, progress: bool = False, loggers: tuple = ()) -> RunOutcome:
+    """Continue the run in ``out`` from its newest checkpoint with the same config, seeds and chunking;
+    the finished run equals the uninterrupted one bit for bit."""
+    import jax
+
+    from purerl.run import checkpoint as ckpt
+
+    out = Path(out)
+    body = rundir.read_config(out)
+    mod = rundir.algo_module(body["algo"])
+    cfg = rundir.config_from_dict(mod.Config, body["config"], source=str(out / "config.json"))
+    trainer = mod.make(cfg.validate())
+    if ckpt.latest_step(out / "checkpoints") is None:
+        raise ValueError(f"{out} has no checkpoint to resume from")
+    template = jax.eval_shape(jax.vmap(trainer.init), rundir.train_keys(body["seed"], body["seeds"]))
+    state, meta = ckpt.restore(out / "checkpoints", template)
+    dtypes = meta.get("metric_dtypes", {})
+    metrics = {k: np.asarray(v, dtype=dtypes.get(k, "float32")) for k, v in meta.get("metrics", {}).items()}
+    every = int(body.get("checkpoint_every", meta.get("checkpoint_every", 0)))
+    return train(body["algo"], cfg, out, seeds=body["seeds"], seed=body["seed"], checkpoint_every=every,
+                 progress=progress, loggers=loggers, _resume=(state, int(meta["updates_done"]), metrics))

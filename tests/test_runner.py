@@ -1,0 +1,123 @@
+"""The run-directory layer: resume, the non-finite guard, presets/--config, --help, loggers."""
+
+import json
+import shutil
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from purerl import cli, ppo, presets
+from purerl.config import field_docs
+from purerl.run import checkpoint as ckpt
+from purerl.run import runner
+
+TINY = ppo.Config(env="CartPole-v1", num_envs=4, num_steps=32, total_timesteps=4 * 32 * 8, hidden_sizes=(16, 16),
+                  num_minibatches=2)
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path):
+    fused = runner.train("ppo", TINY, tmp_path / "fused", seeds=2)
+    assert fused.finished and ckpt.latest_step(tmp_path / "fused" / "checkpoints") == 8
+    chunked = tmp_path / "chunked"
+    runner.train("ppo", TINY, chunked, seeds=2, checkpoint_every=3)
+    # A crash after the checkpoint at update 6: remove the final one and continue from 6.
+    shutil.rmtree(chunked / "checkpoints" / "8")
+    assert ckpt.latest_step(chunked / "checkpoints") == 6
+    resumed = runner.resume(chunked)
+    assert resumed.finished and resumed.updates_done == 8
+    for k in fused.metrics:
+        np.testing.assert_array_equal(fused.metrics[k], resumed.metrics[k], err_msg=k)
+        assert fused.metrics[k].dtype == resumed.metrics[k].dtype, k
+    for a, b in zip(jax.tree.leaves(fused.state.params), jax.tree.leaves(resumed.state.params), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    on_disk = json.loads((chunked / "metrics.json").read_text())
+    np.testing.assert_array_equal(np.asarray(on_disk["policy_loss"]), fused.metrics["policy_loss"])
+
+
+@pytest.fixture
+def nan_at_update_5(monkeypatch):
+    """PPO whose policy loss becomes NaN from update 5 on (as a diverging run's would)."""
+    original = ppo.make
+
+    def make(cfg, **kwargs):
+        trainer = original(cfg, **kwargs)
+
+        def update(state):
+            state, metrics = trainer.update(state)
+            metrics["policy_loss"] = jnp.where(state.update_step >= 5, jnp.nan, metrics["policy_loss"])
+            return state, metrics
+
+        return trainer.replace(update=update)
+
+    monkeypatch.setattr(ppo, "make", make)
+
+
+def test_non_finite_guard_stops_at_the_update_and_keeps_the_last_good_checkpoint(tmp_path, nan_at_update_5, capsys):
+    out = tmp_path / "run"
+    code = cli.main(["train", "ppo", "--env", "CartPole-v1", "--num-envs", "4", "--total-timesteps", str(4 * 32 * 8),
+                     "--set", "num_steps=32", "--set", "hidden_sizes=16,16", "--set", "num_minibatches=2",
+                     "--checkpoint-every", "2", "--no-progress", "--no-cache", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == cli.EXIT_DIVERGED
+    assert "`policy_loss`" in err and "update 5" in err and "checkpoints/4" in err, err
+    assert ckpt.latest_step(out / "checkpoints") == 4        # the chunk holding update 5 was not saved
+    metrics = json.loads((out / "metrics.json").read_text())
+    loss = np.asarray(metrics["policy_loss"], dtype=np.float64)
+    assert loss.shape == (1, 6) and np.isfinite(loss[0, :4]).all() and np.isnan(loss[0, 4])
+
+
+def test_guard_names_a_non_finite_parameter():
+    state = {"params": {"actor": {"kernel": jnp.ones((2, 3, 3)), "bias": jnp.array([[0.0, 1.0], [jnp.inf, 0.0]])}},
+             "step": jnp.zeros((2,), jnp.int32)}
+    metrics = {"loss": np.zeros((2, 4)), "episode_return": np.full((2, 4), np.nan)}  # no episode yet: allowed
+    err = runner.find_non_finite(metrics, state, first_update=9)
+    assert err is not None and "bias" in err.quantity and err.seed == 1 and err.update == 12
+    metrics["loss"][1, 2] = np.inf
+    err = runner.find_non_finite(metrics, state, first_update=9)
+    assert err.quantity == "loss" and err.update == 11 and err.seed == 1
+    state["params"]["actor"]["bias"] = jnp.zeros((2, 2))
+    metrics["loss"][1, 2] = 0.0
+    assert runner.find_non_finite(metrics, state, first_update=9) is None
+
+
+def test_help_lists_every_config_field_with_its_default(capsys):
+    from purerl import sac
+
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["train", "sac", "--help"])
+    text = capsys.readouterr().out
+    for name, default, _, help_text in field_docs(sac.Config):
+        assert f"{name} = {default if isinstance(default, str) else repr(default)}" in text, name
+        assert help_text.split()[0] in text, name
+
+
+def _args(*argv):
+    return cli.build_parser().parse_args(["train", *argv])
+
+
+def test_presets_and_config_files(tmp_path):
+    names = presets.names()
+    assert names, "no presets shipped"
+    for name in names:  # every shipped preset is a valid config of its algorithm and states what it reaches
+        p = presets.load(name)
+        _, cfg, _ = cli._base_config(_args(p.algo, "--preset", name))
+        assert cfg.env == p.config["env"] and p.reaches, name
+    p = presets.load(names[0])
+    other = "sac" if p.algo != "sac" else "ppo"
+    with pytest.raises(ValueError, match=f"is for {p.algo}"):
+        cli._base_config(_args(other, "--preset", names[0]))
+    with pytest.raises(ValueError, match="unknown preset"):
+        cli._base_config(_args("ppo", "--preset", "no-such-preset"))
+    # A run's config.json reproduces its config; --set still wins.
+    from purerl.run import rundir
+
+    rundir.write_config(tmp_path, "ppo", TINY, 1, 0)
+    _, cfg, _ = cli._base_config(_args("ppo", "--config", str(tmp_path / "config.json")))
+    assert cfg == TINY
+    _, cfg, _ = cli._base_config(_args("ppo", "--config", str(tmp_path / "config.json"), "--set", "gamma=0.9"))
+    assert cfg.gamma == 0.9 and cfg.hidden_sizes == (16, 16)
+    (tmp_path / "bad.toml").write_text('algo = "ppo"\n[config]\nlearning_rat = 0.1\n')
+    with pytest.raises(ValueError, match="learning_rat"):
+        cli._base_config(_args("ppo", "--config", str(tmp_path / "bad.toml")))
