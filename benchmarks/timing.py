@@ -18,5 +18,6 @@ def measure(fn, args, repeats: int):
     for _ in range(max(1, repeats)):
         t0 = time.perf_counter()
         out = jax.block_until_ready(compiled(args))
+        jax.effects_barrier()  # host callbacks (progress) finished too
         times.append(time.perf_counter() - t0)
     return compile_s, statistics.median(times), out

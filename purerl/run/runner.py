@@ -47,8 +47,9 @@ class ProgressBar:
     """Host side of the in-jit progress callback: a tqdm bar over env steps (per seed) with the rate, ETA
     and, for one seed, the latest episode return."""
 
-    def __init__(self, seeds: int, initial_updates: int = 0):
+    def __init__(self, seeds: int, initial_updates: int = 0, file: Any = None):
         self.seeds = seeds
+        self.file = file
         self._lock = threading.Lock()
         self._done = 0
         self._initial = initial_updates
@@ -63,7 +64,7 @@ class ProgressBar:
         self._done = self._initial * steps_per_update
         desc = "train" if self.seeds == 1 else f"train ({self.seeds} seeds)"
         self.bar = tqdm(total=num_updates * steps_per_update, initial=self._done, unit="step", unit_scale=True,
-                        dynamic_ncols=True, desc=desc, file=sys.stderr)
+                        dynamic_ncols=True, desc=desc, file=self.file or sys.stderr)
 
     def __call__(self, payload: dict) -> None:
         if self.bar is None:  # a report before start(): nothing to draw yet
