@@ -17,8 +17,30 @@ TINY = ppo.Config(env="CartPole-v1", num_envs=4, num_steps=32, total_timesteps=4
                   num_minibatches=2)
 
 
+def _tensorboard_scalars(logdir):
+    """``{tag: {step: value}}`` read back from the TFRecord event files in ``logdir``."""
+    import struct
+
+    from tensorboardX.proto import event_pb2
+
+    out = {}
+    for path in sorted(logdir.glob("events.out.tfevents.*")):
+        data = path.read_bytes()
+        i = 0
+        while i < len(data):
+            (n,) = struct.unpack("<Q", data[i:i + 8])
+            event = event_pb2.Event.FromString(data[i + 12:i + 12 + n])
+            i += 12 + n + 4
+            for v in event.summary.value:
+                if v.HasField("simple_value"):
+                    out.setdefault(v.tag, {})[event.step] = v.simple_value
+    return out
+
+
 def test_resumed_run_equals_uninterrupted_run(tmp_path):
-    fused = runner.train("ppo", TINY, tmp_path / "fused", seeds=2)
+    from purerl.run.loggers import TensorBoardLogger
+
+    fused = runner.train("ppo", TINY, tmp_path / "fused", seeds=2, loggers=(TensorBoardLogger(),))
     assert fused.finished and ckpt.latest_step(tmp_path / "fused" / "checkpoints") == 8
     chunked = tmp_path / "chunked"
     runner.train("ppo", TINY, chunked, seeds=2, checkpoint_every=3)
@@ -34,6 +56,13 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     on_disk = json.loads((chunked / "metrics.json").read_text())
     np.testing.assert_array_equal(np.asarray(on_disk["policy_loss"]), fused.metrics["policy_loss"])
+    # TensorBoard: one event directory per seed, every metric against env steps.
+    for seed in (0, 1):
+        scalars = _tensorboard_scalars(tmp_path / "fused" / "tensorboard" / f"seed_{seed}")
+        steps = [int(s) for s in fused.metrics["env_steps"][seed]]
+        assert sorted(scalars["value_loss"]) == steps
+        np.testing.assert_allclose([scalars["value_loss"][s] for s in steps], fused.metrics["value_loss"][seed],
+                                   rtol=1e-6)
 
 
 @pytest.fixture
