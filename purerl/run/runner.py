@@ -79,6 +79,12 @@ class ProgressBar:
                 if ret == ret:
                     self.bar.set_postfix(ret=f"{ret:.1f}", refresh=False)
 
+    def show_return(self, value: float) -> None:
+        """Show a return computed on the host (the mean over seeds after a chunk)."""
+        if self.bar is not None and value == value:
+            with self._lock:
+                self.bar.set_postfix(ret=f"{value:.1f}")
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
@@ -253,10 +259,11 @@ def train(algo: str, cfg: Any, out: str | Path, *, seeds: int = 1, seed: int = 0
     every = checkpoint_every or max(1, -(-n_total // 10))
     chunks: dict[int, Any] = {}
 
-    def chunk_fn(n: int):
+    def chunk_fn(n: int, state: Any):
+        """The compiled program for a chunk of ``n`` updates (compiled once per length)."""
         if n not in chunks:
             step = lambda s, start: scan_updates(trainer.update, s, start, n, n_total, bar, ())  # noqa: E731
-            chunks[n] = jax.jit(jax.vmap(step, in_axes=(0, None)))
+            chunks[n] = jax.jit(jax.vmap(step, in_axes=(0, None))).lower(state, np.int32(0)).compile()
         return chunks[n]
 
     interrupted: list[int] = []
@@ -271,8 +278,9 @@ def train(algo: str, cfg: Any, out: str | Path, *, seeds: int = 1, seed: int = 0
         else:
             state, done, previous_metrics = _resume
             parts = [previous_metrics] if previous_metrics else []
-        if done < n_total:
-            chunk_fn(min(every, n_total - done)).lower(state, np.int32(done)).compile()
+        # Compile every chunk length the run will use (a shorter last chunk too) before the clock starts.
+        for n in sorted({min(every, n_total - done), (n_total - done) % every} - {0}):
+            chunk_fn(n, state)
         compile_s = time.perf_counter() - t0
         if bar is not None:
             bar.start(n_total, trainer.steps_per_update)
@@ -280,7 +288,7 @@ def train(algo: str, cfg: Any, out: str | Path, *, seeds: int = 1, seed: int = 0
         while done < n_total:
             n = min(every, n_total - done)
             t0 = time.perf_counter()
-            new_state, metrics = jax.block_until_ready(chunk_fn(n)(state, np.int32(done)))
+            new_state, metrics = jax.block_until_ready(chunk_fn(n, state)(state, np.int32(done)))
             run_s += time.perf_counter() - t0
             metrics = jax.device_get(metrics)
             error = find_non_finite(metrics, new_state, done + 1)
@@ -289,6 +297,9 @@ def train(algo: str, cfg: Any, out: str | Path, *, seeds: int = 1, seed: int = 0
                 break
             state = new_state
             parts.append(metrics)
+            if bar is not None and seeds > 1 and "episode_return" in metrics:
+                last = np.asarray(metrics["episode_return"], dtype=np.float64)[:, -1]
+                bar.show_return(float(np.nanmean(last)) if np.isfinite(last).any() else float("nan"))
             log_chunk(metrics, done + 1)
             done += n
             all_metrics = _concat(parts)
