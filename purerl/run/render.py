@@ -24,8 +24,9 @@ import dataclasses
 import functools
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -33,8 +34,8 @@ import numpy as np
 
 from purerl.envs.base import WrapperState
 
-__all__ = ["CLASSIC_CONTROL", "GYMNAX_VISUALIZER", "Episode", "default_path", "record_episode", "render",
-           "render_format", "renderable_envs"]
+__all__ = ["CLASSIC_CONTROL", "GYMNAX_VISUALIZER", "Episode", "default_path", "draw_frames", "record_episode",
+           "render", "render_format", "renderable_envs", "write_gif", "write_html"]
 
 CLASSIC_CONTROL = ("CartPole-v1", "Pendulum-v1", "Acrobot-v1", "MountainCar-v0", "MountainCarContinuous-v0")
 GYMNAX_VISUALIZER = ("Asterix-MinAtar", "Breakout-MinAtar", "Freeway-MinAtar", "Seaquest-MinAtar",
@@ -72,12 +73,17 @@ class Episode:
     """One recorded episode. ``frames``: the underlying env states before each step (host numpy pytrees,
     unbatched: gymnax env states, or for Brax the pipeline state's body transforms ``x``);
     ``rewards[t]``: the raw reward of step ``t``; ``finished``: whether it ended (terminal or time limit)
-    within ``max_steps``, else it was cut there."""
+    within ``max_steps``, else it was cut there; ``env``: the suite adapter (``GymnaxEnv``/``BraxEnv``) it
+    ran in."""
 
-    env_id: str
+    env: Any
     frames: list
     rewards: np.ndarray
     finished: bool
+
+    @property
+    def env_id(self) -> str:
+        return self.env.env_id
 
     @property
     def length(self) -> int:
@@ -151,7 +157,7 @@ def record_episode(trainer: Any, state: Any, key: jax.Array | int, max_steps: in
     # Drop the batch axis of the single env and split the time axis into a list of per-step states.
     frames = jax.tree.map(lambda x: np.asarray(x)[:length, 0], frames)
     frame_list = [jax.tree.map(lambda x, i=i: x[i], frames) for i in range(length)]
-    return Episode(env.env_id, frame_list, np.asarray(rewards[:length]), bool(done))
+    return Episode(base, frame_list, np.asarray(rewards[:length]), bool(done))
 
 
 # --------------------------------------------------------------------------------------------- output
@@ -176,11 +182,10 @@ def render(trainer: Any, state: Any, path: str | Path, key: jax.Array | int, max
                          f"{path.suffix!r}")
     episode = record_episode(trainer, state, key, max_steps=max_steps, deterministic=deterministic)
     path.parent.mkdir(parents=True, exist_ok=True)
-    base = trainer.eval_env(1).unwrapped
     if suffix == ".html":
-        _write_brax_html(base, episode, path)
+        write_html(episode, path)
     else:
-        _write_gif(_gymnax_frames(base, episode), path, fps or (20 if env_id in CLASSIC_CONTROL else 10))
+        write_gif(draw_frames(episode), path, fps or (20 if env_id in CLASSIC_CONTROL else 10))
     return path
 
 
@@ -191,28 +196,43 @@ class _BraxFrame:
     x: Any
 
 
-def _write_brax_html(base: Any, episode: Episode, path: Path) -> None:
+def write_html(episode: Episode, path: str | Path) -> Path:
+    """Brax's HTML viewer (:func:`brax.io.html.render`) of a Brax episode."""
     from brax.io import html
 
-    sys = base._env.sys  # the adapter's Brax env
+    if not episode.env_id.startswith("brax/"):
+        raise ValueError(f"{episode.env_id} is not a Brax env: it renders to a GIF (draw_frames, write_gif)")
+    sys = episode.env._env.sys  # the adapter's Brax env
+    path = Path(path)
     path.write_text(html.render(sys, [_BraxFrame(x) for x in episode.frames]))
+    return path
 
 
-def _write_gif(frames: list[np.ndarray], path: Path, fps: int) -> None:
+def write_gif(frames: list[np.ndarray], path: str | Path, fps: int = 20) -> Path:
+    """An animated GIF (looping) of RGB ``frames`` ``[H, W, 3]`` uint8."""
     from PIL import Image
 
+    if not frames:
+        raise ValueError("write_gif: no frames")
+    path = Path(path)
     images = [Image.fromarray(f) for f in frames]
     # GIF frame delays are in 10 ms units; pillow merges identical consecutive frames, but every frame
     # carries its step number, so none are.
     images[0].save(path, save_all=True, append_images=images[1:], duration=max(10, round(1000 / fps)), loop=0)
+    return path
 
 
-def _gymnax_frames(base: Any, episode: Episode) -> list[np.ndarray]:
+def draw_frames(episode: Episode) -> list[np.ndarray]:
+    """One RGB frame ``[H, W, 3]`` per recorded state of a gymnax episode (see the module docstring)."""
+    render_format(episode.env_id)
+    if episode.env_id.startswith("brax/"):
+        raise ValueError(f"{episode.env_id} is a Brax env: it renders to HTML (write_html), not to frames")
+    base = episode.env
     returns = np.concatenate([[0.0], np.cumsum(episode.rewards)[:-1]])  # return collected before each frame
     if episode.env_id in CLASSIC_CONTROL:
         draw = _CLASSIC[episode.env_id]
         return [_classic_frame(draw, s, base._params, episode.env_id, i, r)
-                for i, (s, r) in enumerate(zip(episode.frames, returns))]
+                for i, (s, r) in enumerate(zip(episode.frames, returns, strict=True))]
     return _visualizer_frames(base._env, base._params, episode.frames, returns)
 
 
@@ -364,7 +384,7 @@ _CLASSIC: dict[str, Callable[[Any, Any], _Canvas]] = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _font() -> Any:
     from PIL import ImageFont
 

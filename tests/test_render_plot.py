@@ -1,0 +1,194 @@
+"""Rendering an episode (GIF for gymnax, Brax's HTML viewer for Brax) and learning-curve plots."""
+
+import base64
+import json
+import re
+import types
+import zlib
+
+import gymnax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from PIL import Image, ImageSequence
+from scipy import stats
+
+from purerl import envs, ppo
+from purerl.run import plot, render
+
+# ------------------------------------------------------------------------------------------------ render
+
+
+@pytest.fixture(scope="module")
+def cartpole():
+    trainer = ppo.make(ppo.Config(env="CartPole-v1", num_envs=4, num_steps=32, total_timesteps=4 * 32 * 4,
+                                  hidden_sizes=(16, 16), num_minibatches=2))
+    return trainer, jax.jit(trainer.init)(jax.random.key(0))
+
+
+def _gif_frames(path):
+    with Image.open(path) as im:
+        return [np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(im)]
+
+
+def test_gif_has_one_frame_per_step_of_the_evaluated_episode(cartpole, tmp_path):
+    trainer, state = cartpole
+    key = jax.random.key(3)
+    # A stochastic policy: the rollout must use the keys exactly as evaluation does to give the same episode.
+    path = render.render(trainer, state, tmp_path / "episode", key, deterministic=False)
+    assert path == tmp_path / "episode.gif" and path.is_file()
+    expected = int(trainer.evaluate(state, key, 1, deterministic=False)["lengths"][0])
+    frames = _gif_frames(path)
+    assert 1 < expected < trainer.eval_env(1).max_episode_steps
+    assert len(frames) == expected
+    assert frames[0].shape == (400, 600, 3)
+    assert not np.array_equal(frames[0], frames[-1])
+
+
+def test_render_stops_at_max_steps_and_checks_the_suffix(cartpole, tmp_path):
+    trainer, state = cartpole
+    # No CartPole episode ends in 4 steps (the pole starts within 0.05 rad of upright, it ends past 0.21).
+    path = render.render(trainer, state, tmp_path / "short.gif", jax.random.key(1), max_steps=4)
+    assert len(_gif_frames(path)) == 4
+    with pytest.raises(ValueError, match=r"\.gif"):
+        render.render(trainer, state, tmp_path / "short.mp4", jax.random.key(1))
+
+
+def test_unrenderable_env_is_a_value_error_naming_the_renderable_ones(tmp_path):
+    fake = types.SimpleNamespace(eval_env=lambda n: envs.make("DeepSea-bsuite", n))
+    with pytest.raises(ValueError, match="DeepSea-bsuite") as err:
+        render.render(fake, None, tmp_path / "x", jax.random.key(0))
+    assert "CartPole-v1" in str(err.value) and "Breakout-MinAtar" in str(err.value) and "brax/" in str(err.value)
+    assert not list(tmp_path.iterdir())
+    assert render.default_path(tmp_path, "brax/ant") == tmp_path / "render_brax_ant.html"
+    assert render.default_path(tmp_path, "CartPole-v1", seed=2) == tmp_path / "render_CartPole-v1_seed2.gif"
+    with pytest.raises(ValueError, match="FrozenLake-misc"):
+        render.default_path(tmp_path, "FrozenLake-misc")
+
+
+def _episode(env_id, states):
+    return render.Episode(envs.GymnaxEnv(env_id, 1), states, np.ones(len(states), np.float32), False)
+
+
+def _centroid(frame, colour, rows=slice(None)):
+    """Mean (row, column) of the pixels of exactly ``colour``."""
+    r, c = np.nonzero(np.all(frame[rows] == colour, axis=-1))
+    assert r.size, f"no pixels of colour {colour}"
+    return r.mean() + (rows.start or 0), c.mean()
+
+
+def test_classic_control_frames_follow_the_state():
+    env, params = gymnax.make("CartPole-v1")
+    s = env.reset(jax.random.key(0), params)[1]
+    f = render.draw_frames(_episode("CartPole-v1", [s.replace(x=jnp.float32(-1.0), theta=jnp.float32(0.0)),
+                                                    s.replace(x=jnp.float32(1.0), theta=jnp.float32(0.15))]))
+    cart_rows = slice(255, 276)   # the cart (black) between the track and the pole's pivot
+    left, right = _centroid(f[0], (0, 0, 0), cart_rows)[1], _centroid(f[1], (0, 0, 0), cart_rows)[1]
+    assert right - left > 150   # the cart moved right by 2 of the world's 5.8 units (600 px)
+    pole = (202, 152, 101)
+    assert abs(_centroid(f[0], pole)[1] - left) < 3           # upright pole above the cart
+    assert _centroid(f[1], pole)[1] > right + 5                # positive theta leans right, as in Gym
+
+    env, params = gymnax.make("Pendulum-v1")
+    s = env.reset(jax.random.key(0), params)[1]
+    f = render.draw_frames(_episode("Pendulum-v1", [s.replace(theta=jnp.float32(a)) for a in (0.0, np.pi, 1.5)]))
+    rod = (204, 77, 77)
+    up, down, left = (_centroid(x, rod) for x in f)
+    assert up[0] < 200 < down[0]                             # theta 0 is upright (pivot at row 200)
+    assert left[1] < 300 - 40 and abs(left[0] - 200) < 15    # counter-clockwise: +pi/2 points left
+
+    for env_id in render.CLASSIC_CONTROL:
+        env, params = gymnax.make(env_id)
+        states = [env.reset(k, params)[1] for k in jax.random.split(jax.random.key(1), 2)]
+        frames = render.draw_frames(_episode(env_id, states))
+        assert len(frames) == 2 and frames[0].shape == (400, 600, 3) and frames[0].dtype == np.uint8
+        assert not np.array_equal(frames[0], frames[1]), env_id
+
+
+@pytest.mark.parametrize("env_id", ["Catch-bsuite", "Breakout-MinAtar"])
+def test_gymnax_visualizer_frames(env_id, tmp_path):
+    env, params = gymnax.make(env_id)
+    key = jax.random.key(0)
+    states = [jax.jit(env.reset)(key, params)[1]]
+    step = jax.jit(env.step_env)
+    for k in jax.random.split(key, 3):
+        states.append(step(k, states[-1], 1, params)[1])
+    frames = render.draw_frames(_episode(env_id, states))
+    assert len(frames) == 4 and frames[0].ndim == 3
+    assert len({f.tobytes() for f in frames}) == 4
+    path = render.write_gif(frames, tmp_path / "g.gif", fps=10)
+    assert len(_gif_frames(path)) == 4
+
+
+def test_brax_renders_to_braxs_html_viewer(tmp_path):
+    # A stand-in for an algorithm's trainer (all render needs is `eval_env` and `policy`): building and
+    # initialising a real one for a Brax env costs ~20 s more on CPU; the CartPole tests use the real thing.
+    episode_length = 8
+    trainer = types.SimpleNamespace(
+        eval_env=lambda n: envs.make("brax/inverted_pendulum", n, episode_length=episode_length),
+        policy=lambda state, deterministic=True: lambda obs, key: jnp.full((obs.shape[0], 1), state))
+    path = render.render(trainer, jnp.float32(0.05), tmp_path / "pendulum", jax.random.key(1))
+    assert path == tmp_path / "pendulum.html"
+    text = path.read_text()
+    assert "<title>Brax visualizer</title>" in text and 'id="brax-viewer"' in text
+    system = json.loads(zlib.decompress(base64.b64decode(re.search(r'var system = "([^"]+)"', text).group(1))))
+    assert "pole" in system["link_names"] and system["geoms"]
+    xs = system["states"]["x"]
+    # The pendulum takes longer than 8 steps to fall: the episode ends at the time limit.
+    assert len(xs) == episode_length
+    assert np.asarray(xs[0]["pos"]).shape == (len(system["link_names"]), 3)
+    assert xs[-1]["pos"][0][0] > xs[0]["pos"][0][0] + 0.02   # the cart, pushed gently right, moved right
+
+
+# -------------------------------------------------------------------------------------------------- plot
+
+
+def test_mean_and_band_is_the_student_t_interval_ignoring_nans():
+    values = np.array([[1.0, 2.0, np.nan, np.nan],
+                       [2.0, 4.0, 5.0, np.nan],
+                       [4.0, 9.0, 7.0, np.nan]])
+    mean, low, high = plot.mean_and_band(values)
+    for j in range(2):   # three seeds
+        col = values[:, j]
+        half = stats.t.ppf(0.975, 2) * col.std(ddof=1) / np.sqrt(3)
+        np.testing.assert_allclose([mean[j], low[j], high[j]], [col.mean(), col.mean() - half, col.mean() + half])
+    half = stats.t.ppf(0.975, 1) * np.std([5.0, 7.0], ddof=1) / np.sqrt(2)   # the NaN seed left out
+    np.testing.assert_allclose([mean[2], low[2], high[2]], [6.0, 6.0 - half, 6.0 + half])
+    assert np.isnan([mean[3], low[3], high[3]]).all()
+
+    one = np.array([[1.0, np.nan, 3.0]])
+    m, lo, hi = plot.mean_and_band(one)
+    np.testing.assert_array_equal(m, one[0])
+    np.testing.assert_array_equal(lo, m)
+    np.testing.assert_array_equal(hi, m)
+    m, lo, hi = plot.mean_and_band(np.array([[1.0], [np.nan]]))   # one value left at a point: no band
+    assert m[0] == lo[0] == hi[0] == 1.0
+
+
+def _fake_run(path, algo, env, returns):
+    path.mkdir()
+    seeds, points = returns.shape
+    (path / "config.json").write_text(json.dumps({"algo": algo, "seeds": seeds, "seed": 0,
+                                                  "config": {"env": env, "num_envs": 4}}))
+    steps = np.tile(np.arange(1, points + 1) * 1000.0, (seeds, 1))
+    (path / "metrics.json").write_text(json.dumps({"env_steps": steps.tolist(), "episode_return": returns.tolist()}))
+    return path
+
+
+def test_plot_runs_draws_each_run_and_names_missing_metrics(tmp_path):
+    rng = np.random.default_rng(0)
+    a = _fake_run(tmp_path / "a", "ppo", "CartPole-v1", np.cumsum(rng.uniform(0, 10, (3, 20)), axis=1))
+    b = _fake_run(tmp_path / "b", "a2c", "CartPole-v1", np.cumsum(rng.uniform(0, 5, (2, 20)), axis=1))
+    out = plot.plot_runs([a, b], tmp_path / "plots" / "curves.png")
+    assert out == tmp_path / "plots" / "curves.png"
+    with Image.open(out) as im:
+        assert im.format == "PNG" and im.size == (700, 450)
+        pixels = np.asarray(im.convert("RGB"))
+    for colour in ((31, 119, 180), (255, 127, 14)):   # matplotlib's first two line colours: one curve per run
+        assert np.all(pixels == colour, axis=-1).sum() > 200, colour
+
+    with pytest.raises(ValueError, match=r"eval_return.*env_steps, episode_return"):
+        plot.plot_runs([a, b], tmp_path / "x.png", metric="eval_return")
+    with pytest.raises(ValueError, match="labels"):
+        plot.plot_runs([a, b], tmp_path / "x.png", labels=["only one"])
