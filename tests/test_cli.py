@@ -96,3 +96,43 @@ def test_sigint_saves_a_loadable_checkpoint(tmp_path):
     template = jax.eval_shape(jax.vmap(trainer.init), jax.random.split(jax.random.key(0), 1))
     state, meta = ckpt.restore(out / "checkpoints", template)
     assert meta["updates_done"] >= 20 and int(state.update_step[0]) == meta["updates_done"]
+
+
+def test_round_trip_train_eval_plot_render(tmp_path):
+    """The day-to-day loop on a tiny budget: train two seeds (chunked, TensorBoard on), then evaluate,
+    plot and render the saved run; each command reads only the run directory."""
+    out = tmp_path / "run"
+    cache = tmp_path / "cache"
+    p = _purerl("train", "ppo", *PPO_TINY, "--total-timesteps", str(4 * 32 * 6), "--seeds", "2",
+                "--checkpoint-every", "4", "--tensorboard", "--cache-dir", str(cache), "--out", str(out), cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert sorted(int(d.name) for d in (out / "checkpoints").iterdir() if d.name.isdigit()) == [4, 6]
+    assert len(list((out / "tensorboard" / "seed_1").glob("events.out.tfevents.*"))) == 1
+    assert any(cache.iterdir()), "the compilation cache stayed empty"
+
+    p = _purerl("eval", str(out), "--episodes", "3", "--cache-dir", str(cache), cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    report = json.loads((out / "eval.json").read_text())
+    assert report["updates"] == 6 and report["seeds"] == 2
+    for mode in ("deterministic", "stochastic"):
+        returns = np.asarray(report[mode]["returns"])
+        assert returns.shape == (2, 3) and (returns >= 1).all()       # CartPole: +1 per step survived
+        assert report[mode]["min"] == returns.min() and report[mode]["max"] == returns.max()
+        assert abs(report[mode]["mean"] - returns.mean()) < 1e-9
+    assert "deterministic" in p.stdout and "stochastic" in p.stdout
+
+    png = tmp_path / "curve.png"
+    p = _purerl("plot", str(out), str(out), "--label", "a", "--label", "b", "--out", str(png), cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    from PIL import Image
+
+    assert Image.open(png).size[0] > 300
+
+    p = _purerl("render", str(out), "--seed-index", "1", "--max-steps", "5", "--cache-dir", str(cache), cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    gif = Image.open(out / "render.gif")
+    assert gif.n_frames == 5
+    p = _purerl("render", str(out), "--seed-index", "2", cwd=tmp_path)
+    assert p.returncode == 2 and "--seed-index" in p.stderr
+    p = _purerl("eval", str(tmp_path / "nowhere"), cwd=tmp_path)
+    assert p.returncode == 2 and "not a purerl run directory" in p.stderr
