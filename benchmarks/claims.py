@@ -330,9 +330,13 @@ def q_bias(module, cfg, key: jax.Array, num_states: int = 64, horizon: int = 100
 
 def claim_6(tiny: bool, seed: int) -> list[Row]:
     """Claim 6. DDPG and TD3 with the same network sizes, budget and seeds on Pendulum-v1; the bias
-    ``Q - MC`` at the start states, averaged over the log points of training and over seeds."""
-    common = dict(env="Pendulum-v1", total_timesteps=3_000 if tiny else 20_000, learning_starts=1_000,
-                  hidden_sizes=(64, 64), num_evals=5 if tiny else 10, eval_episodes=4)
+    ``Q - MC`` at the start states per log point, averaged over seeds and over the second half of training.
+    The first half is left out of the average (it is in the data and the notebook's plot): there the critics
+    still sit near their initial value ~0 while the returns of the untrained policy are around -500, a gap
+    that is under-fitting, not the overestimation the claim is about (the TD3 paper likewise measures it on
+    critics that track their targets)."""
+    common = dict(env="Pendulum-v1", total_timesteps=3_000 if tiny else 30_000, learning_starts=1_000,
+                  hidden_sizes=(64, 64), num_evals=4 if tiny else 12, eval_episodes=4)
     seeds = 2 if tiny else 4
     keys = jax.random.split(jax.random.key(seed), seeds)
     out = {}
@@ -340,10 +344,11 @@ def claim_6(tiny: bool, seed: int) -> list[Row]:
         cfg = module.Config(**common)
         res = jax.jit(jax.vmap(lambda k, m=module, c=cfg: q_bias(m, c, k)))(keys)
         out[name] = {k: np.asarray(v, np.float64) for k, v in res.items()}
-    bias = {k: float(np.mean(v["q"] - v["mc"])) for k, v in out.items()}
+    half = out["ddpg"]["q"].shape[1] // 2
+    bias = {k: float(np.mean((v["q"] - v["mc"])[:, half:])) for k, v in out.items()}
     data = {k: {"env_steps": v["env_steps"][0].tolist(), "q": v["q"].tolist(), "mc": v["mc"].tolist(),
                 "eval_return": v["eval_return"].tolist()} for k, v in out.items()}
-    return [Row(6, "DDPG overestimates Q", "mean Q(s0, mu(s0)) - MC return over training, DDPG",
+    return [Row(6, "DDPG overestimates Q", "mean Q(s0, mu(s0)) - MC return, 2nd half of training, DDPG",
                 f"{bias['ddpg']:+.1f}", bias["ddpg"] > 0, data),
             Row(6, "TD3's twin-min target reduces it", "same for TD3 (vs DDPG above)", f"{bias['td3']:+.1f}",
                 bias["td3"] < bias["ddpg"], {})]
