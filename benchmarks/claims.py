@@ -381,28 +381,32 @@ def claim_7(tiny: bool, seed: int) -> list[Row]:
 def claim_8(tiny: bool, seed: int) -> list[Row]:
     """Claim 8. A2C (8 envs x 5 steps per update) against A3C with 4 workers of 2 envs x 5 steps (the same
     40 env steps per round, as 4 smaller updates) at the same env-step budget on CartPole-v1, with each
-    gradient's staleness drawn from 0..K for K = 0 (workers in lockstep), 3 and 8; final return (mean of the
-    last 5% of log points) over seeds and the mean staleness of the applied gradients."""
-    steps = 100_000 if tiny else 400_000
-    seeds = 2 if tiny else 4
+    gradient's staleness drawn from 0..K for K = 0 (workers in lockstep), 3 and 8. The budget is one where
+    A2C has not yet converged, so the comparison is about sample efficiency: the final return (mean of the
+    last 5% of log points) and the mean return over the whole run (area under the learning curve), over
+    seeds, and the mean staleness of the applied gradients."""
+    steps = 100_000 if tiny else 150_000
+    seeds = 2 if tiny else 8
     keys = jax.random.split(jax.random.key(seed), seeds)
 
-    def final(metrics):
+    def summary(metrics, staleness=0.0):
         r = np.asarray(metrics["episode_return"], np.float64)
-        return float(np.nanmean(r[:, -max(1, r.shape[1] // 20):]))
+        return {"final": float(np.nanmean(r[:, -max(1, r.shape[1] // 20):])), "auc": float(np.nanmean(r)),
+                "staleness": staleness}
 
-    results = {"a2c": (final(jax.jit(jax.vmap(a2c.make_train(a2c.Config(env="CartPole-v1", total_timesteps=steps))))(keys).metrics), 0.0)}
+    cfg = a2c.Config(env="CartPole-v1", total_timesteps=steps)
+    results = {"a2c": summary(jax.jit(jax.vmap(a2c.make_train(cfg)))(keys).metrics)}
     for k in (0, 3, 8):
         cfg = a3c.Config(env="CartPole-v1", total_timesteps=steps, num_envs=2, num_workers=4, max_staleness=k)
         m = jax.jit(jax.vmap(a3c.make_train(cfg)))(keys).metrics
-        results[f"a3c_K{k}"] = (final(m), float(np.mean(m["staleness"])))
-    ret_a2c = results["a2c"][0]
-    text = ", ".join(f"{name} {r:.0f} (s={s:.1f})" for name, (r, s) in results.items())
-    stale_ret, stale_s = results["a3c_K8"]
-    return [Row(8, "A3C's stale gradients still learn", "final return, A3C with staleness 0..8 vs A2C, equal samples",
-                f"{stale_ret:.0f} vs {ret_a2c:.0f} (mean staleness {stale_s:.1f})",
-                stale_s > 0 and stale_ret >= 0.9 * ret_a2c, {"results": results, "env_steps": steps}),
-            Row(8, "return and staleness by max staleness K", "final return (mean staleness s)", text, None, {})]
+        results[f"a3c_K{k}"] = summary(m, float(np.mean(m["staleness"])))
+    base, stale = results["a2c"], results["a3c_K8"]
+    text = "; ".join(f"{name} {r['final']:.0f}/{r['auc']:.0f} s={r['staleness']:.1f}" for name, r in results.items())
+    return [Row(8, "A3C's stale gradients still learn", "final return, A3C (staleness 0..8) vs A2C, equal samples",
+                f"{stale['final']:.0f} vs {base['final']:.0f} (mean staleness {stale['staleness']:.1f})",
+                stale["staleness"] > 0 and stale["final"] >= 0.9 * base["final"],
+                {"results": results, "env_steps": steps, "seeds": seeds}),
+            Row(8, "return by max staleness K", "final/mean-over-run return, mean staleness s", text, None, {})]
 
 
 CLAIMS = {1: claim_1_2, 3: claim_3, 4: claim_4, 5: claim_5, 6: claim_6, 7: claim_7, 8: claim_8}

@@ -8,7 +8,7 @@ overestimation), 7 (the entropy has not reached its target in 3k steps) and 8 (A
 steps vary too much over two seeds); the full-size run reports them.
 """
 
-import importlib.util
+import importlib
 import sys
 from pathlib import Path
 
@@ -20,10 +20,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 @pytest.fixture(scope="module")
 def claims():
     sys.path.insert(0, str(BENCHMARKS))
-    spec = importlib.util.spec_from_file_location("claims", BENCHMARKS / "claims.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("claims")
 
 
 def _check(rows, claim_numbers):
