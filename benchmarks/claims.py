@@ -432,10 +432,12 @@ def table(rows: list[Row]) -> str:
     verdict = {True: "holds", False: "FAILS", None: "(reported)"}
     w_s = max(len(r.statement) for r in rows)
     w_q = max(len(r.quantity) for r in rows)
-    lines = [f"{'#':<3}{'claim':<{w_s + 2}}{'measured quantity':<{w_q + 2}}{'value':<40}verdict"]
-    lines.append("-" * len(lines[0]) + "-" * 30)
+    w_v = max(len(r.value) for r in rows)
+    lines = [f"{'#':<3}{'claim':<{w_s + 2}}{'measured quantity':<{w_q + 2}}{'value':<{w_v + 2}}verdict"]
+    lines.append("-" * (len(lines[0]) + 3))
     for r in rows:
-        lines.append(f"{r.claim:<3}{r.statement:<{w_s + 2}}{r.quantity:<{w_q + 2}}{r.value:<40}{verdict[r.verdict]}")
+        lines.append(f"{r.claim:<3}{r.statement:<{w_s + 2}}{r.quantity:<{w_q + 2}}{r.value:<{w_v + 2}}"
+                     f"{verdict[r.verdict]}")
     return "\n".join(lines)
 
 
