@@ -66,13 +66,17 @@ def _images(nb, mime: str) -> int:
     return sum(mime in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
 
 
+# Stored with its outputs on purpose: its plots and table are what it is for (a full run takes minutes).
+WITH_OUTPUTS = {"claims.ipynb"}
+
+
 def test_notebooks_are_committed_without_outputs():
     for path in sorted(NOTEBOOKS.glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         nbformat.validate(nb)
         assert nb.metadata["kernelspec"]["name"] == "python3", path.name
         for cell in nb.cells:
-            if cell.cell_type == "code":
+            if cell.cell_type == "code" and path.name not in WITH_OUTPUTS:
                 assert cell.outputs == [] and cell.execution_count is None, f"{path.name}: a cell has outputs"
         first = next(c for c in nb.cells if c.cell_type == "code")
         assert 'SMALL = os.environ.get("PURERL_NOTEBOOK_SMALL") == "1"' in first.source, path.name
