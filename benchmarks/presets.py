@@ -83,7 +83,8 @@ def measure_preset(name: str, seeds: int, eval_episodes: int, repeats: int) -> d
 
 def reaches_text(r: dict, where: str, date: str) -> str:
     return (f"eval return {r['eval_mean']:.1f} +- {r['eval_std']:.1f} (final training return "
-            f"{r['train_mean']:.1f} +- {r['train_std']:.1f}), mean +- std over {r['seeds']} seeds at "
+            f"{r['train_mean']:.1f} +- {r['train_std']:.1f}), mean +- std over {r['seeds']} "
+            f"seed{'s' if r['seeds'] != 1 else ''} at "
             f"{r['env_steps']:,} env steps; {r['run_s']:.0f} s for all seeds in one program plus "
             f"{r['compile_s']:.0f} s compile (benchmarks/presets.py, {where}, {date})")
 
@@ -146,7 +147,7 @@ def main() -> None:
         ev = f"{r['eval_mean']:.1f} +- {r['eval_std']:.1f}"
         print(f"{r['preset']:<28}{r['algo']:<10}{r['env']:<24}{r['env_steps']:>11,}{r['compile_s']:>10.1f}"
               f"{r['run_s']:>8.1f}{train:>22}{ev:>20}")
-    print(f"(mean +- std over {args.seeds} seeds; run s is all seeds together in one program)")
+    print(f"(mean +- std over {args.seeds} seed(s); run s is all seeds together in one program)")
     if args.write:
         print(f"rewrote the reaches line of {len(results)} preset file(s) in {presets.HERE}")
     out = Path(args.out)
