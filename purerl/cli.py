@@ -1,7 +1,7 @@
 """The ``purerl`` command: the outside-of-jit layer around ``make_train``.
 
     purerl train ALGO [--env ENV] [--preset NAME | --config FILE] [--set field=value ...] [--seeds K] [--out DIR]
-    purerl resume DIR                  continue an interrupted (or diverged-then-fixed) run from its checkpoint
+    purerl resume DIR                  continue an interrupted run from its newest checkpoint
     purerl eval DIR [--episodes N]     deterministic and stochastic returns of a trained run
     purerl render DIR                  an HTML viewer (Brax) or an animated GIF (gymnax) of the trained policy
     purerl plot DIR [DIR ...]          learning curves, mean and 95% band over seeds, as PNG
@@ -340,7 +340,7 @@ def _logging_args(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
-    p = argparse.ArgumentParser(prog="purerl", description=__doc__.split("\n\n")[0] + "\n\n" +
+    p = argparse.ArgumentParser(prog="purerl", description="purerl: policy-gradient RL as fused JAX programs.\n\n" +
                                 __doc__.split("\n\n")[1], formatter_class=fmt)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
