@@ -117,7 +117,7 @@ def _finish(outcome, algo: str, cfg: Any, out: Path, seeds: int, seed: int, eval
 
         last = ckpt.latest_step(out / "checkpoints")
         keep = (f"the last good checkpoint is {out / 'checkpoints'}/{last} (after update {last})" if last is not None
-                else "no checkpoint was written before it (use --checkpoint-every to keep intermediate states)")
+                else "it happened in the first chunk, so there is no good state to keep")
         print(f"purerl: stopped: {outcome.error}; {keep}. Lower the learning rate or check the env's "
               f"observations/rewards, then `purerl train` again (metrics up to the failure are in "
               f"{out}/metrics.csv).", file=sys.stderr)
@@ -175,7 +175,8 @@ def train_command(args: argparse.Namespace) -> int:
         for name in ("config.json", "metrics.json", "metrics.csv", "summary.json", "eval.json"):
             (out / name).unlink(missing_ok=True)
     outcome = runner.train(args.algo, cfg, out, seeds=args.seeds, seed=args.seed,
-                           checkpoint_every=args.checkpoint_every, progress=not args.no_progress,
+                           checkpoint_every=args.checkpoint_every, fused=args.fused,
+                           progress=not args.no_progress,
                            loggers=_loggers(args))
     return _finish(outcome, args.algo, cfg, out, args.seeds, args.seed, args.eval_episodes)
 
@@ -357,9 +358,12 @@ def build_parser() -> argparse.ArgumentParser:
         a.add_argument("--out", default=None, help="run directory (default runs/ALGO-ENV-TIME)")
         a.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
         a.add_argument("--checkpoint-every", type=int, default=0, metavar="UPDATES",
-                       help="run in chunks of this many updates (log points), checking for NaN/inf and saving the "
-                       "whole train state after each; Ctrl-C then saves before exiting and `purerl resume` "
-                       "continues. 0 (default): one fused program, the final state saved at the end")
+                       help="also save the whole train state every UPDATES updates (log points), for crashes; "
+                       "by default it is saved at the end, on Ctrl-C and before a divergence. The run goes in "
+                       "chunks of UPDATES (default: a tenth of the run), checked for NaN/inf after each")
+        a.add_argument("--fused", action="store_true",
+                       help="run as one fused program (no chunks: Ctrl-C cannot save, the NaN/inf check runs at "
+                       "the end); the fastest way for short runs")
         _logging_args(a)
         _common(a)
 

@@ -57,7 +57,7 @@ PPO_TINY = ["--env", "CartPole-v1", "--num-envs", "4", "--set", "num_steps=32", 
 
 def test_checkpointed_run_equals_fused_run(tmp_path):
     fused, chunked = tmp_path / "fused", tmp_path / "chunked"
-    for out, extra in ((fused, []), (chunked, ["--checkpoint-every", "3"])):
+    for out, extra in ((fused, ["--fused"]), (chunked, ["--checkpoint-every", "3"])):
         p = _purerl("train", "ppo", *PPO_TINY, "--total-timesteps", str(4 * 32 * 8), "--seeds", "2",
                     "--out", str(out), *extra, cwd=tmp_path)
         assert p.returncode == 0, p.stderr[-3000:]

@@ -11,7 +11,7 @@ import pytest
 from purerl import cli, ppo, presets
 from purerl.config import field_docs
 from purerl.run import checkpoint as ckpt
-from purerl.run import runner
+from purerl.run import rundir, runner
 
 TINY = ppo.Config(env="CartPole-v1", num_envs=4, num_steps=32, total_timesteps=4 * 32 * 8, hidden_sizes=(16, 16),
                   num_minibatches=2)
@@ -40,7 +40,7 @@ def _tensorboard_scalars(logdir):
 def test_resumed_run_equals_uninterrupted_run(tmp_path):
     from purerl.run.loggers import TensorBoardLogger
 
-    fused = runner.train("ppo", TINY, tmp_path / "fused", seeds=2, loggers=(TensorBoardLogger(),))
+    fused = runner.train("ppo", TINY, tmp_path / "fused", seeds=2, fused=True, loggers=(TensorBoardLogger(),))
     assert fused.finished and ckpt.latest_step(tmp_path / "fused" / "checkpoints") == 8
     chunked = tmp_path / "chunked"
     runner.train("ppo", TINY, chunked, seeds=2, checkpoint_every=3)
@@ -83,18 +83,23 @@ def nan_at_update_5(monkeypatch):
     monkeypatch.setattr(ppo, "make", make)
 
 
-def test_non_finite_guard_stops_at_the_update_and_keeps_the_last_good_checkpoint(tmp_path, nan_at_update_5, capsys):
+@pytest.mark.parametrize("every", [[], ["--checkpoint-every", "2"]], ids=["default", "every-2"])
+def test_non_finite_guard_stops_at_the_update_and_keeps_the_last_good_checkpoint(tmp_path, nan_at_update_5, capsys,
+                                                                                   every):
     out = tmp_path / "run"
     code = cli.main(["train", "ppo", "--env", "CartPole-v1", "--num-envs", "4", "--total-timesteps", str(4 * 32 * 8),
                      "--set", "num_steps=32", "--set", "hidden_sizes=16,16", "--set", "num_minibatches=2",
-                     "--checkpoint-every", "2", "--no-progress", "--no-cache", "--out", str(out)])
+                     *every, "--no-progress", "--no-cache", "--out", str(out)])
     err = capsys.readouterr().err
     assert code == cli.EXIT_DIVERGED
     assert "`policy_loss`" in err and "update 5" in err and "checkpoints/4" in err, err
-    assert ckpt.latest_step(out / "checkpoints") == 4        # the chunk holding update 5 was not saved
+    assert ckpt.latest_step(out / "checkpoints") == 4        # the state before the chunk holding update 5
     metrics = json.loads((out / "metrics.json").read_text())
     loss = np.asarray(metrics["policy_loss"], dtype=np.float64)
-    assert loss.shape == (1, 6) and np.isfinite(loss[0, :4]).all() and np.isnan(loss[0, 4])
+    assert np.isfinite(loss[0, :4]).all() and np.isnan(loss[0, 4])
+    assert loss.shape == ((1, 6) if every else (1, 5))        # chunks of 2 updates, or of 1 (a tenth of 8)
+    run = rundir.load(out)                                      # the kept state is finite and loads
+    assert run.step == 4 and runner.find_non_finite({}, run.state, 5) is None
 
 
 def test_guard_names_a_non_finite_parameter():
@@ -140,8 +145,6 @@ def test_presets_and_config_files(tmp_path):
     with pytest.raises(ValueError, match="unknown preset"):
         cli._base_config(_args("ppo", "--preset", "no-such-preset"))
     # A run's config.json reproduces its config; --set still wins.
-    from purerl.run import rundir
-
     rundir.write_config(tmp_path, "ppo", TINY, 1, 0)
     _, cfg, _ = cli._base_config(_args("ppo", "--config", str(tmp_path / "config.json")))
     assert cfg == TINY

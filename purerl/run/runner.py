@@ -1,17 +1,19 @@
 """Training into a run directory: chunks, checkpoints, resume, the non-finite guard, progress and loggers.
 
 The compiled run is ``init`` followed by chunks of ``update`` (:func:`purerl.core.loop.scan_updates`), vmapped
-over seeds. After each chunk the host
+over seeds: ``checkpoint_every`` updates per chunk, or a tenth of the run when that is 0. After each chunk
+the host
 
-1. checks every loss/statistic and every floating-point array of the train state for NaN/inf, and stops with
-   a :class:`NonFiniteError` naming the first bad update and quantity *before* anything is saved, so the
-   newest checkpoint on disk is the last good state;
-2. saves the whole train state (orbax) together with the config and the metrics so far, so
-   :func:`resume` continues bit for bit where the run stopped;
+1. checks every loss/statistic and every floating-point array of the train state for NaN/inf; on the first
+   non-finite value it saves the last good state (the one before the chunk) and stops with a
+   :class:`NonFiniteError` naming the first bad update and quantity;
+2. saves the whole train state (orbax) with the config and the metrics so far when ``checkpoint_every`` is
+   set (otherwise only at the end), so :func:`resume` continues bit for bit where the run stopped;
 3. hands the chunk's metrics to the loggers (TensorBoard, Weights & Biases).
 
-With ``checkpoint_every=0`` the run is one fused program (``trainer.train``) and the guard inspects its
-metrics and final state afterwards. Ctrl-C (SIGINT) lets the running chunk finish, saves it and returns.
+Ctrl-C (SIGINT) lets the running chunk finish, saves it and returns, whatever ``checkpoint_every`` is. With
+``fused=True`` the run is one program (``trainer.train``: no chunks, so Ctrl-C cannot save) and the guard
+inspects its metrics and final state afterwards.
 """
 
 from __future__ import annotations
@@ -198,7 +200,8 @@ def _meta(algo: str, cfg: Any, seeds: int, seed: int, done: int, num_updates: in
 
 
 def train(algo: str, cfg: Any, out: str | Path, *, seeds: int = 1, seed: int = 0, checkpoint_every: int = 0,
-          progress: bool = False, loggers: tuple = (), _resume: tuple | None = None) -> RunOutcome:
+          fused: bool = False, progress: bool = False, loggers: tuple = (),
+          _resume: tuple | None = None) -> RunOutcome:
     """Train ``algo`` with ``cfg`` for ``seeds`` vmapped seeds into run directory ``out`` (config.json,
     metrics.json/csv, checkpoints/). See the module docstring. Never raises on divergence: the outcome's
     ``error`` holds the :class:`NonFiniteError` and the newest checkpoint is the last good state."""
@@ -210,8 +213,12 @@ def train(algo: str, cfg: Any, out: str | Path, *, seeds: int = 1, seed: int = 0
     if seeds < 1:
         raise ValueError(f"seeds must be at least 1, got {seeds}")
     if checkpoint_every < 0:
-        raise ValueError(f"checkpoint_every must be 0 (one fused program) or a number of updates, got "
+        raise ValueError(f"checkpoint_every must be 0 (save at the end only) or a number of updates, got "
                          f"{checkpoint_every}")
+    if fused and checkpoint_every:
+        raise ValueError("a fused run is one program: it cannot save every N updates; drop fused or "
+                         "checkpoint_every")
+    fused = fused and _resume is None
     out = Path(out)
     mod = rundir.algo_module(algo)
     cfg = cfg.validate()
@@ -220,12 +227,12 @@ def train(algo: str, cfg: Any, out: str | Path, *, seeds: int = 1, seed: int = 0
     bar = ProgressBar(seeds, done0) if progress else None
     # One seed: the bar shows the latest return too; many: steps only (one callback per report, not per seed).
     pm = ("episode_return",) if seeds == 1 else ()
-    if checkpoint_every == 0 and _resume is None:
+    if fused:
         trainer = mod.make(cfg, progress=bar, progress_metrics=pm)
     else:
         trainer = mod.make(cfg)
     n_total = trainer.num_updates
-    rundir.write_config(out, algo, cfg, seeds, seed, {"checkpoint_every": checkpoint_every})
+    rundir.write_config(out, algo, cfg, seeds, seed, {"checkpoint_every": checkpoint_every, "fused": fused})
     for log in loggers:
         log.open(out, algo, cfg, seeds)
 
@@ -233,7 +240,7 @@ def train(algo: str, cfg: Any, out: str | Path, *, seeds: int = 1, seed: int = 0
         for log in loggers:
             log.write(metrics, first)
 
-    if checkpoint_every == 0 and _resume is None:
+    if fused:
         t0 = time.perf_counter()
         compiled = jax.jit(jax.vmap(trainer.train)).lower(keys).compile()
         compile_s = time.perf_counter() - t0
@@ -278,6 +285,13 @@ def train(algo: str, cfg: Any, out: str | Path, *, seeds: int = 1, seed: int = 0
         else:
             state, done, previous_metrics = _resume
             parts = [previous_metrics] if previous_metrics else []
+        saved = done  # the step of the newest checkpoint of this run (0: none yet, or the initial state)
+
+        def save(state, done):
+            ckpt.save(out / "checkpoints", state, step=done,
+                      meta=_meta(algo, cfg, seeds, seed, done, n_total, checkpoint_every, _concat(parts)))
+            return done
+
         # Compile every chunk length the run will use (a shorter last chunk too) before the clock starts.
         for n in sorted({min(every, n_total - done), (n_total - done) % every} - {0}):
             chunk_fn(n, state)
@@ -292,7 +306,9 @@ def train(algo: str, cfg: Any, out: str | Path, *, seeds: int = 1, seed: int = 0
             run_s += time.perf_counter() - t0
             metrics = jax.device_get(metrics)
             error = find_non_finite(metrics, new_state, done + 1)
-            if error is not None:  # keep the last good checkpoint; record the metrics up to the failure
+            if error is not None:  # save the last good state; record the metrics up to the failure
+                if done > saved:
+                    saved = save(state, done)
                 parts.append(metrics)
                 break
             state = new_state
@@ -302,9 +318,8 @@ def train(algo: str, cfg: Any, out: str | Path, *, seeds: int = 1, seed: int = 0
                 bar.show_return(float(np.nanmean(last)) if np.isfinite(last).any() else float("nan"))
             log_chunk(metrics, done + 1)
             done += n
-            all_metrics = _concat(parts)
-            ckpt.save(out / "checkpoints", state, step=done,
-                      meta=_meta(algo, cfg, seeds, seed, done, n_total, checkpoint_every, all_metrics))
+            if checkpoint_every or done == n_total or interrupted:
+                saved = save(state, done)
             if interrupted and done < n_total:
                 break
     finally:
@@ -343,5 +358,8 @@ def resume(out: str | Path, *, progress: bool = False, loggers: tuple = ()) -> R
     dtypes = meta.get("metric_dtypes", {})
     metrics = {k: np.asarray(v, dtype=dtypes.get(k, "float32")) for k, v in meta.get("metrics", {}).items()}
     every = int(body.get("checkpoint_every", meta.get("checkpoint_every", 0)))
+    if meta.get("updates_done") == meta.get("num_updates"):
+        raise ValueError(f"the run in {out} is finished ({meta['updates_done']} of {meta['num_updates']} updates): "
+                         f"nothing to resume")
     return train(body["algo"], cfg, out, seeds=body["seeds"], seed=body["seed"], checkpoint_every=every,
                  progress=progress, loggers=loggers, _resume=(state, int(meta["updates_done"]), metrics))
