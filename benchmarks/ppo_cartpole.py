@@ -19,7 +19,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
-from timing import measure
+from timing import interleaved, measure
 
 from purerl import ppo
 from purerl.core.rollout import rollout
@@ -90,14 +90,15 @@ def main() -> None:
                "steps_per_s": steps * seeds / r_s, "final_return": final, "ceiling_compile_s": cc_s,
                "ceiling_run_s": cr_s, "ceiling_steps_per_s": steps * seeds / cr_s,
                "train_over_ceiling": (steps * seeds / r_s) / (steps * seeds / cr_s)}
-        if seeds == 1:  # the CLI's live progress bar: a host callback at most 100 times per run
+        if seeds == 1:  # the CLI's live progress bar: a host callback at most 50 times per run
             bar = ProgressBar(1, file=io.StringIO())
             ptrainer = ppo.make(cfg, progress=bar, progress_metrics=("episode_return",))
             bar.start(ptrainer.num_updates, ptrainer.steps_per_update)
-            _, pr_s, _ = measure(lambda k: ptrainer.train(k[0]), keys, args.repeats)
+            t = interleaved({"plain": lambda k, f=train: f(k[0]), "bar": lambda k, f=ptrainer.train: f(k[0])},
+                            keys, 2 * args.repeats + 1)
             bar.close()
-            row["run_s_with_progress"] = pr_s
-            row["progress_overhead"] = pr_s / r_s - 1.0
+            row["run_s_with_progress"] = t["bar"]
+            row["progress_overhead"] = t["bar"] / t["plain"] - 1.0
         results.append(row)
         print(f"  done {label}: run {r_s:.2f}s", flush=True)
 
@@ -108,8 +109,8 @@ def main() -> None:
               f"{r['final_return']:>8.1f}{r['ceiling_steps_per_s']:>17,.0f}{r['train_over_ceiling']:>11.2f}")
     for r in results:
         if "progress_overhead" in r:
-            print(f"  {r['row']}: run with live progress {r['run_s_with_progress']:.2f}s "
-                  f"({100 * r['progress_overhead']:+.1f}% vs without)")
+            print(f"  {r['row']}: run with the live progress bar {r['run_s_with_progress']:.2f}s "
+                  f"({100 * r['progress_overhead']:+.1f}% vs without, medians of runs taken in alternation)")
     ref = REFERENCE["gpu" if device.platform == "gpu" else "cpu"]
     print(f"\nreference ({'H100' if device.platform == 'gpu' else '2-core CPU'}), best-known JAX implementation: {ref}")
     for r in results:

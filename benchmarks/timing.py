@@ -21,3 +21,20 @@ def measure(fn, args, repeats: int):
         jax.effects_barrier()  # host callbacks (progress) finished too
         times.append(time.perf_counter() - t0)
     return compile_s, statistics.median(times), out
+
+
+def interleaved(fns: dict, args, repeats: int) -> dict:
+    """Median run time of each compiled function in ``fns``, timed in alternation (round-robin, ``repeats``
+    rounds after one warm-up call each), so that slow drifts of the machine hit every variant alike:
+    the way to compare variants that differ by a few percent."""
+    compiled = {name: jax.jit(fn).lower(args).compile() for name, fn in fns.items()}
+    for c in compiled.values():
+        jax.block_until_ready(c(args))
+    times = {name: [] for name in fns}
+    for _ in range(max(1, repeats)):
+        for name, c in compiled.items():
+            t0 = time.perf_counter()
+            jax.block_until_ready(c(args))
+            jax.effects_barrier()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}

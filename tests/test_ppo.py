@@ -103,14 +103,21 @@ def test_kl_early_stop_triggers_only_when_set():
 
 
 def test_progress_is_reported_at_a_bounded_rate():
+    from purerl.core.progress import MAX_REPORTS
+
     calls = []
-    cfg = SMALL.replace(total_timesteps=4 * 32 * 250)        # 250 updates
+    cfg = SMALL.replace(total_timesteps=4 * 32 * 253)        # 253 updates: blocks of 6, then a block of 1
     trainer = ppo.make(cfg, progress=calls.append, progress_metrics=("episode_return",))
-    jax.block_until_ready(jax.jit(trainer.train)(jax.random.key(0)))
+    res = jax.block_until_ready(jax.jit(trainer.train)(jax.random.key(0)))
     jax.effects_barrier()
-    updates = [int(c["update"]) for c in calls]
-    assert 2 <= len(calls) <= 101 + 1
-    assert max(updates) == trainer.num_updates and "episode_return" in calls[0]
+    updates = sorted(int(c["update"]) for c in calls)
+    assert updates == list(range(6, 253, 6)) + [253] and len(calls) <= MAX_REPORTS + 1
+    ret = np.asarray(res.metrics["episode_return"])
+    for c in calls:                                          # each report carries that update's metric
+        np.testing.assert_array_equal(np.asarray(c["episode_return"]), ret[int(c["update"]) - 1])
+    plain = jax.jit(ppo.make_train(cfg))(jax.random.key(0))  # reporting does not change the run
+    for k in plain.metrics:
+        np.testing.assert_array_equal(np.asarray(plain.metrics[k]), np.asarray(res.metrics[k]), err_msg=k)
 
 
 def test_continuous_ppo_improves_pendulum():

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from purerl.core.progress import ProgressFn, maybe_report
+from purerl.core.progress import ProgressFn, report, report_every
 
 
 @struct.dataclass
@@ -37,20 +37,34 @@ def scan_updates(update: Callable[[Any], tuple[Any, dict]], state: Any, start: j
                  progress_metrics: tuple[str, ...] = ()) -> tuple[Any, dict]:
     """Updates ``start .. start + length - 1`` of a ``num_updates``-update run, reporting progress.
 
-    ``progress`` (a host function) receives ``{"update": i, **{name: metrics[name]}}`` at a bounded rate
-    (see :mod:`purerl.core.progress`). ``start`` may be traced, so one compiled chunk serves every chunk of a
-    run. The update index comes from the scan's xs, never from the state, so it is not batched by
-    ``jax.vmap``: with no ``progress_metrics`` a vmapped run makes one call per report, not one per seed.
-    Ask for metrics (e.g. ``("episode_return",)``) only for unvmapped runs.
+    ``progress`` (a host function) receives ``{"update": i, **{name: metrics[name]}}`` after every block of
+    ``report_every(num_updates)`` updates and after the last update (see :mod:`purerl.core.progress`), ``i``
+    counting updates from 1. ``start`` may be traced, so one compiled chunk serves every chunk of a run. The
+    update index comes from the scan's xs, never from the state, so it is not batched by ``jax.vmap``: with no
+    ``progress_metrics`` a vmapped run makes one call per report, not one per seed. Ask for metrics (e.g.
+    ``("episode_return",)``) only for unvmapped runs.
     """
+    step = lambda s, _: update(s)  # noqa: E731
+    if progress is None:
+        return jax.lax.scan(step, state, None, length=length)
+    k = min(report_every(num_updates), length)
+    blocks, rest = divmod(length, k)
 
-    def body(state, index):
-        state, metrics = update(state)
-        maybe_report(progress, index, num_updates,
-                     {"update": index + 1, **{k: metrics[k] for k in progress_metrics}})
-        return state, metrics
+    def payload(last_index, metrics):
+        return {"update": last_index + 1, **{name: metrics[name][-1] for name in progress_metrics}}
 
-    return jax.lax.scan(body, state, start + jnp.arange(length))
+    def block(s, last_index):
+        s, metrics = jax.lax.scan(step, s, None, length=k)
+        report(progress, payload(last_index, metrics))
+        return s, metrics
+
+    state, metrics = jax.lax.scan(block, state, start + (jnp.arange(blocks) + 1) * k - 1)
+    metrics = jax.tree.map(lambda x: x.reshape((blocks * k,) + x.shape[2:]), metrics)
+    if rest:
+        state, tail = jax.lax.scan(step, state, None, length=rest)
+        report(progress, payload(start + length - 1, tail))
+        metrics = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), metrics, tail)
+    return state, metrics
 
 
 def make_train_fn(init: Callable[[jax.Array], Any], update: Callable[[Any], tuple[Any, dict]],
