@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -153,3 +154,38 @@ def test_presets_and_config_files(tmp_path):
     (tmp_path / "bad.toml").write_text('algo = "ppo"\n[config]\nlearning_rat = 0.1\n')
     with pytest.raises(ValueError, match="learning_rat"):
         cli._base_config(_args("ppo", "--config", str(tmp_path / "bad.toml")))
+
+
+def test_wandb_logger_logs_the_mean_over_seeds_against_env_steps(monkeypatch, tmp_path):
+    """W&B is optional (not installed here): a stand-in module records what the logger sends."""
+    import types
+
+    from purerl.run.loggers import WandbLogger
+
+    logged, finished = [], []
+
+    class FakeRun:
+        def log(self, row, step):
+            logged.append((step, row))
+
+        def finish(self):
+            finished.append(True)
+
+    fake = types.ModuleType("wandb")
+    fake.init = lambda **kwargs: (logged.append(("init", kwargs)), FakeRun())[1]
+    monkeypatch.setitem(sys.modules, "wandb", fake)
+    log = WandbLogger("proj", entity="me")
+    log.open(tmp_path, "ppo", TINY, seeds=2)
+    log.write({"env_steps": np.array([[128, 256], [128, 256]]),
+               "value_loss": np.array([[1.0, 2.0], [3.0, np.nan]])}, first_update=1)
+    log.close()
+    init = logged[0][1]
+    assert init["project"] == "proj" and init["entity"] == "me" and init["config"]["num_steps"] == 32
+    (s1, r1), (s2, r2) = logged[1:]
+    assert (s1, s2) == (128, 256)
+    assert r1["value_loss"] == 2.0 and r1["value_loss/seed_1"] == 3.0
+    assert r2["value_loss"] == 2.0 and "value_loss/seed_1" not in r2      # NaN entries are left out
+    assert finished == [True]
+    monkeypatch.setitem(sys.modules, "wandb", None)                     # as if not installed
+    with pytest.raises(ValueError, match="pip install wandb"):
+        WandbLogger("proj")
