@@ -229,6 +229,8 @@ def train(algo: str, cfg: Any, out: str | Path, *, seeds: int = 1, seed: int = 0
     pm = ("episode_return",) if seeds == 1 else ()
     if fused:
         trainer = mod.make(cfg, progress=bar, progress_metrics=pm)
+    elif _resume is not None:
+        trainer = _resume[3]  # built by resume() for the restore template
     else:
         trainer = mod.make(cfg)
     n_total = trainer.num_updates
@@ -283,7 +285,7 @@ def train(algo: str, cfg: Any, out: str | Path, *, seeds: int = 1, seed: int = 0
             state = jax.block_until_ready(jax.jit(jax.vmap(trainer.init))(keys))
             parts, done = [], 0
         else:
-            state, done, previous_metrics = _resume
+            state, done, previous_metrics, _ = _resume
             parts = [previous_metrics] if previous_metrics else []
         saved = done  # the step of the newest checkpoint of this run (0: none yet, or the initial state)
 
@@ -362,4 +364,4 @@ def resume(out: str | Path, *, progress: bool = False, loggers: tuple = ()) -> R
         raise ValueError(f"the run in {out} is finished ({meta['updates_done']} of {meta['num_updates']} updates): "
                          f"nothing to resume")
     return train(body["algo"], cfg, out, seeds=body["seeds"], seed=body["seed"], checkpoint_every=every,
-                 progress=progress, loggers=loggers, _resume=(state, int(meta["updates_done"]), metrics))
+                 progress=progress, loggers=loggers, _resume=(state, int(meta["updates_done"]), metrics, trainer))
