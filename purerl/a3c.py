@@ -32,6 +32,7 @@ from flax import struct
 from purerl import a2c
 from purerl.config import check, static_field
 from purerl.core import onpolicy
+from purerl.core.evaluation import make_evaluate
 from purerl.core.loop import Result, Trainer, make_train_fn
 from purerl.core.progress import ProgressFn
 from purerl.core.rollout import EpisodeTally
@@ -114,21 +115,16 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
         metrics.update({k: jnp.mean(v) for k, v in aux.items()}, env_steps=state.update_step * cfg.batch_size)
         return state, metrics
 
-    evaluate_any = onpolicy.make_evaluate(cfg, network, env)
-    policy_any = onpolicy.make_policy(network, env)
-
-    def worker0(state: State) -> State:  # the workers' env states have a leading worker axis
-        return state.replace(env_state=jax.tree.map(lambda x: x[0], state.env_state))
-
-    def evaluate(state: State, key: jax.Array, num_episodes: int = 10, deterministic: bool = True) -> dict:
-        return evaluate_any(worker0(state), key, num_episodes, deterministic)
+    parts = onpolicy.evaluation(cfg, network, env)
 
     def policy(state: State, deterministic: bool = True):
-        return policy_any(worker0(state), deterministic)
+        # The workers' env states have a leading worker axis: act with worker 0's observation statistics.
+        worker0 = state.replace(env_state=jax.tree.map(lambda x: x[0], state.env_state))
+        return parts["policy"](worker0, deterministic)
 
     return Trainer(cfg, env, cfg.num_updates, cfg.batch_size, init, update,
-                   make_train_fn(init, update, cfg.num_updates, progress, progress_metrics), evaluate,
-                   policy=policy, eval_env=lambda n: onpolicy.make_env(cfg, n, train=False))
+                   make_train_fn(init, update, cfg.num_updates, progress, progress_metrics),
+                   make_evaluate(policy, parts["eval_env"]), policy=policy, eval_env=parts["eval_env"])
 
 
 def make_train(config: Config, progress: ProgressFn | None = None):

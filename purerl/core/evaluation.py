@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -40,3 +40,13 @@ def evaluate_policy(env: VecEnv, act: ActFn, key: jax.Array, obs_rms: RunningMea
         step, (state, obs, zeros, zeros, jnp.zeros((n,), bool)), keys)
     return {"returns": ret, "lengths": length, "finished": finished, "mean": ret.mean(), "std": ret.std(),
             "min": ret.min(), "max": ret.max()}
+
+
+def make_evaluate(policy: Callable[[Any, bool], ActFn], eval_env: Callable[[int], VecEnv]):
+    """``evaluate(state, key, num_episodes=10, deterministic=True)`` from a trainer's ``policy(state,
+    deterministic) -> act`` and ``eval_env(num_envs)``: one episode in each of ``num_episodes`` envs."""
+
+    def evaluate(state: Any, key: jax.Array, num_episodes: int = 10, deterministic: bool = True) -> dict:
+        return evaluate_policy(eval_env(num_episodes), policy(state, deterministic), key)
+
+    return evaluate

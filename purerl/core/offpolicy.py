@@ -36,7 +36,7 @@ from flax import struct
 
 from purerl import envs
 from purerl.config import check, check_leaf, leaf_field, static_field
-from purerl.core.evaluation import evaluate_policy
+from purerl.core.evaluation import evaluate_policy, make_evaluate
 from purerl.core.loop import Trainer, make_train_fn
 from purerl.core.progress import ProgressFn
 from purerl.core.rollout import EpisodeTally
@@ -271,14 +271,11 @@ def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None
             return lambda o, k: agent.act(state.agent, o)
         return lambda o, k: agent.explore(state.agent, o, jnp.zeros((o.shape[0], action_dim)), k)[0]
 
-    def evaluate(state: OffPolicyState, key: jax.Array, num_episodes: int = 10, deterministic: bool = True) -> dict:
-        """Return statistics over ``num_episodes`` episodes of ``policy(state, deterministic)``."""
-        return evaluate_policy(make_env(cfg, num_episodes), policy(state, deterministic), key)
-
     n = cfg.num_log_points
+    env_for = lambda num: make_env(cfg, num)  # noqa: E731  (evaluation envs; ``eval_env`` is the in-run one)
     return Trainer(cfg, env, n, cfg.steps_per_log, init, update,
-                   make_train_fn(init, update, n, progress, progress_metrics), evaluate, policy,
-                   lambda num: make_env(cfg, num))
+                   make_train_fn(init, update, n, progress, progress_metrics), make_evaluate(policy, env_for),
+                   policy, env_for)
 
 
 def build(config: OffPolicyConfig, make_agent: Callable[[Any, int], Agent], progress: ProgressFn | None = None,

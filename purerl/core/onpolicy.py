@@ -8,7 +8,7 @@
 * :func:`collect`: one rollout with the current stochastic policy (actions and their log-probabilities).
 * :func:`values_and_gae`: ``V(obs)``, ``V(final_obs)`` in two batched calls, then GAE(lambda) targets.
 * :func:`policy_gradient_loss`: score-function policy loss with weights, value regression, entropy bonus.
-* :func:`make_evaluate`: deterministic or stochastic evaluation with the run's observation statistics.
+* :func:`make_policy` / :func:`evaluation`: the trained policy on raw observations and its evaluation.
 * :func:`make_optimizer`: gradient clipping + Adam or RMSProp with the config's learning rate.
 """
 
@@ -26,13 +26,13 @@ from jax.sharding import Mesh
 
 from purerl import envs
 from purerl.config import check, check_leaf, leaf_field, static_field
-from purerl.core.evaluation import evaluate_policy
+from purerl.core.evaluation import make_evaluate
 from purerl.core.returns import gae
 from purerl.core.rollout import rollout
 from purerl.core.sharding import constrain_envs
 from purerl.networks import ACTIVATIONS, ActorCritic
 
-__all__ = ["OPTIMIZERS", "OnPolicyConfig", "TrainState", "collect", "env_splitter", "make_init", "make_env", "make_evaluate", "make_network",
+__all__ = ["OPTIMIZERS", "OnPolicyConfig", "TrainState", "collect", "env_splitter", "make_init", "make_env", "make_network",
            "make_optimizer", "policy_gradient_loss", "setup", "values_and_gae"]
 
 OPTIMIZERS = ("adam", "rmsprop")
@@ -148,7 +148,7 @@ def setup(config: OnPolicyConfig, mesh: Mesh | None = None):
 
 def make_env(cfg: OnPolicyConfig, num_envs: int, train: bool) -> envs.VecEnv:
     """The training env (normalisation and reward scaling as configured) or an evaluation env (raw rewards;
-    observations normalised with the training statistics by :func:`make_evaluate`)."""
+    observations normalised with the training statistics by :func:`make_policy`)."""
     return envs.make(cfg.env, num_envs, backend=cfg.env_backend, episode_length=cfg.episode_length,
                      action_transform=cfg.action_transform, normalize_obs=cfg.normalize_obs and train,
                      scale_reward=cfg.scale_reward and train, gamma=cfg.gamma)
@@ -238,17 +238,7 @@ def make_policy(network: ActorCritic, train_env: envs.VecEnv):
 
 def evaluation(cfg: OnPolicyConfig, network: ActorCritic, train_env: envs.VecEnv) -> dict:
     """The :class:`~purerl.core.loop.Trainer` fields ``evaluate``, ``policy`` and ``eval_env`` of an
-    on-policy algorithm."""
-    return {"evaluate": make_evaluate(cfg, network, train_env), "policy": make_policy(network, train_env),
-            "eval_env": lambda n: make_env(cfg, n, train=False)}
-
-
-def make_evaluate(cfg: OnPolicyConfig, network: ActorCritic, train_env: envs.VecEnv):
-    """``evaluate(state, key, num_episodes=10, deterministic=True)`` for any train state with ``params``
-    and ``env_state``: the policy's mode (or samples) for ``num_episodes`` parallel episodes."""
+    on-policy algorithm (evaluation: raw rewards, observations normalised with the training statistics)."""
     policy = make_policy(network, train_env)
-
-    def evaluate(state: Any, key: jax.Array, num_episodes: int = 10, deterministic: bool = True) -> dict:
-        return evaluate_policy(make_env(cfg, num_episodes, train=False), policy(state, deterministic), key)
-
-    return evaluate
+    eval_env = lambda n: make_env(cfg, n, train=False)  # noqa: E731
+    return {"evaluate": make_evaluate(policy, eval_env), "policy": policy, "eval_env": eval_env}
