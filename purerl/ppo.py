@@ -136,8 +136,10 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
         def epoch(carry, k):
             return jax.lax.scan(minibatch_step, carry, shuffled_minibatches(k, batch, cfg.num_minibatches))
 
-        (params, opt_state, stopped), aux = jax.lax.scan(
-            epoch, (flat_params, state.opt_state, jnp.zeros((), bool)), jax.random.split(k_epochs, cfg.num_epochs))
+        with jax.named_scope("minibatch_updates"):
+            (params, opt_state, stopped), aux = jax.lax.scan(
+                epoch, (flat_params, state.opt_state, jnp.zeros((), bool)),
+                jax.random.split(k_epochs, cfg.num_epochs))
         new_state, metrics = state.after(unravel(params), opt_state, env_state, obs, key, tally)
         metrics.update({k: jnp.mean(v) for k, v in aux.items()})
         metrics.update(env_steps=new_state.update_step * cfg.batch_size, learning_rate=jnp.asarray(lr, jnp.float32),

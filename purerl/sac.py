@@ -85,28 +85,33 @@ def make_agent(cfg: Config, action_dim: int) -> offpolicy.Agent:
     def loss_fn(params, target_critic, batch, key):
         k_next, k_pi = jax.random.split(key)
         alpha = jnp.exp(jax.lax.stop_gradient(params["log_alpha"]))
-        actor_params = jax.lax.stop_gradient(params["actor"])
-        next_action, next_logp = policy(actor_params, batch["next_obs"]).sample_and_log_prob(seed=k_next)
-        next_q = jnp.min(critic.apply(target_critic, batch["next_obs"], next_action), axis=0)
-        not_done = 1.0 - batch["terminated"].astype(jnp.float32)
-        target = cfg.reward_scale * batch["reward"] + cfg.gamma * not_done * (next_q - alpha * next_logp)
-        q = critic.apply(params["critic"], batch["obs"], batch["action"])
-        critic_loss = 0.5 * jnp.sum(jnp.mean(jnp.square(q - target), axis=-1))
-
-        action, logp = policy(params["actor"], batch["obs"]).sample_and_log_prob(seed=k_pi)
-        q_pi = jnp.min(critic.apply(jax.lax.stop_gradient(params["critic"]), batch["obs"], action), axis=0)
-        actor_loss = jnp.mean(alpha * logp - q_pi)
-        entropy = -jnp.mean(logp)
-        alpha_loss = -params["log_alpha"] * jax.lax.stop_gradient(target_entropy - entropy)
+        with jax.named_scope("critic"):
+            actor_params = jax.lax.stop_gradient(params["actor"])
+            next_action, next_logp = policy(actor_params, batch["next_obs"]).sample_and_log_prob(seed=k_next)
+            next_q = jnp.min(critic.apply(target_critic, batch["next_obs"], next_action), axis=0)
+            not_done = 1.0 - batch["terminated"].astype(jnp.float32)
+            target = cfg.reward_scale * batch["reward"] + cfg.gamma * not_done * (next_q - alpha * next_logp)
+            q = critic.apply(params["critic"], batch["obs"], batch["action"])
+            critic_loss = 0.5 * jnp.sum(jnp.mean(jnp.square(q - target), axis=-1))
+        with jax.named_scope("actor"):
+            action, logp = policy(params["actor"], batch["obs"]).sample_and_log_prob(seed=k_pi)
+            q_pi = jnp.min(critic.apply(jax.lax.stop_gradient(params["critic"]), batch["obs"], action), axis=0)
+            actor_loss = jnp.mean(alpha * logp - q_pi)
+            entropy = -jnp.mean(logp)
+        with jax.named_scope("temperature"):
+            alpha_loss = -params["log_alpha"] * jax.lax.stop_gradient(target_entropy - entropy)
         aux = {"critic_loss": critic_loss, "actor_loss": actor_loss, "alpha_loss": alpha_loss,
                "q": jnp.mean(q), "entropy": entropy, "alpha": alpha}
         return critic_loss + actor_loss + alpha_loss, aux
 
     def learn(a: AgentState, batch: dict, key: jax.Array):
         grads, aux = jax.grad(loss_fn, has_aux=True)(a.params, a.target_critic, batch, key)
-        updates, opt_state = adam.update(grads, a.opt_state)
-        params = {k: jax.tree.map(lambda p, u, lr=lrs[k]: p - lr * u, a.params[k], updates[k]) for k in a.params}
-        target = offpolicy.polyak(a.target_critic, params["critic"], cfg.tau)
+        with jax.named_scope("optimizer"):
+            updates, opt_state = adam.update(grads, a.opt_state)
+            params = {k: jax.tree.map(lambda p, u, lr=lrs[k]: p - lr * u, a.params[k], updates[k])
+                      for k in a.params}
+        with jax.named_scope("targets"):
+            target = offpolicy.polyak(a.target_critic, params["critic"], cfg.tau)
         return AgentState(params, target, opt_state, a.steps + 1), aux
 
     def explore(a: AgentState, obs, noise, key):

@@ -233,14 +233,19 @@ def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None
     def iteration(carry, _):
         s, tally = carry
         key, k_explore, k_env, k_learn = jax.random.split(s.key, 4)
-        action, noise = agent.explore(s.agent, s.obs, s.noise, k_explore)
-        env_state, ts = env.step(k_env, s.env_state, action)
-        buffer = add(s.buffer, s.obs, action, ts)
+        with jax.named_scope("act"):
+            action, noise = agent.explore(s.agent, s.obs, s.noise, k_explore)
+        with jax.named_scope("env_step"):
+            env_state, ts = env.step(k_env, s.env_state, action)
+        with jax.named_scope("replay_add"):
+            buffer = add(s.buffer, s.obs, action, ts)
         noise = jnp.where(ts.done[:, None], 0.0, noise)
 
         def gradient_step(a, k):
             k_sample, k_learn = jax.random.split(k)
-            return agent.learn(a, replay.sample(buffer, k_sample).experience, k_learn)
+            with jax.named_scope("replay_sample"):
+                batch = replay.sample(buffer, k_sample).experience
+            return agent.learn(a, batch, k_learn)
 
         agent_state, metrics = jax.lax.scan(gradient_step, s.agent, jax.random.split(k_learn, cfg.gradient_steps))
         s = OffPolicyState(agent_state, buffer, env_state, ts.obs, noise, key, s.iteration + 1, s.log_point,
@@ -261,7 +266,9 @@ def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None
                    env_steps=state.iteration * cfg.num_envs,
                    gradient_steps=log_point * cfg.iterations_per_log * cfg.gradient_steps)
         if eval_env is not None:
-            out["eval_return"] = evaluate_policy(eval_env, lambda o, k: agent.act(state.agent, o), k_eval)["mean"]
+            with jax.named_scope("evaluation"):
+                out["eval_return"] = evaluate_policy(eval_env, lambda o, k: agent.act(state.agent, o),
+                                                     k_eval)["mean"]
         state = state.replace(key=key, log_point=log_point, last_return=last_return, last_length=last_length)
         return state, out
 

@@ -182,7 +182,9 @@ def collect(env: envs.VecEnv, network: ActorCritic, params: Any, env_state: Any,
         action = pi.sample(seed=k)
         return action, {"log_prob": pi.log_prob(action)}
 
-    env_state, obs, traj, tally = rollout(env, policy, shard(env_state), shard(obs), key, num_steps, unroll=unroll)
+    with jax.named_scope("rollout"):
+        env_state, obs, traj, tally = rollout(env, policy, shard(env_state), shard(obs), key, num_steps,
+                                              unroll=unroll)
     return shard(env_state), shard(obs), shard(traj, 1), tally
 
 
@@ -190,8 +192,9 @@ def values_and_gae(network: ActorCritic, params: Any, traj, gamma: Any, lam: Any
     """``(values, advantages, value_targets)`` for a rollout; ``lam = 1`` gives the n-step returns that
     bootstrap from ``V`` at the rollout's end (and at time-limit truncations)."""
     value_fn = lambda o: network.apply(params, o, method=ActorCritic.value)  # noqa: E731
-    values, next_values = value_fn(traj.obs), value_fn(traj.final_obs)
-    adv, targets = gae(traj.reward, values, next_values, traj.terminated, traj.done, gamma, lam)
+    with jax.named_scope("advantage"):
+        values, next_values = value_fn(traj.obs), value_fn(traj.final_obs)
+        adv, targets = gae(traj.reward, values, next_values, traj.terminated, traj.done, gamma, lam)
     return values, adv, targets
 
 

@@ -65,8 +65,10 @@ def rollout(env: VecEnv, policy: PolicyFn, env_state: Any, obs: jax.Array, key: 
     def step(carry, key):
         env_state, obs, tally = carry
         k_act, k_env = jax.random.split(key)
-        action, extras = policy(obs, k_act)
-        env_state, ts = env.step(k_env, env_state, action)
+        with jax.named_scope("policy"):
+            action, extras = policy(obs, k_act)
+        with jax.named_scope("env_step"):
+            env_state, ts = env.step(k_env, env_state, action)
         tr = Transition(obs, action, ts.reward, ts.terminated, ts.done, ts.final_obs, extras)
         return (env_state, ts.obs, tally.add(ts.done, ts.info)), tr
 
