@@ -74,6 +74,23 @@ class ValueHead(nn.Module):
         return jnp.squeeze(_dense(1, 1.0)(x), -1)
 
 
+def policy_noise(key: jax.Array, batch_shape: tuple[int, ...], discrete: bool, action_dim: int) -> jax.Array:
+    """Noise for :func:`sample_with`, drawn ahead for a whole rollout (``batch_shape``, e.g. ``(T, N)``):
+    standard Gumbel for categorical policies, standard normal for Gaussian ones."""
+    shape = tuple(batch_shape) + (action_dim,)
+    return jax.random.gumbel(key, shape) if discrete else jax.random.normal(key, shape)
+
+
+def sample_with(pi: distrax.Distribution, noise: jax.Array) -> jax.Array:
+    """A sample of ``pi`` from noise drawn by :func:`policy_noise`: ``argmax(logits + g)`` (the Gumbel-max
+    construction ``jax.random.categorical`` uses) or ``mean + std * eps``."""
+    if isinstance(pi, distrax.Categorical):
+        return jnp.argmax(pi.logits + noise, axis=-1)
+    if isinstance(pi, distrax.MultivariateNormalDiag):
+        return pi.loc + pi.scale_diag * noise
+    raise TypeError(f"no noise-driven sampler for {type(pi).__name__}")
+
+
 class ActorCritic(nn.Module):
     """Policy distribution and state value. Separate actor and critic MLPs, or one shared torso."""
 

@@ -7,18 +7,23 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
+from purerl.core.rollout import scan_env
 from purerl.core.running_stats import RunningMeanStd
 from purerl.envs.base import VecEnv
 
 ActFn = Callable[[jax.Array, jax.Array], jax.Array]
 
 
-def evaluate_policy(env: VecEnv, act: ActFn, key: jax.Array, obs_rms: RunningMeanStd | None = None) -> dict:
+def evaluate_policy(env: VecEnv, act: ActFn, key: jax.Array, obs_rms: RunningMeanStd | None = None,
+                    record: Callable[[Any], Any] | None = None) -> dict:
     """Run one episode in each of ``env.num_envs`` envs with ``act(obs, key) -> action``.
 
     ``env`` must carry :class:`~purerl.envs.EpisodeStatistics` and no reward scaling; ``obs_rms`` are the
     training run's observation statistics (frozen here), or ``None`` for raw observations.
-    Returns ``returns``/``lengths`` per episode and their mean/std/min/max.
+    Returns ``returns``/``lengths`` per episode and their mean/std/min/max. With ``record``, also
+    ``trace``: ``record(env_state)`` before every step, and each step's ``reward`` and ``done``, stacked over
+    the ``env.max_episode_steps`` steps the loop runs (rendering records episodes this way, so a rendered
+    episode is the evaluated one).
     """
     norm = (lambda o: o) if obs_rms is None else obs_rms.normalize
     k_reset, k_run = jax.random.split(key)
@@ -26,20 +31,26 @@ def evaluate_policy(env: VecEnv, act: ActFn, key: jax.Array, obs_rms: RunningMea
     n = env.num_envs
     zeros = jnp.zeros((n,), jnp.float32)
 
-    def step(carry, k):
+    def step(carry, inp):
         state, obs, ret, length, finished = carry
-        k_act, k_env = jax.random.split(k)
-        state, ts = env.step(k_env, state, act(norm(obs), k_act))
+        k_act, noise = inp
+        seen = None if record is None else record(state)
+        state, ts = env.step(noise, state, act(norm(obs), k_act))
         first = ts.done & ~finished
         ret = jnp.where(first, ts.info["episode_return"], ret)
         length = jnp.where(first, ts.info["episode_length"].astype(jnp.float32), length)
-        return (state, ts.obs, ret, length, finished | ts.done), None
+        trace = None if record is None else {"state": seen, "reward": ts.reward, "done": ts.done}
+        return (state, ts.obs, ret, length, finished | ts.done), trace
 
-    keys = jax.random.split(k_run, env.max_episode_steps)
-    (_, _, ret, length, finished), _ = jax.lax.scan(
-        step, (state, obs, zeros, zeros, jnp.zeros((n,), bool)), keys)
-    return {"returns": ret, "lengths": length, "finished": finished, "mean": ret.mean(), "std": ret.std(),
-            "min": ret.min(), "max": ret.max()}
+    k_act, k_env = jax.random.split(k_run)
+    steps = env.max_episode_steps
+    (_, _, ret, length, finished), trace = scan_env(
+        env, step, (state, obs, zeros, zeros, jnp.zeros((n,), bool)), k_env, steps, jax.random.split(k_act, steps))
+    out = {"returns": ret, "lengths": length, "finished": finished, "mean": ret.mean(), "std": ret.std(),
+           "min": ret.min(), "max": ret.max()}
+    if record is not None:
+        out["trace"] = trace
+    return out
 
 
 def make_evaluate(policy: Callable[[Any, bool], ActFn], eval_env: Callable[[int], VecEnv]):

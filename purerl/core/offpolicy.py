@@ -39,7 +39,7 @@ from purerl.config import check, check_leaf, leaf_field, static_field
 from purerl.core.evaluation import evaluate_policy, make_evaluate
 from purerl.core.loop import Trainer, make_train_fn
 from purerl.core.progress import ProgressFn
-from purerl.core.rollout import EpisodeTally
+from purerl.core.rollout import EpisodeTally, scan_env
 from purerl.networks import ACTIVATIONS
 
 __all__ = ["OffPolicyConfig", "Agent", "OffPolicyState", "make_replay", "polyak", "explore_noise",
@@ -214,47 +214,54 @@ def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None
         example = {"obs": obs[0], "action": jnp.zeros((action_dim,), jnp.float32),
                    "reward": jnp.zeros((), jnp.float32), "next_obs": obs[0], "terminated": jnp.zeros((), bool)}
 
-        def warmup(carry, k):
+        def warmup(carry, inp):
             env_state, obs, buffer, tally = carry
-            k_act, k_env = jax.random.split(k)
-            action = jax.random.uniform(k_act, (cfg.num_envs, action_dim), minval=-1.0, maxval=1.0)
-            env_state, ts = env.step(k_env, env_state, action)
+            action, noise = inp
+            env_state, ts = env.step(noise, env_state, action)
             return (env_state, ts.obs, add(buffer, obs, action, ts), tally.add(ts.done, ts.info)), None
 
-        (env_state, obs, buffer, tally), _ = jax.lax.scan(
-            warmup, (env_state, obs, replay.init(example), EpisodeTally.zero()),
-            jax.random.split(k_warm, cfg.warmup_iterations))
+        k_act, k_env = jax.random.split(k_warm)
+        actions = jax.random.uniform(k_act, (cfg.warmup_iterations, cfg.num_envs, action_dim), minval=-1.0,
+                                     maxval=1.0)
+        (env_state, obs, buffer, tally), _ = scan_env(
+            env, warmup, (env_state, obs, replay.init(example), EpisodeTally.zero()), k_env,
+            cfg.warmup_iterations, actions)
         nan = jnp.full((), jnp.nan, jnp.float32)
         zero = jnp.zeros((), jnp.int32)
         return OffPolicyState(agent_state, buffer, env_state, obs, jnp.zeros((cfg.num_envs, action_dim), jnp.float32),
                               k_state, zero + cfg.warmup_iterations, zero, tally.mean_return(nan),
                               tally.mean_length(nan))
 
-    def iteration(carry, _):
+    def iteration(carry, inp):
         s, tally = carry
-        key, k_explore, k_env, k_learn = jax.random.split(s.key, 4)
+        (k_explore, k_grads), env_noise = inp
         with jax.named_scope("act"):
             action, noise = agent.explore(s.agent, s.obs, s.noise, k_explore)
         with jax.named_scope("env_step"):
-            env_state, ts = env.step(k_env, s.env_state, action)
+            env_state, ts = env.step(env_noise, s.env_state, action)
         with jax.named_scope("replay_add"):
             buffer = add(s.buffer, s.obs, action, ts)
         noise = jnp.where(ts.done[:, None], 0.0, noise)
 
         def gradient_step(a, k):
-            k_sample, k_learn = jax.random.split(k)
             with jax.named_scope("replay_sample"):
-                batch = replay.sample(buffer, k_sample).experience
-            return agent.learn(a, batch, k_learn)
+                batch = replay.sample(buffer, k[0]).experience
+            return agent.learn(a, batch, k[1])
 
-        agent_state, metrics = jax.lax.scan(gradient_step, s.agent, jax.random.split(k_learn, cfg.gradient_steps))
-        s = OffPolicyState(agent_state, buffer, env_state, ts.obs, noise, key, s.iteration + 1, s.log_point,
-                           s.last_return, s.last_length)
+        agent_state, metrics = jax.lax.scan(gradient_step, s.agent, k_grads)
+        s = s.replace(agent=agent_state, buffer=buffer, env_state=env_state, obs=ts.obs, noise=noise,
+                      iteration=s.iteration + 1)
         return (s, tally.add(ts.done, ts.info)), metrics
 
     def update(state: OffPolicyState) -> tuple[OffPolicyState, dict]:
-        (state, tally), metrics = jax.lax.scan(iteration, (state, EpisodeTally.zero()), None,
-                                               length=cfg.iterations_per_log, unroll=cfg.unroll)
+        # Every key the log point's iterations use is split here, ahead of the loop: a key split inside a
+        # loop body is a loop of its own on a CPU (jax's rolled threefry).
+        key, k_iter, k_env = jax.random.split(state.key, 3)
+        n = cfg.iterations_per_log
+        keys = jax.random.split(k_iter, (n, 1 + 2 * cfg.gradient_steps))
+        xs = (keys[:, 0], jnp.reshape(keys[:, 1:], (n, cfg.gradient_steps, 2)))
+        (state, tally), metrics = scan_env(env, iteration, (state.replace(key=key), EpisodeTally.zero()), k_env,
+                                           n, xs, cfg.unroll)
         # Means over the log point's gradient steps; a metric may be NaN on steps where it does not apply
         # (the actor loss on TD3's critic-only steps) and is averaged over the others.
         out = {k: _nanmean(v) for k, v in metrics.items()}

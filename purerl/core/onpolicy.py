@@ -30,7 +30,7 @@ from purerl.core.evaluation import make_evaluate
 from purerl.core.returns import gae
 from purerl.core.rollout import rollout
 from purerl.core.sharding import constrain_envs
-from purerl.networks import ACTIVATIONS, ActorCritic
+from purerl.networks import ACTIVATIONS, ActorCritic, policy_noise, sample_with
 
 __all__ = ["OPTIMIZERS", "OnPolicyConfig", "TrainState", "collect", "env_splitter", "make_init", "make_env", "make_network",
            "make_optimizer", "policy_gradient_loss", "setup", "values_and_gae"]
@@ -177,14 +177,16 @@ def collect(env: envs.VecEnv, network: ActorCritic, params: Any, env_state: Any,
     """A rollout of the stochastic policy; ``traj.extras["log_prob"]`` holds the behaviour log-probs.
     ``shard`` (from :func:`env_splitter`) keeps the env axis split over devices in and out."""
 
-    def policy(o, k):
+    def policy(o, noise):
         pi = network.apply(params, o, method=ActorCritic.policy)
-        action = pi.sample(seed=k)
+        action = sample_with(pi, noise)
         return action, {"log_prob": pi.log_prob(action)}
 
     with jax.named_scope("rollout"):
-        env_state, obs, traj, tally = rollout(env, policy, shard(env_state), shard(obs), key, num_steps,
-                                              unroll=unroll)
+        k_noise, k_roll = jax.random.split(key)
+        noise = policy_noise(k_noise, (num_steps, env.num_envs), network.discrete, network.action_dim)
+        env_state, obs, traj, tally = rollout(env, policy, shard(env_state), shard(obs), k_roll, num_steps,
+                                              unroll=unroll, policy_inputs=shard(noise, 1))
     return shard(env_state), shard(obs), shard(traj, 1), tally
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import jax
@@ -51,28 +52,65 @@ class EpisodeTally:
         return jnp.where(self.count > 0, self.length_sum / jnp.maximum(self.count, 1.0), previous)
 
 
-PolicyFn = Callable[[jax.Array, jax.Array], tuple[jax.Array, dict]]
+PolicyFn = Callable[[jax.Array, Any], tuple[jax.Array, dict]]
+
+# Bytes of env randomness (fresh initial states, keys) drawn at once ahead of a time loop; longer loops draw it
+# in chunks of steps (an outer loop) so that memory stays bounded for envs with large states (Brax).
+NOISE_BUDGET_BYTES = 64 * 2**20
+
+
+def noise_chunk(env: VecEnv, num_steps: int, budget: int = NOISE_BUDGET_BYTES) -> int:
+    """Steps of env randomness :func:`scan_env` draws at once: the largest divisor of ``num_steps`` whose
+    noise fits in ``budget`` bytes (at least 1)."""
+    one = jax.eval_shape(lambda k: env.step_noise(k, 1), jax.random.key(0))
+    per_step = sum(math.prod(x.shape) * x.dtype.itemsize for x in jax.tree.leaves(one)) or 1
+    fit = max(1, budget // per_step)
+    return max(d for d in range(1, min(num_steps, fit) + 1) if num_steps % d == 0)
+
+
+def scan_env(env: VecEnv, body: Callable, carry: Any, key: jax.Array, num_steps: int, xs: Any = None,
+             unroll: int = 1) -> tuple[Any, Any]:
+    """``lax.scan`` of ``body(carry, (x_t, noise_t)) -> (carry, y_t)`` over ``num_steps`` env steps, where
+    ``noise_t`` is one step of ``env.step_noise`` (pass it to ``env.step`` in place of a key) and ``x_t`` is
+    ``xs`` at step ``t`` (or ``None``). The env's randomness is drawn ahead of the loop, in as few chunks as
+    :data:`NOISE_BUDGET_BYTES` allows (one for gymnax envs), so the loop body draws none itself."""
+    chunk = noise_chunk(env, num_steps)
+    chunks = num_steps // chunk
+
+    def run_chunk(c, inp):
+        k, x = inp
+        return jax.lax.scan(body, c, (x, env.step_noise(k, chunk)), unroll=unroll)
+
+    if chunks == 1:
+        return run_chunk(carry, (key, xs))
+    split = lambda t: jnp.reshape(t, (chunks, chunk) + t.shape[1:])  # noqa: E731
+    carry, ys = jax.lax.scan(run_chunk, carry, (jax.random.split(key, chunks), jax.tree.map(split, xs)))
+    return carry, jax.tree.map(lambda y: jnp.reshape(y, (num_steps,) + y.shape[2:]), ys)
 
 
 def rollout(env: VecEnv, policy: PolicyFn, env_state: Any, obs: jax.Array, key: jax.Array, num_steps: int,
-            unroll: int = 1) -> tuple[Any, jax.Array, Transition, EpisodeTally]:
-    """Run ``policy(obs, key) -> (action, extras)`` for ``num_steps`` steps in every env.
+            unroll: int = 1, policy_inputs: Any = None) -> tuple[Any, jax.Array, Transition, EpisodeTally]:
+    """Run ``policy(obs, x_t) -> (action, extras)`` for ``num_steps`` steps in every env.
 
-    Returns the env state and observation to continue from, the stacked transitions and a tally of the
-    episodes that finished (the env must be wrapped in :class:`~purerl.envs.EpisodeStatistics`).
+    ``x_t`` is ``policy_inputs`` at step ``t`` (e.g. sampling noise drawn ahead for all steps, see
+    :func:`purerl.networks.policy_noise`) or, when that is ``None``, a fresh PRNG key per step. Returns the env
+    state and observation to continue from, the stacked transitions and a tally of the episodes that finished
+    (the env must be wrapped in :class:`~purerl.envs.EpisodeStatistics`).
     """
+    k_policy, k_env = jax.random.split(key)
+    if policy_inputs is None:
+        policy_inputs = jax.random.split(k_policy, num_steps)
 
-    def step(carry, key):
+    def step(carry, inp):
         env_state, obs, tally = carry
-        k_act, k_env = jax.random.split(key)
+        x, noise = inp
         with jax.named_scope("policy"):
-            action, extras = policy(obs, k_act)
+            action, extras = policy(obs, x)
         with jax.named_scope("env_step"):
-            env_state, ts = env.step(k_env, env_state, action)
+            env_state, ts = env.step(noise, env_state, action)
         tr = Transition(obs, action, ts.reward, ts.terminated, ts.done, ts.final_obs, extras)
         return (env_state, ts.obs, tally.add(ts.done, ts.info)), tr
 
-    keys = jax.random.split(key, num_steps)
-    (env_state, obs, tally), traj = jax.lax.scan(step, (env_state, obs, EpisodeTally.zero()), keys,
-                                                 unroll=unroll)
+    (env_state, obs, tally), traj = scan_env(env, step, (env_state, obs, EpisodeTally.zero()), k_env, num_steps,
+                                             policy_inputs, unroll)
     return env_state, obs, traj, tally

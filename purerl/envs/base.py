@@ -10,6 +10,18 @@ Its two methods are pure functions over that batch::
 with a new key: ``ts.obs`` is then the first observation of the next episode while ``ts.final_obs`` is the
 last observation of the one that ended (equal to ``ts.obs`` on every other step). ``terminated`` marks a true
 terminal state (bootstrap with zero); ``truncated`` marks a time limit (bootstrap from ``final_obs``).
+
+Inside a time loop, draw the randomness of all its steps at once and pass one step of it where ``step``
+takes a key (:func:`purerl.core.rollout.scan_env` does this)::
+
+    noise = env.step_noise(key, num_steps)            # leading axis [num_steps]
+    state, ts = env.step(noise_t, state, action)      # noise_t = noise at step t
+
+For the suite adapters that is a key per env and step plus a fresh initial state for every env and step,
+which an env whose episode ends at that step takes over; each new episode thus starts from its own, freshly
+drawn state, and the loop body holds neither random-number generation (on a CPU every threefry call in a
+loop body is a loop of its own) nor a conditional reset (which ``jax.vmap`` turns into an unconditional
+one, computed for every env at every step).
 """
 
 from __future__ import annotations
@@ -83,9 +95,15 @@ class VecEnv:
         raise NotImplementedError
 
     def step(self, key: jax.Array, state: Any, action: jax.Array) -> tuple[Any, TimeStep]:
+        """One step of every env; ``key`` is a PRNG key or one step of :meth:`step_noise`."""
         raise NotImplementedError
 
     # Wrappers forward these to the wrapped env.
+    def step_noise(self, key: jax.Array, num_steps: int) -> Any:
+        """The randomness of the next ``num_steps`` steps, drawn at once (leading axis ``[num_steps]``); its
+        slices go to :meth:`step` in place of a key. Envs that draw nothing ahead get a key per step."""
+        return jax.random.split(key, num_steps)
+
     def obs_normalizer(self, state: Any) -> Any:
         """The running observation statistics in ``state``, or ``None`` when observations are raw."""
         return None
@@ -123,6 +141,9 @@ class Wrapper(VecEnv):
 
     def step(self, key, state, action):
         return self.env.step(key, state, action)
+
+    def step_noise(self, key, num_steps):
+        return self.env.step_noise(key, num_steps)
 
     def obs_normalizer(self, state):
         return self.env.obs_normalizer(state)

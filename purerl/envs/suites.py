@@ -25,6 +25,24 @@ def _flags(terminated: jax.Array, truncated: jax.Array, num_envs: int) -> tuple[
     return terminated, jnp.logical_and(jnp.reshape(truncated, (num_envs,)).astype(bool), ~terminated)
 
 
+@struct.dataclass
+class StepNoise:
+    """One step's randomness for a batch of ``N`` envs (stacked ``[T, N, ...]`` by ``step_noise``): a key per
+    env for the transition and a fresh initial state (and its observation) per env, taken by the envs whose
+    episode ends at this step. ``fresh_state`` is ``None`` for envs that reset themselves."""
+
+    keys: Any
+    fresh_state: Any
+    fresh_obs: Any
+
+
+def _one_step(adapter: VecEnv, key_or_noise: Any) -> StepNoise:
+    """``key_or_noise`` as one step's :class:`StepNoise` (drawn from it when it is a key)."""
+    if isinstance(key_or_noise, StepNoise):
+        return key_or_noise
+    return jax.tree.map(lambda x: x[0], adapter.step_noise(key_or_noise, 1))
+
+
 class GymnaxEnv(VecEnv):
     """``num_envs`` copies of a gymnax environment, vmapped. Non-vector observations are flattened."""
 
@@ -61,38 +79,37 @@ class GymnaxEnv(VecEnv):
         obs, state = jax.vmap(self._env.reset, in_axes=(0, None))(keys, self._params)
         return state, _flat(obs, self.num_envs)
 
-    def step(self, key, state, action):
-        if self._custom_step:
-            return self._generic_step(key, state, action)
-        # gymnax's own step() computes a reset for every env on every step and selects; doing the reset
-        # only when some episode in the batch ended (a lax.cond over the batch) is the same transition
-        # and much cheaper, since episodes end rarely.
+    def step_noise(self, key, num_steps):
         n = self.num_envs
         k_step, k_reset = jax.random.split(key)
+        keys = jax.random.split(k_step, (num_steps, n))
+        if self._custom_step:  # gymnax's own auto-resetting step draws its resets from the step key
+            return StepNoise(keys, None, None)
+        reset = jax.vmap(jax.vmap(self._env.reset_env, in_axes=(0, None)), in_axes=(0, None))
+        fresh_obs, fresh = reset(jax.random.split(k_reset, (num_steps, n)), self._params)
+        return StepNoise(keys, fresh, jnp.reshape(fresh_obs, (num_steps, n, -1)).astype(jnp.float32))
+
+    def step(self, key, state, action):
+        noise = _one_step(self, key)
+        if self._custom_step:
+            return self._generic_step(noise.keys, state, action)
+        n = self.num_envs
         obs, state, reward, terminated, _ = jax.vmap(self._env.step_env, in_axes=(0, 0, 0, None))(
-            jax.random.split(k_step, n), state, self._cast_action(action), self._params)
+            noise.keys, state, self._cast_action(action), self._params)
         truncated = jax.vmap(self._env.is_truncated, in_axes=(0, None))(state, self._params)
         terminated, truncated = _flags(terminated, truncated, n)
         done = jnp.logical_or(terminated, truncated)
         final_obs = _flat(obs, n)
+        ts = TimeStep(obs=_select(done, noise.fresh_obs, final_obs),
+                      reward=jnp.reshape(reward, (n,)).astype(jnp.float32), terminated=terminated,
+                      truncated=truncated, final_obs=final_obs)
+        return _select(done, noise.fresh_state, state), ts
 
-        def with_resets(args):
-            state, obs = args
-            fresh_obs, fresh = jax.vmap(self._env.reset_env, in_axes=(0, None))(
-                jax.random.split(k_reset, n), self._params)
-            return _select(done, fresh, state), _select(done, _flat(fresh_obs, n), obs)
-
-        state, next_obs = jax.lax.cond(jnp.any(done), with_resets, lambda a: a, (state, final_obs))
-        ts = TimeStep(obs=next_obs, reward=jnp.reshape(reward, (n,)).astype(jnp.float32),
-                      terminated=terminated, truncated=truncated, final_obs=final_obs)
-        return state, ts
-
-    def _generic_step(self, key, state, action):
+    def _generic_step(self, keys, state, action):
         """gymnax's own auto-resetting step, for envs that override it (e.g. bsuite's DeepSea)."""
         n = self.num_envs
         obs, state, reward, terminated, truncated, info = jax.vmap(
-            self._env.step, in_axes=(0, 0, 0, None))(jax.random.split(key, n), state, self._cast_action(action),
-                                                     self._params)
+            self._env.step, in_axes=(0, 0, 0, None))(keys, state, self._cast_action(action), self._params)
         terminated, truncated = _flags(terminated, truncated, n)
         ts = TimeStep(obs=_flat(obs, n), reward=jnp.reshape(reward, (n,)).astype(jnp.float32),
                       terminated=terminated, truncated=truncated, final_obs=_flat(info["final_observation"], n))
@@ -136,8 +153,7 @@ class BraxEnv(VecEnv):
     """``num_envs`` copies of a Brax environment with purerl's own time limit and auto-reset.
 
     Brax's training ``AutoResetWrapper`` returns finished episodes to a cached first state; here every
-    reset draws a fresh initial state from a new key, as gymnax does. Resets are computed only when some
-    episode in the batch ended (a ``lax.cond`` on the batch), so long episodes cost nothing extra.
+    reset takes a fresh initial state drawn from a new key (from :meth:`step_noise`), as gymnax does.
     """
 
     def __init__(self, name: str, num_envs: int, backend: str | None = None, episode_length: int = 1000):
@@ -156,18 +172,19 @@ class BraxEnv(VecEnv):
         core = jax.vmap(self._env.reset)(jax.random.split(key, self.num_envs))
         return BraxVecState(core, jnp.zeros((self.num_envs,), jnp.int32)), core.obs.astype(jnp.float32)
 
+    def step_noise(self, key, num_steps):
+        fresh = jax.vmap(jax.vmap(self._env.reset))(jax.random.split(key, (num_steps, self.num_envs)))
+        return StepNoise(None, fresh, None)
+
     def step(self, key, state, action):
+        noise = _one_step(self, key)
         core = jax.vmap(self._env.step)(state.core, action.astype(jnp.float32))
         steps = state.steps + 1
         terminated, truncated = _flags(core.done > 0.5, steps >= self.max_episode_steps, self.num_envs)
         done = jnp.logical_or(terminated, truncated)
         final_obs = core.obs.astype(jnp.float32)
         reward = core.reward.astype(jnp.float32)
-
-        def with_resets(core):
-            return _select(done, jax.vmap(self._env.reset)(jax.random.split(key, self.num_envs)), core)
-
-        core = jax.lax.cond(jnp.any(done), with_resets, lambda c: c, core)
+        core = _select(done, noise.fresh_state, core)
         steps = jnp.where(done, 0, steps)
         ts = TimeStep(obs=core.obs.astype(jnp.float32), reward=reward,
                       terminated=terminated, truncated=truncated, final_obs=final_obs)

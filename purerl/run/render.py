@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
+from purerl.core.evaluation import evaluate_policy
 from purerl.envs.base import WrapperState
 
 __all__ = ["CLASSIC_CONTROL", "GYMNAX_VISUALIZER", "Episode", "default_path", "draw_frames", "record_episode",
@@ -114,9 +114,10 @@ def record_episode(trainer: Any, state: Any, key: jax.Array | int, max_steps: in
                    deterministic: bool = True) -> Episode:
     """Roll out one episode of ``trainer.policy(state, deterministic)`` in ``trainer.eval_env(1)``.
 
-    ``state`` is one seed's (unvmapped) train state. The keys are used as :func:`purerl.core.evaluation.
-    evaluate_policy` uses them, so with ``max_steps`` left at the env's time limit this is the same episode as
-    ``trainer.evaluate(state, key, num_episodes=1, deterministic=deterministic)``.
+    ``state`` is one seed's (unvmapped) train state. The episode is recorded by the evaluation loop itself
+    (:func:`purerl.core.evaluation.evaluate_policy`), so it is the episode that
+    ``trainer.evaluate(state, key, num_episodes=1, deterministic=deterministic)`` evaluates, cut at
+    ``max_steps``.
     """
     if isinstance(key, int):
         key = jax.random.key(key)
@@ -129,35 +130,17 @@ def record_episode(trainer: Any, state: Any, key: jax.Array | int, max_steps: in
 
     def run(train_state, key):
         act = trainer.policy(train_state, deterministic)
-        k_reset, k_run = jax.random.split(key)
-        env_state, obs = env.reset(k_reset)
-        keys = jax.random.split(k_run, max_steps)
-        example = extract(_base_state(env_state))
-        frames = jax.tree.map(lambda x: jnp.zeros((max_steps,) + x.shape, x.dtype), example)
-        rewards = jnp.zeros((max_steps,), jnp.float32)
+        return evaluate_policy(env, act, key, record=lambda s: extract(_base_state(s)))["trace"]
 
-        def cond(carry):
-            t, done = carry[0], carry[1]
-            return jnp.logical_and(t < max_steps, ~done)
-
-        def body(carry):
-            t, _, env_state, obs, frames, rewards = carry
-            k_act, k_env = jax.random.split(keys[t])
-            frames = jax.tree.map(lambda buf, x: buf.at[t].set(x), frames, extract(_base_state(env_state)))
-            env_state, ts = env.step(k_env, env_state, act(obs, k_act))
-            rewards = rewards.at[t].set(ts.reward[0])
-            return t + 1, ts.done[0], env_state, ts.obs, frames, rewards
-
-        t, done, _, _, frames, rewards = jax.lax.while_loop(
-            cond, body, (jnp.zeros((), jnp.int32), jnp.zeros((), bool), env_state, obs, frames, rewards))
-        return t, done, frames, rewards
-
-    t, done, frames, rewards = jax.device_get(jax.jit(run)(state, key))
-    length = int(t)
+    trace = jax.device_get(jax.jit(run)(state, key))
+    done = np.asarray(trace["done"])[:, 0]
+    ends = np.flatnonzero(done)
+    length = min(max_steps, int(ends[0]) + 1 if ends.size else len(done))
     # Drop the batch axis of the single env and split the time axis into a list of per-step states.
-    frames = jax.tree.map(lambda x: np.asarray(x)[:length, 0], frames)
+    frames = jax.tree.map(lambda x: np.asarray(x)[:length, 0], trace["state"])
     frame_list = [jax.tree.map(lambda x, i=i: x[i], frames) for i in range(length)]
-    return Episode(base, frame_list, np.asarray(rewards[:length]), bool(done))
+    rewards = np.asarray(trace["reward"])[:length, 0]
+    return Episode(base, frame_list, rewards, bool(done[:length].any()))
 
 
 # --------------------------------------------------------------------------------------------- output
