@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from purerl import envs
+from purerl.core import rollout as rollout_mod
 
 
 def _run(env, actions_fn, steps, key=0):
@@ -106,3 +107,34 @@ def test_brax_env_resets_to_fresh_states():
     assert len({tuple(np.round(r, 6)) for r in reset_obs}) == 3
     assert not np.allclose(reset_obs, first_obs)     # not the cached first state
     assert np.isfinite(np.asarray(traj.reward)).all() and trunc.sum() >= 3
+
+
+@pytest.mark.parametrize("budget", [None, 4096])
+def test_reset_pool_starts_are_fresh_distinct_and_equal_under_vmap(monkeypatch, budget):
+    """Envs whose episode ends take a fresh initial state from the pool drawn ahead of the loop: every new
+    episode starts from its own draw inside CartPole's initial range, and a vmapped pair of seeds gives what
+    each seed gives alone. With a small noise budget the pool is drawn in chunks of steps (an outer loop)."""
+    if budget is not None:
+        monkeypatch.setattr(rollout_mod, "NOISE_BUDGET_BYTES", budget)
+    env = envs.make("CartPole-v1", num_envs=8)
+    chunk = rollout_mod.noise_chunk(env, 200)
+    assert chunk == 200 if budget is None else (chunk < 200 and 200 % chunk == 0)
+
+    def run(key):
+        state, obs = env.reset(key)
+        policy = lambda o, k: (jax.random.randint(k, (8,), 0, 2), {})  # noqa: E731  random: ~20-step episodes
+        return rollout_mod.rollout(env, policy, state, obs, key, 200)[2]
+
+    traj = jax.jit(run)(jax.random.key(0))
+    done = np.asarray(traj.done)
+    starts = np.asarray(traj.obs)[1:][done[:-1]]  # first observation of each episode begun inside the rollout
+    ends = np.asarray(traj.final_obs)[done]
+    assert done.sum() >= 40
+    assert len({tuple(r) for r in starts}) == len(starts)
+    assert np.abs(starts).max() <= 0.05 and np.abs(ends).max() > 0.05
+    keys = jax.random.split(jax.random.key(1), 2)
+    batched = jax.jit(jax.vmap(run))(keys)
+    for i in range(2):
+        one = jax.jit(run)(keys[i])
+        for name in ("obs", "final_obs", "reward", "done", "action"):
+            np.testing.assert_array_equal(np.asarray(getattr(batched, name))[i], np.asarray(getattr(one, name)))
