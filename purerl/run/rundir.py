@@ -108,6 +108,13 @@ def train_keys(seed: int, seeds: int):
     return jax.random.split(jax.random.key(seed), seeds)
 
 
+def eval_keys(seed: int, seeds: int):
+    """The per-seed keys of a run's final evaluation (``purerl train`` prints and saves it)."""
+    import jax
+
+    return jax.random.split(jax.random.key(seed + 1), seeds)
+
+
 def load(path: str | Path, step: int | None = None, **make_kwargs: Any) -> Run:
     """Rebuild the trainer of the run at ``path`` and restore checkpoint ``step`` (default the newest)."""
     import jax

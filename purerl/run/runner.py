@@ -12,14 +12,17 @@ the host
 3. hands the chunk's metrics to the loggers (TensorBoard, Weights & Biases).
 
 Ctrl-C (SIGINT) lets the running chunk finish, saves it and returns, whatever ``checkpoint_every`` is. With
-``fused=True`` the run is one program (``trainer.train``: no chunks, so Ctrl-C cannot save) and the guard
-inspects its metrics and final state afterwards.
+``fused=True`` the run is one chunk of all its updates (Ctrl-C cannot stop it early) and the guard inspects
+its metrics and final state afterwards. Fused or chunked, a run starts from the same compiled initial-state
+program and runs the same update, so their results are equal bit for bit.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import signal
+from concurrent.futures import ThreadPoolExecutor
 import sys
 import threading
 import time
@@ -27,8 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jax
 import numpy as np
 
+from purerl import compiling
 from purerl.run import rundir
 
 __all__ = ["NonFiniteError", "ProgressBar", "RunOutcome", "find_non_finite", "resume", "train"]
@@ -93,12 +98,10 @@ class ProgressBar:
             self.bar = None
 
 
-def find_non_finite(metrics: dict, state: Any, first_update: int) -> NonFiniteError | None:
+def find_non_finite(metrics: dict, state: Any, first_update: int, flags: Any = None) -> NonFiniteError | None:
     """The first non-finite metric (arrays ``[seed, update]``, update ``first_update`` at index 0) or, if
     none, the first non-finite floating-point leaf of ``state`` (leading seed axis); ``None`` when all are
-    finite. Updates are counted from 1."""
-    import jax
-
+    finite. Updates are counted from 1. ``flags``: a compiled :func:`finite_flags` for ``state``'s shape."""
     worst = None
     for name in sorted(metrics):
         if name in MAY_BE_NAN:
@@ -117,7 +120,7 @@ def find_non_finite(metrics: dict, state: Any, first_update: int) -> NonFiniteEr
         value = np.asarray(metrics[name])[seed, upd]
         return NonFiniteError(f"non-finite `{name}` ({value}) at update {n} (seed index {seed}): training "
                               f"diverged", n, name, seed)
-    flags = jax.tree_util.tree_flatten_with_path(jax.device_get(_finite_flags(state)))[0]
+    flags = jax.tree_util.tree_flatten_with_path(jax.device_get((flags or jax.jit(finite_flags))(state)))[0]
     for path, ok in flags:
         ok = np.asarray(ok)
         if not ok.all():
@@ -129,9 +132,9 @@ def find_non_finite(metrics: dict, state: Any, first_update: int) -> NonFiniteEr
     return None
 
 
-def _finite_flags(state: Any) -> Any:
-    """Per seed, whether each floating-point leaf of ``state`` is finite (computed where the state lives)."""
-    import jax
+def finite_flags(state: Any) -> Any:
+    """Per seed, whether each floating-point leaf of ``state`` is finite (jit it: computed where the state
+    lives, only the flags travel to the host)."""
     import jax.numpy as jnp
 
     def flag(x):
@@ -139,13 +142,18 @@ def _finite_flags(state: Any) -> Any:
             return jnp.isfinite(x).reshape(x.shape[0], -1).all(axis=1)
         return jnp.ones(x.shape[:1], bool)
 
-    global _FLAGS
-    if _FLAGS is None:
-        _FLAGS = jax.jit(lambda s: jax.tree.map(flag, s))
-    return _FLAGS(state)
+    return jax.tree.map(flag, state)
 
 
-_FLAGS = None
+def chunk_length(num_updates: int, checkpoint_every: int = 0) -> int:
+    """Updates per chunk: ``checkpoint_every``, or about a tenth of the run, preferring a length that divides
+    the run into 5 to 20 equal chunks (one compiled program then serves every chunk)."""
+    if checkpoint_every:
+        return checkpoint_every
+    exact = [d for d in range(1, num_updates + 1) if num_updates % d == 0 and 5 <= num_updates // d <= 20]
+    if exact:
+        return min(exact, key=lambda d: (abs(num_updates // d - 10), d))
+    return max(1, -(-num_updates // 10))
 
 
 @dataclass
@@ -199,14 +207,48 @@ def _meta(algo: str, cfg: Any, seeds: int, seed: int, done: int, num_updates: in
             "metric_dtypes": {k: str(np.asarray(v).dtype) for k, v in metrics.items()}}
 
 
+class _Programs:
+    """The compiled programs of one run besides the training chunks. Those needed only later (the finite
+    check, the final evaluation, a shorter last chunk) compile on a second thread, beside the chunk program
+    and then while the first chunks run: XLA compiles with the GIL released, and on a CPU training rarely
+    keeps every core busy."""
+
+    def __init__(self, trainer: Any, shape: Any, keys: Any, eval_episodes: int):
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="purerl-compile")
+        self.trainer, self.shape, self.keys, self.eval_episodes = trainer, shape, keys, eval_episodes
+        self.flags = self.eval = None
+
+    def start(self) -> None:
+        """Queue the finite check, the evaluation and the checkpointer's import (call once training runs:
+        compiling beside the training program's own compilation would slow that one down)."""
+        self.flags = self.later(lambda: compiling.compile(finite_flags, self.shape, kind="once"))
+        if self.eval_episodes:
+            evaluate = jax.vmap(lambda s, k: self.trainer.evaluate(s, k, self.eval_episodes))
+            self.eval = self.later(lambda: compiling.compile(evaluate, self.shape, self.keys, kind="once"))
+        self.later(lambda: importlib.import_module("orbax.checkpoint"))
+
+    def later(self, compile_fn):
+        return self.pool.submit(compile_fn)
+
+    def check(self, metrics: dict, state: Any, first_update: int) -> NonFiniteError | None:
+        return find_non_finite(metrics, state, first_update, self.flags.result())
+
+    def evaluate(self, state: Any) -> dict:
+        return jax.device_get(self.eval.result()(state, self.keys)) if self.eval is not None else {}
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
 def train(algo: str, cfg: Any, out: str | Path, *, seeds: int = 1, seed: int = 0, checkpoint_every: int = 0,
-          fused: bool = False, progress: bool = False, loggers: tuple = (),
+          fused: bool = False, progress: bool = False, loggers: tuple = (), eval_episodes: int = 0,
           _resume: tuple | None = None) -> RunOutcome:
     """Train ``algo`` with ``cfg`` for ``seeds`` vmapped seeds into run directory ``out`` (config.json,
     metrics.json/csv, checkpoints/). See the module docstring. Never raises on divergence: the outcome's
-    ``error`` holds the :class:`NonFiniteError` and the newest checkpoint is the last good state."""
-    import jax
+    ``error`` holds the :class:`NonFiniteError` and the newest checkpoint is the last good state.
 
+    With ``eval_episodes``, a finished run's policy is evaluated deterministically for that many episodes
+    per seed; ``outcome.extra["eval"]`` holds ``trainer.evaluate``'s output per seed."""
     from purerl.core.loop import scan_updates
     from purerl.run import checkpoint as ckpt
 
@@ -227,12 +269,7 @@ def train(algo: str, cfg: Any, out: str | Path, *, seeds: int = 1, seed: int = 0
     bar = ProgressBar(seeds, done0) if progress else None
     # One seed: the bar shows the latest return too; many: steps only (one callback per report, not per seed).
     pm = ("episode_return",) if seeds == 1 else ()
-    if fused:
-        trainer = mod.make(cfg, progress=bar, progress_metrics=pm)
-    elif _resume is not None:
-        trainer = _resume[3]  # built by resume() for the restore template
-    else:
-        trainer = mod.make(cfg)
+    trainer = _resume[3] if _resume is not None else mod.make(cfg)  # resume() built it for the restore template
     n_total = trainer.num_updates
     rundir.write_config(out, algo, cfg, seeds, seed, {"checkpoint_every": checkpoint_every, "fused": fused})
     for log in loggers:
@@ -242,51 +279,33 @@ def train(algo: str, cfg: Any, out: str | Path, *, seeds: int = 1, seed: int = 0
         for log in loggers:
             log.write(metrics, first)
 
-    if fused:
-        t0 = time.perf_counter()
-        compiled = jax.jit(jax.vmap(trainer.train)).lower(keys).compile()
-        compile_s = time.perf_counter() - t0
-        if bar is not None:
-            bar.start(n_total, trainer.steps_per_update)
-        t0 = time.perf_counter()
-        result = jax.block_until_ready(compiled(keys))
-        jax.effects_barrier()
-        run_s = time.perf_counter() - t0
-        if bar is not None:
-            bar.close()
-        metrics = jax.device_get(result.metrics)
-        error = find_non_finite(metrics, result.state, 1)
-        write_metrics(out, metrics)
-        log_chunk(metrics, 1)
-        if error is None:
-            ckpt.save(out / "checkpoints", result.state, step=n_total,
-                      meta=_meta(algo, cfg, seeds, seed, n_total, n_total, 0, metrics))
-        _close(loggers)
-        return RunOutcome(result.state, metrics, compile_s, run_s, n_total, n_total, error=error,
-                          extra={"trainer": trainer})
-
-    every = checkpoint_every or max(1, -(-n_total // 10))
-    chunks: dict[int, Any] = {}
-
-    def chunk_fn(n: int, state: Any):
-        """The compiled program for a chunk of ``n`` updates (compiled once per length)."""
-        if n not in chunks:
-            step = lambda s, start: scan_updates(trainer.update, s, start, n, n_total, bar, ())  # noqa: E731
-            chunks[n] = jax.jit(jax.vmap(step, in_axes=(0, None))).lower(state, np.int32(0)).compile()
-        return chunks[n]
-
-    interrupted: list[int] = []
-    in_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum)) if in_main else None
-    error = None
+    t0 = time.perf_counter()
+    initial = jax.jit(jax.vmap(trainer.init)).trace(keys)   # traced once: the state's shape and its program
+    shape = initial.out_info
+    programs = _Programs(trainer, shape, rundir.eval_keys(seed, seeds), eval_episodes)
     try:
-        t0 = time.perf_counter()
+        every = n_total if fused else chunk_length(n_total, checkpoint_every)  # fused: one chunk, the whole run
+        done = done0
+
+        def chunk_program(n: int):
+            step = lambda s, start: scan_updates(trainer.update, s, start, n, n_total, bar, pm)  # noqa: E731
+            return compiling.compile(jax.vmap(step, in_axes=(0, None)), shape, np.int32(0))
+
+        # The initial state's program compiles (XLA, without the GIL) on the second thread while this one
+        # traces the chunk program; a shorter last chunk, when the run does not divide into equal ones,
+        # compiles there later.
         if _resume is None:
-            state = jax.block_until_ready(jax.jit(jax.vmap(trainer.init))(keys))
-            parts, done = [], 0
+            init_program = programs.later(lambda: initial.lower().compile(compiling.compile_options("once")))
         else:
             state, done, previous_metrics, _ = _resume
             parts = [previous_metrics] if previous_metrics else []
+        rest = (n_total - done) % every
+        chunks = {min(every, n_total - done): chunk_program(min(every, n_total - done))}
+        last = programs.later(lambda: chunk_program(rest)) if rest and n_total - done > every else None
+        if _resume is None:
+            state = jax.block_until_ready(init_program.result()(keys))
+            parts = []
+        compile_s = time.perf_counter() - t0
         saved = done  # the step of the newest checkpoint of this run (0: none yet, or the initial state)
 
         def save(state, done):
@@ -294,46 +313,56 @@ def train(algo: str, cfg: Any, out: str | Path, *, seeds: int = 1, seed: int = 0
                       meta=_meta(algo, cfg, seeds, seed, done, n_total, checkpoint_every, _concat(parts)))
             return done
 
-        # Compile every chunk length the run will use (a shorter last chunk too) before the clock starts.
-        for n in sorted({min(every, n_total - done), (n_total - done) % every} - {0}):
-            chunk_fn(n, state)
-        compile_s = time.perf_counter() - t0
-        if bar is not None:
-            bar.start(n_total, trainer.steps_per_update)
-        run_s = 0.0
-        while done < n_total:
-            n = min(every, n_total - done)
-            t0 = time.perf_counter()
-            new_state, metrics = jax.block_until_ready(chunk_fn(n, state)(state, np.int32(done)))
-            run_s += time.perf_counter() - t0
-            metrics = jax.device_get(metrics)
-            error = find_non_finite(metrics, new_state, done + 1)
-            if error is not None:  # save the last good state; record the metrics up to the failure
-                if done > saved:
-                    saved = save(state, done)
+        interrupted: list[int] = []
+        in_main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum)) if in_main \
+            else None
+        error = None
+        try:
+            programs.start()
+            if bar is not None:
+                bar.start(n_total, trainer.steps_per_update)
+            run_s = 0.0
+            while done < n_total:
+                n = min(every, n_total - done)
+                if n not in chunks:
+                    chunks[n] = last.result()
+                t1 = time.perf_counter()
+                new_state, metrics = jax.block_until_ready(chunks[n](state, np.int32(done)))
+                run_s += time.perf_counter() - t1
+                metrics = jax.device_get(metrics)
+                error = programs.check(metrics, new_state, done + 1)
+                if error is not None:  # save the last good state; record the metrics up to the failure
+                    if done > saved:
+                        saved = save(state, done)
+                    parts.append(metrics)
+                    break
+                state = new_state
                 parts.append(metrics)
-                break
-            state = new_state
-            parts.append(metrics)
-            if bar is not None and seeds > 1 and "episode_return" in metrics:
-                last = np.asarray(metrics["episode_return"], dtype=np.float64)[:, -1]
-                bar.show_return(float(np.nanmean(last)) if np.isfinite(last).any() else float("nan"))
-            log_chunk(metrics, done + 1)
-            done += n
-            if checkpoint_every or done == n_total or interrupted:
-                saved = save(state, done)
-            if interrupted and done < n_total:
-                break
+                if bar is not None and seeds > 1 and "episode_return" in metrics:
+                    last_ret = np.asarray(metrics["episode_return"], dtype=np.float64)[:, -1]
+                    bar.show_return(float(np.nanmean(last_ret)) if np.isfinite(last_ret).any() else float("nan"))
+                log_chunk(metrics, done + 1)
+                done += n
+                if checkpoint_every or done == n_total or interrupted:
+                    saved = save(state, done)
+                if interrupted and done < n_total:
+                    break
+        finally:
+            if in_main:
+                signal.signal(signal.SIGINT, previous)
+            if bar is not None:
+                bar.close()
+            _close(loggers)
+        metrics = _concat(parts)
+        write_metrics(out, metrics)
+        extra = {"trainer": trainer}
+        if done == n_total and error is None:
+            extra["eval"] = programs.evaluate(state)
+        return RunOutcome(state, metrics, compile_s, run_s, done, n_total,
+                          interrupted=bool(interrupted) and done < n_total, error=error, extra=extra)
     finally:
-        if in_main:
-            signal.signal(signal.SIGINT, previous)
-        if bar is not None:
-            bar.close()
-        _close(loggers)
-    metrics = _concat(parts)
-    write_metrics(out, metrics)
-    return RunOutcome(state, metrics, compile_s, run_s, done, n_total, interrupted=bool(interrupted) and done < n_total,
-                      error=error, extra={"trainer": trainer})
+        programs.close()
 
 
 def _close(loggers) -> None:
@@ -341,11 +370,9 @@ def _close(loggers) -> None:
         log.close()
 
 
-def resume(out: str | Path, *, progress: bool = False, loggers: tuple = ()) -> RunOutcome:
+def resume(out: str | Path, *, progress: bool = False, loggers: tuple = (), eval_episodes: int = 0) -> RunOutcome:
     """Continue the run in ``out`` from its newest checkpoint with the same config, seeds and chunking;
     the finished run equals the uninterrupted one bit for bit."""
-    import jax
-
     from purerl.run import checkpoint as ckpt
 
     out = Path(out)
@@ -364,4 +391,5 @@ def resume(out: str | Path, *, progress: bool = False, loggers: tuple = ()) -> R
         raise ValueError(f"the run in {out} is finished ({meta['updates_done']} of {meta['num_updates']} updates): "
                          f"nothing to resume")
     return train(body["algo"], cfg, out, seeds=body["seeds"], seed=body["seed"], checkpoint_every=every,
-                 progress=progress, loggers=loggers, _resume=(state, int(meta["updates_done"]), metrics, trainer))
+                 progress=progress, loggers=loggers, eval_episodes=eval_episodes,
+                 _resume=(state, int(meta["updates_done"]), metrics, trainer))

@@ -1,0 +1,46 @@
+"""Compiling purerl's programs: ``purerl.jit`` and the XLA options the command line uses.
+
+On a CPU, XLA spends most of a training program's compile time in LLVM's optimisation of its kernels. For
+these programs (many small kernels inside loops; the matrix products are library calls either way), LLVM's
+``-O1`` compiles 30-40% faster than the default ``-O3`` with the same run time (measured on a 2-core CPU,
+jax 0.9.2: PPO CartPole 4.35 s -> 2.63 s compile for 16 seeds, SAC Pendulum 3.30 s -> 2.23 s, run times
+within 1%). Programs that run once (the initial state, a final evaluation, a finiteness check) compile at
+``-O0``: about half the compile time, and their run time is milliseconds either way.
+
+    train = jax.jit(ppo.make_train(cfg))          # works as always
+    train = purerl.jit(ppo.make_train(cfg))       # the same program, compiled with purerl's options
+
+On other backends these options are left at XLA's defaults.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+
+__all__ = ["compile_options", "jit", "compile"]
+
+_CPU = {
+    "train": {"xla_backend_optimization_level": 1},
+    "once": {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True},
+}
+
+
+def compile_options(kind: str = "train") -> dict:
+    """XLA compile options for a program that trains (``"train"``) or runs once (``"once"``), for the
+    default backend (empty where XLA's defaults are kept)."""
+    if kind not in _CPU:
+        raise ValueError(f"kind must be 'train' or 'once', got {kind!r}")
+    return dict(_CPU[kind]) if jax.default_backend() == "cpu" else {}
+
+
+def jit(fn: Callable, kind: str = "train", **jit_kwargs: Any) -> Callable:
+    """``jax.jit(fn)`` with :func:`compile_options` (``kind``) for the default backend."""
+    return jax.jit(fn, compiler_options=compile_options(kind), **jit_kwargs)
+
+
+def compile(fn: Callable, *args: Any, kind: str = "train") -> Any:  # noqa: A001 - mirrors jax's stage name
+    """``jax.jit(fn).lower(*args).compile(...)`` with :func:`compile_options` (``kind``); ``args`` may be
+    ``jax.ShapeDtypeStruct`` trees."""
+    return jax.jit(fn).lower(*args).compile(compiler_options=compile_options(kind))
