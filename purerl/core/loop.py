@@ -37,34 +37,26 @@ def scan_updates(update: Callable[[Any], tuple[Any, dict]], state: Any, start: j
                  progress_metrics: tuple[str, ...] = ()) -> tuple[Any, dict]:
     """Updates ``start .. start + length - 1`` of a ``num_updates``-update run, reporting progress.
 
-    ``progress`` (a host function) receives ``{"update": i, **{name: metrics[name]}}`` after every block of
-    ``report_every(num_updates)`` updates and after the last update (see :mod:`purerl.core.progress`), ``i``
+    ``progress`` (a host function) receives ``{"update": i, **{name: metrics[name]}}`` after every
+    ``report_every(num_updates)``-th update and after the last one (see :mod:`purerl.core.progress`), ``i``
     counting updates from 1. ``start`` may be traced, so one compiled chunk serves every chunk of a run. The
-    update index comes from the scan's xs, never from the state, so it is not batched by ``jax.vmap``: with no
-    ``progress_metrics`` a vmapped run makes one call per report, not one per seed. Ask for metrics (e.g.
-    ``("episode_return",)``) only for unvmapped runs.
+    report sits in a ``lax.cond`` on the update index, which comes from the scan's xs and never from the state:
+    it is not batched by ``jax.vmap``, so the branch stays a branch (not a select), the loop holds one copy of
+    the update whatever ``length`` is, and with no ``progress_metrics`` a vmapped run makes one call per report,
+    not one per seed. Ask for metrics (e.g. ``("episode_return",)``) only for unvmapped runs.
     """
-    step = lambda s, _: update(s)  # noqa: E731
     if progress is None:
-        return jax.lax.scan(step, state, None, length=length)
-    k = min(report_every(num_updates), length)
-    blocks, rest = divmod(length, k)
+        return jax.lax.scan(lambda s, _: update(s), state, None, length=length)
+    every = report_every(num_updates)
+    last = start + length - 1
 
-    def payload(last_index, metrics):
-        return {"update": last_index + 1, **{name: metrics[name][-1] for name in progress_metrics}}
-
-    def block(s, last_index):
-        s, metrics = jax.lax.scan(step, s, None, length=k)
-        report(progress, payload(last_index, metrics))
+    def step(s, i):
+        s, metrics = update(s)
+        payload = {"update": i + 1, **{name: metrics[name] for name in progress_metrics}}
+        jax.lax.cond(((i + 1) % every == 0) | (i == last), lambda p: report(progress, p), lambda p: None, payload)
         return s, metrics
 
-    state, metrics = jax.lax.scan(block, state, start + (jnp.arange(blocks) + 1) * k - 1)
-    metrics = jax.tree.map(lambda x: x.reshape((blocks * k,) + x.shape[2:]), metrics)
-    if rest:
-        state, tail = jax.lax.scan(step, state, None, length=rest)
-        report(progress, payload(start + length - 1, tail))
-        metrics = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), metrics, tail)
-    return state, metrics
+    return jax.lax.scan(step, state, start + jnp.arange(length))
 
 
 def make_train_fn(init: Callable[[jax.Array], Any], update: Callable[[Any], tuple[Any, dict]],

@@ -1,11 +1,11 @@
 """Live progress out of a compiled run, at a bounded rate.
 
-``train`` stays pure: when the caller asks for progress, the updates run as an outer scan over blocks of
-``report_every(num_updates)`` updates and a ``jax.debug.callback`` fires once per block (at most
-``MAX_REPORTS`` per run, plus a shorter last block). The callback sits outside the inner loop and needs no
-conditional, so the updates themselves compile exactly as without progress. Under ``jax.vmap`` a callback whose arguments are
-batched is unrolled into one call per batch element (jax's batching rule for debug callbacks), so the
-training loop passes batched metrics only when asked (see :func:`purerl.core.loop.make_train_fn`).
+``train`` stays pure: when the caller asks for progress, a ``jax.debug.callback`` fires after every
+``report_every(num_updates)``-th update (at most ``MAX_REPORTS`` per run, plus the last update), inside a
+``lax.cond`` on the update index (:func:`purerl.core.loop.scan_updates`). Under ``jax.vmap`` a callback whose
+arguments are batched is unrolled into one call per batch element (jax's batching rule for debug
+callbacks), so the training loop passes batched metrics only when asked (see
+:func:`purerl.core.loop.make_train_fn`).
 """
 
 from __future__ import annotations
