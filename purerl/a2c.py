@@ -19,7 +19,7 @@ from flax import struct
 from jax.sharding import Mesh
 
 from purerl.config import check, check_leaf, leaf_field, static_field
-from purerl.core import onpolicy
+from purerl.core import onpolicy, optim
 from purerl.core.loop import Result, Trainer, make_train_fn
 from purerl.core.minibatch import flatten_time_env
 from purerl.core.progress import ProgressFn
@@ -41,7 +41,7 @@ class Config(onpolicy.OnPolicyConfig):
 
     def validate(self) -> Config:
         super().validate()
-        check(self.optimizer in onpolicy.OPTIMIZERS, "optimizer", self.optimizer, f"use one of {onpolicy.OPTIMIZERS}")
+        check(self.optimizer in optim.OPTIMIZERS, "optimizer", self.optimizer, f"use one of {optim.OPTIMIZERS}")
         check_leaf(self, "gae_lambda", low=0.0, high=1.0)
         check_leaf(self, "ent_coef", low=0.0)
         check_leaf(self, "vf_coef", low=0.0)
@@ -52,7 +52,8 @@ class Config(onpolicy.OnPolicyConfig):
 @struct.dataclass
 class Learner:
     """One actor-critic learner on one batch of envs: ``gradient`` runs a rollout with ``params`` and returns
-    the loss gradient at ``params``; ``apply`` takes an optimiser step at (possibly other) parameters."""
+    the loss gradient at ``params``; ``apply(params, opt_state, grads, step)`` takes optimiser step number
+    ``step`` (which sets the annealed step size) at (possibly other) parameters."""
 
     tx: optax.GradientTransformation = struct.field(pytree_node=False)
     gradient: callable = struct.field(pytree_node=False)
@@ -61,8 +62,8 @@ class Learner:
 
 def make_learner(cfg: Config, env, network, updates_per_round: int = 1, shard=None) -> Learner:
     shard = shard or onpolicy.env_splitter(cfg, None)
-    tx = onpolicy.make_optimizer(cfg.optimizer, cfg.learning_rate, cfg.max_grad_norm, eps=cfg.opt_eps,
-                                 anneal_steps=(cfg.num_updates * updates_per_round) if cfg.anneal_lr else None)
+    tx = optim.make_optimizer(cfg.optimizer, cfg.learning_rate, max_grad_norm=cfg.max_grad_norm, eps=cfg.opt_eps)
+    total_steps = cfg.num_updates * updates_per_round
 
     def gradient(params, env_state, obs, key):
         """``(grads, aux, env_state, obs, tally)``: a rollout of ``num_steps`` and the gradient at ``params``."""
@@ -75,9 +76,10 @@ def make_learner(cfg: Config, env, network, updates_per_round: int = 1, shard=No
         aux["grad_norm"] = optax.global_norm(grads)
         return grads, aux, env_state, obs, tally
 
-    def apply(params, opt_state, grads):
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state
+    def apply(params, opt_state, grads, step):
+        if cfg.anneal_lr:
+            opt_state = optim.set_learning_rate(opt_state, optim.linear_decay(cfg.learning_rate, step, total_steps))
+        return optim.apply(tx, params, grads, opt_state)
 
     return Learner(tx, gradient, apply)
 
@@ -95,7 +97,7 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
     def update(state: onpolicy.TrainState):
         key, k_roll = jax.random.split(state.key)
         grads, aux, env_state, obs, tally = learner.gradient(state.params, state.env_state, state.obs, k_roll)
-        params, opt_state = learner.apply(state.params, state.opt_state, grads)
+        params, opt_state = learner.apply(state.params, state.opt_state, grads, state.update_step)
         state, metrics = state.after(params, opt_state, env_state, obs, key, tally)
         metrics.update(aux, env_steps=state.update_step * cfg.batch_size)
         return state, metrics

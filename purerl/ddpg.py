@@ -22,11 +22,10 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import optax
 from flax import struct
 
 from purerl.config import check, check_leaf, leaf_field, static_field
-from purerl.core import offpolicy
+from purerl.core import offpolicy, optim
 from purerl.core.loop import Result, Trainer
 from purerl.core.progress import ProgressFn
 from purerl.networks import DeterministicActor, QEnsemble
@@ -80,14 +79,16 @@ def make_agent(cfg: Config, action_dim: int) -> offpolicy.Agent:
     """The learning rule for a validated ``cfg`` (the training loop is added by :func:`make`)."""
     actor = DeterministicActor(action_dim, cfg.hidden_sizes, cfg.activation)
     critic = QEnsemble(cfg.num_critics, cfg.hidden_sizes, cfg.activation)
-    adam = optax.scale_by_adam()
+    actor_tx = optim.make_optimizer("adam", cfg.actor_lr)
+    critic_tx = optim.make_optimizer("adam", cfg.critic_lr)
 
     def init(key, obs):
         k_actor, k_critic = jax.random.split(key)
         params = {"actor": actor.init(k_actor, obs),
                   "critic": critic.init(k_critic, obs, jnp.zeros(obs.shape[:-1] + (action_dim,), jnp.float32))}
         zero = jnp.zeros((), jnp.int32)
-        return AgentState(params, params, adam.init(params["actor"]), adam.init(params["critic"]), zero, zero)
+        return AgentState(params, params, actor_tx.init(params["actor"]), critic_tx.init(params["critic"]), zero,
+                          zero)
 
     def critic_loss(critic_params, target_q, batch):
         q = critic.apply(critic_params, batch["obs"], batch["action"])
@@ -96,10 +97,6 @@ def make_agent(cfg: Config, action_dim: int) -> offpolicy.Agent:
     def actor_loss(actor_params, critic_params, obs):
         return -jnp.mean(critic.apply(critic_params, obs, actor.apply(actor_params, obs))[0])
 
-    def step(params, grads, opt_state, lr):
-        updates, opt_state = adam.update(grads, opt_state)
-        return jax.tree.map(lambda p, u: p - lr * u, params, updates), opt_state
-
     def learn(a: AgentState, batch: dict, key: jax.Array):
         next_action = smoothed_target_action(actor.apply(a.target["actor"], batch["next_obs"]), key,
                                              cfg.target_noise, cfg.target_noise_clip)  # identity at std 0
@@ -107,12 +104,12 @@ def make_agent(cfg: Config, action_dim: int) -> offpolicy.Agent:
         not_done = 1.0 - batch["terminated"].astype(jnp.float32)
         target_q = cfg.reward_scale * batch["reward"] + cfg.gamma * not_done * next_q
         (c_loss, q), c_grads = jax.value_and_grad(critic_loss, has_aux=True)(a.params["critic"], target_q, batch)
-        critic_params, critic_opt = step(a.params["critic"], c_grads, a.critic_opt, cfg.critic_lr)
+        critic_params, critic_opt = optim.apply(critic_tx, a.params["critic"], c_grads, a.critic_opt)
         steps = a.steps + 1
 
         def actor_and_targets(_):
             a_loss, a_grads = jax.value_and_grad(actor_loss)(a.params["actor"], critic_params, batch["obs"])
-            actor_params, actor_opt = step(a.params["actor"], a_grads, a.actor_opt, cfg.actor_lr)
+            actor_params, actor_opt = optim.apply(actor_tx, a.params["actor"], a_grads, a.actor_opt)
             params = {"actor": actor_params, "critic": critic_params}
             return params, offpolicy.polyak(a.target, params, cfg.tau), actor_opt, a.actor_steps + 1, a_loss
 

@@ -18,11 +18,10 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
-from jax.flatten_util import ravel_pytree
 from jax.sharding import Mesh
 
 from purerl.config import check, check_leaf, leaf_field, static_field
-from purerl.core import onpolicy
+from purerl.core import onpolicy, optim
 from purerl.core.onpolicy import TrainState
 from purerl.core.loop import Result, Trainer, make_train_fn
 from purerl.core.minibatch import flatten_time_env, shuffled_minibatches
@@ -76,13 +75,12 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
     ``mesh``: split the env batch over these devices (:mod:`purerl.core.sharding`); same result up to
     float error, ``num_envs`` a multiple of the device count."""
     cfg, shard, env, network = onpolicy.setup(config, mesh)
-    tx = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.scale_by_adam(eps=cfg.adam_eps))
+    tx = optim.make_optimizer("adam", cfg.learning_rate, max_grad_norm=cfg.max_grad_norm, eps=cfg.adam_eps)
     num_updates = cfg.num_updates
 
-    init = onpolicy.make_init(env, network, lambda params: tx.init(ravel_pytree(params)[0]), shard)
+    init = onpolicy.make_init(env, network, tx.init, shard)
 
-    def loss_fn(flat_params, unravel, mb):
-        params = unravel(flat_params)
+    def loss_fn(params, mb):
         pi, v = network.apply(params, mb["obs"])
         log_prob = pi.log_prob(mb["action"])
         log_ratio = log_prob - mb["log_prob"]
@@ -113,18 +111,13 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
                                                               cfg.gae_lambda)
         batch = flatten_time_env({"obs": traj.obs, "action": traj.action, "log_prob": traj.extras["log_prob"],
                                   "value": values, "advantage": advantages, "target": targets})
-        frac = 1.0 - state.update_step.astype(jnp.float32) / num_updates
-        lr = cfg.learning_rate * frac if cfg.anneal_lr else cfg.learning_rate
-
-        # The optimiser works on one flat parameter vector: a handful of large element-wise kernels
-        # instead of a few per parameter leaf, which is most of a minibatch step's cost on CPU.
-        flat_params, unravel = ravel_pytree(state.params)
+        lr = optim.linear_decay(cfg.learning_rate, state.update_step, num_updates) if cfg.anneal_lr \
+            else cfg.learning_rate
 
         def minibatch_step(carry, mb):
             params, opt_state, stopped = carry
-            (_, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, unravel, mb)
-            updates, new_opt_state = tx.update(grads, opt_state, params)
-            new_params = params - lr * updates
+            (_, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, mb)
+            new_params, new_opt_state = optim.apply(tx, params, grads, opt_state)
             if cfg.target_kl is not None:  # KL early stop: keep the old params from the first violation on
                 stopped = stopped | (aux["approx_kl"] > cfg.target_kl)
                 keep = lambda new, old: jnp.where(stopped, old, new)  # noqa: E731
@@ -138,9 +131,9 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
 
         with jax.named_scope("minibatch_updates"):
             (params, opt_state, stopped), aux = jax.lax.scan(
-                epoch, (flat_params, state.opt_state, jnp.zeros((), bool)),
+                epoch, (state.params, optim.set_learning_rate(state.opt_state, lr), jnp.zeros((), bool)),
                 jax.random.split(k_epochs, cfg.num_epochs))
-        new_state, metrics = state.after(unravel(params), opt_state, env_state, obs, key, tally)
+        new_state, metrics = state.after(params, opt_state, env_state, obs, key, tally)
         metrics.update({k: jnp.mean(v) for k, v in aux.items()})
         metrics.update(env_steps=new_state.update_step * cfg.batch_size, learning_rate=jnp.asarray(lr, jnp.float32),
                        kl_stopped=stopped.astype(jnp.float32))

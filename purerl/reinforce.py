@@ -29,7 +29,7 @@ from flax import struct
 from jax.sharding import Mesh
 
 from purerl.config import check, check_leaf, leaf_field, static_field
-from purerl.core import onpolicy
+from purerl.core import onpolicy, optim
 from purerl.core.loop import Result, Trainer, make_train_fn
 from purerl.core.minibatch import flatten_time_env
 from purerl.core.progress import ProgressFn
@@ -92,8 +92,7 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
     ``mesh``: split the env batch over these devices (:mod:`purerl.core.sharding`); same result up to
     float error, ``num_envs`` a multiple of the device count."""
     cfg, shard, env, network = onpolicy.setup(config, mesh)
-    tx = onpolicy.make_optimizer("adam", cfg.learning_rate, cfg.max_grad_norm,
-                                 anneal_steps=cfg.num_updates if cfg.anneal_lr else None)
+    tx = optim.make_optimizer("adam", cfg.learning_rate, max_grad_norm=cfg.max_grad_norm)
     base_init = onpolicy.make_init(env, network, tx.init, shard)
     vf_coef = cfg.vf_coef if cfg.baseline == "value" else 0.0
 
@@ -114,8 +113,11 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
         batch = score_function_batch(traj, cfg.gamma, baseline)
         grads, aux = jax.grad(onpolicy.policy_gradient_loss, argnums=1, has_aux=True)(
             network, state.params, batch, cfg.ent_coef, vf_coef, cfg.normalize_advantages)
-        updates, opt_state = tx.update(grads, state.opt_state, state.params)
-        params = jax.tree.map(jnp.add, state.params, updates)
+        opt_state = state.opt_state
+        if cfg.anneal_lr:
+            opt_state = optim.set_learning_rate(opt_state, optim.linear_decay(cfg.learning_rate, state.update_step,
+                                                                              cfg.num_updates))
+        params, opt_state = optim.apply(tx, state.params, grads, opt_state)
         w = batch["weight"]
         used = jnp.sum(w)
         batch_mean = jnp.sum(w * batch["target"]) / jnp.maximum(used, 1.0)

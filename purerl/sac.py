@@ -24,11 +24,10 @@ from typing import Any, Optional
 
 import jax
 import jax.numpy as jnp
-import optax
 from flax import struct
 
 from purerl.config import check_leaf, leaf_field, static_field
-from purerl.core import offpolicy
+from purerl.core import offpolicy, optim
 from purerl.core.loop import Result, Trainer
 from purerl.core.progress import ProgressFn
 from purerl.networks import QEnsemble, TanhGaussianActor, tanh_gaussian
@@ -69,15 +68,16 @@ def make_agent(cfg: Config, action_dim: int) -> offpolicy.Agent:
     actor = TanhGaussianActor(action_dim, cfg.hidden_sizes, cfg.activation)
     critic = QEnsemble(cfg.num_critics, cfg.hidden_sizes, cfg.activation)
     target_entropy = -float(action_dim) if cfg.target_entropy is None else cfg.target_entropy
-    adam = optax.scale_by_adam()
-    lrs = {"actor": cfg.actor_lr, "critic": cfg.critic_lr, "log_alpha": cfg.alpha_lr if cfg.autotune_alpha else 0.0}
+    tx = optim.by_group(actor=optim.make_optimizer("adam", cfg.actor_lr),
+                        critic=optim.make_optimizer("adam", cfg.critic_lr),
+                        log_alpha=optim.make_optimizer("adam", cfg.alpha_lr if cfg.autotune_alpha else 0.0))
 
     def init(key, obs):
         k_actor, k_critic = jax.random.split(key)
         action = jnp.zeros(obs.shape[:-1] + (action_dim,), jnp.float32)
         params = {"actor": actor.init(k_actor, obs), "critic": critic.init(k_critic, obs, action),
                   "log_alpha": jnp.log(jnp.asarray(cfg.alpha, jnp.float32))}
-        return AgentState(params, params["critic"], adam.init(params), jnp.zeros((), jnp.int32))
+        return AgentState(params, params["critic"], tx.init(params), jnp.zeros((), jnp.int32))
 
     def policy(actor_params, obs):
         return tanh_gaussian(*actor.apply(actor_params, obs))
@@ -107,9 +107,7 @@ def make_agent(cfg: Config, action_dim: int) -> offpolicy.Agent:
     def learn(a: AgentState, batch: dict, key: jax.Array):
         grads, aux = jax.grad(loss_fn, has_aux=True)(a.params, a.target_critic, batch, key)
         with jax.named_scope("optimizer"):
-            updates, opt_state = adam.update(grads, a.opt_state)
-            params = {k: jax.tree.map(lambda p, u, lr=lrs[k]: p - lr * u, a.params[k], updates[k])
-                      for k in a.params}
+            params, opt_state = optim.apply(tx, a.params, grads, a.opt_state)
         with jax.named_scope("targets"):
             target = offpolicy.polyak(a.target_critic, params["critic"], cfg.tau)
         return AgentState(params, target, opt_state, a.steps + 1), aux

@@ -30,13 +30,12 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
-import optax
 from flax import struct
 from jax.sharding import Mesh
 from jax.flatten_util import ravel_pytree
 
 from purerl.config import check, check_leaf, leaf_field, static_field
-from purerl.core import onpolicy
+from purerl.core import onpolicy, optim
 from purerl.core.loop import Result, Trainer, make_train_fn
 from purerl.core.minibatch import flatten_time_env, shuffled_minibatches
 from purerl.core.progress import ProgressFn
@@ -108,8 +107,7 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
     ``mesh``: split the env batch over these devices (:mod:`purerl.core.sharding`); same result up to
     float error, ``num_envs`` a multiple of the device count."""
     cfg, shard, env, network = onpolicy.setup(config, mesh)
-    critic_tx = onpolicy.make_optimizer("adam", cfg.learning_rate, cfg.max_grad_norm, anneal_steps=(
-        cfg.num_updates * cfg.vf_epochs * cfg.vf_minibatches) if cfg.anneal_lr else None)
+    critic_tx = optim.make_optimizer("adam", cfg.learning_rate, max_grad_norm=cfg.max_grad_norm)
     init = onpolicy.make_init(env, network, lambda params: critic_tx.init(_split(params)[1]), shard)
     steps = cfg.backtrack_coef ** jnp.arange(cfg.line_search_steps, dtype=jnp.float32)
 
@@ -157,8 +155,7 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
         def step(carry, mb):
             cp, os = carry
             loss, grads = jax.value_and_grad(value_loss)(cp, mb)
-            updates, os = critic_tx.update(grads, os, cp)
-            return (optax.apply_updates(cp, updates), os), loss
+            return optim.apply(critic_tx, cp, grads, os), loss
 
         def epoch(carry, k):
             return jax.lax.scan(step, carry, shuffled_minibatches(k, batch, cfg.vf_minibatches))
@@ -175,7 +172,11 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
         batch = flatten_time_env({"obs": traj.obs, "action": traj.action, "advantage": adv, "target": targets})
         policy_params, critic_params = _split(state.params)
         new_policy, metrics = policy_step(policy_params, critic_params, batch)
-        critic_params, opt_state, v_loss = fit_critic(policy_params, critic_params, state.opt_state,
+        opt_state = state.opt_state
+        if cfg.anneal_lr:  # the critic's step size decays linearly over the run's updates
+            opt_state = optim.set_learning_rate(opt_state, optim.linear_decay(cfg.learning_rate, state.update_step,
+                                                                              cfg.num_updates))
+        critic_params, opt_state, v_loss = fit_critic(policy_params, critic_params, opt_state,
                                                       {"obs": batch["obs"], "target": batch["target"]}, k_critic)
         state, ep = state.after(_join(new_policy, critic_params), opt_state, env_state, obs, key, tally)
         metrics.update(ep, value_loss=v_loss, env_steps=state.update_step * cfg.batch_size)

@@ -152,7 +152,7 @@ def test_a3c_without_staleness_is_sequential_fresh_parameter_updates():
     for w in range(cfg.num_workers):
         env_state = jax.tree.map(lambda x, w=w: x[w], state.env_state)
         grads, *_ = learner.gradient(params, env_state, state.obs[w], k_roll[w])
-        params, opt_state = learner.apply(params, opt_state, grads)
+        params, opt_state = learner.apply(params, opt_state, grads, state.version + w)
     _assert_tree_close(emulated.params, params, rtol=1e-5, atol=1e-6)
     assert float(metrics["staleness"]) == 0.0
 

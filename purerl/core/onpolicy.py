@@ -9,7 +9,6 @@
 * :func:`values_and_gae`: ``V(obs)``, ``V(final_obs)`` in two batched calls, then GAE(lambda) targets.
 * :func:`policy_gradient_loss`: score-function policy loss with weights, value regression, entropy bonus.
 * :func:`make_policy` / :func:`evaluation`: the trained policy on raw observations and its evaluation.
-* :func:`make_optimizer`: gradient clipping + Adam or RMSProp with the config's learning rate.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
-import optax
 from flax import struct
 from jax.sharding import Mesh
 
@@ -32,11 +30,8 @@ from purerl.core.rollout import rollout
 from purerl.core.sharding import constrain_envs
 from purerl.networks import ACTIVATIONS, ActorCritic, policy_noise, sample_with
 
-__all__ = ["OPTIMIZERS", "OnPolicyConfig", "TrainState", "collect", "env_splitter", "make_init", "make_env", "make_network",
-           "make_optimizer", "policy_gradient_loss", "setup", "values_and_gae"]
-
-OPTIMIZERS = ("adam", "rmsprop")
-
+__all__ = ["OnPolicyConfig", "TrainState", "collect", "env_splitter", "make_init", "make_env", "make_network",
+           "policy_gradient_loss", "setup", "values_and_gae"]
 
 @struct.dataclass
 class OnPolicyConfig:
@@ -158,18 +153,6 @@ def make_network(cfg: OnPolicyConfig, env: envs.VecEnv) -> ActorCritic:
     return ActorCritic(action_dim=env.action_dim, discrete=env.is_discrete, hidden_sizes=cfg.hidden_sizes,
                        activation=cfg.activation, shared=cfg.shared_network,
                        state_dependent_std=cfg.state_dependent_std)
-
-
-def make_optimizer(name: str, learning_rate: Any, max_grad_norm: Any, eps: float = 1e-5,
-                   anneal_steps: int | None = None, rmsprop_decay: float = 0.99) -> optax.GradientTransformation:
-    """Global-norm clipping then Adam or RMSProp (A2C's optimiser: decay 0.99, eps 1e-5); with
-    ``anneal_steps`` the step size decays linearly to 0 over that many updates."""
-    lr = learning_rate if anneal_steps is None else optax.linear_schedule(learning_rate, 0.0, anneal_steps)
-    if name == "adam":
-        opt = optax.adam(lr, eps=eps)
-    else:
-        opt = optax.rmsprop(lr, decay=rmsprop_decay, eps=eps)
-    return optax.chain(optax.clip_by_global_norm(max_grad_norm), opt)
 
 
 def collect(env: envs.VecEnv, network: ActorCritic, params: Any, env_state: Any, obs: jax.Array,
