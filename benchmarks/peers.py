@@ -1,7 +1,7 @@
 """purerl against rejax, timed side by side in one run, with PureJaxRL's published figures for reference.
 
     bash ../shared/peers/setup.sh              # once: .peers-venv with rejax 0.1.3 (gymnax's old API)
-    python benchmarks/peers.py --small         # every row on a CPU (about 15 minutes on 2 cores)
+    python benchmarks/peers.py --small         # every row on a CPU (about 20 minutes on 2 cores)
     python benchmarks/peers.py --rows ppo1,sac --rounds 5
 
 Each system runs in its own worker process (rejax from --peers-python), fresh for every round so that
@@ -195,10 +195,11 @@ def cli_row(rounds: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--small", action="store_true", help="CPU-sized: 3 rounds of 2 runs (the rows are the same)")
+    ap.add_argument("--small", action="store_true", help="CPU-sized: 3 rounds of 1 timed run (the rows are the same)")
     ap.add_argument("--rows", default="ppo1,ppo16,sac,cli")
     ap.add_argument("--rounds", type=int, default=None, help="fresh worker pairs per row (default 3, 5 without --small)")
-    ap.add_argument("--runs", type=int, default=None, help="timed runs per system and round (default 2)")
+    ap.add_argument("--runs", type=int, default=None, help="timed runs per system and round (default 1 with --small, "
+                                                             "else 2)")
     ap.add_argument("--peers-python", default=str(ROOT / ".peers-venv" / "bin" / "python"),
                     help="python of the environment made by ../shared/peers/setup.sh")
     ap.add_argument("--out", default=str(HERE / "results" / "peers.json"))
@@ -211,7 +212,7 @@ def main() -> None:
         sys.exit(f"peers.py: no rejax environment at {args.peers_python}: run `bash ../shared/peers/setup.sh` "
                  f"from the project root (or pass --peers-python)")
     rounds = args.rounds or (3 if args.small else 5)
-    runs = args.runs or 2
+    runs = args.runs or (1 if args.small else 2)
     import jax
 
     machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
