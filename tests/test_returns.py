@@ -1,7 +1,8 @@
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
-from purerl.core.returns import gae
+from purerl.core.returns import gae, linear_recurrence
 
 
 def gae_reference(rewards, values, next_values, terminated, truncated, gamma, lam):
@@ -54,3 +55,18 @@ def test_first_episode_mask_keeps_steps_up_to_the_first_end():
     done = jnp.array([[0, 1, 0], [1, 0, 0], [0, 0, 0], [1, 1, 0]], bool)
     expected = np.array([[1, 1, 1], [1, 0, 1], [0, 0, 1], [0, 0, 1]], bool)
     np.testing.assert_array_equal(np.asarray(first_episode(done)), expected)
+
+
+@pytest.mark.parametrize("T", [1, 7, 12, 128, 500])
+def test_linear_recurrence_equals_the_step_by_step_loop(T):
+    """The blocked recurrence (blocks of up to sqrt(T) steps) against the plain backward loop, for lengths
+    that are prime, square and neither, with episode ends (zero decays) scattered through."""
+    rng = np.random.default_rng(T)
+    x = rng.normal(size=(T, 3)).astype(np.float32)
+    decay = (0.97 * (rng.uniform(size=(T, 3)) > 0.1)).astype(np.float32)
+    y, ref = np.zeros_like(x), np.zeros(3, np.float32)
+    for t in reversed(range(T)):
+        ref = x[t] + decay[t] * ref
+        y[t] = ref
+    np.testing.assert_allclose(np.asarray(linear_recurrence(jnp.asarray(decay), jnp.asarray(x))), y, rtol=1e-5,
+                               atol=1e-5)
