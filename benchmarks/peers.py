@@ -5,7 +5,9 @@
     python benchmarks/peers.py --rows ppo1,sac --rounds 5
 
 Each system runs in its own worker process (rejax from --peers-python), fresh for every round so that
-compilation is never served from memory; the persistent compilation cache is off. Within a round the
+compilation is never served from memory; the persistent compilation cache is off. purerl compiles as its
+README shows (``purerl.jit``: XLA options chosen for its programs, see ``purerl/compiling.py``); a third
+worker compiles the same program with plain ``jax.jit`` (compile time only), reported on its own line. Within a round the
 systems take turns: A compiles, B compiles, then A, B run their compiled program once to warm up and
 --runs more times each, alternated (A B A B). "compile" is ``jax.jit(f).lower(x).compile()``, "run" a later
 call of the compiled program; the table reports medians over rounds and runs, and purerl / fastest peer.
@@ -95,10 +97,16 @@ def _rejax_program(row: str):
 
 
 def worker(system: str, row: str) -> None:
-    """Answer ``compile`` / ``run`` / ``quit`` lines on stdin with one JSON line each on stdout."""
+    """Answer ``compile`` / ``run`` / ``quit`` lines on stdin with one JSON line each on stdout. purerl
+    compiles with ``purerl.jit``'s options (its documented way), "purerl-jax.jit" with plain ``jax.jit``."""
     import jax
 
-    fn, keys, final = (_purerl_program if system == "purerl" else _rejax_program)(row)
+    fn, keys, final = (_rejax_program if system == "rejax" else _purerl_program)(row)
+    options = {}
+    if system == "purerl":
+        from purerl.compiling import compile_options
+
+        options = compile_options()
     compiled = None
     out = sys.stdout
     sys.stdout = sys.stderr  # libraries' prints must not break the protocol
@@ -106,7 +114,7 @@ def worker(system: str, row: str) -> None:
         cmd = line.strip()
         if cmd == "compile":
             t0 = time.perf_counter()
-            compiled = jax.jit(fn).lower(keys).compile()
+            compiled = jax.jit(fn).lower(keys).compile(compiler_options=options)
             reply = {"compile_s": time.perf_counter() - t0}
         elif cmd == "run":
             t0 = time.perf_counter()
@@ -122,7 +130,7 @@ class Worker:
     def __init__(self, python: str, system: str, row: str):
         env = dict(os.environ, JAX_ENABLE_COMPILATION_CACHE="false", TF_CPP_MIN_LOG_LEVEL="3",
                    PYTHONWARNINGS="ignore")
-        if system == "purerl":
+        if system.startswith("purerl"):
             env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
         self.p = subprocess.Popen([python, str(Path(__file__).resolve()), "--worker", system, row],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -147,8 +155,9 @@ class Worker:
 
 # ----------------------------------------------------------------------------- the side-by-side runs
 
-def compare(row: str, systems: dict[str, str], rounds: int, runs: int) -> dict:
-    """Medians of compile and run time per system, alternating the systems within every round."""
+def compare(row: str, systems: dict[str, str], rounds: int, runs: int, compile_only: tuple = ()) -> dict:
+    """Medians of compile and run time per system, alternating the systems within every round (the systems
+    in ``compile_only`` are only compiled)."""
     got = {s: {"compile_s": [], "run_s": [], "return": []} for s in systems}
     for r in range(rounds):
         order = list(systems) if r % 2 == 0 else list(reversed(systems))
@@ -156,10 +165,11 @@ def compare(row: str, systems: dict[str, str], rounds: int, runs: int) -> dict:
         try:
             for s in order:
                 got[s]["compile_s"].append(workers[s].ask("compile")["compile_s"])
-            for s in order:
+            timed = [s for s in order if s not in compile_only]
+            for s in timed:
                 workers[s].ask("run")  # the first call of a compiled program is not timed
             for _ in range(runs):
-                for s in order:
+                for s in timed:
                     rep = workers[s].ask("run")
                     got[s]["run_s"].append(rep["run_s"])
                     got[s]["return"].append(rep["return"])
@@ -167,10 +177,11 @@ def compare(row: str, systems: dict[str, str], rounds: int, runs: int) -> dict:
             for w in workers.values():
                 w.close()
         print(f"  {row} round {r + 1}/{rounds}: " + ", ".join(
-            f"{s} compile {got[s]['compile_s'][-1]:.2f}s run {got[s]['run_s'][-1]:.2f}s" for s in order), flush=True)
-    return {s: {"compile_s": statistics.median(v["compile_s"]), "run_s": statistics.median(v["run_s"]),
-                "return": statistics.median(v["return"]), "all_run_s": v["run_s"], "all_compile_s": v["compile_s"]}
-            for s, v in got.items()}
+            f"{s} compile {got[s]['compile_s'][-1]:.2f}s" + (f" run {got[s]['run_s'][-1]:.2f}s" if got[s]["run_s"]
+                                                             else "") for s in order), flush=True)
+    med = lambda v: statistics.median(v) if v else None  # noqa: E731
+    return {s: {"compile_s": med(v["compile_s"]), "run_s": med(v["run_s"]), "return": med(v["return"]),
+                "all_run_s": v["run_s"], "all_compile_s": v["compile_s"]} for s, v in got.items()}
 
 
 def cli_row(rounds: int) -> dict:
@@ -218,12 +229,12 @@ def main() -> None:
     machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
                f"{jax.devices()[0].platform}, jax {jax.__version__}, python {platform.python_version()}")
     print(f"{time.strftime('%Y-%m-%d')}: {machine}; {rounds} rounds x {runs} runs", flush=True)
-    systems = {"purerl": sys.executable, "rejax": args.peers_python}
+    systems = {"purerl": sys.executable, "purerl-jax.jit": sys.executable, "rejax": args.peers_python}
     res = {}
     for row in args.rows.split(","):
         if row == "cli":
             continue
-        res[row] = compare(row, systems, rounds, runs)
+        res[row] = compare(row, systems, rounds, runs, compile_only=("purerl-jax.jit",))
     if "cli" in args.rows.split(","):
         res["cli"] = cli_row(rounds)
         if "ppo1" not in res:
@@ -244,6 +255,11 @@ def main() -> None:
                           "purerl": res[row]["purerl"][what], "ratio": ratio})
             lines.append(f"| {labels[row]}: {what[:-2]} | {f'{pj:.2f} s' if pj else '-'} | "
                          f"{res[row]['rejax'][what]:.2f} s | {res[row]['purerl'][what]:.2f} s | {ratio:.2f} |")
+            if what == "compile_s":
+                plain = res[row]["purerl-jax.jit"]["compile_s"]
+                lines.append(f"| {labels[row]}: compile with plain `jax.jit` | | | {plain:.2f} s | "
+                             f"{plain / min(peers):.2f} |")
+                table.append({"row": row, "what": "compile_s_jax_jit", "purerl": plain, "ratio": plain / min(peers)})
         lines.append(f"| {labels[row]}: final return | | {res[row]['rejax']['return']:.0f} | "
                      f"{res[row]['purerl']['return']:.0f} | |")
     if "cli" in res:
