@@ -20,7 +20,7 @@ from jax.sharding import Mesh
 
 from purerl.config import check, check_leaf, leaf_field, static_field
 from purerl.core import onpolicy, optim
-from purerl.core.loop import Result, Trainer, make_train_fn
+from purerl.core.loop import Result, Trainer, env_steps, make_train_fn
 from purerl.core.minibatch import flatten_time_env
 from purerl.core.progress import ProgressFn
 
@@ -39,14 +39,13 @@ class Config(onpolicy.OnPolicyConfig):
     vf_coef: float = leaf_field(0.5, "value loss coefficient")
     opt_eps: float = leaf_field(1e-5, "optimiser epsilon")
 
-    def validate(self) -> Config:
-        super().validate()
+    def _check(self) -> None:
+        super()._check()
         check(self.optimizer in optim.OPTIMIZERS, "optimizer", self.optimizer, f"use one of {optim.OPTIMIZERS}")
         check_leaf(self, "gae_lambda", low=0.0, high=1.0)
         check_leaf(self, "ent_coef", low=0.0)
         check_leaf(self, "vf_coef", low=0.0)
         check_leaf(self, "opt_eps", low=0.0, low_open=True)
-        return self
 
 
 @struct.dataclass
@@ -99,7 +98,7 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
         grads, aux, env_state, obs, tally = learner.gradient(state.params, state.env_state, state.obs, k_roll)
         params, opt_state = learner.apply(state.params, state.opt_state, grads, state.update_step)
         state, metrics = state.after(params, opt_state, env_state, obs, key, tally)
-        metrics.update(aux, env_steps=state.update_step * cfg.batch_size)
+        metrics.update(aux, env_steps=env_steps(state.update_step, cfg.batch_size))
         return state, metrics
 
     return Trainer(cfg, env, cfg.num_updates, cfg.batch_size, init, update,

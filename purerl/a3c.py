@@ -30,10 +30,10 @@ import jax.numpy as jnp
 from flax import struct
 
 from purerl import a2c
-from purerl.config import check, static_field
+from purerl.config import check, check_env_fields, static_field
 from purerl.core import onpolicy
 from purerl.core.evaluation import make_evaluate
-from purerl.core.loop import Result, Trainer, make_train_fn
+from purerl.core.loop import Result, Trainer, env_steps, make_train_fn
 from purerl.core.progress import ProgressFn
 from purerl.core.rollout import EpisodeTally
 
@@ -52,13 +52,11 @@ class Config(a2c.Config):
         """Env steps per round (all workers)."""
         return self.num_workers * self.num_envs * self.num_steps
 
-    def validate(self) -> Config:
-        super().validate()
-        check(isinstance(self.num_workers, int) and self.num_workers >= 1, "num_workers", self.num_workers,
-              "use a positive integer")
-        check(isinstance(self.max_staleness, int) and self.max_staleness >= 0, "max_staleness",
+    def _check(self) -> None:
+        super()._check()
+        check(self.num_workers >= 1, "num_workers", self.num_workers, "use a positive integer")
+        check(self.max_staleness >= 0, "max_staleness",
               self.max_staleness, "use a non-negative integer (0: no staleness)")
-        return self
 
 
 @struct.dataclass
@@ -78,6 +76,7 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
     """Build A3C for ``config``: validated here, in Python, before anything is traced."""
     cfg = config.validate()
     env = onpolicy.make_env(cfg, cfg.num_envs, train=True)
+    check_env_fields(cfg, env)
     network = onpolicy.make_network(cfg, env)
     learner = a2c.make_learner(cfg, env, network, updates_per_round=cfg.num_workers)
     W, K = cfg.num_workers, cfg.max_staleness
@@ -112,7 +111,8 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
         tally = EpisodeTally(*(jnp.sum(x) for x in (tallies.return_sum, tallies.length_sum, tallies.count)))
         state = state.replace(history=history, version=version)
         state, metrics = state.after(params, opt_state, env_state, obs, key, tally)
-        metrics.update({k: jnp.mean(v) for k, v in aux.items()}, env_steps=state.update_step * cfg.batch_size)
+        metrics.update({k: jnp.mean(v) for k, v in aux.items()},
+                       env_steps=env_steps(state.update_step, cfg.batch_size))
         return state, metrics
 
     parts = onpolicy.evaluation(cfg, network, env)

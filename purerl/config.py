@@ -17,8 +17,11 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import types
+import typing
 from typing import Any, Iterable
 
+import numpy as np
 from flax import struct
 
 try:  # public in jax 0.9-0.11; the fallback keeps validation working if it moves
@@ -27,11 +30,13 @@ except ImportError:  # pragma: no cover
     from jax._src.core import Tracer
 
 __all__ = [
+    "Validated",
     "static_field",
     "leaf_field",
     "concrete",
     "check",
     "check_leaf",
+    "check_env_fields",
     "field_docs",
     "apply_overrides",
 ]
@@ -80,6 +85,153 @@ def check_leaf(cfg: Any, field: str, *, low: float | None = None, high: float | 
         raise ValueError(f"config field `{field}` = {v!r} is out of range: it must lie in {rng}")
     if high is not None and (v > high or (high_open and v == high)):
         raise ValueError(f"config field `{field}` = {v!r} is out of range: it must lie in {rng}")
+
+
+# --- one validation path for every Config -------------------------------------------------------------------
+
+_WHAT = {"bool": "True or False", "int": "an integer", "float": "a finite real number", "str": "a string",
+         "ints": "a tuple of positive integers such as (64, 64)"}
+
+
+def _kind(annotation: Any) -> tuple[str, bool]:
+    """``(kind, optional)`` of a field's declared type: bool, int, float, str or ints (a tuple of ints)."""
+    optional = False
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = typing.get_args(annotation)
+        optional = type(None) in args
+        annotation = next(a for a in args if a is not type(None))
+    for kind, tp in (("bool", bool), ("int", int), ("float", float), ("str", str)):
+        if annotation is tp:
+            return kind, optional
+    if annotation is tuple or typing.get_origin(annotation) is tuple:
+        return "ints", optional
+    raise TypeError(f"config fields must be declared bool, int, float, str or tuple, not {annotation!r}")
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    return f"{value!r} ({type(value).__name__})"
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _as_declared(name: str, kind: str, optional: bool, static: bool, v: Any) -> Any:
+    """The field's value as its declared type (numpy scalars and lists accepted as what they hold), or a
+    ``TypeError``/``ValueError`` naming the field, the value and the fix."""
+    if v is None:
+        if optional:
+            return None
+        raise TypeError(f"config field `{name}` must be {_WHAT[kind]}, got None")
+    if isinstance(v, Tracer):
+        if static:
+            raise ValueError(f"config field `{name}` is static: it shapes the compiled program, so it cannot be "
+                             f"traced (vmapped or passed through jit); loop over its values in Python, one "
+                             f"program per value (purerl.sweep does the same)")
+        return v  # a leaf being swept: checked by nobody (the caller chose the values)
+    if kind == "bool":
+        if isinstance(v, (bool, np.bool_)):
+            return bool(v)
+        raise TypeError(f"config field `{name}` must be True or False, got {_show(v)}")
+    if kind == "int":
+        if _is_int(v):
+            return int(v)
+        fix = f": write {int(v)}" if isinstance(v, float) and v.is_integer() else ""
+        raise TypeError(f"config field `{name}` must be an integer, got {_show(v)}{fix}")
+    if kind == "str":
+        if isinstance(v, str):
+            return v
+        raise TypeError(f"config field `{name}` must be a string, got {_show(v)}")
+    if kind == "ints":
+        if isinstance(v, (tuple, list)) and all(_is_int(h) for h in v):
+            return tuple(int(h) for h in v)
+        raise TypeError(f"config field `{name}` must be {_WHAT[kind]}, got {_show(v)}")
+    # a numeric leaf
+    if isinstance(v, (bool, np.bool_, str)) or not (isinstance(v, (int, float, np.number)) or hasattr(v, "dtype")):
+        raise TypeError(f"config field `{name}` must be a real number, got {_show(v)}")
+    if hasattr(v, "shape") and tuple(v.shape) != ():
+        raise ValueError(f"config field `{name}` got an array of shape {tuple(v.shape)}: a config holds one value "
+                         f"per run; to run several values at once, jax.vmap over them (see the README: many "
+                         f"hyperparameter values at once) or use purerl.sweep")
+    if hasattr(v, "dtype") and not (np.issubdtype(v.dtype, np.floating) or np.issubdtype(v.dtype, np.integer)):
+        raise TypeError(f"config field `{name}` must be a real number, got an array of dtype {v.dtype}")
+    x = float(v)
+    if not math.isfinite(x):
+        raise ValueError(f"config field `{name}` = {x} is not finite: give a finite number")
+    return v if hasattr(v, "dtype") and not isinstance(v, np.generic) else x
+
+
+class Validated:
+    """Base of every algorithm's Config: ``validate()`` is the one validation path.
+
+    1. every field's value is checked against its declared type (bool, int, float, str, tuple of ints; numpy
+       scalars and lists accepted as what they hold, returned as Python values), numbers must be finite, a
+       traced static field or an array in a numeric field says how to sweep instead;
+    2. ``_check()``: ranges and relations between fields (each class adds its own, calling ``super``);
+    3. ``_applies``: fields that do nothing given the others (e.g. ``vf_clip_eps`` without ``clip_value``) must
+       stay at their defaults.
+    All of it in plain Python, before anything is traced; the env-dependent checks run in ``make``, where the
+    env exists (:func:`check_env_fields`). Returns the validated (coerced) config.
+    """
+
+    # field -> (does it apply?, what it is for): declared per class, merged along the class hierarchy
+    _applies: dict = {}
+
+    def validate(self):
+        hints = typing.get_type_hints(type(self))
+        values = {}
+        for f in dataclasses.fields(self):
+            kind, optional = _kind(hints[f.name])
+            values[f.name] = _as_declared(f.name, kind, optional, bool(f.metadata.get("static")),
+                                          getattr(self, f.name))
+        cfg = self.replace(**values)
+        cfg._check()
+        cfg._check_applies()
+        return cfg
+
+    def _check(self) -> None:
+        """Ranges and relations between fields (subclasses extend it, calling super)."""
+
+    def _check_applies(self) -> None:
+        rules: dict = {}
+        for klass in reversed(type(self).__mro__):
+            rules.update(vars(klass).get("_applies", {}))
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        for name, (applies, what) in rules.items():
+            value, default = getattr(self, name), defaults[name]
+            changed = isinstance(value, Tracer) or not _same(value, default)
+            if changed and not applies(self):
+                raise ValueError(f"config field `{name}` = {value!r} does not apply: {what}; leave it at its "
+                                 f"default ({default!r})")
+
+
+def _same(value: Any, default: Any) -> bool:
+    try:
+        return bool(value == default)
+    except (TypeError, ValueError):
+        return False
+
+
+def check_env_fields(cfg: Any, env: Any) -> None:
+    """Fields of ``cfg`` that do nothing for ``env`` (a built env) must stay at their defaults: the Brax
+    fields for a gymnax env, the continuous-action fields for discrete actions."""
+    defaults = {f.name: f.default for f in dataclasses.fields(cfg)}
+
+    def refuse(name: str, why: str) -> None:
+        raise ValueError(f"config field `{name}` = {getattr(cfg, name)!r} does not apply to env {cfg.env!r}: {why}; "
+                         f"leave it at its default ({defaults[name]!r})")
+
+    if not env.env_id.startswith("brax/"):
+        if getattr(cfg, "env_backend", None) is not None:
+            refuse("env_backend", "it picks a Brax physics pipeline, and this is not a Brax env")
+        if "episode_length" in defaults and cfg.episode_length != defaults["episode_length"]:
+            refuse("episode_length", f"gymnax envs carry their own time limit ({env.max_episode_steps} steps here)")
+    if env.is_discrete:
+        for name in ("action_transform", "state_dependent_std"):
+            if name in defaults and getattr(cfg, name) != defaults[name]:
+                refuse(name, "it shapes continuous actions, and this env's actions are discrete")
 
 
 def field_docs(cfg_cls: type) -> list[tuple[str, Any, bool, str]]:

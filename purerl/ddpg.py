@@ -44,19 +44,20 @@ class Config(offpolicy.OffPolicyConfig):
     target_noise: float = leaf_field(0.0, "std of target policy smoothing noise (TD3: 0.2; 0 = off)")
     target_noise_clip: float = leaf_field(0.5, "smoothing noise is clipped to +-this")
 
-    def validate(self) -> "Config":
-        super().validate()
+    _applies = {name: (lambda c: c.exploration_noise == "ou", "it shapes the Ornstein-Uhlenbeck noise, used only "
+                       "with exploration_noise='ou'") for name in ("ou_theta", "ou_dt")}
+
+    def _check(self) -> None:
+        super()._check()
         check(self.exploration_noise in offpolicy.EXPLORATION_NOISES, "exploration_noise", self.exploration_noise,
               f"use one of {offpolicy.EXPLORATION_NOISES}")
         for name in ("num_critics", "policy_delay"):
-            v = getattr(self, name)
-            check(isinstance(v, int) and not isinstance(v, bool) and v >= 1, name, v, "use an integer >= 1")
+            check(getattr(self, name) >= 1, name, getattr(self, name), "use an integer >= 1")
         check_leaf(self, "exploration_std", low=0.0)
         check_leaf(self, "ou_theta", low=0.0)
         check_leaf(self, "ou_dt", low=0.0, low_open=True)
         check_leaf(self, "target_noise", low=0.0)
         check_leaf(self, "target_noise_clip", low=0.0)
-        return self
 
 
 @struct.dataclass

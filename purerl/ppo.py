@@ -23,7 +23,7 @@ from jax.sharding import Mesh
 from purerl.config import check, check_leaf, leaf_field, static_field
 from purerl.core import onpolicy, optim
 from purerl.core.onpolicy import TrainState
-from purerl.core.loop import Result, Trainer, make_train_fn
+from purerl.core.loop import Result, Trainer, env_steps, make_train_fn
 from purerl.core.minibatch import flatten_time_env, shuffled_minibatches
 from purerl.core.progress import ProgressFn
 
@@ -50,11 +50,13 @@ class Config(onpolicy.OnPolicyConfig):
     adam_eps: float = leaf_field(1e-5, "Adam epsilon")
     target_kl: float | None = leaf_field(None, "skip the rest of an update's minibatches once approx KL exceeds this (None: off)")
 
-    def validate(self) -> Config:
-        super().validate()
+    _applies = {"vf_clip_eps": (lambda c: c.clip_value, "it is the value clipping range, used only with "
+                                "clip_value=True")}
+
+    def _check(self) -> None:
+        super()._check()
         for name in ("num_epochs", "num_minibatches"):
-            v = getattr(self, name)
-            check(isinstance(v, int) and not isinstance(v, bool) and v >= 1, name, v, "use a positive integer")
+            check(getattr(self, name) >= 1, name, getattr(self, name), "use a positive integer")
         check(self.batch_size % self.num_minibatches == 0, "num_minibatches", self.num_minibatches,
               f"it must divide num_envs * num_steps = {self.batch_size}")
         check_leaf(self, "gae_lambda", low=0.0, high=1.0)
@@ -64,7 +66,6 @@ class Config(onpolicy.OnPolicyConfig):
         check_leaf(self, "vf_coef", low=0.0)
         check_leaf(self, "adam_eps", low=0.0, low_open=True)
         check_leaf(self, "target_kl", low=0.0, low_open=True)
-        return self
 
 
 def make(config: Config, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = (),
@@ -135,8 +136,8 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
                 jax.random.split(k_epochs, cfg.num_epochs))
         new_state, metrics = state.after(params, opt_state, env_state, obs, key, tally)
         metrics.update({k: jnp.mean(v) for k, v in aux.items()})
-        metrics.update(env_steps=new_state.update_step * cfg.batch_size, learning_rate=jnp.asarray(lr, jnp.float32),
-                       kl_stopped=stopped.astype(jnp.float32))
+        metrics.update(env_steps=env_steps(new_state.update_step, cfg.batch_size),
+                       learning_rate=jnp.asarray(lr, jnp.float32), kl_stopped=stopped.astype(jnp.float32))
         return new_state, metrics
 
     return Trainer(cfg, env, num_updates, cfg.batch_size, init, update,

@@ -30,7 +30,7 @@ from jax.sharding import Mesh
 
 from purerl.config import check, check_leaf, leaf_field, static_field
 from purerl.core import onpolicy, optim
-from purerl.core.loop import Result, Trainer, make_train_fn
+from purerl.core.loop import Result, Trainer, env_steps, make_train_fn
 from purerl.core.minibatch import flatten_time_env
 from purerl.core.progress import ProgressFn
 from purerl.core.returns import first_episode, reward_to_go
@@ -57,17 +57,17 @@ class Config(onpolicy.OnPolicyConfig):
     ent_coef: float = leaf_field(0.0, "entropy bonus coefficient")
     baseline_decay: float = leaf_field(0.9, "moving-average decay of the mean baseline (baseline=mean)")
 
-    def validate(self) -> Config:
-        super().validate()
+    _applies = {"baseline_decay": (lambda c: c.baseline == "mean", "it is the moving average's decay, used only "
+                                   "with baseline='mean'"),
+                "vf_coef": (lambda c: c.baseline == "value", "it weighs the learned baseline's loss, used only with "
+                            "baseline='value'")}
+
+    def _check(self) -> None:
+        super()._check()
         check(self.baseline in BASELINES, "baseline", self.baseline, f"use one of {BASELINES}")
-        limit = onpolicy.make_env(self, 1, train=False).max_episode_steps
-        check(self.num_steps >= limit, "num_steps", self.num_steps,
-              f"REINFORCE needs every env's current episode to end inside the rollout: use at least the "
-              f"episode limit of {self.env} ({limit})")
         check_leaf(self, "vf_coef", low=0.0)
         check_leaf(self, "ent_coef", low=0.0)
         check_leaf(self, "baseline_decay", low=0.0, high=1.0)
-        return self
 
 
 @struct.dataclass
@@ -92,6 +92,9 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
     ``mesh``: split the env batch over these devices (:mod:`purerl.core.sharding`); same result up to
     float error, ``num_envs`` a multiple of the device count."""
     cfg, shard, env, network = onpolicy.setup(config, mesh)
+    check(cfg.num_steps >= env.max_episode_steps, "num_steps", cfg.num_steps,
+          f"REINFORCE needs every env's current episode to end inside the rollout: use at least the episode "
+          f"limit of {cfg.env} ({env.max_episode_steps})")
     tx = optim.make_optimizer("adam", cfg.learning_rate, max_grad_norm=cfg.max_grad_norm)
     base_init = onpolicy.make_init(env, network, tx.init, shard)
     vf_coef = cfg.vf_coef if cfg.baseline == "value" else 0.0
@@ -125,7 +128,7 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
                                 + (1.0 - cfg.baseline_decay) * batch_mean, state.mean_return)
         state = state.replace(mean_return=mean_return)
         state, metrics = state.after(params, opt_state, env_state, obs, key, tally)
-        metrics.update(aux, env_steps=state.update_step * cfg.batch_size, complete_frac=used / w.shape[0],
+        metrics.update(aux, env_steps=env_steps(state.update_step, cfg.batch_size), complete_frac=used / w.shape[0],
                        baseline=jnp.mean(jnp.broadcast_to(baseline, traj.reward.shape)))
         return state, metrics
 

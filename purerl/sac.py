@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from purerl.config import check_leaf, leaf_field, static_field
+from purerl.config import check, check_leaf, leaf_field, static_field
 from purerl.core import offpolicy, optim
 from purerl.core.loop import Result, Trainer
 from purerl.core.progress import ProgressFn
@@ -45,14 +45,17 @@ class Config(offpolicy.OffPolicyConfig):
     alpha: float = leaf_field(1.0, "entropy temperature: fixed value, or the initial one when tuned")
     target_entropy: Optional[float] = leaf_field(None, "entropy target of the tuned temperature (None: -|A|)")
 
-    def validate(self) -> "Config":
-        super().validate()
+    _applies = {"alpha_lr": (lambda c: c.autotune_alpha, "it is the temperature's step size, used only with "
+                             "autotune_alpha=True"),
+                "target_entropy": (lambda c: c.autotune_alpha, "the temperature is tuned toward it only with "
+                                   "autotune_alpha=True")}
+
+    def _check(self) -> None:
+        super()._check()
         check_leaf(self, "alpha_lr", low=0.0, low_open=True)
         check_leaf(self, "alpha", low=0.0, low_open=True)
         check_leaf(self, "target_entropy")
-        if not (isinstance(self.num_critics, int) and self.num_critics >= 1):
-            raise ValueError(f"config field `num_critics` = {self.num_critics!r} is invalid: use an integer >= 1")
-        return self
+        check(self.num_critics >= 1, "num_critics", self.num_critics, "use an integer >= 1")
 
 
 @struct.dataclass

@@ -36,7 +36,7 @@ from jax.flatten_util import ravel_pytree
 
 from purerl.config import check, check_leaf, leaf_field, static_field
 from purerl.core import onpolicy, optim
-from purerl.core.loop import Result, Trainer, make_train_fn
+from purerl.core.loop import Result, Trainer, env_steps, make_train_fn
 from purerl.core.minibatch import flatten_time_env, shuffled_minibatches
 from purerl.core.progress import ProgressFn
 
@@ -59,20 +59,18 @@ class Config(onpolicy.OnPolicyConfig):
     gae_lambda: float = leaf_field(0.97, "GAE lambda")
     learning_rate: float = leaf_field(1e-3, "critic Adam step size (the policy's step comes from max_kl)")
 
-    def validate(self) -> Config:
-        super().validate()
+    def _check(self) -> None:
+        super()._check()
         check(not self.shared_network, "shared_network", self.shared_network,
               "TRPO fits the critic apart from the policy; use separate networks (shared_network=False)")
         for name in ("cg_iters", "line_search_steps", "vf_epochs", "vf_minibatches"):
-            v = getattr(self, name)
-            check(isinstance(v, int) and not isinstance(v, bool) and v >= 1, name, v, "use a positive integer")
+            check(getattr(self, name) >= 1, name, getattr(self, name), "use a positive integer")
         check(self.batch_size % self.vf_minibatches == 0, "vf_minibatches", self.vf_minibatches,
               f"it must divide num_envs * num_steps = {self.batch_size}")
         check_leaf(self, "max_kl", low=0.0, low_open=True)
         check_leaf(self, "damping", low=0.0)
         check_leaf(self, "backtrack_coef", low=0.0, high=1.0, low_open=True, high_open=True)
         check_leaf(self, "gae_lambda", low=0.0, high=1.0)
-        return self
 
 
 def fisher_vector_product(kl_fn: Callable[[jax.Array], jax.Array], theta: jax.Array, v: jax.Array,
@@ -179,7 +177,7 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
         critic_params, opt_state, v_loss = fit_critic(policy_params, critic_params, opt_state,
                                                       {"obs": batch["obs"], "target": batch["target"]}, k_critic)
         state, ep = state.after(_join(new_policy, critic_params), opt_state, env_state, obs, key, tally)
-        metrics.update(ep, value_loss=v_loss, env_steps=state.update_step * cfg.batch_size)
+        metrics.update(ep, value_loss=v_loss, env_steps=env_steps(state.update_step, cfg.batch_size))
         return state, metrics
 
     return Trainer(cfg, env, cfg.num_updates, cfg.batch_size, init, update,

@@ -27,6 +27,13 @@ class Result:
         return self.state.params
 
 
+def env_steps(update_step: jax.Array, steps_per_update: int) -> jax.Array:
+    """Env steps after ``update_step`` updates of ``steps_per_update`` steps, as float32: exact up to 2^24
+    (16.7M), then to float32's 7 significant digits. An int32 count (jax's default integer) would wrap
+    negative after 2^31 steps, which long Brax runs reach; the runner writes exact counts to its files."""
+    return jnp.asarray(update_step).astype(jnp.float32) * steps_per_update
+
+
 def run_chunk(update: Callable[[Any], tuple[Any, dict]], state: Any, num_updates: int) -> tuple[Any, dict]:
     """Apply ``update`` ``num_updates`` times; metrics are stacked along a leading axis."""
     return jax.lax.scan(lambda s, _: update(s), state, None, length=num_updates)
@@ -92,3 +99,4 @@ class Trainer:
     evaluate: Callable = struct.field(pytree_node=False)
     policy: Callable = struct.field(pytree_node=False, default=None)
     eval_env: Callable = struct.field(pytree_node=False, default=None)
+    env_steps_before: int = struct.field(pytree_node=False, default=0)  # per seed, before update 1 (warm-up)

@@ -35,9 +35,9 @@ import optax
 from flax import struct
 
 from purerl import envs
-from purerl.config import check, check_leaf, leaf_field, static_field
+from purerl.config import Validated, check, check_env_fields, check_leaf, leaf_field, static_field
 from purerl.core.evaluation import evaluate_policy, make_evaluate
-from purerl.core.loop import Trainer, make_train_fn
+from purerl.core.loop import Trainer, env_steps, make_train_fn
 from purerl.core.progress import ProgressFn
 from purerl.core.rollout import EpisodeTally, scan_env
 from purerl.envs.base import split_keys
@@ -50,7 +50,7 @@ EXPLORATION_NOISES = ("gaussian", "ou")
 
 
 @struct.dataclass
-class OffPolicyConfig:
+class OffPolicyConfig(Validated):
     """Fields shared by DDPG, TD3 and SAC (each algorithm's Config extends this one)."""
 
     # --- static ---
@@ -101,35 +101,27 @@ class OffPolicyConfig:
     def capacity(self) -> int:
         return max(self.batch_size, min(self.buffer_size, self.iterations * self.num_envs))
 
-    def validate(self) -> "OffPolicyConfig":
+    def _check(self) -> None:
         for name in ("total_timesteps", "num_envs", "buffer_size", "batch_size", "gradient_steps",
                      "episode_length", "num_evals", "unroll"):
-            v = getattr(self, name)
-            check(isinstance(v, int) and not isinstance(v, bool) and v >= 1, name, v, "use a positive integer")
+            check(getattr(self, name) >= 1, name, getattr(self, name), "use a positive integer")
         for name in ("learning_starts", "eval_episodes"):
-            v = getattr(self, name)
-            check(isinstance(v, int) and not isinstance(v, bool) and v >= 0, name, v,
-                  "use a non-negative integer")
+            check(getattr(self, name) >= 0, name, getattr(self, name), "use a non-negative integer")
+        check(self.buffer_size >= self.batch_size, "buffer_size", self.buffer_size,
+              f"the replay buffer must hold at least one batch (batch_size = {self.batch_size})")
         check(self.learning_starts < self.total_timesteps, "learning_starts", self.learning_starts,
               f"it must be below total_timesteps ({self.total_timesteps}), or nothing is learned")
         check(self.iterations_per_log >= 1, "total_timesteps", self.total_timesteps,
               f"after the warm-up of learning_starts = {self.learning_starts} steps it must leave at least "
               f"num_envs * num_evals = {self.num_envs * self.num_evals} steps")
         check(self.activation in ACTIVATIONS, "activation", self.activation, f"use one of {sorted(ACTIVATIONS)}")
-        check(isinstance(self.hidden_sizes, tuple) and len(self.hidden_sizes) >= 1
-              and all(isinstance(h, int) and h > 0 for h in self.hidden_sizes),
-              "hidden_sizes", self.hidden_sizes, "use a tuple of positive ints, e.g. (256, 256)")
+        check(len(self.hidden_sizes) >= 1 and all(h > 0 for h in self.hidden_sizes), "hidden_sizes",
+              self.hidden_sizes, "use a tuple of positive ints, e.g. (256, 256)")
         check_leaf(self, "gamma", low=0.0, high=1.0)
         check_leaf(self, "tau", low=0.0, high=1.0, low_open=True)
         check_leaf(self, "actor_lr", low=0.0, low_open=True)
         check_leaf(self, "critic_lr", low=0.0, low_open=True)
         check_leaf(self, "reward_scale", low=0.0, low_open=True)
-        sp = envs.spec(self.env, backend=self.env_backend, episode_length=self.episode_length)
-        if sp.is_discrete:
-            raise ValueError(f"config field `env` = {self.env!r} has discrete actions; {type(self).__module__}"
-                             " needs continuous (Box) actions. Use a continuous env such as 'Pendulum-v1' or "
-                             "'brax/hopper', or PPO for discrete actions.")
-        return self
 
 
 @dataclasses.dataclass(frozen=True)
@@ -271,7 +263,7 @@ def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None
         key, k_eval = jax.random.split(state.key)
         log_point = state.log_point + 1
         out.update(episode_return=last_return, episode_length=last_length, episodes=tally.count,
-                   env_steps=state.iteration * cfg.num_envs,
+                   env_steps=env_steps(state.iteration, cfg.num_envs),
                    gradient_steps=log_point * cfg.iterations_per_log * cfg.gradient_steps)
         if eval_env is not None:
             with jax.named_scope("evaluation"):
@@ -290,7 +282,7 @@ def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None
     env_for = lambda num: make_env(cfg, num)  # noqa: E731  (evaluation envs; ``eval_env`` is the in-run one)
     return Trainer(cfg, env, n, cfg.steps_per_log, init, update,
                    make_train_fn(init, update, n, progress, progress_metrics), make_evaluate(policy, env_for),
-                   policy, env_for)
+                   policy, env_for, env_steps_before=cfg.warmup_iterations * cfg.num_envs)
 
 
 def build(config: OffPolicyConfig, make_agent: Callable[[Any, int], Agent], progress: ProgressFn | None = None,
@@ -298,4 +290,10 @@ def build(config: OffPolicyConfig, make_agent: Callable[[Any, int], Agent], prog
     """What every off-policy ``make`` is: validate ``config``, build the algorithm's agent for the env's
     action size (``make_agent(cfg, action_dim)``) and wrap it in the shared loop."""
     cfg = config.validate()
-    return make_trainer(cfg, make_agent(cfg, make_env(cfg, 1).action_dim), progress, progress_metrics)
+    env = make_env(cfg, 1)
+    check_env_fields(cfg, env)
+    if env.is_discrete:
+        raise ValueError(f"config field `env` = {cfg.env!r} has discrete actions; {type(cfg).__module__} needs "
+                         "continuous (Box) actions. Use a continuous env such as 'Pendulum-v1' or 'brax/hopper', or "
+                         "PPO for discrete actions.")
+    return make_trainer(cfg, make_agent(cfg, env.action_dim), progress, progress_metrics)

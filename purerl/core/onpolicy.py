@@ -23,7 +23,7 @@ from flax import struct
 from jax.sharding import Mesh
 
 from purerl import envs
-from purerl.config import check, check_leaf, leaf_field, static_field
+from purerl.config import Validated, check, check_env_fields, check_leaf, leaf_field, static_field
 from purerl.core.evaluation import make_evaluate
 from purerl.core.returns import gae
 from purerl.core.rollout import rollout
@@ -34,7 +34,7 @@ __all__ = ["OnPolicyConfig", "TrainState", "collect", "env_splitter", "make_init
            "policy_gradient_loss", "setup", "values_and_gae"]
 
 @struct.dataclass
-class OnPolicyConfig:
+class OnPolicyConfig(Validated):
     """Fields shared by the on-policy algorithms (each algorithm's Config extends this one and may
     re-declare a field to change its default)."""
 
@@ -67,22 +67,19 @@ class OnPolicyConfig:
     def num_updates(self) -> int:
         return self.total_timesteps // self.batch_size
 
-    def validate(self):
+    def _check(self) -> None:
         for name in ("num_envs", "num_steps", "total_timesteps", "episode_length", "unroll"):
-            v = getattr(self, name)
-            check(isinstance(v, int) and not isinstance(v, bool) and v >= 1, name, v, "use a positive integer")
+            check(getattr(self, name) >= 1, name, getattr(self, name), "use a positive integer")
         check(self.num_updates >= 1, "total_timesteps", self.total_timesteps,
               f"it must be at least num_envs * num_steps = {self.batch_size} (one update)")
         check(self.activation in ACTIVATIONS, "activation", self.activation, f"use one of {sorted(ACTIVATIONS)}")
-        check(isinstance(self.hidden_sizes, tuple) and len(self.hidden_sizes) >= 1
-              and all(isinstance(h, int) and h > 0 for h in self.hidden_sizes),
-              "hidden_sizes", self.hidden_sizes, "use a tuple of positive ints, e.g. (64, 64)")
+        check(len(self.hidden_sizes) >= 1 and all(h > 0 for h in self.hidden_sizes), "hidden_sizes",
+              self.hidden_sizes, "use a tuple of positive ints, e.g. (64, 64)")
         check(self.action_transform in envs.ACTION_TRANSFORMS, "action_transform", self.action_transform,
               f"use one of {envs.ACTION_TRANSFORMS}")
         check_leaf(self, "learning_rate", low=0.0, low_open=True)
         check_leaf(self, "gamma", low=0.0, high=1.0)
         check_leaf(self, "max_grad_norm", low=0.0, low_open=True)
-        return self
 
 
 @struct.dataclass
@@ -138,6 +135,7 @@ def setup(config: OnPolicyConfig, mesh: Mesh | None = None):
     cfg = config.validate()
     shard = env_splitter(cfg, mesh)
     env = make_env(cfg, cfg.num_envs, train=True)
+    check_env_fields(cfg, env)
     return cfg, shard, env, make_network(cfg, env)
 
 
