@@ -23,7 +23,7 @@ from typing import Any
 
 from purerl.run.rundir import ALGOS
 
-EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 3, 130
+EXIT_BAD_INPUT, EXIT_DIVERGED = 2, 3  # a stop signal exits with 128 + its number: 130 (SIGINT), 143 (SIGTERM)
 
 
 def _default_cache_dir() -> str:
@@ -36,11 +36,6 @@ def setup_compilation_cache(cache_dir: str | None) -> None:
     took longer than a tenth of a second to compile is stored, so a repeated run reuses it."""
     if not cache_dir:
         return
-    # Loading a cached XLA:CPU program logs a harmless C++ error per program (the cached target's feature
-    # list names tuning flags the host check does not know); keep C++ logging to fatal ones unless the user
-    # chose a level. Must happen before jaxlib is loaded.
-    if "jax" not in sys.modules:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import jax
 
     os.makedirs(cache_dir, exist_ok=True)
@@ -124,7 +119,7 @@ def _finish(outcome, algo: str, cfg: Any, out: Path, seeds: int, seed: int, eval
     if outcome.interrupted:
         print(f"purerl: interrupted; saved the state after {outcome.updates_done}/{outcome.num_updates} updates "
               f"to {out / 'checkpoints'}; continue with `purerl resume {out}`", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return 128 + outcome.extra.get("signal", 2)
 
     trainer = outcome.extra["trainer"]
     total = trainer.num_updates * trainer.steps_per_update
@@ -161,20 +156,12 @@ def train_command(args: argparse.Namespace) -> int:
         raise ValueError(f"--seeds must be at least 1, got {args.seeds}")
     if args.eval_episodes < 1:
         raise ValueError(f"--eval-episodes must be at least 1, got {args.eval_episodes}")
-    mod, cfg, _ = _base_config(args)
+    _, cfg, _ = _base_config(args)
     out = Path(args.out) if args.out else Path("runs") / f"{args.algo}-{cfg.env.replace('/', '_')}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if (out / "checkpoints").exists() or (out / "config.json").exists():
-        if not args.overwrite:
-            raise ValueError(f"--out {out} already holds a run: continue it with `purerl resume {out}`, choose "
-                             f"another --out, or pass --overwrite to replace it")
-        import shutil
-
-        shutil.rmtree(out / "checkpoints", ignore_errors=True)
-        for name in ("config.json", "metrics.json", "metrics.csv", "summary.json", "eval.json"):
-            (out / name).unlink(missing_ok=True)
     outcome = runner.train(args.algo, cfg, out, seeds=args.seeds, seed=args.seed,
                            checkpoint_every=args.checkpoint_every, fused=args.fused,
-                           progress=not args.no_progress, loggers=_loggers(args), eval_episodes=args.eval_episodes)
+                           progress=not args.no_progress, loggers=_loggers(args), eval_episodes=args.eval_episodes,
+                           overwrite=args.overwrite)
     return _finish(outcome, args.algo, cfg, out, args.seeds, args.seed, args.eval_episodes)
 
 
@@ -416,7 +403,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, exit_now: bool = False) -> int:
+    """Run a command; the exit code (0, 2 bad input, 3 divergence, 128 + signal number when stopped).
+    ``exit_now`` (the ``purerl`` command): end an interrupted process at once rather than return."""
+    argv = sys.argv[1:] if argv is None else argv
+    if "--no-cache" not in argv:
+        # Loading a cached XLA:CPU program logs error-level C++ lines per program ("Loading XLA:CPU AOT result
+        # ... could lead to execution errors such as SIGILL": the cached target's feature list names tuning
+        # flags the host check does not know), which read as a crash on a healthy run. Keep C++ logging to
+        # fatal messages unless the user chose a level (other than "1", which `import jax` in a parent process
+        # puts into the environment); it must be set before jaxlib is loaded.
+        if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "1") == "1":
+            os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     args = build_parser().parse_args(argv)
     if hasattr(args, "cache_dir"):
         setup_compilation_cache(None if args.no_cache else args.cache_dir)
@@ -424,11 +422,51 @@ def main(argv: list[str] | None = None) -> int:
                 "plot": plot_command, "sweep": sweep_command, "presets": presets_command}
     try:
         code = commands[args.command](args)
+    except KeyboardInterrupt as e:  # runner.Interrupted: a stop signal while a run was starting
+        from purerl.run.runner import Interrupted
+
+        if isinstance(e, Interrupted):
+            print(f"\npurerl: interrupted ({e}) while starting; nothing was written", file=sys.stderr)
+            return _exit_now(128 + e.signum, exit_now)
+        print("\npurerl: interrupted", file=sys.stderr)
+        return _exit_now(130, exit_now)
     except (ValueError, TypeError) as e:
         print(f"purerl: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except OSError as e:  # a full disk, a file where a directory belongs, an unreachable download
+        print(f"purerl: error: {_one_line(e)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception as e:
+        text = _one_line(e)
+        if "RESOURCE_EXHAUSTED" in text or "Out of memory" in text or isinstance(e, MemoryError):
+            print("purerl: error: out of memory while compiling or running the program; lower --num-envs, "
+                  "--seeds or the network sizes (num_envs x seeds x the rollout length sets the memory it needs)"
+                  f" [{text[:200]}]", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        raise
+    if isinstance(code, int) and code > 128:  # interrupted: do not wait for programs compiling in the background
+        return _exit_now(code, exit_now)
     return code if isinstance(code, int) else 0
 
 
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
+
+
+def _exit_now(code: int, exit_now: bool) -> int:
+    """End the process at once with ``code`` (an interrupted command: a program still compiling or running on a
+    helper thread would otherwise hold the exit until it finishes)."""
+    if exit_now:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def console() -> None:
+    """The ``purerl`` command."""
+    sys.exit(main(exit_now=True))
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import warnings
 from typing import Any
 
 import jax
@@ -140,7 +141,11 @@ def _brax_env(name: str, backend: str | None):
     with contextlib.redirect_stdout(io.StringIO()):
         from brax import envs as brax_envs
     kwargs = {} if backend is None else {"backend": backend}
-    return brax_envs.get_environment(name, **kwargs)
+    # Building a Brax system warns that Brax's pipelines are no longer maintained upstream: a notice for
+    # purerl's maintainers (the envs are used as they are), not for a user training on them.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Brax System, piplines and environments", category=UserWarning)
+        return brax_envs.get_environment(name, **kwargs)
 
 
 def brax_env_names() -> list[str]:

@@ -21,8 +21,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ALGOS", "Run", "algo_module", "config_from_dict", "config_to_dict", "load", "read_config",
-           "read_metrics", "write_config"]
+__all__ = ["ALGOS", "Run", "RunLock", "algo_module", "config_from_dict", "config_to_dict", "holds_run", "load",
+           "read_config", "read_metrics", "remove_run", "write_config"]
+
+# What a run writes into its directory (besides the lock): removed by ``--overwrite``.
+RUN_FILES = ("config.json", "metrics.json", "metrics.csv", "summary.json", "eval.json")
 
 ALGOS = ("a2c", "a3c", "ddpg", "ppo", "reinforce", "sac", "td3", "trpo")
 
@@ -65,11 +68,107 @@ def write_config(out: Path, algo: str, cfg: Any, seeds: int, seed: int, extra: d
 
 
 def read_config(path: str | Path) -> dict:
+    """``config.json`` of the run at ``path`` (a run directory or the file itself), checked for the keys a
+    run needs; a missing, unreadable or damaged file is a ``ValueError`` naming it."""
     path = Path(path)
     file = path / "config.json" if path.is_dir() else path
     if not file.is_file():
         raise ValueError(f"{path} is not a purerl run directory (no config.json)")
-    return json.loads(file.read_text())
+    try:
+        body = json.loads(file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{file} is damaged ({e}); it is the run's config: restore it, or train the run "
+                         f"again") from None
+    missing = [k for k in ("algo", "seeds", "seed", "config") if not isinstance(body, dict) or k not in body]
+    if missing:
+        raise ValueError(f"{file} is not a purerl run config: it lacks {', '.join(missing)}")
+    return body
+
+
+def holds_run(out: Path) -> bool:
+    """Whether directory ``out`` holds (part of) a run: its config or checkpoints."""
+    return (out / "config.json").exists() or (out / "checkpoints").exists()
+
+
+def remove_run(out: Path) -> None:
+    """Delete the run in ``out`` (its files and checkpoints; other files are kept)."""
+    import shutil
+
+    shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    for name in RUN_FILES:
+        (out / name).unlink(missing_ok=True)
+
+
+class RunLock:
+    """``out/.lock`` while a run writes ``out``: created exclusively, holding the writer's host and pid, removed
+    on exit. A lock left by a process that no longer runs on this host is taken over. A directory that did not
+    exist is created, and removed again on exit if nothing but the lock was written into it (a start that
+    failed leaves no directory behind)."""
+
+    def __init__(self, out: str | Path):
+        self.out = Path(out)
+        self.file = self.out / ".lock"
+        self.created = False
+
+    def __enter__(self) -> "RunLock":
+        import os
+        import socket
+
+        if self.out.exists() and not self.out.is_dir():
+            raise ValueError(f"--out {self.out} is a file; give a directory for the run (it is created if "
+                             f"missing)")
+        self.created = not self.out.exists()
+        self.out.mkdir(parents=True, exist_ok=True)
+        me = f"{socket.gethostname()} {os.getpid()}"
+        for _ in range(2):
+            try:
+                fd = os.open(self.file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                if not self._stale():
+                    owner = self._owner() or "unknown"
+                    self._cleanup()
+                    raise ValueError(f"{self.out} is being written by another purerl run (host and pid: {owner}); "
+                                     f"wait for it to finish or choose another --out. If no run is writing it, "
+                                     f"delete {self.file}") from None
+                self.file.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(me)
+            return self
+        raise ValueError(f"could not lock {self.out}: {self.file} keeps reappearing; is another run starting?")
+
+    def _owner(self) -> str | None:
+        try:
+            return self.file.read_text().strip()
+        except OSError:
+            return None
+
+    def _stale(self) -> bool:
+        """A lock whose process is gone (same host only; another host's lock is never taken over)."""
+        import os
+        import socket
+
+        owner = (self._owner() or "").split()
+        if len(owner) != 2 or owner[0] != socket.gethostname() or not owner[1].isdigit():
+            return False
+        try:
+            os.kill(int(owner[1]), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+
+    def _cleanup(self) -> None:
+        if self.created:
+            try:
+                self.out.rmdir()  # only if empty
+            except OSError:
+                pass
+
+    def __exit__(self, *exc) -> None:
+        self.file.unlink(missing_ok=True)
+        self._cleanup()
 
 
 def read_metrics(path: str | Path) -> dict[str, np.ndarray]:

@@ -11,24 +11,27 @@ the host
    set (otherwise only at the end), so :func:`resume` continues bit for bit where the run stopped;
 3. hands the chunk's metrics to the loggers (TensorBoard, Weights & Biases).
 
-Ctrl-C (SIGINT) lets the running chunk finish, saves it and returns, whatever ``checkpoint_every`` is. With
-``fused=True`` the run is one chunk of all its updates (Ctrl-C cannot stop it early) and the guard inspects
-its metrics and final state afterwards. Fused or chunked, a run starts from the same compiled initial-state
+Ctrl-C (SIGINT) or SIGTERM lets the running chunk finish, saves it and returns, whatever
+``checkpoint_every`` is; a second one abandons the running chunk and saves the state after the last finished
+one. With ``fused=True`` the run is one chunk of all its updates (a first signal cannot stop it early) and the
+guard inspects its metrics and final state afterwards. ``env_steps`` in the run's files is an exact int64
+count. Fused or chunked, a run starts from the same compiled initial-state
 program and runs the same update, so their results are equal bit for bit.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import signal
-from concurrent.futures import ThreadPoolExecutor
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import numpy as np
@@ -36,7 +39,7 @@ import numpy as np
 from purerl import compiling
 from purerl.run import rundir
 
-__all__ = ["NonFiniteError", "ProgressBar", "RunOutcome", "find_non_finite", "resume", "train"]
+__all__ = ["CheckpointError", "Interrupted", "NonFiniteError", "ProgressBar", "RunOutcome", "find_non_finite", "resume", "train"]
 
 # Metrics allowed to be NaN: no episode has finished yet at that log point.
 MAY_BE_NAN = frozenset({"episode_return", "episode_length"})
@@ -240,44 +243,194 @@ class _Programs:
         self.pool.shutdown(wait=False, cancel_futures=True)
 
 
+class Interrupted(KeyboardInterrupt):
+    """A stop signal (SIGINT or SIGTERM) that arrived while a run was starting: nothing was written."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class CheckpointError(OSError):
+    """A checkpoint could not be written (a full disk, a lost mount); the newest good one is named."""
+
+
+class _Abandon(Exception):
+    """Raised by the second stop signal while the host waits for a chunk: leave that chunk unfinished."""
+
+
+class _Stops:
+    """SIGINT/SIGTERM while a run trains (main thread only). The first asks the run to stop after the running
+    chunk and save; the second abandons the running chunk (the state after the last finished one is saved);
+    after that the signals act as they did before the run."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, describe: Any):
+        self.received: list[int] = []
+        self.waiting = False
+        self.describe = describe  # () -> what the first signal's message says will happen
+        self.active = threading.current_thread() is threading.main_thread()
+        self.previous: dict = {}
+
+    def __enter__(self) -> "_Stops":
+        if self.active:  # a signal the user chose to ignore (nohup, a background job) stays ignored
+            self.previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS
+                             if signal.getsignal(s) is not signal.SIG_IGN}
+        return self
+
+    def _restore(self) -> None:
+        for s, h in self.previous.items():
+            signal.signal(s, h)
+        self.previous = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.received.append(signum)
+        name = signal.Signals(signum).name
+        if len(self.received) == 1:
+            print(f"\npurerl: {name}: {self.describe()}; send it again (Ctrl-C) to stop at once", file=sys.stderr,
+                  flush=True)
+            return
+        self._restore()
+        print(f"\npurerl: {name} again: stopping now", file=sys.stderr, flush=True)
+        if self.waiting:
+            raise _Abandon()
+
+    @property
+    def stop(self) -> bool:
+        return bool(self.received)
+
+    @property
+    def abandon(self) -> bool:
+        return len(self.received) >= 2
+
+    def run(self, fn: Callable[[], Any]) -> Any:
+        """``fn()``'s outputs once computed, waiting so that a second signal can interrupt (``_Abandon``). The
+        call runs on a helper thread: a program with a host callback (the progress bar) runs synchronously in
+        the calling thread, and Python runs signal handlers in the main thread only between its own steps."""
+        if not self.active:
+            return jax.block_until_ready(fn())
+        result: list = []
+        done = threading.Event()
+
+        def call():
+            try:
+                result.append((True, jax.block_until_ready(fn())))
+            except BaseException as e:  # noqa: BLE001 - handed to the main thread
+                result.append((False, e))
+            finally:
+                done.set()
+
+        threading.Thread(target=call, daemon=True, name="purerl-chunk").start()
+        self.waiting = True
+        try:
+            while not done.wait(0.05):  # short slices: the handlers run between them
+                if self.abandon:
+                    raise _Abandon()
+        finally:
+            self.waiting = False
+        ok, value = result[0]
+        if not ok:
+            raise value
+        return value
+
+    def __exit__(self, *exc) -> None:
+        self._restore()
+
+
+class _Starting:
+    """While a run starts (validation, tracing, compiling): SIGTERM raises :class:`Interrupted` as Ctrl-C raises
+    ``KeyboardInterrupt``, and either leaves as :class:`Interrupted`, so a stopped start cleans up after itself
+    and says that nothing was written. :meth:`end` hands over to the training loop's own handling."""
+
+    def __init__(self):
+        self.active = threading.current_thread() is threading.main_thread()
+        self.ended = False
+        self.previous = None
+
+    def __enter__(self) -> "_Starting":
+        self.active = self.active and signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN
+        if self.active:
+            self.previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    @staticmethod
+    def _handle(signum: int, frame: Any) -> None:
+        raise Interrupted(signum)
+
+    def end(self) -> None:
+        if not self.ended:
+            self.ended = True
+            if self.active:
+                signal.signal(signal.SIGTERM, self.previous)
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        starting = not self.ended
+        self.end()
+        if starting and isinstance(exc, KeyboardInterrupt) and not isinstance(exc, Interrupted):
+            raise Interrupted(signal.SIGINT) from None
+
+
+def _exact_env_steps(metrics: dict, trainer: Any, first_update: int) -> dict:
+    """``env_steps`` as exact int64 counts (in the program it is float32, exact only up to 2^24)."""
+    if "env_steps" in metrics:
+        steps = np.asarray(metrics["env_steps"])
+        n = steps.shape[1]
+        exact = trainer.env_steps_before + (first_update + np.arange(n, dtype=np.int64)) * trainer.steps_per_update
+        metrics = dict(metrics, env_steps=np.broadcast_to(exact, steps.shape).copy())
+    return metrics
+
+
 def train(algo: str, cfg: Any, out: str | Path, *, seeds: int = 1, seed: int = 0, checkpoint_every: int = 0,
           fused: bool = False, progress: bool = False, loggers: tuple = (), eval_episodes: int = 0,
-          _resume: tuple | None = None) -> RunOutcome:
+          overwrite: bool = False, _resume: tuple | None = None) -> RunOutcome:
     """Train ``algo`` with ``cfg`` for ``seeds`` vmapped seeds into run directory ``out`` (config.json,
     metrics.json/csv, checkpoints/). See the module docstring. Never raises on divergence: the outcome's
     ``error`` holds the :class:`NonFiniteError` and the newest checkpoint is the last good state.
 
+    ``out`` is locked while the run writes it (``out/.lock``; a second run into it is refused). A directory
+    that already holds a run is refused unless ``overwrite``; the old run is removed only once the new one
+    has validated and compiled. A start that fails or is stopped writes nothing.
+
     With ``eval_episodes``, a finished run's policy is evaluated deterministically for that many episodes
     per seed; ``outcome.extra["eval"]`` holds ``trainer.evaluate``'s output per seed."""
-    from purerl.core.loop import scan_updates
-    from purerl.run import checkpoint as ckpt
-
-    if seeds < 1:
-        raise ValueError(f"seeds must be at least 1, got {seeds}")
-    if checkpoint_every < 0:
-        raise ValueError(f"checkpoint_every must be 0 (save at the end only) or a number of updates, got "
-                         f"{checkpoint_every}")
+    for name, value, low in (("seeds", seeds, 1), ("checkpoint_every", checkpoint_every, 0),
+                             ("eval_episodes", eval_episodes, 0), ("seed", seed, None)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or (low is not None and value < low):
+            raise ValueError(f"{name} must be an integer" + (f" of at least {low}" if low is not None else "") +
+                             f", got {value!r}" + (" (checkpoint_every = 0 saves at the end only)"
+                                                    if name == "checkpoint_every" else ""))
     if fused and checkpoint_every:
         raise ValueError("a fused run is one program: it cannot save every N updates; drop fused or "
                          "checkpoint_every")
-    fused = fused and _resume is None
-    out = Path(out)
-    mod = rundir.algo_module(algo)
-    cfg = cfg.validate()
+    with _Starting() as starting:
+        out = Path(out)
+        mod = rundir.algo_module(algo)
+        cfg = cfg.validate()
+        trainer = _resume[3] if _resume is not None else mod.make(cfg)  # resume() built it for the restore template
+        if _resume is not None:  # resume() holds the lock
+            return _train(algo, cfg, out, trainer, seeds, seed, checkpoint_every, False, progress, loggers,
+                          eval_episodes, _resume, starting)
+        with rundir.RunLock(out):
+            if rundir.holds_run(out) and not overwrite:
+                raise ValueError(f"--out {out} already holds a run: continue it with `purerl resume {out}`, "
+                                 f"choose another --out, or pass --overwrite to replace it")
+            return _train(algo, cfg, out, trainer, seeds, seed, checkpoint_every, fused, progress, loggers,
+                          eval_episodes, None, starting)
+
+
+def _train(algo: str, cfg: Any, out: Path, trainer: Any, seeds: int, seed: int, checkpoint_every: int,
+           fused: bool, progress: bool, loggers: tuple, eval_episodes: int, _resume: tuple | None,
+           starting: _Starting) -> RunOutcome:
+    from purerl.core.loop import scan_updates
+    from purerl.run import checkpoint as ckpt
+
     keys = rundir.train_keys(seed, seeds)
     done0 = _resume[1] if _resume else 0
     bar = ProgressBar(seeds, done0) if progress else None
     # One seed: the bar shows the latest return too; many: steps only (one callback per report, not per seed).
     pm = ("episode_return",) if seeds == 1 else ()
-    trainer = _resume[3] if _resume is not None else mod.make(cfg)  # resume() built it for the restore template
     n_total = trainer.num_updates
-    rundir.write_config(out, algo, cfg, seeds, seed, {"checkpoint_every": checkpoint_every, "fused": fused})
-    for log in loggers:
-        log.open(out, algo, cfg, seeds)
-
-    def log_chunk(metrics: dict, first: int) -> None:
-        for log in loggers:
-            log.write(metrics, first)
 
     t0 = time.perf_counter()
     initial = jax.jit(jax.vmap(trainer.init)).trace(keys)   # traced once: the state's shape and its program
@@ -306,63 +459,93 @@ def train(algo: str, cfg: Any, out: str | Path, *, seeds: int = 1, seed: int = 0
             state = jax.block_until_ready(init_program.result()(keys))
             parts = []
         compile_s = time.perf_counter() - t0
-        saved = done  # the step of the newest checkpoint of this run (0: none yet, or the initial state)
+        saved = done if _resume is not None else None  # the step of the run's newest checkpoint (None: none yet)
 
-        def save(state, done):
-            ckpt.save(out / "checkpoints", state, step=done,
-                      meta=_meta(algo, cfg, seeds, seed, done, n_total, checkpoint_every, _concat(parts)))
-            return done
+        # Started: from here on the run writes its directory (replacing an old run only now).
+        if _resume is None:
+            rundir.remove_run(out)
+            rundir.write_config(out, algo, cfg, seeds, seed, {"checkpoint_every": checkpoint_every, "fused": fused})
+        for log in loggers:
+            log.open(out, algo, cfg, seeds)
 
-        interrupted: list[int] = []
-        in_main = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum)) if in_main \
-            else None
+        def save(state, step):
+            try:
+                ckpt.save(out / "checkpoints", state, step=step,
+                          meta=_meta(algo, cfg, seeds, seed, step, n_total, checkpoint_every, _concat(parts)))
+            except Exception as e:  # noqa: BLE001 - orbax and tensorstore raise several kinds
+                good = ckpt.latest_step(out / "checkpoints") if (out / "checkpoints").is_dir() else None
+                keep = (f"the newest good checkpoint is {out / 'checkpoints'}/{good} (after update {good}; "
+                        f"`purerl resume {out}` continues from it)" if good is not None else
+                        "there is no earlier checkpoint")
+                raise CheckpointError(f"could not save the checkpoint after update {step} to {out / 'checkpoints'}: "
+                                      f"{e}; {keep}") from e
+            return step
+
+        def describe() -> str:
+            if fused:
+                return "a fused run is one program: it stops and saves at its end"
+            return (f"stopping after the running chunk (updates {done + 1}-{min(done + every, n_total)} of {n_total})"
+                    f" and saving the run")
+
         error = None
-        try:
-            programs.start()
-            if bar is not None:
-                bar.start(n_total, trainer.steps_per_update)
-            run_s = 0.0
-            while done < n_total:
-                n = min(every, n_total - done)
-                if n not in chunks:
-                    chunks[n] = last.result()
-                t1 = time.perf_counter()
-                new_state, metrics = jax.block_until_ready(chunks[n](state, np.int32(done)))
-                run_s += time.perf_counter() - t1
-                metrics = jax.device_get(metrics)
-                error = programs.check(metrics, new_state, done + 1)
-                if error is not None:  # save the last good state; record the metrics up to the failure
-                    if done > saved:
-                        saved = save(state, done)
+        starting.end()
+        with _Stops(describe) as stops:
+            try:
+                programs.start()
+                if bar is not None:
+                    bar.start(n_total, trainer.steps_per_update)
+                run_s = 0.0
+                while done < n_total and not stops.abandon:
+                    n = min(every, n_total - done)
+                    if n not in chunks:
+                        chunks[n] = last.result()
+                    t1 = time.perf_counter()
+                    try:
+                        new_state, metrics = stops.run(functools.partial(chunks[n], state, np.int32(done)))
+                    except _Abandon:
+                        break
+                    run_s += time.perf_counter() - t1
+                    metrics = _exact_env_steps(jax.device_get(metrics), trainer, done + 1)
+                    error = programs.check(metrics, new_state, done + 1)
+                    if error is not None:  # save the last good state; record the metrics up to the failure
+                        if done > (saved or 0):
+                            saved = save(state, done)
+                        parts.append(metrics)
+                        break
+                    state = new_state
                     parts.append(metrics)
-                    break
-                state = new_state
-                parts.append(metrics)
-                if bar is not None and seeds > 1 and "episode_return" in metrics:
-                    last_ret = np.asarray(metrics["episode_return"], dtype=np.float64)[:, -1]
-                    bar.show_return(float(np.nanmean(last_ret)) if np.isfinite(last_ret).any() else float("nan"))
-                log_chunk(metrics, done + 1)
-                done += n
-                if checkpoint_every or done == n_total or interrupted:
+                    if bar is not None and seeds > 1 and "episode_return" in metrics:
+                        last_ret = np.asarray(metrics["episode_return"], dtype=np.float64)[:, -1]
+                        bar.show_return(float(np.nanmean(last_ret)) if np.isfinite(last_ret).any()
+                                        else float("nan"))
+                    log_chunk(loggers, metrics, done + 1)
+                    done += n
+                    if checkpoint_every or done == n_total or stops.stop:
+                        saved = save(state, done)
+                    if stops.stop:
+                        break
+                if stops.abandon and saved != done:  # the last finished chunk's state (the initial one at worst)
                     saved = save(state, done)
-                if interrupted and done < n_total:
-                    break
-        finally:
-            if in_main:
-                signal.signal(signal.SIGINT, previous)
-            if bar is not None:
-                bar.close()
-            _close(loggers)
+            finally:
+                if bar is not None:
+                    bar.close()
+                _close(loggers)
+                write_metrics(out, _concat(parts))
         metrics = _concat(parts)
-        write_metrics(out, metrics)
         extra = {"trainer": trainer}
+        if stops.received:
+            extra["signal"] = stops.received[0]
         if done == n_total and error is None:
             extra["eval"] = programs.evaluate(state)
         return RunOutcome(state, metrics, compile_s, run_s, done, n_total,
-                          interrupted=bool(interrupted) and done < n_total, error=error, extra=extra)
+                          interrupted=stops.stop and done < n_total, error=error, extra=extra)
     finally:
         programs.close()
+
+
+def log_chunk(loggers: tuple, metrics: dict, first: int) -> None:
+    for log in loggers:
+        log.write(metrics, first)
 
 
 def _close(loggers) -> None:
@@ -380,16 +563,19 @@ def resume(out: str | Path, *, progress: bool = False, loggers: tuple = (), eval
     mod = rundir.algo_module(body["algo"])
     cfg = rundir.config_from_dict(mod.Config, body["config"], source=str(out / "config.json"))
     trainer = mod.make(cfg.validate())
-    if ckpt.latest_step(out / "checkpoints") is None:
-        raise ValueError(f"{out} has no checkpoint to resume from")
-    template = jax.eval_shape(jax.vmap(trainer.init), rundir.train_keys(body["seed"], body["seeds"]))
-    state, meta = ckpt.restore(out / "checkpoints", template)
-    dtypes = meta.get("metric_dtypes", {})
-    metrics = {k: np.asarray(v, dtype=dtypes.get(k, "float32")) for k, v in meta.get("metrics", {}).items()}
-    every = int(body.get("checkpoint_every", meta.get("checkpoint_every", 0)))
-    if meta.get("updates_done") == meta.get("num_updates"):
-        raise ValueError(f"the run in {out} is finished ({meta['updates_done']} of {meta['num_updates']} updates): "
-                         f"nothing to resume")
-    return train(body["algo"], cfg, out, seeds=body["seeds"], seed=body["seed"], checkpoint_every=every,
-                 progress=progress, loggers=loggers, eval_episodes=eval_episodes,
-                 _resume=(state, int(meta["updates_done"]), metrics, trainer))
+    with rundir.RunLock(out):
+        if ckpt.latest_step(out / "checkpoints") is None:
+            raise ValueError(f"{out} has no checkpoint to resume from (the run stopped before its first save): "
+                             f"start it again with `purerl train {body['algo']} --config {out / 'config.json'} "
+                             f"--out {out} --overwrite`")
+        template = jax.eval_shape(jax.vmap(trainer.init), rundir.train_keys(body["seed"], body["seeds"]))
+        state, meta = ckpt.restore(out / "checkpoints", template)
+        dtypes = meta.get("metric_dtypes", {})
+        metrics = {k: np.asarray(v, dtype=dtypes.get(k, "float32")) for k, v in meta.get("metrics", {}).items()}
+        every = int(body.get("checkpoint_every", meta.get("checkpoint_every", 0)))
+        if meta.get("updates_done") == meta.get("num_updates"):
+            raise ValueError(f"the run in {out} is finished ({meta['updates_done']} of {meta['num_updates']} "
+                             f"updates): nothing to resume")
+        return train(body["algo"], cfg, out, seeds=body["seeds"], seed=body["seed"], checkpoint_every=every,
+                     progress=progress, loggers=loggers, eval_episodes=eval_episodes,
+                     _resume=(state, int(meta["updates_done"]), metrics, trainer))
