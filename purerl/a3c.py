@@ -53,8 +53,9 @@ class Config(a2c.Config):
         return self.num_workers * self.num_envs * self.num_steps
 
     def _check(self) -> None:
-        super()._check()
+        # first: the shared checks compute the round's batch size from it
         check(self.num_workers >= 1, "num_workers", self.num_workers, "use a positive integer")
+        super()._check()
         check(self.max_staleness >= 0, "max_staleness",
               self.max_staleness, "use a non-negative integer (0: no staleness)")
 

@@ -44,6 +44,24 @@ def setup_compilation_cache(cache_dir: str | None) -> None:
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (the usage it would print is one `--help` away)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _count(text: str) -> int:
+    """A whole number of steps or envs, also written as 1e6 or 1_000_000."""
+    try:
+        value = float(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expects a whole number such as 100000 or 1e5, got {text!r}") from None
+    if not value.is_integer():
+        raise argparse.ArgumentTypeError(f"expects a whole number such as 100000 or 1e5, got {text!r}")
+    return int(value)
+
+
 def _config_fields_epilog(algo: str) -> str:
     """Every config field of ``algo`` with its default and meaning (static fields marked)."""
     from purerl.config import field_docs
@@ -307,8 +325,8 @@ def _config_args(p: argparse.ArgumentParser, what: str) -> None:
     src.add_argument("--config", default=None, metavar="FILE",
                      help="start from a TOML/JSON file with a [config] table, or a run's config.json")
     g.add_argument("--env", default=None, help="env id (gymnax name or brax/<name>); default: the Config's")
-    g.add_argument("--total-timesteps", type=int, default=None, help=f"env steps per {what}")
-    g.add_argument("--num-envs", type=int, default=None, help=f"parallel environments per {what}")
+    g.add_argument("--total-timesteps", type=_count, default=None, help=f"env steps per {what} (1e6 works)")
+    g.add_argument("--num-envs", type=_count, default=None, help=f"parallel environments per {what}")
     g.add_argument("--set", action="append", metavar="FIELD=VALUE",
                    help="override any config field (repeatable; applied last)")
 
@@ -326,7 +344,7 @@ def _logging_args(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
-    p = argparse.ArgumentParser(prog="purerl", description="purerl: policy-gradient RL as fused JAX programs.\n\n" +
+    p = _Parser(prog="purerl", description="purerl: policy-gradient RL as fused JAX programs.\n\n" +
                                 __doc__.split("\n\n")[1], formatter_class=fmt)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -416,12 +434,20 @@ def main(argv: list[str] | None = None, *, exit_now: bool = False) -> int:
         if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "1") == "1":
             os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     args = build_parser().parse_args(argv)
-    if hasattr(args, "cache_dir"):
-        setup_compilation_cache(None if args.no_cache else args.cache_dir)
     commands = {"train": train_command, "resume": resume_command, "eval": eval_command, "render": render_command,
                 "plot": plot_command, "sweep": sweep_command, "presets": presets_command}
     try:
+        if hasattr(args, "cache_dir") and not args.no_cache:
+            try:
+                setup_compilation_cache(args.cache_dir)
+            except OSError as e:
+                raise ValueError(f"--cache-dir {args.cache_dir} cannot be used ({_one_line(e)}); give a writable "
+                                 f"directory or pass --no-cache") from None
         code = commands[args.command](args)
+    except BrokenPipeError:  # the reader went away (`purerl presets | head -1`): nothing more to say
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt as e:  # runner.Interrupted: a stop signal while a run was starting
         from purerl.run.runner import Interrupted
 

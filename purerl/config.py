@@ -253,7 +253,10 @@ def _coerce(text: str, default: Any, name: str) -> Any:
             return False
         raise ValueError(f"config field `{name}` expects true/false, got {text!r}")
     if isinstance(default, tuple):
-        parts = [p for p in t.strip("()[] ").split(",") if p.strip()]
+        inner = t.strip("()[] ")
+        parts = inner[:-1].split(",") if inner.endswith(",") else inner.split(",")  # "64," is (64,)
+        if not inner or any(not p.strip() for p in parts):
+            raise ValueError(f"config field `{name}` expects comma-separated values such as 64,64, got {text!r}")
         elem = default[0] if default else 0
         return tuple(_coerce(p, elem, name) for p in parts)
     if isinstance(default, int):

@@ -227,3 +227,28 @@ def test_ctrl_c_while_starting_writes_nothing(tmp_path):
     assert proc.returncode == 130, err[-3000:]
     assert "interrupted (SIGINT) while starting; nothing was written" in err and "Traceback" not in err
     assert not out.exists()
+
+
+# --- the command line: one line per bad input ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv,says", [
+    (["train"], "the following arguments are required: ALGO"),
+    (["train", "ppx"], "invalid choice: 'ppx'"),
+    (["train", "ppo", "--preset", "ppo-acrobot", "--config", "x.toml"], "not allowed with argument --preset"),
+    (["train", "ppo", "--total-timesteps", "1.5e3x"], "expects a whole number such as 100000 or 1e5"),
+    (["train", "ppo", "--set", "hidden_sizes=64,,64"], "`hidden_sizes` expects comma-separated values"),
+    (["train", "ppo", "--config", "."], "is a directory"),
+    (["train", "ppo", "--cache-dir", "/proc/purerl-cache"], "--cache-dir /proc/purerl-cache cannot be used"),
+])
+def test_command_line_errors_are_one_line(argv, says, capsys):
+    try:
+        code = cli.main(argv)
+    except SystemExit as e:   # argparse's own errors
+        code = e.code
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and says in err, err
+
+
+def test_counts_may_be_written_in_scientific_notation():
+    args = cli.build_parser().parse_args(["train", "ppo", "--total-timesteps", "1e6", "--num-envs", "8"])
+    assert args.total_timesteps == 1_000_000 and isinstance(args.total_timesteps, int) and args.num_envs == 8

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from purerl import a2c, ddpg, ppo, reinforce, sac, td3, trpo
+from purerl import a2c, a3c, ddpg, ppo, reinforce, sac, td3, trpo
 from purerl.core.loop import env_steps
 
 ALL = [ppo, reinforce, a2c, trpo, ddpg, td3, sac]
@@ -82,6 +82,11 @@ def test_every_algorithm_checks_types_the_same_way(algo):
         algo.Config(total_timesteps=True).validate()
     with pytest.raises(ValueError, match="`gamma`.*finite"):
         algo.Config(gamma=float("nan")).validate()
+
+
+def test_a_field_is_checked_before_relations_that_use_it():
+    with pytest.raises(ValueError, match=r"`num_workers` = 0"):    # not a division by zero in the batch size
+        a3c.Config(num_workers=0).validate()
 
 
 def test_replay_buffer_smaller_than_a_batch_is_refused():

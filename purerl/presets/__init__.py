@@ -39,12 +39,13 @@ class Preset:
     config: dict
     description: str = ""
     reaches: str = ""
+    source: str = ""  # how error messages name it: "preset NAME" or "--config PATH"
 
     def apply(self, config_cls: type) -> Any:
         """The algorithm's Config with this preset's fields set."""
         from purerl.run.rundir import config_from_dict
 
-        return config_from_dict(config_cls, self.config, source=f"preset {self.name}")
+        return config_from_dict(config_cls, self.config, source=self.source or f"preset {self.name}")
 
 
 def names() -> list[str]:
@@ -55,15 +56,19 @@ def load_file(path: str | Path) -> Preset:
     """A preset from a TOML or JSON file: ``{algo?, description?, reaches?, config: {...}}`` (a run's
     ``config.json`` has this form too)."""
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"--config: {path} is a directory; give a TOML/JSON file with a [config] table, or a "
+                         f"run's config.json")
     if not path.is_file():
         raise ValueError(f"--config: no such file {path}")
     try:
         body = json.loads(path.read_text()) if path.suffix == ".json" else tomllib.loads(path.read_text())
     except (ValueError, tomllib.TOMLDecodeError) as e:
         raise ValueError(f"--config: {path} is not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {e}") from e
-    if not isinstance(body.get("config"), dict):
+    if not isinstance(body, dict) or not isinstance(body.get("config"), dict):
         raise ValueError(f"--config: {path} needs a `config` table of field = value (see purerl/presets/*.toml)")
-    return Preset(path.stem, body.get("algo"), body["config"], body.get("description", ""), body.get("reaches", ""))
+    return Preset(path.stem, body.get("algo"), body["config"], body.get("description", ""), body.get("reaches", ""),
+                  f"--config {path}")
 
 
 def load(name: str) -> Preset:
@@ -75,4 +80,4 @@ def load(name: str) -> Preset:
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise ValueError(f"--preset: unknown preset {name!r}.{hint} Available: {', '.join(names())}")
     preset = load_file(path)
-    return dataclasses.replace(preset, name=name)
+    return dataclasses.replace(preset, name=name, source=f"preset {name}")

@@ -76,6 +76,9 @@ def restore(directory: str | Path, template: Any, step: int | None = None) -> tu
         step = mngr.latest_step() if step is None else int(step)
         if step is None:
             raise ValueError(f"no checkpoint in {directory}")
+        if step not in mngr.all_steps():
+            raise ValueError(f"no checkpoint {step} in {directory}; it holds {sorted(mngr.all_steps())} (the two "
+                             f"newest of the run are kept)")
         try:
             meta = mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
             got = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(storable)))["state"]
