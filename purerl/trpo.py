@@ -80,11 +80,26 @@ def fisher_vector_product(kl_fn: Callable[[jax.Array], jax.Array], theta: jax.Ar
     return jax.jvp(jax.grad(kl_fn), (theta,), (v,))[1] + damping * v
 
 
-def conjugate_gradient(matvec: Callable[[jax.Array], jax.Array], b: jax.Array, iters: int) -> jax.Array:
-    """Approximately solve ``A x = b`` for symmetric positive-definite ``A`` given as ``matvec``, with at most
-    ``iters`` conjugate-gradient iterations from ``x = 0`` (jax.scipy's solver)."""
-    x, _ = jax.scipy.sparse.linalg.cg(matvec, b, maxiter=iters, tol=1e-10)
-    return x
+def conjugate_gradient(matvec: Callable[[jax.Array], jax.Array], b: jax.Array, iters: int,
+                       tol: float = 1e-10) -> jax.Array:
+    """Approximately solve ``A x = b`` for symmetric positive-definite ``A`` given as ``matvec``: ``iters``
+    conjugate-gradient iterations from ``x = 0``, each one a no-op once the squared residual is below ``tol``.
+
+    A fixed-length loop rather than ``jax.scipy.sparse.linalg.cg``: under ``jax.vmap`` over seeds, jax 0.11's
+    solver returns steps of norm ~1e10 for TRPO's Fisher-vector product (jax 0.9 solves it), so every update
+    was rejected by the line search; this loop gives the same answer under vmap as alone on both."""
+
+    def step(_, carry):
+        x, r, p, rr = carry
+        ap = matvec(p)
+        live = rr > tol
+        alpha = jnp.where(live, rr / jnp.where(live, jnp.dot(p, ap), 1.0), 0.0)
+        x, r = x + alpha * p, r - alpha * ap
+        rr_new = jnp.dot(r, r)
+        beta = jnp.where(live, rr_new / jnp.where(live, rr, 1.0), 0.0)
+        return x, r, jnp.where(live, r + beta * p, p), jnp.where(live, rr_new, rr)
+
+    return jax.lax.fori_loop(0, iters, step, (jnp.zeros_like(b), b, b, jnp.dot(b, b)))[0]
 
 
 def _split(params: dict) -> tuple[dict, dict]:

@@ -122,6 +122,18 @@ def test_conjugate_gradient_solves_spd_system():
     np.testing.assert_allclose(np.asarray(x), np.linalg.solve(np.asarray(a), np.asarray(b)), rtol=1e-4, atol=1e-5)
 
 
+def test_trpo_steps_under_vmap_are_the_steps_alone():
+    """The natural-gradient step of a vmapped seed is the step of that seed alone (on jax 0.11 jax.scipy's CG
+    under vmap returned steps of norm ~1e10, and the line search rejected every one)."""
+    train = trpo.make_train(trpo.Config(env="CartPole-v1", total_timesteps=2048 * 3))
+    keys = jax.random.split(jax.random.key(0), 2)
+    batched = jax.jit(jax.vmap(train))(keys).metrics
+    alone = jax.jit(train)(keys[0]).metrics
+    assert np.asarray(batched["accepted"]).min() == 1.0
+    for name in ("kl", "expected_improvement", "surrogate_improvement"):
+        np.testing.assert_allclose(np.asarray(batched[name])[0], np.asarray(alone[name]), rtol=1e-3, err_msg=name)
+
+
 def test_trpo_accepted_steps_stay_in_the_trust_region():
     cfg = trpo.Config(env="CartPole-v1", num_envs=4, num_steps=128, total_timesteps=4 * 128 * 25, max_kl=0.005)
     m = jax.jit(trpo.make_train(cfg))(jax.random.key(0)).metrics
