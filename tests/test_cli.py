@@ -71,7 +71,9 @@ PPO_TINY = ["--env", "CartPole-v1", "--num-envs", "4", "--set", "num_steps=32", 
             "--set", "num_minibatches=2", "--no-progress"]
 
 
-def test_checkpointed_run_equals_fused_run(tmp_path):
+def test_fused_run_agrees_with_chunked_run(tmp_path):
+    """A fused run and a chunked one are the same computation compiled as different programs: equal to float
+    rounding (README: "--fused")."""
     fused, chunked = tmp_path / "fused", tmp_path / "chunked"
     for out, extra in ((fused, ["--fused"]), (chunked, ["--checkpoint-every", "3"])):
         p = _purerl("train", "ppo", *PPO_TINY, "--total-timesteps", str(4 * 32 * 8), "--seeds", "2",
@@ -80,7 +82,7 @@ def test_checkpointed_run_equals_fused_run(tmp_path):
     a = json.loads((fused / "metrics.json").read_text())
     b = json.loads((chunked / "metrics.json").read_text())
     for k in a:
-        np.testing.assert_array_equal(np.asarray(a[k]), np.asarray(b[k]), err_msg=k)
+        np.testing.assert_allclose(np.asarray(a[k]), np.asarray(b[k]), rtol=1e-5, atol=1e-6, err_msg=k)
     assert sorted(int(d.name) for d in (chunked / "checkpoints").iterdir() if d.name.isdigit()) == [6, 8]
 
 

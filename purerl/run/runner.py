@@ -16,7 +16,9 @@ Ctrl-C (SIGINT) or SIGTERM lets the running chunk finish, saves it and returns, 
 one. With ``fused=True`` the run is one chunk of all its updates (a first signal cannot stop it early) and the
 guard inspects its metrics and final state afterwards. ``env_steps`` in the run's files is an exact int64
 count. Fused or chunked, a run starts from the same compiled initial-state
-program and runs the same update, so their results are equal bit for bit.
+program and runs the same update; being different compiled programs, they agree to float rounding. A resumed
+run executes the same compiled programs as the uninterrupted one (the chunk length is kept), so those two
+are equal bit for bit.
 """
 
 from __future__ import annotations
