@@ -45,7 +45,18 @@ def setup_compilation_cache(cache_dir: str | None) -> None:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with a one-line error (the usage it would print is one `--help` away)."""
+    """argparse with a one-line error (the usage it would print is one `--help` away) and an epilog that may
+    be a function, called only when the help is shown: listing an algorithm's config fields imports it, and
+    with it jax, which a command such as `purerl presets` or `purerl plot` does not need."""
+
+    @property
+    def epilog(self) -> str | None:
+        value = self.__dict__.get("_epilog")
+        return value() if callable(value) else value
+
+    @epilog.setter
+    def epilog(self, value: Any) -> None:
+        self.__dict__["_epilog"] = value
 
     def error(self, message: str):  # type: ignore[override]
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
@@ -352,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train ALGO; `purerl train ALGO --help` lists its config fields.")
     algos = t.add_subparsers(dest="algo", required=True, metavar="ALGO", title="algorithms")
     for name in ALGOS:
-        a = algos.add_parser(name, help=f"train {name}", formatter_class=fmt, epilog=_config_fields_epilog(name),
+        a = algos.add_parser(name, help=f"train {name}", formatter_class=fmt, epilog=lambda name=name: _config_fields_epilog(name),
                              description=f"Train {name}. Config: defaults < --preset/--config < --env/"
                              f"--total-timesteps/--num-envs < --set.")
         _config_args(a, "seed")

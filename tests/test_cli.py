@@ -124,3 +124,13 @@ def test_round_trip_train_eval_plot_render(tmp_path):
     assert p.returncode == 2 and "--seed-index" in p.stderr
     p = _purerl("eval", str(tmp_path / "nowhere"), cwd=tmp_path)
     assert p.returncode == 2 and "not a purerl run directory" in p.stderr
+
+
+def test_commands_that_do_not_train_do_not_import_jax(tmp_path):
+    """The parser lists each algorithm's config fields only when `--help` shows them, so `purerl presets` (or a
+    bad argument) answers without importing jax and the algorithms."""
+    code = ("import sys; from purerl import cli; code = cli.main(['presets']); "
+            "print('JAX' if 'jax' in sys.modules else 'NOJAX', code)")
+    p = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip().splitlines()[-1] == "NOJAX 0" and "ppo-cartpole" in p.stdout
