@@ -38,7 +38,7 @@ def test_polyak_update_matches_formula():
 
 
 def test_replay_samples_only_written_slots():
-    buf = offpolicy.make_replay(capacity=8, batch_size=8, num_envs=4)
+    buf = offpolicy.make_replay(capacity=8, batch_size=8)
     state = buf.init({"x": jnp.zeros((), jnp.int32)})
     add = jax.jit(buf.add)
     sample = jax.jit(lambda s, k: jax.vmap(lambda kk: buf.sample(s, kk).experience["x"])(jax.random.split(k, 500)))

@@ -152,10 +152,10 @@ class OffPolicyState:
         return self.agent.params
 
 
-def make_replay(capacity: int, batch_size: int, num_envs: int):
-    """A flashbax item buffer: ``add(state, batch)`` with a leading ``num_envs`` axis, ``sample(state, key)``
-    returning ``.experience`` with a leading ``batch_size`` axis, drawn uniformly from written slots only."""
-    del num_envs  # the item buffer flattens any add batch size
+def make_replay(capacity: int, batch_size: int):
+    """A flashbax item buffer: ``add(state, batch)`` with a leading axis of any size (the envs of one vector
+    step), ``sample(state, key)`` returning ``.experience`` with a leading ``batch_size`` axis, drawn uniformly
+    from written slots only."""
     return flashbax.make_item_buffer(max_length=capacity, min_length=1, sample_batch_size=batch_size,
                                      add_sequences=False, add_batches=True)
 
@@ -193,7 +193,7 @@ def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None
     env = make_env(cfg, cfg.num_envs)
     eval_env = make_env(cfg, cfg.eval_episodes) if cfg.eval_episodes > 0 else None
     action_dim = env.action_dim
-    replay = make_replay(cfg.capacity, cfg.batch_size, cfg.num_envs)
+    replay = make_replay(cfg.capacity, cfg.batch_size)
 
     def add(buffer, obs, action, ts):
         return replay.add(buffer, {"obs": obs, "action": action, "reward": ts.reward, "next_obs": ts.final_obs,

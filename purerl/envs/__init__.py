@@ -20,7 +20,7 @@ from purerl.envs.wrappers import (ClipAction, EpisodeStatistics, NormalizeObserv
                                   ScaleReward)
 
 __all__ = [
-    "make", "make_base", "list_envs", "spec", "EnvSpec", "VecEnv", "TimeStep", "Discrete", "Box", "Wrapper",
+    "make", "make_base", "list_envs", "VecEnv", "TimeStep", "Discrete", "Box", "Wrapper",
     "StatefulWrapper", "WrapperState", "GymnaxEnv", "BraxEnv", "EpisodeStatistics", "ClipAction",
     "RescaleAction", "NormalizeObservation", "ScaleReward", "ACTION_TRANSFORMS", "BRAX_BACKENDS",
 ]
@@ -68,8 +68,7 @@ def make_base(env_id: str, num_envs: int, *, backend: str | None = None, episode
 
 
 def make(env_id: str, num_envs: int = 1, *, backend: str | None = None, episode_length: int = 1000,
-         action_transform: str = "clip", normalize_obs: bool = False, frozen_obs_stats: bool = False,
-         scale_reward: bool = False, gamma: Any = 0.99) -> VecEnv:
+         action_transform: str = "clip", normalize_obs: bool = False, scale_reward: bool = False, gamma: Any = 0.99) -> VecEnv:
     """A batch of ``num_envs`` environments with purerl's standard wrapper stack.
 
     From the inside out: suite adapter → action bounds (``"clip"`` for unbounded Gaussian policies,
@@ -84,25 +83,7 @@ def make(env_id: str, num_envs: int = 1, *, backend: str | None = None, episode_
         env = ClipAction(env) if action_transform == "clip" else RescaleAction(env)
     env = EpisodeStatistics(env)
     if normalize_obs:
-        env = NormalizeObservation(env, frozen=frozen_obs_stats)
+        env = NormalizeObservation(env)
     if scale_reward:
         env = ScaleReward(env, gamma)
     return env
-
-
-class EnvSpec:
-    """What an algorithm must know about an env before building anything (cheap: no tracing)."""
-
-    def __init__(self, env: VecEnv):
-        self.env_id = env.env_id
-        self.obs_dim = env.obs_dim
-        self.action_space = env.action_space
-        self.max_episode_steps = env.max_episode_steps
-
-    @property
-    def is_discrete(self) -> bool:
-        return isinstance(self.action_space, Discrete)
-
-
-def spec(env_id: str, backend: str | None = None, episode_length: int = 1000) -> EnvSpec:
-    return EnvSpec(make_base(env_id, 1, backend=backend, episode_length=episode_length))

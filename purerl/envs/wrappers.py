@@ -68,23 +68,17 @@ class NormalizeObservation(StatefulWrapper):
     """Normalises observations (and ``final_obs``) by a running mean/variance over all envs and steps.
 
     The statistics live in the env state, hence in the train state, and are read back for evaluation with
-    ``env.obs_normalizer(state)``. With ``frozen=True`` they are used but not updated.
+    ``env.obs_normalizer(state)``.
     """
-
-    def __init__(self, env: VecEnv, frozen: bool = False):
-        super().__init__(env)
-        self.frozen = frozen
 
     def reset(self, key):
         inner, obs = self.env.reset(key)
-        rms = RunningMeanStd.create((self.obs_dim,))
-        if not self.frozen:
-            rms = rms.update(obs)
+        rms = RunningMeanStd.create((self.obs_dim,)).update(obs)
         return NormObsState(inner, rms), rms.normalize(obs)
 
     def step(self, key, state, action):
         inner, ts = self.env.step(key, state.inner, action)
-        rms = state.rms if self.frozen else state.rms.update(ts.obs)
+        rms = state.rms.update(ts.obs)
         ts = ts.replace(obs=rms.normalize(ts.obs), final_obs=rms.normalize(ts.final_obs))
         return NormObsState(inner, rms), ts
 
