@@ -39,8 +39,7 @@ from jax.flatten_util import ravel_pytree
 
 from purerl import a2c, a3c, ddpg, envs, ppo, sac, td3, trpo
 from purerl.core import onpolicy
-from purerl.core.returns import first_episode, gae, reward_to_go
-from purerl.core.rollout import rollout
+from purerl.core.trajectory import first_episode, gae, reward_to_go, rollout
 from purerl.networks import ActorCritic, QEnsemble
 
 
@@ -211,7 +210,7 @@ def surrogate_drift(network: ActorCritic, params: Any, key: jax.Array, clip_eps:
     final ratio's spread over the batch and the exact mean KL(pi_old || pi_new)."""
     import optax
 
-    from purerl.core.minibatch import flatten_time_env, shuffled_minibatches
+    from purerl.core.trajectory import flatten_time_env, shuffled_minibatches
 
     env = envs.make("CartPole-v1", num_envs)
     k_reset, k_roll, k_epochs = jax.random.split(key, 3)

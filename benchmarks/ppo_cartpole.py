@@ -22,7 +22,7 @@ import numpy as np
 from timing import interleaved, measure
 
 from purerl import ppo
-from purerl.core.rollout import rollout
+from purerl.core.trajectory import rollout
 from purerl.run.runner import ProgressBar
 
 # Published reference numbers for the best-known JAX implementation on the same configs (from the issue).

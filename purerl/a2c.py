@@ -21,7 +21,7 @@ from jax.sharding import Mesh
 from purerl.config import check, check_leaf, leaf_field, static_field
 from purerl.core import onpolicy, optim
 from purerl.core.loop import Result, Trainer, env_steps, make_train_fn
-from purerl.core.minibatch import flatten_time_env
+from purerl.core.trajectory import flatten_time_env
 from purerl.core.progress import ProgressFn
 
 __all__ = ["Config", "Result", "make", "make_learner", "make_train"]

@@ -35,7 +35,7 @@ from purerl.core import onpolicy
 from purerl.core.evaluation import make_evaluate
 from purerl.core.loop import Result, Trainer, env_steps, make_train_fn
 from purerl.core.progress import ProgressFn
-from purerl.core.rollout import EpisodeTally
+from purerl.core.trajectory import EpisodeTally
 
 __all__ = ["Config", "Result", "State", "make", "make_train", "worker_keys"]
 

@@ -24,7 +24,7 @@ from purerl.config import check, check_leaf, leaf_field, static_field
 from purerl.core import onpolicy, optim
 from purerl.core.onpolicy import TrainState
 from purerl.core.loop import Result, Trainer, env_steps, make_train_fn
-from purerl.core.minibatch import flatten_time_env, shuffled_minibatches
+from purerl.core.trajectory import flatten_time_env, shuffled_minibatches
 from purerl.core.progress import ProgressFn
 
 __all__ = ["Config", "TrainState", "make", "make_train", "Result"]

@@ -4,11 +4,11 @@
     result = jax.jit(reinforce.make_train(cfg))(jax.random.key(0))
 
 Each update runs ``num_steps`` steps in each of ``num_envs`` envs and forms the Monte-Carlo reward-to-go
-``G_t = sum_k gamma^k r_{t+k}`` up to the end of the step's episode (:func:`purerl.core.returns.reward_to_go`).
+``G_t = sum_k gamma^k r_{t+k}`` up to the end of the step's episode (:func:`purerl.core.trajectory.reward_to_go`).
 Each env contributes its current episode up to its end and nothing after it: ``num_steps`` must be at
 least the env's episode limit, so that episode always ends inside the rollout (its return is complete,
 never truncated or bootstrapped), and the steps after it, whose episodes might not end in time, get
-weight 0 (:func:`purerl.core.returns.first_episode`). Which steps count is thus decided by the past only,
+weight 0 (:func:`purerl.core.trajectory.first_episode`). Which steps count is thus decided by the past only,
 which keeps the estimator's expectation independent of the baseline. The envs are not reset between
 updates, so an episode cut by one rollout's end is finished (and used) by the next. The policy moves
 along ``sum_t w_t grad log pi(a_t|s_t) (G_t - b_t) / (T N)`` with the baseline ``b``:
@@ -31,9 +31,8 @@ from jax.sharding import Mesh
 from purerl.config import check, check_leaf, leaf_field, static_field
 from purerl.core import onpolicy, optim
 from purerl.core.loop import Result, Trainer, env_steps, make_train_fn
-from purerl.core.minibatch import flatten_time_env
 from purerl.core.progress import ProgressFn
-from purerl.core.returns import first_episode, reward_to_go
+from purerl.core.trajectory import first_episode, flatten_time_env, reward_to_go
 from purerl.networks import ActorCritic
 
 __all__ = ["BASELINES", "Config", "Result", "State", "make", "make_train", "score_function_batch"]

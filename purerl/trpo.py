@@ -37,7 +37,7 @@ from jax.flatten_util import ravel_pytree
 from purerl.config import check, check_leaf, leaf_field, static_field
 from purerl.core import onpolicy, optim
 from purerl.core.loop import Result, Trainer, env_steps, make_train_fn
-from purerl.core.minibatch import flatten_time_env, shuffled_minibatches
+from purerl.core.trajectory import flatten_time_env, shuffled_minibatches
 from purerl.core.progress import ProgressFn
 
 __all__ = ["Config", "Result", "conjugate_gradient", "fisher_vector_product", "make", "make_train"]

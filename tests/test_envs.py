@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from purerl import envs
-from purerl.core import rollout as rollout_mod
+from purerl.core import trajectory
 
 
 def _run(env, actions_fn, steps, key=0):
@@ -115,15 +115,15 @@ def test_reset_pool_starts_are_fresh_distinct_and_equal_under_vmap(monkeypatch, 
     episode starts from its own draw inside CartPole's initial range, and a vmapped pair of seeds gives what
     each seed gives alone. With a small noise budget the pool is drawn in chunks of steps (an outer loop)."""
     if budget is not None:
-        monkeypatch.setattr(rollout_mod, "NOISE_BUDGET_BYTES", budget)
+        monkeypatch.setattr(trajectory, "NOISE_BUDGET_BYTES", budget)
     env = envs.make("CartPole-v1", num_envs=8)
-    chunk = rollout_mod.noise_chunk(env, 200)
+    chunk = trajectory.noise_chunk(env, 200)
     assert chunk == 200 if budget is None else (chunk < 200 and 200 % chunk == 0)
 
     def run(key):
         state, obs = env.reset(key)
         policy = lambda o, k: (jax.random.randint(k, (8,), 0, 2), {})  # noqa: E731  random: ~20-step episodes
-        return rollout_mod.rollout(env, policy, state, obs, key, 200)[2]
+        return trajectory.rollout(env, policy, state, obs, key, 200)[2]
 
     traj = jax.jit(run)(jax.random.key(0))
     done = np.asarray(traj.done)

@@ -9,7 +9,7 @@ from jax.flatten_util import ravel_pytree
 
 from purerl import a2c, a3c, reinforce, trpo
 from purerl.core import onpolicy
-from purerl.core.returns import reward_to_go
+from purerl.core.trajectory import reward_to_go
 from purerl.networks import ActorCritic
 
 ALGOS = {"reinforce": reinforce, "a2c": a2c, "a3c": a3c, "trpo": trpo}

@@ -61,10 +61,6 @@ def test_unrenderable_env_is_a_value_error_naming_the_renderable_ones(tmp_path):
         render.render(fake, None, tmp_path / "x", jax.random.key(0))
     assert "CartPole-v1" in str(err.value) and "Breakout-MinAtar" in str(err.value) and "brax/" in str(err.value)
     assert not list(tmp_path.iterdir())
-    assert render.default_path(tmp_path, "brax/ant") == tmp_path / "render_brax_ant.html"
-    assert render.default_path(tmp_path, "CartPole-v1", seed=2) == tmp_path / "render_CartPole-v1_seed2.gif"
-    with pytest.raises(ValueError, match="FrozenLake-misc"):
-        render.default_path(tmp_path, "FrozenLake-misc")
 
 
 def _episode(env_id, states):

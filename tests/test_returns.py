@@ -2,7 +2,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from purerl.core.returns import gae, linear_recurrence
+from purerl.core.trajectory import gae, linear_recurrence
 
 
 def gae_reference(rewards, values, next_values, terminated, truncated, gamma, lam):
@@ -50,7 +50,7 @@ def test_truncation_bootstraps_and_termination_does_not():
 
 
 def test_first_episode_mask_keeps_steps_up_to_the_first_end():
-    from purerl.core.returns import first_episode
+    from purerl.core.trajectory import first_episode
 
     done = jnp.array([[0, 1, 0], [1, 0, 0], [0, 0, 0], [1, 1, 0]], bool)
     expected = np.array([[1, 1, 1], [1, 0, 1], [0, 0, 1], [0, 0, 1]], bool)

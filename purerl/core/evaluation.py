@@ -7,9 +7,9 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
-from purerl.core.rollout import scan_env
-from purerl.core.running_stats import RunningMeanStd
+from purerl.core.trajectory import scan_env
 from purerl.envs.base import VecEnv
+from purerl.envs.wrappers import RunningMeanStd
 
 ActFn = Callable[[jax.Array, jax.Array], jax.Array]
 

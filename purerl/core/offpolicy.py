@@ -39,7 +39,7 @@ from purerl.config import Validated, check, check_env_fields, check_leaf, leaf_f
 from purerl.core.evaluation import evaluate_policy, make_evaluate
 from purerl.core.loop import Trainer, env_steps, make_train_fn
 from purerl.core.progress import ProgressFn
-from purerl.core.rollout import EpisodeTally, scan_env
+from purerl.core.trajectory import EpisodeTally, scan_env
 from purerl.envs.base import split_keys
 from purerl.networks import ACTIVATIONS
 

@@ -25,8 +25,7 @@ from jax.sharding import Mesh
 from purerl import envs
 from purerl.config import Validated, check, check_env_fields, check_leaf, leaf_field, static_field
 from purerl.core.evaluation import make_evaluate
-from purerl.core.returns import gae
-from purerl.core.rollout import rollout
+from purerl.core.trajectory import gae, rollout
 from purerl.core.sharding import constrain_envs
 from purerl.networks import ACTIVATIONS, ActorCritic, policy_noise, sample_with
 

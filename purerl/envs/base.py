@@ -12,7 +12,7 @@ last observation of the one that ended (equal to ``ts.obs`` on every other step)
 terminal state (bootstrap with zero); ``truncated`` marks a time limit (bootstrap from ``final_obs``).
 
 Inside a time loop, draw the randomness of all its steps at once and pass one step of it where ``step``
-takes a key (:func:`purerl.core.rollout.scan_env` does this)::
+takes a key (:func:`purerl.core.trajectory.scan_env` does this)::
 
     noise = env.step_noise(key, num_steps)            # leading axis [num_steps]
     state, ts = env.step(noise_t, state, action)      # noise_t = noise at step t

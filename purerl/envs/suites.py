@@ -45,7 +45,9 @@ def _one_step(adapter: VecEnv, key_or_noise: Any) -> StepNoise:
 
 
 class GymnaxEnv(VecEnv):
-    """``num_envs`` copies of a gymnax environment, vmapped. Non-vector observations are flattened."""
+    """``num_envs`` copies of a gymnax environment, vmapped. Non-vector observations are flattened.
+
+    ``gymnax_env`` and ``env_params`` are the gymnax environment and its parameters (renderers draw with them)."""
 
     def __init__(self, env_id: str, num_envs: int, env_params: Any = None):
         import gymnax
@@ -53,11 +55,11 @@ class GymnaxEnv(VecEnv):
 
         self.env_id = env_id
         self.num_envs = int(num_envs)
-        self._env, default_params = gymnax.make(env_id)
-        self._params = default_params if env_params is None else env_params
-        obs_space = self._env.observation_space(self._params)
+        self.gymnax_env, default_params = gymnax.make(env_id)
+        self.env_params = default_params if env_params is None else env_params
+        obs_space = self.gymnax_env.observation_space(self.env_params)
         self.obs_dim = int(np.prod(obs_space.shape))
-        act = self._env.action_space(self._params)
+        act = self.gymnax_env.action_space(self.env_params)
         if isinstance(act, spaces.Discrete):
             self.action_space = Discrete(int(act.n))
         elif isinstance(act, spaces.Box):
@@ -65,10 +67,10 @@ class GymnaxEnv(VecEnv):
         else:
             raise ValueError(f"env `{env_id}` has an action space of type {type(act).__name__}, "
                              "which purerl does not support (only Discrete and Box)")
-        self.max_episode_steps = int(getattr(self._params, "max_steps_in_episode", 1000))
+        self.max_episode_steps = int(getattr(self.env_params, "max_steps_in_episode", 1000))
         from gymnax.environments.environment import Environment
 
-        self._custom_step = type(self._env).step is not Environment.step
+        self._custom_step = type(self.gymnax_env).step is not Environment.step
 
     def _cast_action(self, action: jax.Array) -> jax.Array:
         if isinstance(self.action_space, Discrete):
@@ -77,7 +79,7 @@ class GymnaxEnv(VecEnv):
 
     def reset(self, key):
         keys = jax.random.split(key, self.num_envs)
-        obs, state = jax.vmap(self._env.reset, in_axes=(0, None))(keys, self._params)
+        obs, state = jax.vmap(self.gymnax_env.reset, in_axes=(0, None))(keys, self.env_params)
         return state, _flat(obs, self.num_envs)
 
     def step_noise(self, key, num_steps):
@@ -86,8 +88,8 @@ class GymnaxEnv(VecEnv):
         keys = split_keys(k_step, (num_steps, n))
         if self._custom_step:  # gymnax's own auto-resetting step draws its resets from the step key
             return StepNoise(keys, None, None)
-        reset = jax.vmap(jax.vmap(self._env.reset_env, in_axes=(0, None)), in_axes=(0, None))
-        fresh_obs, fresh = reset(split_keys(k_reset, (num_steps, n)), self._params)
+        reset = jax.vmap(jax.vmap(self.gymnax_env.reset_env, in_axes=(0, None)), in_axes=(0, None))
+        fresh_obs, fresh = reset(split_keys(k_reset, (num_steps, n)), self.env_params)
         return StepNoise(keys, fresh, jnp.reshape(fresh_obs, (num_steps, n, -1)).astype(jnp.float32))
 
     def step(self, key, state, action):
@@ -95,9 +97,9 @@ class GymnaxEnv(VecEnv):
         if self._custom_step:
             return self._generic_step(noise.keys, state, action)
         n = self.num_envs
-        obs, state, reward, terminated, _ = jax.vmap(self._env.step_env, in_axes=(0, 0, 0, None))(
-            noise.keys, state, self._cast_action(action), self._params)
-        truncated = jax.vmap(self._env.is_truncated, in_axes=(0, None))(state, self._params)
+        obs, state, reward, terminated, _ = jax.vmap(self.gymnax_env.step_env, in_axes=(0, 0, 0, None))(
+            noise.keys, state, self._cast_action(action), self.env_params)
+        truncated = jax.vmap(self.gymnax_env.is_truncated, in_axes=(0, None))(state, self.env_params)
         terminated, truncated = _flags(terminated, truncated, n)
         done = jnp.logical_or(terminated, truncated)
         final_obs = _flat(obs, n)
@@ -110,7 +112,7 @@ class GymnaxEnv(VecEnv):
         """gymnax's own auto-resetting step, for envs that override it (e.g. bsuite's DeepSea)."""
         n = self.num_envs
         obs, state, reward, terminated, truncated, info = jax.vmap(
-            self._env.step, in_axes=(0, 0, 0, None))(keys, state, self._cast_action(action), self._params)
+            self.gymnax_env.step, in_axes=(0, 0, 0, None))(keys, state, self._cast_action(action), self.env_params)
         terminated, truncated = _flags(terminated, truncated, n)
         ts = TimeStep(obs=_flat(obs, n), reward=jnp.reshape(reward, (n,)).astype(jnp.float32),
                       terminated=terminated, truncated=truncated, final_obs=_flat(info["final_observation"], n))
@@ -159,31 +161,32 @@ class BraxEnv(VecEnv):
 
     Brax's training ``AutoResetWrapper`` returns finished episodes to a cached first state; here every
     reset takes a fresh initial state drawn from a new key (from :meth:`step_noise`), as gymnax does.
+    ``brax_env`` is the Brax environment (its ``sys`` is what Brax's HTML viewer draws).
     """
 
     def __init__(self, name: str, num_envs: int, backend: str | None = None, episode_length: int = 1000):
         self.env_id = f"brax/{name}"
         self.num_envs = int(num_envs)
-        self._env = _brax_env(name, backend)
-        self.backend = self._env.backend
-        obs_size = self._env.observation_size
+        self.brax_env = _brax_env(name, backend)
+        self.backend = self.brax_env.backend
+        obs_size = self.brax_env.observation_size
         if not isinstance(obs_size, int):
             raise ValueError(f"env `{self.env_id}` has dict observations, which purerl does not support")
         self.obs_dim = int(obs_size)
-        self.action_space = Box.make(-1.0, 1.0, (int(self._env.action_size),))
+        self.action_space = Box.make(-1.0, 1.0, (int(self.brax_env.action_size),))
         self.max_episode_steps = int(episode_length)
 
     def reset(self, key):
-        core = jax.vmap(self._env.reset)(jax.random.split(key, self.num_envs))
+        core = jax.vmap(self.brax_env.reset)(jax.random.split(key, self.num_envs))
         return BraxVecState(core, jnp.zeros((self.num_envs,), jnp.int32)), core.obs.astype(jnp.float32)
 
     def step_noise(self, key, num_steps):
-        fresh = jax.vmap(jax.vmap(self._env.reset))(split_keys(key, (num_steps, self.num_envs)))
+        fresh = jax.vmap(jax.vmap(self.brax_env.reset))(split_keys(key, (num_steps, self.num_envs)))
         return StepNoise(None, fresh, None)
 
     def step(self, key, state, action):
         noise = _one_step(self, key)
-        core = jax.vmap(self._env.step)(state.core, action.astype(jnp.float32))
+        core = jax.vmap(self.brax_env.step)(state.core, action.astype(jnp.float32))
         steps = state.steps + 1
         terminated, truncated = _flags(core.done > 0.5, steps >= self.max_episode_steps, self.num_envs)
         done = jnp.logical_or(terminated, truncated)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ import numpy as np
 from purerl.core.evaluation import evaluate_policy
 from purerl.envs.base import WrapperState
 
-__all__ = ["CLASSIC_CONTROL", "GYMNAX_VISUALIZER", "Episode", "default_path", "draw_frames", "record_episode",
+__all__ = ["CLASSIC_CONTROL", "GYMNAX_VISUALIZER", "Episode", "draw_frames", "record_episode",
            "render", "render_format", "renderable_envs", "write_gif", "write_html"]
 
 CLASSIC_CONTROL = ("CartPole-v1", "Pendulum-v1", "Acrobot-v1", "MountainCar-v0", "MountainCarContinuous-v0")
@@ -56,13 +55,6 @@ def render_format(env_id: str) -> str:
         return ".gif"
     raise ValueError(f"cannot render env {env_id!r}: there is no renderer for it. Renderable envs: "
                      f"{renderable_envs()}.")
-
-
-def default_path(run_dir: str | Path, env_id: str, seed: int | None = None) -> Path:
-    """``run_dir/render_<env>[_seed<i>].gif|html`` (the suffix from :func:`render_format`)."""
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", env_id)
-    tag = "" if seed is None else f"_seed{seed}"
-    return Path(run_dir) / f"render_{name}{tag}{render_format(env_id)}"
 
 
 # --------------------------------------------------------------------------------------------- rollout
@@ -185,7 +177,7 @@ def write_html(episode: Episode, path: str | Path) -> Path:
 
     if not episode.env_id.startswith("brax/"):
         raise ValueError(f"{episode.env_id} is not a Brax env: it renders to a GIF (draw_frames, write_gif)")
-    sys = episode.env._env.sys  # the adapter's Brax env
+    sys = episode.env.brax_env.sys
     path = Path(path)
     path.write_text(html.render(sys, [_BraxFrame(x) for x in episode.frames]))
     return path
@@ -214,9 +206,9 @@ def draw_frames(episode: Episode) -> list[np.ndarray]:
     returns = np.concatenate([[0.0], np.cumsum(episode.rewards)[:-1]])  # return collected before each frame
     if episode.env_id in CLASSIC_CONTROL:
         draw = _CLASSIC[episode.env_id]
-        return [_classic_frame(draw, s, base._params, episode.env_id, i, r)
+        return [_classic_frame(draw, s, base.env_params, episode.env_id, i, r)
                 for i, (s, r) in enumerate(zip(episode.frames, returns, strict=True))]
-    return _visualizer_frames(base._env, base._params, episode.frames, returns)
+    return _visualizer_frames(base.gymnax_env, base.env_params, episode.frames, returns)
 
 
 def _visualizer_frames(env: Any, params: Any, states: list, returns: np.ndarray) -> list[np.ndarray]:
