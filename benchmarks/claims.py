@@ -322,8 +322,8 @@ def q_bias(module, cfg, key: jax.Array, num_states: int = 64, horizon: int = 100
         return state, out
 
     k_init, k_meas = jax.random.split(key)
-    _, out = jax.lax.scan(body, trainer.init(k_init), jax.random.split(k_meas, trainer.num_updates))
-    out["env_steps"] = (jnp.arange(trainer.num_updates) + 1) * trainer.steps_per_update
+    _, out = jax.lax.scan(body, trainer.init(k_init), jax.random.split(k_meas, trainer.num_log_points))
+    out["env_steps"] = (jnp.arange(trainer.num_log_points) + 1) * trainer.steps_per_log_point
     return out
 
 

@@ -50,9 +50,9 @@ def main() -> None:
         tail = max(1, ret.shape[1] // 20)
         mean_curve = np.nanmean(ret, axis=0)
         hit = np.flatnonzero(mean_curve >= 475)
-        updates = trainer.num_updates * (getattr(cfg, "num_workers", 1))
+        updates = trainer.num_log_points * (getattr(cfg, "num_workers", 1))
         row = {"algo": name, "compile_s": compile_s, "run_s": run_s,
-               "steps_per_s": trainer.num_updates * trainer.steps_per_update * args.seeds / run_s,
+               "steps_per_s": trainer.num_log_points * trainer.steps_per_log_point * args.seeds / run_s,
                "updates": int(updates), "final_return": float(np.nanmean(ret[:, -tail:])),
                "steps_to_475": int(steps[hit[0]]) if hit.size else None}
         results.append(row)

@@ -50,10 +50,10 @@ def env_ceiling_fn(cfg: ppo.Config):
             env_state, obs, _, tally = rollout(env, random_policy, env_state, obs, k, cfg.num_steps)
             return (env_state, obs, total + tally.count), None
 
-        (_, _, episodes), _ = jax.lax.scan(body, (env_state, obs, 0.0), jax.random.split(key, trainer.num_updates))
+        (_, _, episodes), _ = jax.lax.scan(body, (env_state, obs, 0.0), jax.random.split(key, trainer.num_log_points))
         return episodes
 
-    return run, trainer.num_updates * trainer.steps_per_update
+    return run, trainer.num_log_points * trainer.steps_per_log_point
 
 
 def main() -> None:
@@ -93,7 +93,7 @@ def main() -> None:
         if seeds == 1:  # the CLI's live progress bar: a host callback at most 50 times per run
             bar = ProgressBar(1, file=io.StringIO())
             ptrainer = ppo.make(cfg, progress=bar, progress_metrics=("episode_return",))
-            bar.start(ptrainer.num_updates, ptrainer.steps_per_update)
+            bar.start(ptrainer.num_log_points, ptrainer.steps_per_log_point)
             t = interleaved({"plain": lambda k, f=train: f(k[0]), "bar": lambda k, f=ptrainer.train: f(k[0])},
                             keys, 2 * args.repeats + 1)
             bar.close()

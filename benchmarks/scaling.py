@@ -52,7 +52,7 @@ def main() -> None:
         for seeds in seeds_list:
             trainer = mod[name].make(cfg)
             c_s, r_s = timed(trainer.train, seeds, args.repeats)
-            steps = trainer.num_updates * trainer.steps_per_update
+            steps = trainer.num_log_points * trainer.steps_per_log_point
             one = r_s if seeds == 1 else one
             rows.append({"algo": name, "sweep": "seeds", "seeds": seeds, "num_envs": cfg.num_envs, "compile_s": c_s,
                          "run_s": r_s, "steps_per_s": steps * seeds / r_s, "per_seed_cost": r_s / (seeds * one)})
@@ -65,7 +65,7 @@ def main() -> None:
                 c = c.replace(gradient_steps=n, learning_starts=max(1_000, n))
             trainer = mod[name].make(c)
             c_s, r_s = timed(trainer.train, 1, args.repeats)
-            steps = trainer.num_updates * trainer.steps_per_update
+            steps = trainer.num_log_points * trainer.steps_per_log_point
             rows.append({"algo": name, "sweep": "num_envs", "seeds": 1, "num_envs": n, "compile_s": c_s,
                          "run_s": r_s, "steps_per_s": steps / r_s, "per_seed_cost": None})
             print(f"  {name} num_envs={n}: run {r_s:.2f}s", flush=True)

@@ -20,7 +20,7 @@ from jax.sharding import Mesh
 
 from purerl.config import check, check_leaf, leaf_field, static_field
 from purerl.core import onpolicy, optim
-from purerl.core.loop import Result, Trainer, env_steps, make_train_fn
+from purerl.core.loop import Result, Trainer, env_steps
 from purerl.core.trajectory import flatten_time_env
 from purerl.core.progress import ProgressFn
 
@@ -37,7 +37,7 @@ class Config(onpolicy.OnPolicyConfig):
     gae_lambda: float = leaf_field(1.0, "GAE lambda; 1 gives n-step returns bootstrapped at the rollout end")
     ent_coef: float = leaf_field(0.0, "entropy bonus coefficient")
     vf_coef: float = leaf_field(0.5, "value loss coefficient")
-    opt_eps: float = leaf_field(1e-5, "optimiser epsilon")
+    opt_eps: float = leaf_field(1e-5, "optimiser epsilon (of RMSProp or Adam)")
 
     def _check(self) -> None:
         super()._check()
@@ -89,7 +89,10 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
 
     ``mesh``: split the env batch over these devices (:mod:`purerl.core.sharding`); same result up to
     float error, ``num_envs`` a multiple of the device count."""
-    cfg, shard, env, network = onpolicy.setup(config, mesh)
+    cfg = config.validate()
+    env = onpolicy.make_env(cfg, cfg.num_envs, train=True)
+    network = onpolicy.make_network(cfg, env)
+    shard = onpolicy.env_splitter(cfg, mesh)
     learner = make_learner(cfg, env, network, shard=shard)
     init = onpolicy.make_init(env, network, learner.tx.init, shard)
 
@@ -97,13 +100,14 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
         key, k_roll = jax.random.split(state.key)
         grads, aux, env_state, obs, tally = learner.gradient(state.params, state.env_state, state.obs, k_roll)
         params, opt_state = learner.apply(state.params, state.opt_state, grads, state.update_step)
-        state, metrics = state.after(params, opt_state, env_state, obs, key, tally)
-        metrics.update(aux, env_steps=env_steps(state.update_step, cfg.batch_size))
-        return state, metrics
+        episodes = tally.summary(state.last_return, state.last_length)
+        state = state.replace(params=params, opt_state=opt_state, env_state=env_state, obs=obs, key=key,
+                              update_step=state.update_step + 1, last_return=episodes["episode_return"],
+                              last_length=episodes["episode_length"])
+        return state, {**episodes, **aux, "env_steps": env_steps(state.update_step, cfg.steps_per_update)}
 
-    return Trainer(cfg, env, cfg.num_updates, cfg.batch_size, init, update,
-                   make_train_fn(init, update, cfg.num_updates, progress, progress_metrics),
-                   **onpolicy.evaluation(cfg, network, env))
+    return onpolicy.trainer(cfg, env, network, init=init, update=update, progress=progress,
+                            progress_metrics=progress_metrics)
 
 
 def make_train(config: Config, progress: ProgressFn | None = None):

@@ -30,10 +30,9 @@ import jax.numpy as jnp
 from flax import struct
 
 from purerl import a2c
-from purerl.config import check, check_env_fields, static_field
+from purerl.config import check, static_field
 from purerl.core import onpolicy
-from purerl.core.evaluation import make_evaluate
-from purerl.core.loop import Result, Trainer, env_steps, make_train_fn
+from purerl.core.loop import Result, Trainer, env_steps
 from purerl.core.progress import ProgressFn
 from purerl.core.trajectory import EpisodeTally
 
@@ -48,8 +47,8 @@ class Config(a2c.Config):
     random_staleness: bool = static_field(True, "draw each gradient's staleness uniformly from 0..max_staleness")
 
     @property
-    def batch_size(self) -> int:
-        """Env steps per round (all workers)."""
+    def steps_per_update(self) -> int:
+        """Env steps per update, which is one round of all workers."""
         return self.num_workers * self.num_envs * self.num_steps
 
     def _check(self) -> None:
@@ -77,7 +76,6 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
     """Build A3C for ``config``: validated here, in Python, before anything is traced."""
     cfg = config.validate()
     env = onpolicy.make_env(cfg, cfg.num_envs, train=True)
-    check_env_fields(cfg, env)
     network = onpolicy.make_network(cfg, env)
     learner = a2c.make_learner(cfg, env, network, updates_per_round=cfg.num_workers)
     W, K = cfg.num_workers, cfg.max_staleness
@@ -110,22 +108,21 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
             worker, (state.params, state.opt_state, state.history, state.version),
             (state.env_state, state.obs, k_stale, k_roll))
         tally = EpisodeTally(*(jnp.sum(x) for x in (tallies.return_sum, tallies.length_sum, tallies.count)))
-        state = state.replace(history=history, version=version)
-        state, metrics = state.after(params, opt_state, env_state, obs, key, tally)
-        metrics.update({k: jnp.mean(v) for k, v in aux.items()},
-                       env_steps=env_steps(state.update_step, cfg.batch_size))
-        return state, metrics
+        episodes = tally.summary(state.last_return, state.last_length)
+        state = state.replace(params=params, opt_state=opt_state, env_state=env_state, obs=obs, key=key,
+                              update_step=state.update_step + 1, last_return=episodes["episode_return"],
+                              last_length=episodes["episode_length"], history=history, version=version)
+        return state, {**episodes, **{k: jnp.mean(v) for k, v in aux.items()},
+                       "env_steps": env_steps(state.update_step, cfg.steps_per_update)}
 
-    parts = onpolicy.evaluation(cfg, network, env)
+    single_policy = onpolicy.make_policy(network, env)
 
     def policy(state: State, deterministic: bool = True):
         # The workers' env states have a leading worker axis: act with worker 0's observation statistics.
-        worker0 = state.replace(env_state=jax.tree.map(lambda x: x[0], state.env_state))
-        return parts["policy"](worker0, deterministic)
+        return single_policy(state.replace(env_state=jax.tree.map(lambda x: x[0], state.env_state)), deterministic)
 
-    return Trainer(cfg, env, cfg.num_updates, cfg.batch_size, init, update,
-                   make_train_fn(init, update, cfg.num_updates, progress, progress_metrics),
-                   make_evaluate(policy, parts["eval_env"]), policy=policy, eval_env=parts["eval_env"])
+    return onpolicy.trainer(cfg, env, network, init=init, update=update, progress=progress,
+                            progress_metrics=progress_metrics, policy=policy)
 
 
 def make_train(config: Config, progress: ProgressFn | None = None):

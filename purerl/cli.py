@@ -151,7 +151,7 @@ def _finish(outcome, algo: str, cfg: Any, out: Path, seeds: int, seed: int, eval
         return 128 + outcome.extra.get("signal", 2)
 
     trainer = outcome.extra["trainer"]
-    total = trainer.num_updates * trainer.steps_per_update
+    total = trainer.num_log_points * trainer.steps_per_log_point
     eval_out = outcome.extra["eval"]
     ret = np.asarray(outcome.metrics["episode_return"], dtype=np.float64)
     tail = max(1, ret.shape[1] // 20)  # final return: mean over the last 5% of log points, per seed
@@ -500,8 +500,15 @@ def _exit_now(code: int, exit_now: bool) -> int:
     return code
 
 
+def _warning_line(message, category, filename, lineno, line=None) -> str:
+    return f"purerl: {category.__name__}: {message}\n"
+
+
 def console() -> None:
-    """The ``purerl`` command."""
+    """The ``purerl`` command (warnings, such as a renamed config field's, as one line each)."""
+    import warnings
+
+    warnings.formatwarning = _warning_line
     sys.exit(main(exit_now=True))
 
 

@@ -10,6 +10,11 @@ hyperparameter is a pytree *leaf*, so ``jax.vmap`` can sweep it::
 
 Validation runs in plain Python before anything is traced; values that are tracers (inside a vmap over
 that hyperparameter) are skipped, everything else is checked and reported with the field name and a fix.
+
+:class:`BaseConfig` holds the fields every algorithm has (env, sizes, network, discount) and their checks;
+:func:`config_to_dict` / :func:`config_from_dict` are how configs are written to and read from run directories,
+presets and ``--config`` files; :data:`RENAMED` maps old field names to new ones, so that configs written
+before a rename still load (with a ``FutureWarning`` naming both).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import difflib
 import math
 import types
 import typing
+import warnings
 from typing import Any, Iterable
 
 import numpy as np
@@ -30,7 +36,11 @@ except ImportError:  # pragma: no cover
     from jax._src.core import Tracer
 
 __all__ = [
+    "BaseConfig",
+    "RENAMED",
     "Validated",
+    "config_from_dict",
+    "config_to_dict",
     "static_field",
     "leaf_field",
     "concrete",
@@ -214,6 +224,34 @@ def _same(value: Any, default: Any) -> bool:
         return False
 
 
+@struct.dataclass
+class BaseConfig(Validated):
+    """The fields every algorithm has, with their checks (the on- and off-policy bases re-declare some of
+    them to change a default or a help text)."""
+
+    # --- static ---
+    env: str = static_field("CartPole-v1", "environment id: a gymnax name or brax/<name>")
+    env_backend: str | None = static_field(None, "Brax physics backend (generalized, positional, spring, mjx)")
+    episode_length: int = static_field(1000, "time limit of Brax episodes (gymnax envs carry their own)")
+    total_timesteps: int = static_field(500_000, "env steps in the whole run")
+    num_envs: int = static_field(4, "parallel environments")
+    hidden_sizes: tuple = static_field((64, 64), "MLP widths of the networks")
+    activation: str = static_field("tanh", "hidden activation: tanh, relu, elu, gelu, silu")
+    unroll: int = static_field(1, "lax.scan unroll of the env-step loop (speed knob, same results)")
+    # --- leaves ---
+    gamma: float = leaf_field(0.99, "discount factor")
+
+    def _check(self) -> None:
+        from purerl.networks import ACTIVATIONS
+
+        for name in ("total_timesteps", "num_envs", "episode_length", "unroll"):
+            check(getattr(self, name) >= 1, name, getattr(self, name), "use a positive integer")
+        check(self.activation in ACTIVATIONS, "activation", self.activation, f"use one of {sorted(ACTIVATIONS)}")
+        check(len(self.hidden_sizes) >= 1 and all(h > 0 for h in self.hidden_sizes), "hidden_sizes",
+              self.hidden_sizes, "use a tuple of positive ints, e.g. (64, 64)")
+        check_leaf(self, "gamma", low=0.0, high=1.0)
+
+
 def check_env_fields(cfg: Any, env: Any) -> None:
     """Fields of ``cfg`` that do nothing for ``env`` (a built env) must stay at their defaults: the Brax
     fields for a gymnax env, the continuous-action fields for discrete actions."""
@@ -240,6 +278,58 @@ def field_docs(cfg_cls: type) -> list[tuple[str, Any, bool, str]]:
     for f in dataclasses.fields(cfg_cls):
         out.append((f.name, f.default, bool(f.metadata.get("static", False)), f.metadata.get("help", "")))
     return out
+
+
+# --- writing and reading configs ----------------------------------------------------------------------------
+
+# Config fields that were renamed: old name -> new name. Configs that use an old name (run directories,
+# presets or --config files written before the rename, --set) still load, with a FutureWarning.
+RENAMED = {
+    "scale_reward": "normalize_reward",  # a switch (divide by the running return std), not a multiplier
+    "adam_eps": "opt_eps",               # one name for the optimiser epsilon (PPO and A2C)
+}
+
+
+def _new_name(config_cls: type, name: str, source: str) -> str:
+    """``name``, or its new name (with a ``FutureWarning``) when it was renamed and ``config_cls`` has that."""
+    new = RENAMED.get(name)
+    if new is None or new not in {f.name for f in dataclasses.fields(config_cls)}:
+        return name
+    warnings.warn(f"{source}: config field `{name}` was renamed `{new}`; reading it as `{new}`. Write `{new}`: "
+                  f"the old name will stop loading in a later release.", FutureWarning, stacklevel=3)
+    return new
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, (np.ndarray, np.generic)):
+        return x.tolist()
+    if isinstance(x, tuple):
+        return [_jsonable(v) for v in x]
+    return x
+
+
+def config_to_dict(cfg: Any) -> dict:
+    """``{field: value}`` of a config, as JSON/TOML values (tuples as lists, numpy scalars as numbers)."""
+    return {f.name: _jsonable(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+
+
+def config_from_dict(config_cls: type, values: dict, source: str = "config") -> Any:
+    """``config_cls(**values)`` with JSON/TOML lists turned back into tuples and renamed fields (:data:`RENAMED`)
+    read under their new names; unknown fields are a ``ValueError`` naming them (a config written for another
+    algorithm, or by a newer purerl). ``source`` names the file in messages."""
+    fields = {f.name for f in dataclasses.fields(config_cls)}
+    kwargs = {}
+    for name, value in values.items():
+        new = _new_name(config_cls, name, source)
+        if new in kwargs:
+            raise ValueError(f"{source}: config field `{new}` is given twice (also under its old name `{name}`); "
+                             f"keep `{new}`")
+        kwargs[new] = tuple(value) if isinstance(value, list) else value
+    unknown = sorted(set(kwargs) - fields)
+    if unknown:
+        raise ValueError(f"{source}: unknown config field(s) {', '.join(unknown)} for {config_cls.__module__}."
+                         f"{config_cls.__name__}; fields: {', '.join(sorted(fields))}")
+    return config_cls(**kwargs)
 
 
 def _coerce(text: str, default: Any, name: str) -> Any:
@@ -282,7 +372,7 @@ def apply_overrides(cfg: Any, items: Iterable[str]) -> Any:
         if "=" not in item:
             raise ValueError(f"--set expects field=value, got {item!r}")
         key, val = item.split("=", 1)
-        key = key.strip().replace("-", "_")
+        key = _new_name(type(cfg), key.strip().replace("-", "_"), "--set")
         if key not in names:
             close = difflib.get_close_matches(key, names, n=3)
             hint = f" Did you mean {', '.join(close)}?" if close else ""

@@ -30,7 +30,8 @@ from purerl.core.loop import Result, Trainer
 from purerl.core.progress import ProgressFn
 from purerl.networks import DeterministicActor, QEnsemble
 
-__all__ = ["Config", "AgentState", "make", "make_agent", "make_train", "smoothed_target_action", "Result"]
+__all__ = ["Config", "AgentState", "actor_loss", "make", "make_agent", "make_train", "smoothed_target_action",
+           "Result"]
 
 
 @struct.dataclass
@@ -76,6 +77,12 @@ def smoothed_target_action(target_action: jax.Array, key: jax.Array, std: Any, c
     return jnp.clip(target_action + noise, -1.0, 1.0)
 
 
+def actor_loss(q: jax.Array) -> jax.Array:
+    """``-mean Q_1(s, mu(s))``: the actor climbs the first critic (``q``: ``[C, B]``, the ensemble's values at
+    the actor's actions)."""
+    return -jnp.mean(q[0])
+
+
 def make_agent(cfg: Config, action_dim: int) -> offpolicy.Agent:
     """The learning rule for a validated ``cfg`` (the training loop is added by :func:`make`)."""
     actor = DeterministicActor(action_dim, cfg.hidden_sizes, cfg.activation)
@@ -91,25 +98,24 @@ def make_agent(cfg: Config, action_dim: int) -> offpolicy.Agent:
         return AgentState(params, params, actor_tx.init(params["actor"]), critic_tx.init(params["critic"]), zero,
                           zero)
 
-    def critic_loss(critic_params, target_q, batch):
+    def critic_loss_at(critic_params, target_q, batch):
         q = critic.apply(critic_params, batch["obs"], batch["action"])
-        return 0.5 * jnp.sum(jnp.mean(jnp.square(q - target_q), axis=-1)), q
+        return offpolicy.critic_loss(q, target_q), q
 
-    def actor_loss(actor_params, critic_params, obs):
-        return -jnp.mean(critic.apply(critic_params, obs, actor.apply(actor_params, obs))[0])
+    def actor_loss_at(actor_params, critic_params, obs):
+        return actor_loss(critic.apply(critic_params, obs, actor.apply(actor_params, obs)))
 
     def learn(a: AgentState, batch: dict, key: jax.Array):
         next_action = smoothed_target_action(actor.apply(a.target["actor"], batch["next_obs"]), key,
                                              cfg.target_noise, cfg.target_noise_clip)  # identity at std 0
         next_q = jnp.min(critic.apply(a.target["critic"], batch["next_obs"], next_action), axis=0)
-        not_done = 1.0 - batch["terminated"].astype(jnp.float32)
-        target_q = cfg.reward_scale * batch["reward"] + cfg.gamma * not_done * next_q
-        (c_loss, q), c_grads = jax.value_and_grad(critic_loss, has_aux=True)(a.params["critic"], target_q, batch)
+        target_q = offpolicy.td_target(batch["reward"], batch["terminated"], next_q, cfg.gamma, cfg.reward_scale)
+        (c_loss, q), c_grads = jax.value_and_grad(critic_loss_at, has_aux=True)(a.params["critic"], target_q, batch)
         critic_params, critic_opt = optim.apply(critic_tx, a.params["critic"], c_grads, a.critic_opt)
         steps = a.steps + 1
 
         def actor_and_targets(_):
-            a_loss, a_grads = jax.value_and_grad(actor_loss)(a.params["actor"], critic_params, batch["obs"])
+            a_loss, a_grads = jax.value_and_grad(actor_loss_at)(a.params["actor"], critic_params, batch["obs"])
             actor_params, actor_opt = optim.apply(actor_tx, a.params["actor"], a_grads, a.actor_opt)
             params = {"actor": actor_params, "critic": critic_params}
             return params, offpolicy.polyak(a.target, params, cfg.tau), actor_opt, a.actor_steps + 1, a_loss

@@ -13,6 +13,7 @@ learning-rate annealing and KL early stopping. There is one log point per update
 
 from __future__ import annotations
 
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -23,11 +24,12 @@ from jax.sharding import Mesh
 from purerl.config import check, check_leaf, leaf_field, static_field
 from purerl.core import onpolicy, optim
 from purerl.core.onpolicy import TrainState
-from purerl.core.loop import Result, Trainer, env_steps, make_train_fn
+from purerl.core.loop import Result, Trainer, env_steps
 from purerl.core.trajectory import flatten_time_env, shuffled_minibatches
 from purerl.core.progress import ProgressFn
+from purerl.networks import ActorCritic
 
-__all__ = ["Config", "TrainState", "make", "make_train", "Result"]
+__all__ = ["Config", "TrainState", "loss", "make", "make_train", "Result"]
 
 
 @struct.dataclass
@@ -47,7 +49,7 @@ class Config(onpolicy.OnPolicyConfig):
     vf_clip_eps: float = leaf_field(0.2, "value clipping range (with clip_value)")
     ent_coef: float = leaf_field(0.01, "entropy bonus coefficient")
     vf_coef: float = leaf_field(0.5, "value loss coefficient")
-    adam_eps: float = leaf_field(1e-5, "Adam epsilon")
+    opt_eps: float = leaf_field(1e-5, "Adam epsilon")
     target_kl: float | None = leaf_field(None, "skip the rest of an update's minibatches once approx KL exceeds this (None: off)")
 
     _applies = {"vf_clip_eps": (lambda c: c.clip_value, "it is the value clipping range, used only with "
@@ -57,15 +59,44 @@ class Config(onpolicy.OnPolicyConfig):
         super()._check()
         for name in ("num_epochs", "num_minibatches"):
             check(getattr(self, name) >= 1, name, getattr(self, name), "use a positive integer")
-        check(self.batch_size % self.num_minibatches == 0, "num_minibatches", self.num_minibatches,
-              f"it must divide num_envs * num_steps = {self.batch_size}")
+        check(self.steps_per_update % self.num_minibatches == 0, "num_minibatches", self.num_minibatches,
+              f"it must divide num_envs * num_steps = {self.steps_per_update}")
         check_leaf(self, "gae_lambda", low=0.0, high=1.0)
         check_leaf(self, "clip_eps", low=0.0, low_open=True)
         check_leaf(self, "vf_clip_eps", low=0.0, low_open=True)
         check_leaf(self, "ent_coef", low=0.0)
         check_leaf(self, "vf_coef", low=0.0)
-        check_leaf(self, "adam_eps", low=0.0, low_open=True)
+        check_leaf(self, "opt_eps", low=0.0, low_open=True)
         check_leaf(self, "target_kl", low=0.0, low_open=True)
+
+
+def loss(network: ActorCritic, params: Any, batch: dict, cfg: Config) -> tuple[jax.Array, dict]:
+    """PPO's minibatch loss and its diagnostics: ``policy_loss + vf_coef * value_loss - ent_coef * entropy``.
+
+    ``policy_loss = -mean(min(r A, clip(r, 1 - clip_eps, 1 + clip_eps) A))`` with ``r = pi(a|s) / pi_old(a|s)``
+    and ``A`` the advantages (standardised over the minibatch with ``normalize_advantages``);
+    ``value_loss = 0.5 mean((V - target)^2)``, with ``clip_value`` the larger of that and the error of the value
+    clipped to ``old_value +- vf_clip_eps``; ``approx_kl = mean((r - 1) - log r)``; ``clip_frac`` the fraction
+    of steps with ``|r - 1| > clip_eps``. ``batch``: flat ``obs``, ``action``, ``log_prob`` (behaviour),
+    ``value`` (old), ``advantage``, ``target``."""
+    pi, v = network.apply(params, batch["obs"])
+    log_ratio = pi.log_prob(batch["action"]) - batch["log_prob"]
+    ratio = jnp.exp(log_ratio)
+    adv = batch["advantage"]
+    if cfg.normalize_advantages:
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    clipped = jnp.clip(ratio, 1.0 - cfg.clip_eps, 1.0 + cfg.clip_eps)
+    policy_loss = -jnp.mean(jnp.minimum(ratio * adv, clipped * adv))
+    value_err = jnp.square(v - batch["target"])
+    if cfg.clip_value:
+        v_clip = batch["value"] + jnp.clip(v - batch["value"], -cfg.vf_clip_eps, cfg.vf_clip_eps)
+        value_err = jnp.maximum(value_err, jnp.square(v_clip - batch["target"]))
+    value_loss = 0.5 * jnp.mean(value_err)
+    entropy = jnp.mean(pi.entropy())
+    total = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy
+    return total, {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy,
+                   "approx_kl": jnp.mean((ratio - 1.0) - log_ratio),
+                   "clip_frac": jnp.mean((jnp.abs(ratio - 1.0) > cfg.clip_eps).astype(jnp.float32))}
 
 
 def make(config: Config, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = (),
@@ -75,57 +106,35 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
     ``progress``: optional host function for live progress (see :func:`purerl.core.loop.make_train_fn`).
     ``mesh``: split the env batch over these devices (:mod:`purerl.core.sharding`); same result up to
     float error, ``num_envs`` a multiple of the device count."""
-    cfg, shard, env, network = onpolicy.setup(config, mesh)
-    tx = optim.make_optimizer("adam", cfg.learning_rate, max_grad_norm=cfg.max_grad_norm, eps=cfg.adam_eps)
-    num_updates = cfg.num_updates
-
+    cfg = config.validate()
+    env = onpolicy.make_env(cfg, cfg.num_envs, train=True)
+    network = onpolicy.make_network(cfg, env)
+    shard = onpolicy.env_splitter(cfg, mesh)
+    tx = optim.make_optimizer("adam", cfg.learning_rate, max_grad_norm=cfg.max_grad_norm, eps=cfg.opt_eps)
     init = onpolicy.make_init(env, network, tx.init, shard)
 
-    def loss_fn(params, mb):
-        pi, v = network.apply(params, mb["obs"])
-        log_prob = pi.log_prob(mb["action"])
-        log_ratio = log_prob - mb["log_prob"]
-        ratio = jnp.exp(log_ratio)
-        adv = mb["advantage"]
-        if cfg.normalize_advantages:
-            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-        clipped = jnp.clip(ratio, 1.0 - cfg.clip_eps, 1.0 + cfg.clip_eps)
-        policy_loss = -jnp.mean(jnp.minimum(ratio * adv, clipped * adv))
-        value_err = jnp.square(v - mb["target"])
-        if cfg.clip_value:
-            v_clip = mb["value"] + jnp.clip(v - mb["value"], -cfg.vf_clip_eps, cfg.vf_clip_eps)
-            value_err = jnp.maximum(value_err, jnp.square(v_clip - mb["target"]))
-        value_loss = 0.5 * jnp.mean(value_err)
-        entropy = jnp.mean(pi.entropy())
-        loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy
-        aux = {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy,
-               "approx_kl": jnp.mean((ratio - 1.0) - log_ratio),
-               "clip_frac": jnp.mean((jnp.abs(ratio - 1.0) > cfg.clip_eps).astype(jnp.float32))}
-        return loss, aux
+    def minibatch_step(carry, mb):
+        params, opt_state, stopped = carry
+        grads, aux = jax.grad(loss, argnums=1, has_aux=True)(network, params, mb, cfg)
+        new_params, new_opt_state = optim.apply(tx, params, grads, opt_state)
+        if cfg.target_kl is not None:  # KL early stop: keep the old params from the first violation on
+            stopped = stopped | (aux["approx_kl"] > cfg.target_kl)
+            keep = lambda new, old: jnp.where(stopped, old, new)  # noqa: E731
+            new_params = jax.tree.map(keep, new_params, params)
+            new_opt_state = jax.tree.map(keep, new_opt_state, opt_state)
+        aux["grad_norm"] = optax.global_norm(grads)
+        return (new_params, new_opt_state, stopped), aux
 
     def update(state: TrainState) -> tuple[TrainState, dict]:
         key, k_roll, k_epochs = jax.random.split(state.key, 3)
-
         env_state, obs, traj, tally = onpolicy.collect(env, network, state.params, state.env_state, state.obs,
                                                        k_roll, cfg.num_steps, cfg.unroll, shard)
         values, advantages, targets = onpolicy.values_and_gae(network, state.params, traj, cfg.gamma,
                                                               cfg.gae_lambda)
         batch = flatten_time_env({"obs": traj.obs, "action": traj.action, "log_prob": traj.extras["log_prob"],
                                   "value": values, "advantage": advantages, "target": targets})
-        lr = optim.linear_decay(cfg.learning_rate, state.update_step, num_updates) if cfg.anneal_lr \
+        lr = optim.linear_decay(cfg.learning_rate, state.update_step, cfg.num_updates) if cfg.anneal_lr \
             else cfg.learning_rate
-
-        def minibatch_step(carry, mb):
-            params, opt_state, stopped = carry
-            (_, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, mb)
-            new_params, new_opt_state = optim.apply(tx, params, grads, opt_state)
-            if cfg.target_kl is not None:  # KL early stop: keep the old params from the first violation on
-                stopped = stopped | (aux["approx_kl"] > cfg.target_kl)
-                keep = lambda new, old: jnp.where(stopped, old, new)  # noqa: E731
-                new_params = jax.tree.map(keep, new_params, params)
-                new_opt_state = jax.tree.map(keep, new_opt_state, opt_state)
-            aux["grad_norm"] = optax.global_norm(grads)
-            return (new_params, new_opt_state, stopped), aux
 
         def epoch(carry, k):
             return jax.lax.scan(minibatch_step, carry, shuffled_minibatches(k, batch, cfg.num_minibatches))
@@ -134,15 +143,17 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
             (params, opt_state, stopped), aux = jax.lax.scan(
                 epoch, (state.params, optim.set_learning_rate(state.opt_state, lr), jnp.zeros((), bool)),
                 jax.random.split(k_epochs, cfg.num_epochs))
-        new_state, metrics = state.after(params, opt_state, env_state, obs, key, tally)
-        metrics.update({k: jnp.mean(v) for k, v in aux.items()})
-        metrics.update(env_steps=env_steps(new_state.update_step, cfg.batch_size),
-                       learning_rate=jnp.asarray(lr, jnp.float32), kl_stopped=stopped.astype(jnp.float32))
-        return new_state, metrics
+        episodes = tally.summary(state.last_return, state.last_length)
+        state = state.replace(params=params, opt_state=opt_state, env_state=env_state, obs=obs, key=key,
+                              update_step=state.update_step + 1, last_return=episodes["episode_return"],
+                              last_length=episodes["episode_length"])
+        metrics = {**episodes, **{k: jnp.mean(v) for k, v in aux.items()},
+                   "env_steps": env_steps(state.update_step, cfg.steps_per_update),
+                   "learning_rate": jnp.asarray(lr, jnp.float32), "kl_stopped": stopped.astype(jnp.float32)}
+        return state, metrics
 
-    return Trainer(cfg, env, num_updates, cfg.batch_size, init, update,
-                   make_train_fn(init, update, num_updates, progress, progress_metrics),
-                   **onpolicy.evaluation(cfg, network, env))
+    return onpolicy.trainer(cfg, env, network, init=init, update=update, progress=progress,
+                            progress_metrics=progress_metrics)
 
 
 def make_train(config: Config, progress: ProgressFn | None = None):

@@ -30,7 +30,7 @@ from jax.sharding import Mesh
 
 from purerl.config import check, check_leaf, leaf_field, static_field
 from purerl.core import onpolicy, optim
-from purerl.core.loop import Result, Trainer, env_steps, make_train_fn
+from purerl.core.loop import Result, Trainer, env_steps
 from purerl.core.progress import ProgressFn
 from purerl.core.trajectory import first_episode, flatten_time_env, reward_to_go
 from purerl.networks import ActorCritic
@@ -90,7 +90,10 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
 
     ``mesh``: split the env batch over these devices (:mod:`purerl.core.sharding`); same result up to
     float error, ``num_envs`` a multiple of the device count."""
-    cfg, shard, env, network = onpolicy.setup(config, mesh)
+    cfg = config.validate()
+    env = onpolicy.make_env(cfg, cfg.num_envs, train=True)
+    network = onpolicy.make_network(cfg, env)
+    shard = onpolicy.env_splitter(cfg, mesh)
     check(cfg.num_steps >= env.max_episode_steps, "num_steps", cfg.num_steps,
           f"REINFORCE needs every env's current episode to end inside the rollout: use at least the episode "
           f"limit of {cfg.env} ({env.max_episode_steps})")
@@ -125,15 +128,16 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
         batch_mean = jnp.sum(w * batch["target"]) / jnp.maximum(used, 1.0)
         mean_return = jnp.where(used > 0, cfg.baseline_decay * state.mean_return
                                 + (1.0 - cfg.baseline_decay) * batch_mean, state.mean_return)
-        state = state.replace(mean_return=mean_return)
-        state, metrics = state.after(params, opt_state, env_state, obs, key, tally)
-        metrics.update(aux, env_steps=env_steps(state.update_step, cfg.batch_size), complete_frac=used / w.shape[0],
-                       baseline=jnp.mean(jnp.broadcast_to(baseline, traj.reward.shape)))
-        return state, metrics
+        episodes = tally.summary(state.last_return, state.last_length)
+        state = state.replace(params=params, opt_state=opt_state, env_state=env_state, obs=obs, key=key,
+                              update_step=state.update_step + 1, last_return=episodes["episode_return"],
+                              last_length=episodes["episode_length"], mean_return=mean_return)
+        return state, {**episodes, **aux, "env_steps": env_steps(state.update_step, cfg.steps_per_update),
+                       "complete_frac": used / w.shape[0],
+                       "baseline": jnp.mean(jnp.broadcast_to(baseline, traj.reward.shape))}
 
-    return Trainer(cfg, env, cfg.num_updates, cfg.batch_size, init, update,
-                   make_train_fn(init, update, cfg.num_updates, progress, progress_metrics),
-                   **onpolicy.evaluation(cfg, network, env))
+    return onpolicy.trainer(cfg, env, network, init=init, update=update, progress=progress,
+                            progress_metrics=progress_metrics)
 
 
 def make_train(config: Config, progress: ProgressFn | None = None):

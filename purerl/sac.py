@@ -14,8 +14,9 @@ the policy's entropy is below the target and falls while it is above.
 
 Each gradient step computes the three losses on one sampled batch from the same parameters and takes one
 Adam step on all of them (as the reference implementation does in a single graph run); the actor's and the
-temperature's gradients do not flow into the critics. The loop (replay, warm-up, evaluation) is
-:mod:`purerl.core.offpolicy`.
+temperature's gradients do not flow into the critics. The losses are :func:`purerl.core.offpolicy.critic_loss`
+(on :func:`~purerl.core.offpolicy.td_target`), :func:`actor_loss` and :func:`temperature_loss`; the loop
+(replay, warm-up, evaluation) is :mod:`purerl.core.offpolicy`.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from purerl.core.loop import Result, Trainer
 from purerl.core.progress import ProgressFn
 from purerl.networks import QEnsemble, TanhGaussianActor, tanh_gaussian
 
-__all__ = ["AgentState", "Config", "Result", "make", "make_agent", "make_train"]
+__all__ = ["AgentState", "Config", "Result", "actor_loss", "make", "make_agent", "make_train", "temperature_loss"]
 
 
 @struct.dataclass
@@ -66,6 +67,18 @@ class AgentState:
     steps: jax.Array    # int32: gradient steps taken
 
 
+def actor_loss(log_prob: jax.Array, q: jax.Array, alpha: Any) -> jax.Array:
+    """``mean(alpha * log pi(a|s) - Q(s, a))`` over actions ``a ~ pi(.|s)`` (reparameterised), ``Q`` the
+    critics' minimum and ``alpha`` held fixed."""
+    return jnp.mean(alpha * log_prob - q)
+
+
+def temperature_loss(log_alpha: jax.Array, entropy: jax.Array, target_entropy: Any) -> jax.Array:
+    """``-log(alpha) * (target_entropy - entropy)`` with the entropy held fixed: its gradient raises ``alpha``
+    while the policy's entropy is below the target and lowers it while above."""
+    return -log_alpha * jax.lax.stop_gradient(target_entropy - entropy)
+
+
 def make_agent(cfg: Config, action_dim: int) -> offpolicy.Agent:
     """The learning rule for a validated ``cfg`` (the training loop is added by :func:`make`)."""
     actor = TanhGaussianActor(action_dim, cfg.hidden_sizes, cfg.activation)
@@ -92,20 +105,20 @@ def make_agent(cfg: Config, action_dim: int) -> offpolicy.Agent:
             actor_params = jax.lax.stop_gradient(params["actor"])
             next_action, next_logp = policy(actor_params, batch["next_obs"]).sample_and_log_prob(seed=k_next)
             next_q = jnp.min(critic.apply(target_critic, batch["next_obs"], next_action), axis=0)
-            not_done = 1.0 - batch["terminated"].astype(jnp.float32)
-            target = cfg.reward_scale * batch["reward"] + cfg.gamma * not_done * (next_q - alpha * next_logp)
+            target = offpolicy.td_target(batch["reward"], batch["terminated"], next_q - alpha * next_logp,
+                                         cfg.gamma, cfg.reward_scale)
             q = critic.apply(params["critic"], batch["obs"], batch["action"])
-            critic_loss = 0.5 * jnp.sum(jnp.mean(jnp.square(q - target), axis=-1))
+            c_loss = offpolicy.critic_loss(q, target)
         with jax.named_scope("actor"):
             action, logp = policy(params["actor"], batch["obs"]).sample_and_log_prob(seed=k_pi)
             q_pi = jnp.min(critic.apply(jax.lax.stop_gradient(params["critic"]), batch["obs"], action), axis=0)
-            actor_loss = jnp.mean(alpha * logp - q_pi)
+            a_loss = actor_loss(logp, q_pi, alpha)
             entropy = -jnp.mean(logp)
         with jax.named_scope("temperature"):
-            alpha_loss = -params["log_alpha"] * jax.lax.stop_gradient(target_entropy - entropy)
-        aux = {"critic_loss": critic_loss, "actor_loss": actor_loss, "alpha_loss": alpha_loss,
+            t_loss = temperature_loss(params["log_alpha"], entropy, target_entropy)
+        aux = {"critic_loss": c_loss, "actor_loss": a_loss, "alpha_loss": t_loss,
                "q": jnp.mean(q), "entropy": entropy, "alpha": alpha}
-        return critic_loss + actor_loss + alpha_loss, aux
+        return c_loss + a_loss + t_loss, aux
 
     def learn(a: AgentState, batch: dict, key: jax.Array):
         grads, aux = jax.grad(loss_fn, has_aux=True)(a.params, a.target_critic, batch, key)

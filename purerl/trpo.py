@@ -36,11 +36,11 @@ from jax.flatten_util import ravel_pytree
 
 from purerl.config import check, check_leaf, leaf_field, static_field
 from purerl.core import onpolicy, optim
-from purerl.core.loop import Result, Trainer, env_steps, make_train_fn
+from purerl.core.loop import Result, Trainer, env_steps
 from purerl.core.trajectory import flatten_time_env, shuffled_minibatches
 from purerl.core.progress import ProgressFn
 
-__all__ = ["Config", "Result", "conjugate_gradient", "fisher_vector_product", "make", "make_train"]
+__all__ = ["Config", "Result", "conjugate_gradient", "fisher_vector_product", "make", "make_train", "surrogate"]
 
 POLICY_MODULES = ("actor_torso", "policy_head")
 
@@ -65,12 +65,18 @@ class Config(onpolicy.OnPolicyConfig):
               "TRPO fits the critic apart from the policy; use separate networks (shared_network=False)")
         for name in ("cg_iters", "line_search_steps", "vf_epochs", "vf_minibatches"):
             check(getattr(self, name) >= 1, name, getattr(self, name), "use a positive integer")
-        check(self.batch_size % self.vf_minibatches == 0, "vf_minibatches", self.vf_minibatches,
-              f"it must divide num_envs * num_steps = {self.batch_size}")
+        check(self.steps_per_update % self.vf_minibatches == 0, "vf_minibatches", self.vf_minibatches,
+              f"it must divide num_envs * num_steps = {self.steps_per_update}")
         check_leaf(self, "max_kl", low=0.0, low_open=True)
         check_leaf(self, "damping", low=0.0)
         check_leaf(self, "backtrack_coef", low=0.0, high=1.0, low_open=True, high_open=True)
         check_leaf(self, "gae_lambda", low=0.0, high=1.0)
+
+
+def surrogate(log_prob: jax.Array, old_log_prob: jax.Array, advantages: jax.Array) -> jax.Array:
+    """TRPO's objective (maximised): ``mean(pi(a|s) / pi_old(a|s) * A)``, from the log-probabilities of the
+    batch's actions under the new and the behaviour policy."""
+    return jnp.mean(jnp.exp(log_prob - old_log_prob) * advantages)
 
 
 def fisher_vector_product(kl_fn: Callable[[jax.Array], jax.Array], theta: jax.Array, v: jax.Array,
@@ -119,7 +125,10 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
 
     ``mesh``: split the env batch over these devices (:mod:`purerl.core.sharding`); same result up to
     float error, ``num_envs`` a multiple of the device count."""
-    cfg, shard, env, network = onpolicy.setup(config, mesh)
+    cfg = config.validate()
+    env = onpolicy.make_env(cfg, cfg.num_envs, train=True)
+    network = onpolicy.make_network(cfg, env)
+    shard = onpolicy.env_splitter(cfg, mesh)
     critic_tx = optim.make_optimizer("adam", cfg.learning_rate, max_grad_norm=cfg.max_grad_norm)
     init = onpolicy.make_init(env, network, lambda params: critic_tx.init(_split(params)[1]), shard)
     steps = cfg.backtrack_coef ** jnp.arange(cfg.line_search_steps, dtype=jnp.float32)
@@ -135,19 +144,19 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
         adv = batch["advantage"]
         adv = (adv - adv.mean()) / (adv.std() + 1e-8)
 
-        def surrogate(theta):
-            return jnp.mean(jnp.exp(dist(theta, batch["obs"]).log_prob(batch["action"]) - old_logp) * adv)
+        def surrogate_at(theta):
+            return surrogate(dist(theta, batch["obs"]).log_prob(batch["action"]), old_logp, adv)
 
         def mean_kl(theta):
             return jnp.mean(old.kl_divergence(dist(theta, batch["obs"])))
 
-        loss_old, g = jax.value_and_grad(surrogate)(theta_old)
+        loss_old, g = jax.value_and_grad(surrogate_at)(theta_old)
         fvp = lambda v: fisher_vector_product(mean_kl, theta_old, v, cfg.damping)  # noqa: E731
         s = conjugate_gradient(fvp, g, cfg.cg_iters)
         shs = jnp.maximum(jnp.dot(s, fvp(s)), 1e-12)
         full_step = jnp.sqrt(2.0 * cfg.max_kl / shs) * s
         candidates = theta_old + steps[:, None] * full_step[None, :]
-        surr = jax.vmap(surrogate)(candidates)
+        surr = jax.vmap(surrogate_at)(candidates)
         kls = jax.vmap(mean_kl)(candidates)
         ok = (surr > loss_old) & (kls <= cfg.max_kl) & jnp.isfinite(surr) & jnp.isfinite(kls)
         first = jnp.argmax(ok)
@@ -191,13 +200,15 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
                                                                               cfg.num_updates))
         critic_params, opt_state, v_loss = fit_critic(policy_params, critic_params, opt_state,
                                                       {"obs": batch["obs"], "target": batch["target"]}, k_critic)
-        state, ep = state.after(_join(new_policy, critic_params), opt_state, env_state, obs, key, tally)
-        metrics.update(ep, value_loss=v_loss, env_steps=env_steps(state.update_step, cfg.batch_size))
-        return state, metrics
+        episodes = tally.summary(state.last_return, state.last_length)
+        state = state.replace(params=_join(new_policy, critic_params), opt_state=opt_state, env_state=env_state,
+                              obs=obs, key=key, update_step=state.update_step + 1,
+                              last_return=episodes["episode_return"], last_length=episodes["episode_length"])
+        return state, {**metrics, **episodes, "value_loss": v_loss,
+                       "env_steps": env_steps(state.update_step, cfg.steps_per_update)}
 
-    return Trainer(cfg, env, cfg.num_updates, cfg.batch_size, init, update,
-                   make_train_fn(init, update, cfg.num_updates, progress, progress_metrics),
-                   **onpolicy.evaluation(cfg, network, env))
+    return onpolicy.trainer(cfg, env, network, init=init, update=update, progress=progress,
+                            progress_metrics=progress_metrics)
 
 
 def make_train(config: Config, progress: ProgressFn | None = None):

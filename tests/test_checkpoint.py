@@ -24,8 +24,8 @@ def test_resumed_run_equals_uninterrupted_run(name, tmp_path):
     algo, cfg = CONFIGS[name]
     trainer = algo.make(cfg)
     key = jax.random.key(0)
-    k = trainer.num_updates // 2
-    assert 2 * k == trainer.num_updates
+    k = trainer.num_log_points // 2
+    assert 2 * k == trainer.num_log_points
     half = jax.jit(lambda s: run_chunk(trainer.update, s, k))   # one program for both halves of both runs
     middle, m1 = half(jax.jit(trainer.init)(key))
     ckpt.save(tmp_path / "ck", middle, step=k, meta={"algo": name, "update": k})

@@ -134,3 +134,16 @@ def test_commands_that_do_not_train_do_not_import_jax(tmp_path):
     p = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip().splitlines()[-1] == "NOJAX 0" and "ppo-cartpole" in p.stdout
+
+
+def test_a_renamed_field_is_one_warning_line_then_used(tmp_path):
+    # the old name is read as the new one (normalize_obs/normalize_reward apply to CartPole); the run is then
+    # refused for its budget, before anything is compiled: one warning line, one error line, exit 2
+    p = _purerl("train", "ppo", "--set", "scale_reward=true", "--total-timesteps", "1", "--out", str(tmp_path / "r"),
+                cwd=tmp_path)
+    assert p.returncode == 2, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 2, p.stderr
+    assert lines[0].startswith("purerl: FutureWarning: --set: config field `scale_reward` was renamed "
+                               "`normalize_reward`")
+    assert "`total_timesteps`" in lines[1]

@@ -90,7 +90,7 @@ def test_observation_normalizer_tracks_raw_statistics():
 
 
 def test_reward_scaling_divides_by_return_std():
-    env = envs.make("CartPole-v1", num_envs=4, scale_reward=True, gamma=0.99)
+    env = envs.make("CartPole-v1", num_envs=4, normalize_reward=True, gamma=0.99)
     _, state, traj = _run(env, lambda o: jnp.zeros((4,), jnp.int32), 30)
     assert float(traj.reward[-1].max()) < 1.0        # CartPole's raw reward is 1 per step
     # the episode statistics below the scaler still report raw returns

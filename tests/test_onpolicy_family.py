@@ -247,6 +247,6 @@ def test_config_errors_name_the_field():
 
 def test_trpo_improves_pendulum():
     cfg = trpo.Config(env="Pendulum-v1", total_timesteps=300_000, num_envs=16, num_steps=256, gamma=0.95,
-                      normalize_obs=True, scale_reward=True, max_kl=0.02)
+                      normalize_obs=True, normalize_reward=True, max_kl=0.02)
     ret = np.asarray(jax.jit(trpo.make_train(cfg))(jax.random.key(0)).metrics["episode_return"])
     assert ret[:3].mean() < -1000 and ret[-10:].mean() > -400, (ret[:3], ret[-10:])

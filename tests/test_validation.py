@@ -123,3 +123,44 @@ def test_env_steps_metric_does_not_wrap_past_two_to_the_31():
     steps = jax.jit(env_steps)(jnp.asarray(2 ** 30, jnp.int32), 16)
     assert float(steps) == pytest.approx(2.0 ** 34, rel=1e-6)
     assert int(jax.jit(env_steps)(jnp.asarray(1000, jnp.int32), 512)) == 512_000
+
+
+# --- renamed fields: configs written before a rename still load --------------------------------------------
+
+def test_a_renamed_field_loads_under_its_new_name_with_a_warning(tmp_path):
+    import json
+
+    from purerl import presets
+    from purerl.config import config_from_dict
+
+    with pytest.warns(FutureWarning, match=r"run/config.json: config field `scale_reward` was renamed "
+                                           r"`normalize_reward`"):
+        cfg = config_from_dict(ppo.Config, {"scale_reward": True, "adam_eps": 1e-4}, source="run/config.json")
+    assert cfg.normalize_reward is True and cfg.opt_eps == 1e-4
+    # a --config file (or an old run's config.json) goes through the same path
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"algo": "a2c", "config": {"scale_reward": True}}))
+    with pytest.warns(FutureWarning, match="`normalize_reward`"):
+        assert presets.load_file(old).apply(a2c.Config).normalize_reward is True
+
+
+def test_a_renamed_field_given_under_both_names_is_an_error():
+    from purerl.config import config_from_dict
+
+    with pytest.warns(FutureWarning), pytest.raises(ValueError, match="`normalize_reward` is given twice"):
+        config_from_dict(ppo.Config, {"normalize_reward": False, "scale_reward": True})
+
+
+def test_set_accepts_a_renamed_field_with_a_warning():
+    from purerl.config import apply_overrides
+
+    with pytest.warns(FutureWarning, match="--set: config field `adam_eps` was renamed `opt_eps`"):
+        assert apply_overrides(ppo.Config(), ["adam_eps=1e-4"]).opt_eps == 1e-4
+
+
+def test_an_old_name_that_the_algorithm_never_had_is_still_unknown():
+    from purerl.config import config_from_dict
+
+    # SAC has neither scale_reward nor normalize_reward: no rename applies, the field is unknown
+    with pytest.raises(ValueError, match="unknown config field.*scale_reward"):
+        config_from_dict(sac.Config, {"scale_reward": True})

@@ -81,22 +81,29 @@ def make_train_fn(init: Callable[[jax.Array], Any], update: Callable[[Any], tupl
 
 @struct.dataclass
 class Trainer:
-    """An algorithm instantiated for one config: ``init``/``update`` for the chunked loop, ``train`` fused,
-    ``evaluate(state, key, num_episodes, deterministic)`` for the trained policy, and
-    ``policy(state, deterministic) -> act(obs, key)``: the trained policy as a function of *raw* (batched)
-    observations, with the run's saved normaliser statistics applied (for rendering and custom evaluation);
-    ``eval_env(num_envs)``: the env that evaluation runs it in (raw rewards, the training action transform).
-    Not a pytree of arrays:
-    every field is a Python object (marked static) so a Trainer can be closed over freely."""
+    """An algorithm instantiated for one config. Not a pytree of arrays: every field is a Python object (marked
+    static), so a Trainer can be closed over freely.
+
+    * ``init(key) -> state`` and ``update(state) -> (state, metrics)``: the chunked loop; one ``update`` is one
+      *log point* (one row of metrics): one update for the on-policy algorithms (one round of all workers for
+      A3C), ``iterations_per_log`` env-step/gradient iterations and an evaluation for the off-policy ones;
+    * ``num_log_points`` updates make the run, each collecting ``steps_per_log_point`` env steps per seed
+      (after ``env_steps_before`` warm-up steps, off-policy);
+    * ``train(key) -> Result``: the whole run fused;
+    * ``evaluate(state, key, num_episodes, deterministic)``: the trained policy's episodes;
+    * ``policy(state, deterministic) -> act(obs, key)``: the trained policy as a function of *raw* (batched)
+      observations, with the run's saved normaliser statistics applied (for rendering and custom evaluation);
+    * ``eval_env(num_envs)``: the env that evaluation runs it in (raw rewards, the training action transform).
+    """
 
     config: Any = struct.field(pytree_node=False)
     env: Any = struct.field(pytree_node=False)
-    num_updates: int = struct.field(pytree_node=False)
-    steps_per_update: int = struct.field(pytree_node=False)
+    num_log_points: int = struct.field(pytree_node=False)
+    steps_per_log_point: int = struct.field(pytree_node=False)
     init: Callable = struct.field(pytree_node=False)
     update: Callable = struct.field(pytree_node=False)
     train: Callable = struct.field(pytree_node=False)
     evaluate: Callable = struct.field(pytree_node=False)
-    policy: Callable = struct.field(pytree_node=False, default=None)
-    eval_env: Callable = struct.field(pytree_node=False, default=None)
+    policy: Callable = struct.field(pytree_node=False)
+    eval_env: Callable = struct.field(pytree_node=False)
     env_steps_before: int = struct.field(pytree_node=False, default=0)  # per seed, before update 1 (warm-up)

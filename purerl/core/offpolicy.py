@@ -3,6 +3,7 @@
 * :class:`OffPolicyConfig`: the fields every off-policy algorithm has (env, replay, schedule, evaluation).
 * :func:`make_replay`: a flashbax item buffer of transitions with a bounded capacity; the vectorised envs
   add ``num_envs`` transitions per step, sampling is uniform over slots already written.
+* :func:`td_target` and :func:`critic_loss`: the critics' target and regression loss (DDPG, TD3, SAC).
 * :func:`polyak`: target-network averaging ``target <- tau * online + (1 - tau) * target``.
 * :func:`explore_noise`: Gaussian or Ornstein-Uhlenbeck exploration for deterministic actors.
 * :func:`make_trainer`: the training loop. ``init`` fills the replay buffer with ``learning_starts`` env
@@ -26,7 +27,7 @@ noise, key) -> (action, noise)``, ``learn(agent_state, batch, key) -> (agent_sta
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import flashbax
 import jax
@@ -35,32 +36,31 @@ import optax
 from flax import struct
 
 from purerl import envs
-from purerl.config import Validated, check, check_env_fields, check_leaf, leaf_field, static_field
+from purerl.config import BaseConfig, check, check_env_fields, check_leaf, leaf_field, static_field
 from purerl.core.evaluation import evaluate_policy, make_evaluate
 from purerl.core.loop import Trainer, env_steps, make_train_fn
 from purerl.core.progress import ProgressFn
 from purerl.core.trajectory import EpisodeTally, scan_env
 from purerl.envs.base import split_keys
-from purerl.networks import ACTIVATIONS
 
-__all__ = ["OffPolicyConfig", "Agent", "OffPolicyState", "make_replay", "polyak", "explore_noise",
+__all__ = ["OffPolicyConfig", "Agent", "OffPolicyState", "critic_loss", "make_replay", "polyak", "td_target",
+           "explore_noise",
            "make_env", "make_trainer", "build", "EXPLORATION_NOISES"]
 
 EXPLORATION_NOISES = ("gaussian", "ou")
 
 
 @struct.dataclass
-class OffPolicyConfig(Validated):
-    """Fields shared by DDPG, TD3 and SAC (each algorithm's Config extends this one)."""
+class OffPolicyConfig(BaseConfig):
+    """The fields every algorithm has (:class:`~purerl.config.BaseConfig`) plus those DDPG, TD3 and SAC share
+    (each algorithm's Config extends this one)."""
 
     # --- static ---
     env: str = static_field("Pendulum-v1", "environment id with continuous actions: gymnax or brax/<name>")
-    env_backend: Optional[str] = static_field(None, "Brax physics backend (generalized, positional, spring, mjx)")
-    episode_length: int = static_field(1000, "time limit of Brax episodes (gymnax envs carry their own)")
     total_timesteps: int = static_field(100_000, "env steps in the whole run (rounded down to whole log points)")
     num_envs: int = static_field(1, "parallel environments; each iteration adds num_envs transitions")
     buffer_size: int = static_field(1_000_000, "replay capacity in transitions (capped at total_timesteps)")
-    batch_size: int = static_field(256, "transitions per gradient step")
+    batch_size: int = static_field(256, "transitions sampled from the replay buffer per gradient step")
     learning_starts: int = static_field(1_000, "env steps of uniform random actions before the first update")
     gradient_steps: int = static_field(1, "gradient updates per iteration (per num_envs env steps)")
     hidden_sizes: tuple = static_field((256, 256), "MLP widths of actor and critics")
@@ -69,7 +69,6 @@ class OffPolicyConfig(Validated):
     eval_episodes: int = static_field(10, "episodes per evaluation (0: no evaluation, training returns only)")
     unroll: int = static_field(1, "lax.scan unroll of the env-step/update loop (speed knob, same results)")
     # --- leaves ---
-    gamma: float = leaf_field(0.99, "discount factor")
     tau: float = leaf_field(0.005, "Polyak averaging rate of the target networks")
     actor_lr: float = leaf_field(3e-4, "actor Adam step size")
     critic_lr: float = leaf_field(3e-4, "critic Adam step size")
@@ -83,11 +82,7 @@ class OffPolicyConfig(Validated):
     @property
     def iterations(self) -> int:
         """Vector-env steps in the run, warm-up included."""
-        return self.warmup_iterations + self.num_log_points * self.iterations_per_log
-
-    @property
-    def num_log_points(self) -> int:
-        return self.num_evals
+        return self.warmup_iterations + self.num_evals * self.iterations_per_log
 
     @property
     def iterations_per_log(self) -> int:
@@ -102,8 +97,8 @@ class OffPolicyConfig(Validated):
         return max(self.batch_size, min(self.buffer_size, self.iterations * self.num_envs))
 
     def _check(self) -> None:
-        for name in ("total_timesteps", "num_envs", "buffer_size", "batch_size", "gradient_steps",
-                     "episode_length", "num_evals", "unroll"):
+        super()._check()
+        for name in ("buffer_size", "batch_size", "gradient_steps", "num_evals"):
             check(getattr(self, name) >= 1, name, getattr(self, name), "use a positive integer")
         for name in ("learning_starts", "eval_episodes"):
             check(getattr(self, name) >= 0, name, getattr(self, name), "use a non-negative integer")
@@ -114,10 +109,6 @@ class OffPolicyConfig(Validated):
         check(self.iterations_per_log >= 1, "total_timesteps", self.total_timesteps,
               f"after the warm-up of learning_starts = {self.learning_starts} steps it must leave at least "
               f"num_envs * num_evals = {self.num_envs * self.num_evals} steps")
-        check(self.activation in ACTIVATIONS, "activation", self.activation, f"use one of {sorted(ACTIVATIONS)}")
-        check(len(self.hidden_sizes) >= 1 and all(h > 0 for h in self.hidden_sizes), "hidden_sizes",
-              self.hidden_sizes, "use a tuple of positive ints, e.g. (256, 256)")
-        check_leaf(self, "gamma", low=0.0, high=1.0)
         check_leaf(self, "tau", low=0.0, high=1.0, low_open=True)
         check_leaf(self, "actor_lr", low=0.0, low_open=True)
         check_leaf(self, "critic_lr", low=0.0, low_open=True)
@@ -158,6 +149,19 @@ def make_replay(capacity: int, batch_size: int):
     from written slots only."""
     return flashbax.make_item_buffer(max_length=capacity, min_length=1, sample_batch_size=batch_size,
                                      add_sequences=False, add_batches=True)
+
+
+def td_target(reward: jax.Array, terminated: jax.Array, next_value: jax.Array, gamma: Any,
+              reward_scale: Any = 1.0) -> jax.Array:
+    """The critics' regression target ``reward_scale * r + gamma * (1 - terminated) * next_value``, where
+    ``next_value`` is the target networks' value of ``s'`` (SAC's includes the entropy term)."""
+    return reward_scale * reward + gamma * (1.0 - terminated.astype(jnp.float32)) * next_value
+
+
+def critic_loss(q: jax.Array, target: jax.Array) -> jax.Array:
+    """``0.5 * sum_j mean_b (q[j, b] - target[b])^2``: every critic ``j`` of an ensemble ``q`` ``[C, B]``
+    regresses on the same target (the sum keeps each critic's gradient independent of their number)."""
+    return 0.5 * jnp.sum(jnp.mean(jnp.square(q - target), axis=-1))
 
 
 def polyak(target: Any, online: Any, tau: Any) -> Any:
@@ -278,11 +282,12 @@ def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None
             return lambda o, k: agent.act(state.agent, o)
         return lambda o, k: agent.explore(state.agent, o, jnp.zeros((o.shape[0], action_dim)), k)[0]
 
-    n = cfg.num_log_points
     env_for = lambda num: make_env(cfg, num)  # noqa: E731  (evaluation envs; ``eval_env`` is the in-run one)
-    return Trainer(cfg, env, n, cfg.steps_per_log, init, update,
-                   make_train_fn(init, update, n, progress, progress_metrics), make_evaluate(policy, env_for),
-                   policy, env_for, env_steps_before=cfg.warmup_iterations * cfg.num_envs)
+    return Trainer(config=cfg, env=env, num_log_points=cfg.num_evals, steps_per_log_point=cfg.steps_per_log,
+                   init=init, update=update,
+                   train=make_train_fn(init, update, cfg.num_evals, progress, progress_metrics),
+                   evaluate=make_evaluate(policy, env_for), policy=policy, eval_env=env_for,
+                   env_steps_before=cfg.warmup_iterations * cfg.num_envs)
 
 
 def build(config: OffPolicyConfig, make_agent: Callable[[Any, int], Agent], progress: ProgressFn | None = None,

@@ -2,20 +2,20 @@
 
 * :class:`OnPolicyConfig`: the fields every on-policy algorithm has (env, rollout shape, network, the
   env-side normalisation switches, discount, learning rate, gradient clipping), with their validation.
-* :class:`TrainState` and :func:`make_init`: parameters, optimiser state, env state and counters.
+* :class:`TrainState` and :func:`make_init`: parameters, optimiser state, env state and counters; an update
+  ends with ``state.replace(...)`` of the new values and ``tally.summary(...)`` of the episodes that ended.
 * :func:`make_env` / :func:`make_network`: the wrapped vector env and the actor-critic for a config.
 * :func:`env_splitter`: optional splitting of the env batch over devices (one agent, several devices).
 * :func:`collect`: one rollout with the current stochastic policy (actions and their log-probabilities).
 * :func:`values_and_gae`: ``V(obs)``, ``V(final_obs)`` in two batched calls, then GAE(lambda) targets.
 * :func:`policy_gradient_loss`: score-function policy loss with weights, value regression, entropy bonus.
-* :func:`make_policy` / :func:`evaluation`: the trained policy on raw observations and its evaluation.
+* :func:`make_policy`: the trained policy on raw observations.
+* :func:`trainer`: the :class:`~purerl.core.loop.Trainer` of an algorithm's ``init`` and ``update``.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -23,61 +23,54 @@ from flax import struct
 from jax.sharding import Mesh
 
 from purerl import envs
-from purerl.config import Validated, check, check_env_fields, check_leaf, leaf_field, static_field
+from purerl.config import BaseConfig, check, check_env_fields, check_leaf, leaf_field, static_field
 from purerl.core.evaluation import make_evaluate
+from purerl.core.loop import Trainer, make_train_fn
+from purerl.core.progress import ProgressFn
 from purerl.core.trajectory import gae, rollout
 from purerl.core.sharding import constrain_envs
-from purerl.networks import ACTIVATIONS, ActorCritic, policy_noise, sample_with
+from purerl.networks import ActorCritic, policy_noise, sample_with
 
 __all__ = ["OnPolicyConfig", "TrainState", "collect", "env_splitter", "make_init", "make_env", "make_network",
-           "policy_gradient_loss", "setup", "values_and_gae"]
+           "make_policy", "policy_gradient_loss", "trainer", "values_and_gae"]
 
 @struct.dataclass
-class OnPolicyConfig(Validated):
-    """Fields shared by the on-policy algorithms (each algorithm's Config extends this one and may
-    re-declare a field to change its default)."""
+class OnPolicyConfig(BaseConfig):
+    """The fields every algorithm has (:class:`~purerl.config.BaseConfig`) plus those the on-policy algorithms
+    share (each algorithm's Config extends this one and may re-declare a field to change its default)."""
 
     # --- static ---
-    env: str = static_field("CartPole-v1", "environment id: a gymnax name or brax/<name>")
-    env_backend: str | None = static_field(None, "Brax physics backend (generalized, positional, spring, mjx)")
-    episode_length: int = static_field(1000, "time limit of Brax episodes (gymnax envs carry their own)")
     total_timesteps: int = static_field(500_000, "env steps in the whole run (rounded down to whole updates)")
-    num_envs: int = static_field(4, "parallel environments")
     num_steps: int = static_field(128, "steps per env per update (rollout length)")
     hidden_sizes: tuple = static_field((64, 64), "MLP widths of actor and critic")
-    activation: str = static_field("tanh", "hidden activation: tanh, relu, elu, gelu, silu")
     shared_network: bool = static_field(False, "one torso for policy and value heads")
     state_dependent_std: bool = static_field(False, "Gaussian log-std as a network output instead of a parameter")
     normalize_obs: bool = static_field(False, "running mean/std observation normalisation")
-    scale_reward: bool = static_field(False, "divide rewards by the running std of discounted returns")
+    normalize_reward: bool = static_field(False, "divide rewards by the running std of discounted returns")
     action_transform: str = static_field("clip", "continuous actions: clip to bounds or rescale from [-1, 1]")
     unroll: int = static_field(1, "lax.scan unroll of the rollout (speed knob, same results)")
     anneal_lr: bool = static_field(False, "decay the learning rate linearly to 0 over the run")
     # --- leaves ---
     learning_rate: float = leaf_field(2.5e-4, "optimiser step size")
-    gamma: float = leaf_field(0.99, "discount factor")
     max_grad_norm: float = leaf_field(0.5, "global gradient-norm clip")
 
     @property
-    def batch_size(self) -> int:
+    def steps_per_update(self) -> int:
+        """Env steps collected per update: ``num_envs * num_steps``."""
         return self.num_envs * self.num_steps
 
     @property
     def num_updates(self) -> int:
-        return self.total_timesteps // self.batch_size
+        return self.total_timesteps // self.steps_per_update
 
     def _check(self) -> None:
-        for name in ("num_envs", "num_steps", "total_timesteps", "episode_length", "unroll"):
-            check(getattr(self, name) >= 1, name, getattr(self, name), "use a positive integer")
+        super()._check()
+        check(self.num_steps >= 1, "num_steps", self.num_steps, "use a positive integer")
         check(self.num_updates >= 1, "total_timesteps", self.total_timesteps,
-              f"it must be at least num_envs * num_steps = {self.batch_size} (one update)")
-        check(self.activation in ACTIVATIONS, "activation", self.activation, f"use one of {sorted(ACTIVATIONS)}")
-        check(len(self.hidden_sizes) >= 1 and all(h > 0 for h in self.hidden_sizes), "hidden_sizes",
-              self.hidden_sizes, "use a tuple of positive ints, e.g. (64, 64)")
+              f"it must be at least num_envs * num_steps = {self.steps_per_update} (one update)")
         check(self.action_transform in envs.ACTION_TRANSFORMS, "action_transform", self.action_transform,
               f"use one of {envs.ACTION_TRANSFORMS}")
         check_leaf(self, "learning_rate", low=0.0, low_open=True)
-        check_leaf(self, "gamma", low=0.0, high=1.0)
         check_leaf(self, "max_grad_norm", low=0.0, low_open=True)
 
 
@@ -91,14 +84,6 @@ class TrainState:
     update_step: jax.Array    # int32 scalar: updates done so far
     last_return: jax.Array    # latest mean episode return (carried when no episode finished)
     last_length: jax.Array
-
-    def after(self, params, opt_state, env_state, obs, key, tally) -> tuple[TrainState, dict]:
-        """The next state after one update, and the episode metrics every algorithm reports."""
-        last_return = tally.mean_return(self.last_return)
-        last_length = tally.mean_length(self.last_length)
-        state = self.replace(params=params, opt_state=opt_state, env_state=env_state, obs=obs, key=key,
-                             update_step=self.update_step + 1, last_return=last_return, last_length=last_length)
-        return state, {"episode_return": last_return, "episode_length": last_length, "episodes": tally.count}
 
 
 def env_splitter(cfg: OnPolicyConfig, mesh: Mesh | None) -> Callable[..., Any]:
@@ -128,22 +113,15 @@ def make_init(env: envs.VecEnv, network: ActorCritic, opt_init: Callable[[Any], 
     return init
 
 
-def setup(config: OnPolicyConfig, mesh: Mesh | None = None):
-    """What every on-policy ``make`` starts with: ``(cfg, shard, env, network)`` — the validated config, the
-    env-axis splitter for ``mesh`` (:func:`env_splitter`), the training env and the actor-critic."""
-    cfg = config.validate()
-    shard = env_splitter(cfg, mesh)
-    env = make_env(cfg, cfg.num_envs, train=True)
-    check_env_fields(cfg, env)
-    return cfg, shard, env, make_network(cfg, env)
-
-
 def make_env(cfg: OnPolicyConfig, num_envs: int, train: bool) -> envs.VecEnv:
     """The training env (normalisation and reward scaling as configured) or an evaluation env (raw rewards;
-    observations normalised with the training statistics by :func:`make_policy`)."""
-    return envs.make(cfg.env, num_envs, backend=cfg.env_backend, episode_length=cfg.episode_length,
+    observations normalised with the training statistics by :func:`make_policy`). Fields of ``cfg`` that do
+    nothing for this env are refused here (:func:`~purerl.config.check_env_fields`), where the env exists."""
+    env = envs.make(cfg.env, num_envs, backend=cfg.env_backend, episode_length=cfg.episode_length,
                      action_transform=cfg.action_transform, normalize_obs=cfg.normalize_obs and train,
-                     scale_reward=cfg.scale_reward and train, gamma=cfg.gamma)
+                     normalize_reward=cfg.normalize_reward and train, gamma=cfg.gamma)
+    check_env_fields(cfg, env)
+    return env
 
 
 def make_network(cfg: OnPolicyConfig, env: envs.VecEnv) -> ActorCritic:
@@ -221,9 +199,16 @@ def make_policy(network: ActorCritic, train_env: envs.VecEnv):
     return policy
 
 
-def evaluation(cfg: OnPolicyConfig, network: ActorCritic, train_env: envs.VecEnv) -> dict:
-    """The :class:`~purerl.core.loop.Trainer` fields ``evaluate``, ``policy`` and ``eval_env`` of an
-    on-policy algorithm (evaluation: raw rewards, observations normalised with the training statistics)."""
-    policy = make_policy(network, train_env)
+def trainer(cfg: OnPolicyConfig, env: envs.VecEnv, network: ActorCritic, *, init: Callable, update: Callable,
+            progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = (),
+            policy: Callable | None = None) -> Trainer:
+    """The :class:`~purerl.core.loop.Trainer` of an on-policy algorithm: one log point per update of
+    ``steps_per_update`` env steps, the fused ``train``, and evaluation of ``policy`` (default
+    :func:`make_policy`) in evaluation envs (raw rewards, observations normalised with the training
+    statistics)."""
+    policy = make_policy(network, env) if policy is None else policy
     eval_env = lambda n: make_env(cfg, n, train=False)  # noqa: E731
-    return {"evaluate": make_evaluate(policy, eval_env), "policy": policy, "eval_env": eval_env}
+    return Trainer(config=cfg, env=env, num_log_points=cfg.num_updates, steps_per_log_point=cfg.steps_per_update,
+                   init=init, update=update,
+                   train=make_train_fn(init, update, cfg.num_updates, progress, progress_metrics),
+                   evaluate=make_evaluate(policy, eval_env), policy=policy, eval_env=eval_env)

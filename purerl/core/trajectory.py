@@ -67,6 +67,12 @@ class EpisodeTally:
     def mean_length(self, previous: jax.Array) -> jax.Array:
         return jnp.where(self.count > 0, self.length_sum / jnp.maximum(self.count, 1.0), previous)
 
+    def summary(self, last_return: jax.Array, last_length: jax.Array) -> dict:
+        """The episode metrics every algorithm reports: ``episode_return`` and ``episode_length`` (means over
+        the tallied episodes, or ``last_return``/``last_length`` when none ended) and ``episodes`` (how many)."""
+        return {"episode_return": self.mean_return(last_return), "episode_length": self.mean_length(last_length),
+                "episodes": self.count}
+
 
 PolicyFn = Callable[[jax.Array, Any], tuple[jax.Array, dict]]
 

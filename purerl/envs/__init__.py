@@ -17,12 +17,12 @@ from typing import Any
 from purerl.envs.base import Box, Discrete, StatefulWrapper, TimeStep, VecEnv, Wrapper, WrapperState
 from purerl.envs.suites import BRAX_BACKENDS, BraxEnv, GymnaxEnv, brax_env_names
 from purerl.envs.wrappers import (ClipAction, EpisodeStatistics, NormalizeObservation, RescaleAction,
-                                  ScaleReward)
+                                  NormalizeReward)
 
 __all__ = [
     "make", "make_base", "list_envs", "VecEnv", "TimeStep", "Discrete", "Box", "Wrapper",
     "StatefulWrapper", "WrapperState", "GymnaxEnv", "BraxEnv", "EpisodeStatistics", "ClipAction",
-    "RescaleAction", "NormalizeObservation", "ScaleReward", "ACTION_TRANSFORMS", "BRAX_BACKENDS",
+    "RescaleAction", "NormalizeObservation", "NormalizeReward", "ACTION_TRANSFORMS", "BRAX_BACKENDS",
 ]
 
 ACTION_TRANSFORMS = ("clip", "rescale")
@@ -68,7 +68,7 @@ def make_base(env_id: str, num_envs: int, *, backend: str | None = None, episode
 
 
 def make(env_id: str, num_envs: int = 1, *, backend: str | None = None, episode_length: int = 1000,
-         action_transform: str = "clip", normalize_obs: bool = False, scale_reward: bool = False, gamma: Any = 0.99) -> VecEnv:
+         action_transform: str = "clip", normalize_obs: bool = False, normalize_reward: bool = False, gamma: Any = 0.99) -> VecEnv:
     """A batch of ``num_envs`` environments with purerl's standard wrapper stack.
 
     From the inside out: suite adapter → action bounds (``"clip"`` for unbounded Gaussian policies,
@@ -84,6 +84,6 @@ def make(env_id: str, num_envs: int = 1, *, backend: str | None = None, episode_
     env = EpisodeStatistics(env)
     if normalize_obs:
         env = NormalizeObservation(env)
-    if scale_reward:
-        env = ScaleReward(env, gamma)
+    if normalize_reward:
+        env = NormalizeReward(env, gamma)
     return env

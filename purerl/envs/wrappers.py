@@ -122,12 +122,12 @@ class NormalizeObservation(StatefulWrapper):
 
 
 @struct.dataclass
-class ScaleRewardState(WrapperState):
+class NormalizeRewardState(WrapperState):
     discounted_return: jax.Array = None  # [N]
     rms: RunningMeanStd = None
 
 
-class ScaleReward(StatefulWrapper):
+class NormalizeReward(StatefulWrapper):
     """Divides rewards by the running std of the discounted return (the usual PPO reward scaling)."""
 
     def __init__(self, env: VecEnv, gamma: Any):
@@ -136,12 +136,12 @@ class ScaleReward(StatefulWrapper):
 
     def reset(self, key):
         inner, obs = self.env.reset(key)
-        return ScaleRewardState(inner, jnp.zeros((self.num_envs,), jnp.float32), RunningMeanStd.create()), obs
+        return NormalizeRewardState(inner, jnp.zeros((self.num_envs,), jnp.float32), RunningMeanStd.create()), obs
 
     def step(self, key, state, action):
         inner, ts = self.env.step(key, state.inner, action)
         ret = state.discounted_return * self.gamma + ts.reward
         rms = state.rms.update(ret)
         ts = ts.replace(reward=ts.reward / rms.std)
-        return ScaleRewardState(inner, jnp.where(ts.done, 0.0, ret), rms), ts
+        return NormalizeRewardState(inner, jnp.where(ts.done, 0.0, ret), rms), ts
 

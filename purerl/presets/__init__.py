@@ -43,7 +43,7 @@ class Preset:
 
     def apply(self, config_cls: type) -> Any:
         """The algorithm's Config with this preset's fields set."""
-        from purerl.run.rundir import config_from_dict
+        from purerl.config import config_from_dict
 
         return config_from_dict(config_cls, self.config, source=self.source or f"preset {self.name}")
 

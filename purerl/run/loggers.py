@@ -72,7 +72,7 @@ class WandbLogger:
         self.run = None
 
     def open(self, out: Path, algo: str, cfg: Any, seeds: int) -> None:
-        from purerl.run.rundir import config_to_dict
+        from purerl.config import config_to_dict
 
         self.run = self.wandb.init(project=self.project, entity=self.entity, name=self.name or Path(out).name,
                                    dir=str(out), config={"algo": algo, "seeds": seeds, **config_to_dict(cfg)},

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ALGOS", "Run", "RunLock", "algo_module", "config_from_dict", "config_to_dict", "holds_run", "load",
+__all__ = ["ALGOS", "Run", "RunLock", "algo_module", "holds_run", "load",
            "read_config", "read_metrics", "remove_run", "write_config"]
 
 # What a run writes into its directory (besides the lock): removed by ``--overwrite``.
@@ -37,31 +37,9 @@ def algo_module(name: str):
     return importlib.import_module(f"purerl.{name}")
 
 
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, (np.ndarray, np.generic)):
-        return x.tolist()
-    if isinstance(x, tuple):
-        return [_jsonable(v) for v in x]
-    return x
-
-
-def config_to_dict(cfg: Any) -> dict:
-    return {f.name: _jsonable(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
-
-
-def config_from_dict(config_cls: type, values: dict, source: str = "config") -> Any:
-    """``config_cls(**values)`` with JSON/TOML lists turned back into tuples; unknown fields are a
-    ``ValueError`` naming them (a config written for another algorithm, or by a newer purerl)."""
-    fields = {f.name: f for f in dataclasses.fields(config_cls)}
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        raise ValueError(f"{source}: unknown config field(s) {', '.join(unknown)} for {config_cls.__module__}."
-                         f"{config_cls.__name__}; fields: {', '.join(fields)}")
-    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-    return config_cls(**kwargs)
-
-
 def write_config(out: Path, algo: str, cfg: Any, seeds: int, seed: int, extra: dict | None = None) -> None:
+    from purerl.config import config_to_dict
+
     out.mkdir(parents=True, exist_ok=True)
     body = {"algo": algo, "seeds": seeds, "seed": seed, "config": config_to_dict(cfg), **(extra or {})}
     (out / "config.json").write_text(json.dumps(body, indent=2))
@@ -218,6 +196,7 @@ def load(path: str | Path, step: int | None = None, **make_kwargs: Any) -> Run:
     """Rebuild the trainer of the run at ``path`` and restore checkpoint ``step`` (default the newest)."""
     import jax
 
+    from purerl.config import config_from_dict
     from purerl.run import checkpoint as ckpt
 
     path = Path(path)

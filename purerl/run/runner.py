@@ -39,6 +39,7 @@ import jax
 import numpy as np
 
 from purerl import compiling
+from purerl.config import config_from_dict, config_to_dict
 from purerl.run import rundir
 
 __all__ = ["CheckpointError", "Interrupted", "NonFiniteError", "ProgressBar", "RunOutcome", "find_non_finite", "resume", "train"]
@@ -206,7 +207,7 @@ def write_metrics(out: Path, metrics: dict) -> None:
 
 def _meta(algo: str, cfg: Any, seeds: int, seed: int, done: int, num_updates: int, every: int,
           metrics: dict) -> dict:
-    return {"algo": algo, "seeds": seeds, "seed": seed, "config": rundir.config_to_dict(cfg),
+    return {"algo": algo, "seeds": seeds, "seed": seed, "config": config_to_dict(cfg),
             "updates_done": done, "num_updates": num_updates, "checkpoint_every": every,
             "metrics": {k: np.asarray(v).tolist() for k, v in metrics.items()},
             "metric_dtypes": {k: str(np.asarray(v).dtype) for k, v in metrics.items()}}
@@ -378,7 +379,7 @@ def _exact_env_steps(metrics: dict, trainer: Any, first_update: int) -> dict:
     if "env_steps" in metrics:
         steps = np.asarray(metrics["env_steps"])
         n = steps.shape[1]
-        exact = trainer.env_steps_before + (first_update + np.arange(n, dtype=np.int64)) * trainer.steps_per_update
+        exact = trainer.env_steps_before + (first_update + np.arange(n, dtype=np.int64)) * trainer.steps_per_log_point
         metrics = dict(metrics, env_steps=np.broadcast_to(exact, steps.shape).copy())
     return metrics
 
@@ -432,7 +433,7 @@ def _train(algo: str, cfg: Any, out: Path, trainer: Any, seeds: int, seed: int, 
     bar = ProgressBar(seeds, done0) if progress else None
     # One seed: the bar shows the latest return too; many: steps only (one callback per report, not per seed).
     pm = ("episode_return",) if seeds == 1 else ()
-    n_total = trainer.num_updates
+    n_total = trainer.num_log_points
 
     t0 = time.perf_counter()
     initial = jax.jit(jax.vmap(trainer.init)).trace(keys)   # traced once: the state's shape and its program
@@ -495,7 +496,7 @@ def _train(algo: str, cfg: Any, out: Path, trainer: Any, seeds: int, seed: int, 
             try:
                 programs.start()
                 if bar is not None:
-                    bar.start(n_total, trainer.steps_per_update)
+                    bar.start(n_total, trainer.steps_per_log_point)
                 run_s = 0.0
                 while done < n_total and not stops.abandon:
                     n = min(every, n_total - done)
@@ -563,7 +564,7 @@ def resume(out: str | Path, *, progress: bool = False, loggers: tuple = (), eval
     out = Path(out)
     body = rundir.read_config(out)
     mod = rundir.algo_module(body["algo"])
-    cfg = rundir.config_from_dict(mod.Config, body["config"], source=str(out / "config.json"))
+    cfg = config_from_dict(mod.Config, body["config"], source=str(out / "config.json"))
     trainer = mod.make(cfg.validate())
     with rundir.RunLock(out):
         if ckpt.latest_step(out / "checkpoints") is None:
