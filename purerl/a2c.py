@@ -29,6 +29,8 @@ __all__ = ["Config", "Result", "make", "make_learner", "make_train"]
 
 @struct.dataclass
 class Config(onpolicy.OnPolicyConfig):
+    _recurrent_supported = True
+
     num_envs: int = static_field(8, "parallel environments")
     num_steps: int = static_field(5, "steps per env per update (the n of n-step returns)")
     optimizer: str = static_field("rmsprop", "rmsprop (decay 0.99) or adam")
@@ -64,16 +66,26 @@ def make_learner(cfg: Config, env, network, updates_per_round: int = 1, shard=No
     tx = optim.make_optimizer(cfg.optimizer, cfg.learning_rate, max_grad_norm=cfg.max_grad_norm, eps=cfg.opt_eps)
     total_steps = cfg.num_updates * updates_per_round
 
-    def gradient(params, env_state, obs, key):
-        """``(grads, aux, env_state, obs, tally)``: a rollout of ``num_steps`` and the gradient at ``params``."""
-        env_state, obs, traj, tally = onpolicy.collect(env, network, params, env_state, obs, key, cfg.num_steps,
-                                                       cfg.unroll, shard)
-        _, adv, targets = onpolicy.values_and_gae(network, params, traj, cfg.gamma, cfg.gae_lambda)
-        batch = flatten_time_env({"obs": traj.obs, "action": traj.action, "advantage": adv, "target": targets})
+    def gradient(params, env_state, obs, key, memory=None):
+        """``(grads, aux, env_state, obs, memory, tally)``: a rollout of ``num_steps`` and the gradient at
+        ``params`` (``memory``: a recurrent network's, carried in and out; None otherwise)."""
+        if memory is None:
+            env_state, obs, traj, tally = onpolicy.collect(env, network, params, env_state, obs, key, cfg.num_steps,
+                                                           cfg.unroll, shard)
+            new_memory = None
+        else:
+            env_state, obs, new_memory, traj, tally = onpolicy.collect(
+                env, network, params, env_state, obs, key, cfg.num_steps, cfg.unroll, shard, memory=memory)
+        _, adv, targets = onpolicy.values_and_gae(network, params, traj, cfg.gamma, cfg.gae_lambda, memory0=memory)
+        steps = {"obs": traj.obs, "action": traj.action, "advantage": adv, "target": targets}
+        if memory is None:
+            batch = flatten_time_env(steps)
+        else:  # the whole rollout as one time-major sequence batch, replayed from its starting memory
+            batch = {**steps, "memory0": memory, "first": onpolicy.episode_starts(traj.done)}
         grads, aux = jax.grad(onpolicy.policy_gradient_loss, argnums=1, has_aux=True)(
             network, params, batch, cfg.ent_coef, cfg.vf_coef, cfg.normalize_advantages)
         aux["grad_norm"] = optax.global_norm(grads)
-        return grads, aux, env_state, obs, tally
+        return grads, aux, env_state, obs, new_memory, tally
 
     def apply(params, opt_state, grads, step):
         if cfg.anneal_lr:
@@ -89,21 +101,20 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
 
     ``mesh``: split the env batch over these devices (:mod:`purerl.core.sharding`); same result up to
     float error, ``num_envs`` a multiple of the device count."""
-    cfg = config.validate()
-    env = onpolicy.make_env(cfg, cfg.num_envs, train=True)
-    network = onpolicy.make_network(cfg, env)
-    shard = onpolicy.env_splitter(cfg, mesh)
+    s = onpolicy.setup(config, mesh)
+    cfg, env, network, shard = s.cfg, s.env, s.network, s.shard
     learner = make_learner(cfg, env, network, shard=shard)
     init = onpolicy.make_init(env, network, learner.tx.init, shard)
 
     def update(state: onpolicy.TrainState):
         key, k_roll = jax.random.split(state.key)
-        grads, aux, env_state, obs, tally = learner.gradient(state.params, state.env_state, state.obs, k_roll)
+        grads, aux, env_state, obs, memory, tally = learner.gradient(state.params, state.env_state, state.obs,
+                                                                     k_roll, state.memory)
         params, opt_state = learner.apply(state.params, state.opt_state, grads, state.update_step)
         episodes = tally.summary(state.last_return, state.last_length)
         state = state.replace(params=params, opt_state=opt_state, env_state=env_state, obs=obs, key=key,
                               update_step=state.update_step + 1, last_return=episodes["episode_return"],
-                              last_length=episodes["episode_length"])
+                              last_length=episodes["episode_length"], memory=memory)
         return state, {**episodes, **aux, "env_steps": env_steps(state.update_step, cfg.steps_per_update)}
 
     return onpolicy.trainer(cfg, env, network, init=init, update=update, progress=progress,

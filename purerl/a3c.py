@@ -41,6 +41,8 @@ __all__ = ["Config", "Result", "State", "make", "make_train", "worker_keys"]
 
 @struct.dataclass
 class Config(a2c.Config):
+    _recurrent_supported = False  # the workers do not carry a memory
+
     num_envs: int = static_field(8, "environments of each worker")
     num_workers: int = static_field(4, "asynchronous workers (updates per round)")
     max_staleness: int = static_field(3, "how many updates old a worker's parameters are (at most, if random)")
@@ -55,6 +57,7 @@ class Config(a2c.Config):
         # first: the shared checks compute the round's batch size from it
         check(self.num_workers >= 1, "num_workers", self.num_workers, "use a positive integer")
         super()._check()
+
         check(self.max_staleness >= 0, "max_staleness",
               self.max_staleness, "use a non-negative integer (0: no staleness)")
 
@@ -74,9 +77,8 @@ def worker_keys(key: jax.Array, num_workers: int) -> tuple[jax.Array, jax.Array,
 
 def make(config: Config, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = ()) -> Trainer:
     """Build A3C for ``config``: validated here, in Python, before anything is traced."""
-    cfg = config.validate()
-    env = onpolicy.make_env(cfg, cfg.num_envs, train=True)
-    network = onpolicy.make_network(cfg, env)
+    s = onpolicy.setup(config)
+    cfg, env, network = s.cfg, s.env, s.network
     learner = a2c.make_learner(cfg, env, network, updates_per_round=cfg.num_workers)
     W, K = cfg.num_workers, cfg.max_staleness
 
@@ -87,7 +89,8 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
         history = jax.tree.map(lambda p: jnp.broadcast_to(p, (K + 1,) + p.shape), params)
         nan = jnp.full((), jnp.nan, jnp.float32)
         zero = jnp.zeros((), jnp.int32)
-        return State(params, learner.tx.init(params), env_state, obs, k_state, zero, nan, nan, history, zero)
+        return State(params=params, opt_state=learner.tx.init(params), env_state=env_state, obs=obs, key=k_state,
+                     update_step=zero, last_return=nan, last_length=nan, history=history, version=zero)
 
     def worker(carry, xs):
         params, opt_state, history, version = carry
@@ -95,7 +98,7 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
         s = jax.random.randint(k_stale, (), 0, K + 1) if cfg.random_staleness else jnp.asarray(K)
         s = jnp.minimum(s, version)
         stale = jax.tree.map(lambda h: h[(version - s) % (K + 1)], history)
-        grads, aux, env_state, obs, tally = learner.gradient(stale, env_state, obs, k_roll)
+        grads, aux, env_state, obs, _, tally = learner.gradient(stale, env_state, obs, k_roll)
         params, opt_state = learner.apply(params, opt_state, grads, version)
         version = version + 1
         history = jax.tree.map(lambda h, p: h.at[version % (K + 1)].set(p), history, params)

@@ -123,6 +123,50 @@ class ActorCritic(nn.Module):
 
 
 
+class RecurrentActorCritic(nn.Module):
+    """A GRU actor-critic: an MLP embedding (``hidden_sizes``), a GRU cell as wide as the last hidden layer, and
+    policy and value heads on its output (one recurrent torso for both). One call is one time step for a batch:
+    ``(hidden, pi, v) = apply(params, hidden, obs)``; :meth:`initial_hidden` is the zero memory an episode
+    starts from (the rollout and evaluation zero it where an episode ended)."""
+
+    action_dim: int
+    discrete: bool
+    hidden_sizes: Sequence[int] = (64, 64)
+    activation: str = "tanh"
+    state_dependent_std: bool = False
+
+    def setup(self):
+        self.embed = MLP(self.hidden_sizes, self.activation)
+        self.cell = nn.GRUCell(features=self.hidden_sizes[-1])
+        if self.discrete:
+            self.policy_head = CategoricalHead(self.action_dim)
+        else:
+            self.policy_head = GaussianHead(self.action_dim, self.state_dependent_std)
+        self.value_head = ValueHead()
+
+    def initial_hidden(self, batch_shape: tuple[int, ...]) -> jax.Array:
+        return jnp.zeros(tuple(batch_shape) + (self.hidden_sizes[-1],), jnp.float32)
+
+    def __call__(self, hidden: jax.Array, obs: jax.Array) -> tuple[jax.Array, distrax.Distribution, jax.Array]:
+        hidden, y = self.cell(hidden, self.embed(obs))
+        return hidden, self.policy_head(y), self.value_head(y)
+
+
+def unroll_recurrent(network: RecurrentActorCritic, params, hidden0: jax.Array, obs: jax.Array,
+                     first: jax.Array) -> tuple[jax.Array, distrax.Distribution, jax.Array]:
+    """Run a recurrent actor-critic over a time-major sequence ``obs`` ``[T, N, ...]`` from ``hidden0`` ``[N, H]``,
+    zeroing the memory before every step that starts an episode (``first`` ``[T, N]``). Returns the memory
+    after every step ``[T, N, H]``, the policies ``[T, N]`` and the values ``[T, N]``."""
+
+    def step(h, inp):
+        o, f = inp
+        h, pi, v = network.apply(params, jnp.where(f[:, None], 0.0, h), o)
+        return h, (h, pi, v)
+
+    _, (hiddens, pis, values) = jax.lax.scan(step, hidden0, (obs, first))
+    return hiddens, pis, values
+
+
 # --- off-policy actor-critics (DDPG, TD3, SAC): actions live in [-1, 1], rescaled to the env's bounds ---
 
 class DeterministicActor(nn.Module):

@@ -36,6 +36,8 @@ __all__ = ["Config", "TrainState", "loss", "make", "make_train", "Result"]
 class Config(onpolicy.OnPolicyConfig):
     """The shared on-policy fields (:class:`~purerl.core.onpolicy.OnPolicyConfig`) plus PPO's own."""
 
+    _recurrent_supported = True
+
     # --- static: shapes and switches (change the compiled program) ---
     num_epochs: int = static_field(4, "passes over each rollout")
     num_minibatches: int = static_field(4, "minibatches per epoch; must divide num_envs * num_steps")
@@ -61,6 +63,10 @@ class Config(onpolicy.OnPolicyConfig):
             check(getattr(self, name) >= 1, name, getattr(self, name), "use a positive integer")
         check(self.steps_per_update % self.num_minibatches == 0, "num_minibatches", self.num_minibatches,
               f"it must divide num_envs * num_steps = {self.steps_per_update}")
+        if self.recurrent:
+            check(self.num_envs % self.num_minibatches == 0, "num_minibatches", self.num_minibatches,
+                  f"with recurrent=True a minibatch is whole env sequences, so it must divide num_envs = "
+                  f"{self.num_envs}")
         check_leaf(self, "gae_lambda", low=0.0, high=1.0)
         check_leaf(self, "clip_eps", low=0.0, low_open=True)
         check_leaf(self, "vf_clip_eps", low=0.0, low_open=True)
@@ -78,8 +84,9 @@ def loss(network: ActorCritic, params: Any, batch: dict, cfg: Config) -> tuple[j
     ``value_loss = 0.5 mean((V - target)^2)``, with ``clip_value`` the larger of that and the error of the value
     clipped to ``old_value +- vf_clip_eps``; ``approx_kl = mean((r - 1) - log r)``; ``clip_frac`` the fraction
     of steps with ``|r - 1| > clip_eps``. ``batch``: flat ``obs``, ``action``, ``log_prob`` (behaviour),
-    ``value`` (old), ``advantage``, ``target``."""
-    pi, v = network.apply(params, batch["obs"])
+    ``value`` (old), ``advantage``, ``target``; for a recurrent network time-major sequences ``[T, n]`` and
+    ``memory0``, ``first`` (see :func:`purerl.core.onpolicy.forward`)."""
+    pi, v = onpolicy.forward(network, params, batch)
     log_ratio = pi.log_prob(batch["action"]) - batch["log_prob"]
     ratio = jnp.exp(log_ratio)
     adv = batch["advantage"]
@@ -106,15 +113,15 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
     ``progress``: optional host function for live progress (see :func:`purerl.core.loop.make_train_fn`).
     ``mesh``: split the env batch over these devices (:mod:`purerl.core.sharding`); same result up to
     float error, ``num_envs`` a multiple of the device count."""
-    cfg = config.validate()
-    env = onpolicy.make_env(cfg, cfg.num_envs, train=True)
-    network = onpolicy.make_network(cfg, env)
-    shard = onpolicy.env_splitter(cfg, mesh)
+    s = onpolicy.setup(config, mesh)
+    cfg, env, network, shard = s.cfg, s.env, s.network, s.shard
     tx = optim.make_optimizer("adam", cfg.learning_rate, max_grad_norm=cfg.max_grad_norm, eps=cfg.opt_eps)
     init = onpolicy.make_init(env, network, tx.init, shard)
 
     def minibatch_step(carry, mb):
         params, opt_state, stopped = carry
+        if cfg.recurrent:
+            mb = {k: v if k == "memory0" else jnp.swapaxes(v, 0, 1) for k, v in mb.items()}
         grads, aux = jax.grad(loss, argnums=1, has_aux=True)(network, params, mb, cfg)
         new_params, new_opt_state = optim.apply(tx, params, grads, opt_state)
         if cfg.target_kl is not None:  # KL early stop: keep the old params from the first violation on
@@ -127,12 +134,23 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
 
     def update(state: TrainState) -> tuple[TrainState, dict]:
         key, k_roll, k_epochs = jax.random.split(state.key, 3)
-        env_state, obs, traj, tally = onpolicy.collect(env, network, state.params, state.env_state, state.obs,
-                                                       k_roll, cfg.num_steps, cfg.unroll, shard)
+        if cfg.recurrent:
+            env_state, obs, memory, traj, tally = onpolicy.collect(
+                env, network, state.params, state.env_state, state.obs, k_roll, cfg.num_steps, cfg.unroll, shard,
+                memory=state.memory)
+        else:
+            env_state, obs, traj, tally = onpolicy.collect(env, network, state.params, state.env_state, state.obs,
+                                                           k_roll, cfg.num_steps, cfg.unroll, shard)
+            memory = None
         values, advantages, targets = onpolicy.values_and_gae(network, state.params, traj, cfg.gamma,
-                                                              cfg.gae_lambda)
-        batch = flatten_time_env({"obs": traj.obs, "action": traj.action, "log_prob": traj.extras["log_prob"],
-                                  "value": values, "advantage": advantages, "target": targets})
+                                                              cfg.gae_lambda, memory0=state.memory)
+        steps = {"obs": traj.obs, "action": traj.action, "log_prob": traj.extras["log_prob"], "value": values,
+                 "advantage": advantages, "target": targets}
+        if cfg.recurrent:  # minibatches of whole env sequences: env-major here, time-major again in minibatch_step
+            steps["first"] = onpolicy.episode_starts(traj.done)
+            batch = {**jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), steps), "memory0": state.memory}
+        else:
+            batch = flatten_time_env(steps)
         lr = optim.linear_decay(cfg.learning_rate, state.update_step, cfg.num_updates) if cfg.anneal_lr \
             else cfg.learning_rate
 
@@ -146,7 +164,7 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
         episodes = tally.summary(state.last_return, state.last_length)
         state = state.replace(params=params, opt_state=opt_state, env_state=env_state, obs=obs, key=key,
                               update_step=state.update_step + 1, last_return=episodes["episode_return"],
-                              last_length=episodes["episode_length"])
+                              last_length=episodes["episode_length"], memory=memory)
         metrics = {**episodes, **{k: jnp.mean(v) for k, v in aux.items()},
                    "env_steps": env_steps(state.update_step, cfg.steps_per_update),
                    "learning_rate": jnp.asarray(lr, jnp.float32), "kl_stopped": stopped.astype(jnp.float32)}

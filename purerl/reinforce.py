@@ -90,10 +90,8 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
 
     ``mesh``: split the env batch over these devices (:mod:`purerl.core.sharding`); same result up to
     float error, ``num_envs`` a multiple of the device count."""
-    cfg = config.validate()
-    env = onpolicy.make_env(cfg, cfg.num_envs, train=True)
-    network = onpolicy.make_network(cfg, env)
-    shard = onpolicy.env_splitter(cfg, mesh)
+    s = onpolicy.setup(config, mesh)
+    cfg, env, network, shard = s.cfg, s.env, s.network, s.shard
     check(cfg.num_steps >= env.max_episode_steps, "num_steps", cfg.num_steps,
           f"REINFORCE needs every env's current episode to end inside the rollout: use at least the episode "
           f"limit of {cfg.env} ({env.max_episode_steps})")

@@ -14,12 +14,14 @@ from purerl.run import checkpoint as ckpt
 CONFIGS = {
     "ppo": (ppo, ppo.Config(env="CartPole-v1", total_timesteps=4 * 32 * 6, num_envs=4, num_steps=32,
                             num_minibatches=2, hidden_sizes=(16, 16))),
+    "ppo-recurrent": (ppo, ppo.Config(env="CartPole-v1", total_timesteps=4 * 32 * 4, num_envs=4, num_steps=32,
+                                      num_minibatches=2, hidden_sizes=(16, 16), recurrent=True)),  # state holds memory
     "sac": (sac, sac.Config(env="Pendulum-v1", total_timesteps=600, learning_starts=200, num_evals=4,
                             eval_episodes=2, batch_size=32, hidden_sizes=(16, 16))),   # state holds the replay buffer
 }
 
 
-@pytest.mark.parametrize("name", ["ppo", "sac"])
+@pytest.mark.parametrize("name", ["ppo", "ppo-recurrent", "sac"])
 def test_resumed_run_equals_uninterrupted_run(name, tmp_path):
     algo, cfg = CONFIGS[name]
     trainer = algo.make(cfg)
@@ -29,6 +31,8 @@ def test_resumed_run_equals_uninterrupted_run(name, tmp_path):
     half = jax.jit(lambda s: run_chunk(trainer.update, s, k))   # one program for both halves of both runs
     middle, m1 = half(jax.jit(trainer.init)(key))
     ckpt.save(tmp_path / "ck", middle, step=k, meta={"algo": name, "update": k})
+    if name == "ppo-recurrent":
+        assert np.abs(np.asarray(middle.memory)).max() > 0   # a memory that is saved and restored
     full, m2 = half(middle)                                       # uninterrupted: the state stays in memory
     del middle
     state, meta = ckpt.restore(tmp_path / "ck", jax.eval_shape(trainer.init, key))

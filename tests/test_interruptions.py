@@ -118,7 +118,7 @@ def test_a_failed_start_leaves_no_directory_and_the_corrected_run_starts(tmp_pat
 
 def test_exact_env_steps_past_two_to_the_31():
     class T:
-        steps_per_update, env_steps_before = 2 ** 20, 1000
+        steps_per_log_point, env_steps_before = 2 ** 20, 1000
 
     metrics = {"env_steps": np.zeros((2, 3), np.float32), "loss": np.ones((2, 3))}
     got = runner._exact_env_steps(metrics, T, first_update=4095)

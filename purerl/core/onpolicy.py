@@ -4,7 +4,8 @@
   env-side normalisation switches, discount, learning rate, gradient clipping), with their validation.
 * :class:`TrainState` and :func:`make_init`: parameters, optimiser state, env state and counters; an update
   ends with ``state.replace(...)`` of the new values and ``tally.summary(...)`` of the episodes that ended.
-* :func:`make_env` / :func:`make_network`: the wrapped vector env and the actor-critic for a config.
+* :func:`setup` (:func:`make_env`, :func:`make_network`, :func:`env_splitter`): the validated config, the
+  wrapped vector env, the actor-critic and the env-axis splitter an algorithm's ``make`` starts from.
 * :func:`env_splitter`: optional splitting of the env batch over devices (one agent, several devices).
 * :func:`collect`: one rollout with the current stochastic policy (actions and their log-probabilities).
 * :func:`values_and_gae`: ``V(obs)``, ``V(final_obs)`` in two batched calls, then GAE(lambda) targets.
@@ -15,6 +16,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable
 
 import jax
@@ -24,15 +26,15 @@ from jax.sharding import Mesh
 
 from purerl import envs
 from purerl.config import BaseConfig, check, check_env_fields, check_leaf, leaf_field, static_field
-from purerl.core.evaluation import make_evaluate
+from purerl.core.evaluation import RecurrentAct, make_evaluate
 from purerl.core.loop import Trainer, make_train_fn
 from purerl.core.progress import ProgressFn
 from purerl.core.trajectory import gae, rollout
 from purerl.core.sharding import constrain_envs
-from purerl.networks import ActorCritic, policy_noise, sample_with
+from purerl.networks import ActorCritic, RecurrentActorCritic, policy_noise, sample_with, unroll_recurrent
 
 __all__ = ["OnPolicyConfig", "TrainState", "collect", "env_splitter", "make_init", "make_env", "make_network",
-           "make_policy", "policy_gradient_loss", "trainer", "values_and_gae"]
+           "make_policy", "policy_gradient_loss", "Setup", "setup", "trainer", "values_and_gae"]
 
 @struct.dataclass
 class OnPolicyConfig(BaseConfig):
@@ -44,6 +46,8 @@ class OnPolicyConfig(BaseConfig):
     num_steps: int = static_field(128, "steps per env per update (rollout length)")
     hidden_sizes: tuple = static_field((64, 64), "MLP widths of actor and critic")
     shared_network: bool = static_field(False, "one torso for policy and value heads")
+    recurrent: bool = static_field(False, "a GRU actor-critic with memory across an episode's steps (PPO, A2C); "
+                                   "PPO's minibatches are then whole env sequences")
     state_dependent_std: bool = static_field(False, "Gaussian log-std as a network output instead of a parameter")
     normalize_obs: bool = static_field(False, "running mean/std observation normalisation")
     normalize_reward: bool = static_field(False, "divide rewards by the running std of discounted returns")
@@ -53,6 +57,10 @@ class OnPolicyConfig(BaseConfig):
     # --- leaves ---
     learning_rate: float = leaf_field(2.5e-4, "optimiser step size")
     max_grad_norm: float = leaf_field(0.5, "global gradient-norm clip")
+
+    _recurrent_supported = False  # algorithms whose update replays a recurrent policy's memory set it True
+    _applies = {"shared_network": (lambda c: not c.recurrent, "the recurrent network has one GRU torso for policy "
+                                   "and value already")}
 
     @property
     def steps_per_update(self) -> int:
@@ -66,6 +74,8 @@ class OnPolicyConfig(BaseConfig):
     def _check(self) -> None:
         super()._check()
         check(self.num_steps >= 1, "num_steps", self.num_steps, "use a positive integer")
+        check(not self.recurrent or self._recurrent_supported, "recurrent", self.recurrent,
+              f"{type(self).__module__} has no recurrent policy; use ppo or a2c for recurrent=True")
         check(self.num_updates >= 1, "total_timesteps", self.total_timesteps,
               f"it must be at least num_envs * num_steps = {self.steps_per_update} (one update)")
         check(self.action_transform in envs.ACTION_TRANSFORMS, "action_transform", self.action_transform,
@@ -84,6 +94,7 @@ class TrainState:
     update_step: jax.Array    # int32 scalar: updates done so far
     last_return: jax.Array    # latest mean episode return (carried when no episode finished)
     last_length: jax.Array
+    memory: Any = None        # a recurrent policy's memory per env [N, H] (None for feedforward policies)
 
 
 def env_splitter(cfg: OnPolicyConfig, mesh: Mesh | None) -> Callable[..., Any]:
@@ -106,11 +117,34 @@ def make_init(env: envs.VecEnv, network: ActorCritic, opt_init: Callable[[Any], 
         k_params, k_env, k_state = jax.random.split(key, 3)
         env_state, obs = env.reset(k_env)
         env_state, obs = shard(env_state), shard(obs)
-        params = network.init(k_params, obs)
+        memory = None
+        if isinstance(network, RecurrentActorCritic):
+            memory = shard(network.initial_hidden(obs.shape[:1]))
+            params = network.init(k_params, memory, obs)
+        else:
+            params = network.init(k_params, obs)
         nan = jnp.full((), jnp.nan, jnp.float32)
-        return TrainState(params, opt_init(params), env_state, obs, k_state, jnp.zeros((), jnp.int32), nan, nan)
+        return TrainState(params=params, opt_state=opt_init(params), env_state=env_state, obs=obs, key=k_state,
+                          update_step=jnp.zeros((), jnp.int32), last_return=nan, last_length=nan, memory=memory)
 
     return init
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+    """What every on-policy ``make`` starts from (:func:`setup`)."""
+
+    cfg: Any                      # the validated config
+    env: envs.VecEnv              # the training env (normalisation and reward scaling as configured)
+    network: ActorCritic
+    shard: Callable[..., Any]     # the env-axis splitter for the mesh (:func:`env_splitter`)
+
+
+def setup(config: OnPolicyConfig, mesh: Mesh | None = None) -> Setup:
+    """Validate ``config`` and build the training env, the actor-critic and the env-axis splitter."""
+    cfg = config.validate()
+    env = make_env(cfg, cfg.num_envs, train=True)
+    return Setup(cfg=cfg, env=env, network=make_network(cfg, env), shard=env_splitter(cfg, mesh))
 
 
 def make_env(cfg: OnPolicyConfig, num_envs: int, train: bool) -> envs.VecEnv:
@@ -124,36 +158,76 @@ def make_env(cfg: OnPolicyConfig, num_envs: int, train: bool) -> envs.VecEnv:
     return env
 
 
-def make_network(cfg: OnPolicyConfig, env: envs.VecEnv) -> ActorCritic:
+def make_network(cfg: OnPolicyConfig, env: envs.VecEnv) -> ActorCritic | RecurrentActorCritic:
+    """The actor-critic for ``cfg``: a GRU one (:class:`~purerl.networks.RecurrentActorCritic`) when the config
+    has ``recurrent=True``, else MLPs."""
+    if getattr(cfg, "recurrent", False):
+        return RecurrentActorCritic(action_dim=env.action_dim, discrete=env.is_discrete,
+                                    hidden_sizes=cfg.hidden_sizes, activation=cfg.activation,
+                                    state_dependent_std=cfg.state_dependent_std)
     return ActorCritic(action_dim=env.action_dim, discrete=env.is_discrete, hidden_sizes=cfg.hidden_sizes,
                        activation=cfg.activation, shared=cfg.shared_network,
                        state_dependent_std=cfg.state_dependent_std)
 
 
-def collect(env: envs.VecEnv, network: ActorCritic, params: Any, env_state: Any, obs: jax.Array,
-            key: jax.Array, num_steps: int, unroll: int = 1, shard=_identity):
+def collect(env: envs.VecEnv, network: ActorCritic | RecurrentActorCritic, params: Any, env_state: Any,
+            obs: jax.Array, key: jax.Array, num_steps: int, unroll: int = 1, shard=_identity, memory: Any = None):
     """A rollout of the stochastic policy; ``traj.extras["log_prob"]`` holds the behaviour log-probs.
-    ``shard`` (from :func:`env_splitter`) keeps the env axis split over devices in and out."""
+    ``shard`` (from :func:`env_splitter`) keeps the env axis split over devices in and out. A recurrent
+    network takes its ``memory`` and returns ``(env_state, obs, memory, traj, tally)``; the caller keeps the
+    memory the rollout started from, which the update replays the rollout from (:func:`values_and_gae`,
+    :func:`forward`)."""
 
-    def policy(o, noise):
-        pi = network.apply(params, o, method=ActorCritic.policy)
+    def policy(o, noise, *mem):
+        if mem:
+            mem, pi, _ = network.apply(params, mem[0], o)
+        else:
+            pi = network.apply(params, o, method=ActorCritic.policy)
         action = sample_with(pi, noise)
-        return action, {"log_prob": pi.log_prob(action)}
+        out = (action, {"log_prob": pi.log_prob(action)})
+        return out + (mem,) if memory is not None else out
 
     with jax.named_scope("rollout"):
         k_noise, k_roll = jax.random.split(key)
         noise = policy_noise(k_noise, (num_steps, env.num_envs), network.discrete, network.action_dim)
-        env_state, obs, traj, tally = rollout(env, policy, shard(env_state), shard(obs), k_roll, num_steps,
-                                              unroll=unroll, policy_inputs=shard(noise, 1))
-    return shard(env_state), shard(obs), shard(traj, 1), tally
+        out = rollout(env, policy, shard(env_state), shard(obs), k_roll, num_steps, unroll=unroll,
+                      policy_inputs=shard(noise, 1), memory=None if memory is None else shard(memory))
+    if memory is None:
+        env_state, obs, traj, tally = out
+        return shard(env_state), shard(obs), shard(traj, 1), tally
+    env_state, obs, memory, traj, tally = out
+    return shard(env_state), shard(obs), shard(memory), shard(traj, 1), tally
 
 
-def values_and_gae(network: ActorCritic, params: Any, traj, gamma: Any, lam: Any):
+def episode_starts(done: jax.Array) -> jax.Array:
+    """``first[t] = done[t - 1]`` (``[T, N]``; False at ``t = 0``): where a recurrent policy's memory was zeroed
+    before step ``t`` of a rollout that started from the memory it carried."""
+    return jnp.concatenate([jnp.zeros_like(done[:1]), done[:-1]], axis=0)
+
+
+def forward(network: ActorCritic | RecurrentActorCritic, params: Any, batch: dict):
+    """``(pi, V)`` at ``batch["obs"]``: one call of a feedforward network (any batch shape), or for a recurrent
+    one the sequence ``[T, n, ...]`` replayed from ``batch["memory0"]`` ``[n, H]`` with the memory zeroed where
+    ``batch["first"]`` says an episode starts (so the update sees the rollout's memories)."""
+    if "memory0" in batch:
+        _, pi, v = unroll_recurrent(network, params, batch["memory0"], batch["obs"], batch["first"])
+        return pi, v
+    return network.apply(params, batch["obs"])
+
+
+def values_and_gae(network: ActorCritic | RecurrentActorCritic, params: Any, traj, gamma: Any, lam: Any,
+                   memory0: Any = None):
     """``(values, advantages, value_targets)`` for a rollout; ``lam = 1`` gives the n-step returns that
-    bootstrap from ``V`` at the rollout's end (and at time-limit truncations)."""
-    value_fn = lambda o: network.apply(params, o, method=ActorCritic.value)  # noqa: E731
+    bootstrap from ``V`` at the rollout's end (and at time-limit truncations). A recurrent network is replayed
+    over the rollout from ``memory0``, the memory the rollout started from; ``V(final_obs[t])`` continues each
+    step's memory (the episode has not ended for it)."""
     with jax.named_scope("advantage"):
-        values, next_values = value_fn(traj.obs), value_fn(traj.final_obs)
+        if memory0 is None:
+            value_fn = lambda o: network.apply(params, o, method=ActorCritic.value)  # noqa: E731
+            values, next_values = value_fn(traj.obs), value_fn(traj.final_obs)
+        else:
+            memories, _, values = unroll_recurrent(network, params, memory0, traj.obs, episode_starts(traj.done))
+            _, _, next_values = network.apply(params, memories, traj.final_obs)
         adv, targets = gae(traj.reward, values, next_values, traj.terminated, traj.done, gamma, lam)
     return values, adv, targets
 
@@ -165,9 +239,9 @@ def policy_gradient_loss(network: ActorCritic, params: Any, batch: dict, ent_coe
     ``batch`` holds flat ``obs``, ``action``, ``advantage``, ``target`` and optionally ``weight`` (0 drops a
     step; ``n`` is the batch size, a constant, so dropping steps does not reweight the others).
     ``normalize_advantages`` standardises the advantages over the weighted steps first."""
-    pi, v = network.apply(params, batch["obs"])
-    n = batch["advantage"].shape[0]
-    w = batch.get("weight", jnp.ones((n,), jnp.float32))
+    pi, v = forward(network, params, batch)
+    n = batch["advantage"].size
+    w = batch.get("weight", jnp.ones_like(batch["advantage"]))
     adv = batch["advantage"]
     if normalize_advantages:
         count = jnp.maximum(w.sum(), 1.0)
@@ -185,14 +259,23 @@ def policy_gradient_loss(network: ActorCritic, params: Any, batch: dict, ent_coe
 def make_policy(network: ActorCritic, train_env: envs.VecEnv):
     """``policy(state, deterministic=True) -> act(obs, key)`` for any train state with ``params`` and
     ``env_state``: the policy's mode (or a sample) on raw observations, normalised with the state's frozen
-    observation statistics."""
+    observation statistics. For a recurrent network ``act`` is a
+    :class:`~purerl.core.evaluation.RecurrentAct`, which carries the policy's memory through an episode."""
 
     def policy(state: Any, deterministic: bool = True):
         rms = train_env.obs_normalizer(state.env_state)
+        norm = (lambda o: o) if rms is None else rms.normalize  # noqa: E731
+        choose = lambda pi, k: pi.mode() if deterministic else pi.sample(seed=k)  # noqa: E731
+
+        if isinstance(network, RecurrentActorCritic):  # the memory is carried by the caller (evaluate_policy)
+            def step(memory, obs, k):
+                memory, pi, _ = network.apply(state.params, memory, norm(obs))
+                return choose(pi, k), memory
+
+            return RecurrentAct(network.initial_hidden, step)
 
         def act(obs, k):
-            pi = network.apply(state.params, obs if rms is None else rms.normalize(obs), method=ActorCritic.policy)
-            return pi.mode() if deterministic else pi.sample(seed=k)
+            return choose(network.apply(state.params, norm(obs), method=ActorCritic.policy), k)
 
         return act
 

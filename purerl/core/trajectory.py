@@ -111,31 +111,43 @@ def scan_env(env: VecEnv, body: Callable, carry: Any, key: jax.Array, num_steps:
 
 
 def rollout(env: VecEnv, policy: PolicyFn, env_state: Any, obs: jax.Array, key: jax.Array, num_steps: int,
-            unroll: int = 1, policy_inputs: Any = None) -> tuple[Any, jax.Array, Transition, EpisodeTally]:
+            unroll: int = 1, policy_inputs: Any = None, memory: Any = None):
     """Run ``policy(obs, x_t) -> (action, extras)`` for ``num_steps`` steps in every env.
 
     ``x_t`` is ``policy_inputs`` at step ``t`` (e.g. sampling noise drawn ahead for all steps, see
     :func:`purerl.networks.policy_noise`) or, when that is ``None``, a fresh PRNG key per step. Returns the env
     state and observation to continue from, the stacked transitions and a tally of the episodes that finished
     (the env must be wrapped in :class:`~purerl.envs.EpisodeStatistics`).
+
+    A recurrent policy passes its ``memory`` (a pytree with a leading env axis): it is then called as
+    ``policy(obs, x_t, memory) -> (action, extras, memory)``, the memory of an env whose episode ended is zeroed
+    before its next step, and the memory to continue from is returned after the observation:
+    ``(env_state, obs, memory, traj, tally)``.
     """
     k_policy, k_env = jax.random.split(key)
     if policy_inputs is None:
         policy_inputs = jax.random.split(k_policy, num_steps)
+    recurrent = memory is not None
 
     def step(carry, inp):
-        env_state, obs, tally = carry
+        env_state, obs, mem, tally = carry
         x, noise = inp
         with jax.named_scope("policy"):
-            action, extras = policy(obs, x)
+            if recurrent:
+                action, extras, mem = policy(obs, x, mem)
+            else:
+                action, extras = policy(obs, x)
         with jax.named_scope("env_step"):
             env_state, ts = env.step(noise, env_state, action)
+        if recurrent:
+            mem = jax.tree.map(lambda m: jnp.where(jnp.reshape(ts.done, ts.done.shape + (1,) * (m.ndim - 1)), 0.0, m),
+                               mem)
         tr = Transition(obs, action, ts.reward, ts.terminated, ts.done, ts.final_obs, extras)
-        return (env_state, ts.obs, tally.add(ts.done, ts.info)), tr
+        return (env_state, ts.obs, mem, tally.add(ts.done, ts.info)), tr
 
-    (env_state, obs, tally), traj = scan_env(env, step, (env_state, obs, EpisodeTally.zero()), k_env, num_steps,
-                                             policy_inputs, unroll)
-    return env_state, obs, traj, tally
+    (env_state, obs, memory, tally), traj = scan_env(env, step, (env_state, obs, memory, EpisodeTally.zero()), k_env,
+                                                     num_steps, policy_inputs, unroll)
+    return (env_state, obs, memory, traj, tally) if recurrent else (env_state, obs, traj, tally)
 
 
 # --- returns and advantages ---------------------------------------------------------------------------------
