@@ -277,6 +277,8 @@ def plot_command(args: argparse.Namespace) -> Path:
 
     if args.reps < 1:
         raise ValueError(f"--reps must be at least 1, got {args.reps}")
+    if args.points < 2:
+        raise ValueError(f"--points must be at least 2, got {args.points}")
     out = Path(args.out) if args.out else Path(args.dirs[0]) / f"{args.metric}{'_iqm' if args.aggregate else ''}.png"
     if out.is_dir():
         raise ValueError(f"--out {out} is a directory; give the PNG file's path")
@@ -292,7 +294,7 @@ def plot_command(args: argparse.Namespace) -> Path:
               f"{len(final)} seed(s) (stratified bootstrap, {stats.REPS} resamples)")
     reps = args.reps if args.aggregate else stats.CURVE_REPS
     path = plot.plot_runs(args.dirs, out, metric=args.metric, labels=args.label, aggregate=args.aggregate,
-                          reps=reps, seed=args.seed)
+                          reps=reps, seed=args.seed, max_points=args.points)
     print(f"wrote {path}" + (f" and {path.with_suffix('.json')} (the IQM curves and bands)" if args.aggregate else ""))
     if args.aggregate and len(envs) > 1:
         prof = plot.plot_profile(args.dirs, path.with_name(path.stem + "_profile.png"), metric=args.metric,
@@ -496,6 +498,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "several envs also give OUT_profile.png, a performance profile of the final values")
     pl.add_argument("--reps", type=int, default=2000, help="bootstrap resamples per log point with --aggregate "
                     "(default %(default)s)")
+    pl.add_argument("--points", type=int, default=200, help="with --aggregate, the IQM and band at this many log "
+                    "points spread evenly over each run (default %(default)s)")
     pl.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling")
 
     b = sub.add_parser("bench", help="throughput: compile/run time and env steps/s against num_envs and seeds",

@@ -98,11 +98,12 @@ def _save(fig, out_png: str | Path) -> Path:
 
 def plot_runs(run_dirs: str | Path | Sequence[str | Path], out_png: str | Path, metric: str = "episode_return",
               labels: Sequence[str] | None = None, title: str | None = None, aggregate: bool = False,
-              reps: int = stats.CURVE_REPS, seed: int = 0) -> Path:
+              reps: int = stats.CURVE_REPS, seed: int = 0, max_points: int = 200) -> Path:
     """One curve per run directory against the run's ``env_steps``: the seeds' mean of ``metric`` with its
     95% Student-t band (see :func:`mean_and_band`), or with ``aggregate`` the seeds' interquartile mean with
-    its stratified-bootstrap 95% band (``reps`` resamples per log point, :func:`purerl.run.stats.iqm_ci`;
-    the numbers drawn are also written to ``out_png`` with the suffix ``.json``). Legend labels are
+    its stratified-bootstrap 95% band (``reps`` resamples per log point, :func:`purerl.run.stats.iqm_ci`, at
+    ``max_points`` log points spread evenly over the run, the first and last included; the numbers drawn are
+    also written to ``out_png`` with the suffix ``.json``). Legend labels are
     ``"<algo> on <env>"`` from each run's ``config.json`` unless ``labels`` are given. Writes ``out_png``
     and returns its path."""
     runs = _load(run_dirs, metric, labels)
@@ -110,10 +111,12 @@ def plot_runs(run_dirs: str | Path | Sequence[str | Path], out_png: str | Path, 
     drawn = []
     for run in runs:
         if aggregate:
-            ci = stats.iqm_ci(run["values"][:, None, :], reps=reps, seed=seed)
-            centre, low, high = ci
+            n = run["steps"].shape[0]
+            at = np.unique(np.linspace(0, n - 1, min(n, max(2, int(max_points)))).round().astype(int))
+            run["steps"] = run["steps"][at]
+            centre, low, high = stats.iqm_ci(run["values"][:, None, at], reps=reps, seed=seed)
             drawn.append({"run": str(run["dir"]), "label": run["label"], "seeds": int(run["values"].shape[0]),
-                          "env_steps": run["steps"].tolist(), "iqm": centre.tolist(), "low": low.tolist(),
+                          "log_points": at.tolist(), "env_steps": run["steps"].tolist(), "iqm": centre.tolist(), "low": low.tolist(),
                           "high": high.tolist()})
         else:
             centre, low, high = mean_and_band(run["values"])

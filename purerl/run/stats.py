@@ -61,15 +61,15 @@ def iqm(scores: np.ndarray, axis: int | None = 0) -> np.ndarray:
     """Interquartile mean along ``axis`` (``None``: over every element): the mean of the scores left after
     cutting ``n // 4`` from each end of the ``n`` sorted scores (``scipy.stats.trim_mean(scores, 0.25)``).
     NaN where a NaN is among the scores."""
-    from scipy.stats import trim_mean
-
     x = np.asarray(scores, dtype=np.float64)
     if axis is None:
         x, axis = x.reshape(-1), 0
-    if x.shape[axis] == 0:
+    n = x.shape[axis]
+    if n == 0:
         raise ValueError("iqm: no scores")
-    out = trim_mean(x, 0.25, axis=axis)
-    return np.where(np.isnan(x).any(axis=axis), np.nan, out)
+    cut = n // 4    # as scipy.stats.trim_mean(x, 0.25) cuts; sorting is faster on many short rows than its partition
+    kept = np.take(np.sort(x, axis=axis), np.arange(cut, n - cut), axis=axis)
+    return np.where(np.isnan(x).any(axis=axis), np.nan, kept.mean(axis=axis))
 
 
 def _runs_tasks(scores: np.ndarray) -> np.ndarray:
