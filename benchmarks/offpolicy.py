@@ -19,9 +19,9 @@ from pathlib import Path
 
 import jax
 import numpy as np
-from timing import measure
 
 from purerl import ddpg, sac, td3
+from purerl.run.bench import measure
 
 # Reference numbers for the best-known pure-JAX SAC and Brax's own SAC, same budgets (from the issue).
 REFERENCE = {

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import jax
 import numpy as np
-from timing import measure
 
 from purerl import a2c, a3c, ppo, reinforce, trpo
+from purerl.run.bench import measure
 
 ALGOS = {"ppo": ppo, "reinforce": reinforce, "a2c": a2c, "a3c": a3c, "trpo": trpo}
 

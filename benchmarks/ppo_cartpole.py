@@ -19,10 +19,9 @@ from pathlib import Path
 
 import jax
 import numpy as np
-from timing import interleaved, measure
 
 from purerl import ppo
-from purerl.core.trajectory import rollout
+from purerl.run.bench import env_ceiling_fn, interleaved, measure
 from purerl.run.runner import ProgressBar
 
 # Published reference numbers for the best-known JAX implementation on the same configs (from the issue).
@@ -30,30 +29,6 @@ REFERENCE = {
     "cpu": {"a": {"compile_s": 4.6, "run_s": 3.2}},
     "gpu": {"a": {"run_s": 5.9}, "b": {"run_s": 18.3}, "c": {"run_s": 1.6}, "ceiling_c_steps_per_s": 137e6},
 }
-
-
-def env_ceiling_fn(cfg: ppo.Config):
-    """The rollout alone with random actions, for as many steps as the training run takes."""
-    trainer = ppo.make(cfg)
-    env = trainer.env
-
-    def random_policy(obs, key):
-        if env.is_discrete:
-            return jax.random.randint(key, (env.num_envs,), 0, env.action_dim), {}
-        return jax.random.uniform(key, (env.num_envs, env.action_dim), minval=-1, maxval=1), {}
-
-    def run(key):
-        env_state, obs = env.reset(key)
-
-        def body(carry, k):
-            env_state, obs, total = carry
-            env_state, obs, _, tally = rollout(env, random_policy, env_state, obs, k, cfg.num_steps)
-            return (env_state, obs, total + tally.count), None
-
-        (_, _, episodes), _ = jax.lax.scan(body, (env_state, obs, 0.0), jax.random.split(key, trainer.num_log_points))
-        return episodes
-
-    return run, trainer.num_log_points * trainer.steps_per_log_point
 
 
 def main() -> None:
@@ -83,7 +58,7 @@ def main() -> None:
         c_s, r_s, res = measure(fn, keys, args.repeats)
         ret = np.asarray(res.metrics["episode_return"]).reshape(seeds, -1)
         final = float(np.nanmean(ret[:, -max(1, ret.shape[1] // 20):]))
-        ceil_fn, steps = env_ceiling_fn(cfg)
+        ceil_fn, steps = env_ceiling_fn(ppo.make(cfg))
         cfn = jax.vmap(ceil_fn) if seeds > 1 else (lambda k: ceil_fn(k[0]))
         cc_s, cr_s, _ = measure(cfn, keys, args.repeats)
         row = {"row": label, "seeds": seeds, "env_steps": steps * seeds, "compile_s": c_s, "run_s": r_s,

@@ -6,7 +6,7 @@
     python benchmarks/presets.py --write               # also rewrite each measured preset's `reaches` line
 
 For each preset: the config is ``purerl.presets.load(name).apply(module.Config)``; ``--seeds`` seeds train as
-one jitted ``jax.vmap`` of ``train`` (compile time taken apart from run time, see ``timing.measure``), then each
+one jitted ``jax.vmap`` of ``train`` (compile time taken apart from run time, see ``purerl.run.bench.measure``), then each
 seed's final policy is evaluated deterministically for ``--eval-episodes`` episodes (raw rewards, the run's
 observation statistics). Columns: env steps per seed, compile s, run s (all seeds together), final training
 return (per seed the mean episode return over the last 5% of log points; mean +- std over seeds) and eval
@@ -30,9 +30,9 @@ from pathlib import Path
 
 import jax
 import numpy as np
-from timing import measure
 
 from purerl import a2c, a3c, ddpg, ppo, presets, reinforce, sac, td3, trpo
+from purerl.run.bench import measure
 
 ALGOS = {"ppo": ppo, "reinforce": reinforce, "a2c": a2c, "a3c": a3c, "trpo": trpo,
          "ddpg": ddpg, "td3": td3, "sac": sac}

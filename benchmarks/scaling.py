@@ -18,9 +18,9 @@ import json
 from pathlib import Path
 
 import jax
-from timing import measure
 
 from purerl import ppo, sac
+from purerl.run.bench import measure
 
 
 def timed(train, seeds: int, repeats: int) -> tuple[float, float]:

@@ -4,7 +4,8 @@
     purerl resume DIR                  continue an interrupted run from its newest checkpoint
     purerl eval DIR [--episodes N]     deterministic and stochastic returns of a trained run
     purerl render DIR                  an HTML viewer (Brax) or an animated GIF (gymnax) of the trained policy
-    purerl plot DIR [DIR ...]          learning curves, mean and 95% band over seeds, as PNG
+    purerl plot DIR [DIR ...]          learning curves, mean (or --aggregate: IQM) and 95% band over seeds, as PNG
+    purerl bench ALGO --env ENV        compile/run time and env steps/s against num_envs and seeds, and the env's ceiling
     purerl sweep ALGO --grid f=v1,v2   hyperparameters x seeds in one vmapped program
     purerl presets                     the shipped presets and the returns they reach
 
@@ -71,6 +72,15 @@ def _count(text: str) -> int:
     if not value.is_integer():
         raise argparse.ArgumentTypeError(f"expects a whole number such as 100000 or 1e5, got {text!r}")
     return int(value)
+
+
+def _count_list(text: str) -> list[int]:
+    """Comma-separated whole numbers, e.g. 4,64,1024 (each also as 1e3 or 1_000)."""
+    try:
+        return [_count(t.strip()) for t in text.split(",")]
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expects comma-separated whole numbers such as 4,64,1024, got "
+                                         f"{text!r}") from None
 
 
 def _config_fields_epilog(algo: str) -> str:
@@ -153,9 +163,9 @@ def _finish(outcome, algo: str, cfg: Any, out: Path, seeds: int, seed: int, eval
     trainer = outcome.extra["trainer"]
     total = trainer.num_log_points * trainer.steps_per_log_point
     eval_out = outcome.extra["eval"]
-    ret = np.asarray(outcome.metrics["episode_return"], dtype=np.float64)
-    tail = max(1, ret.shape[1] // 20)  # final return: mean over the last 5% of log points, per seed
-    final = np.nanmean(ret[:, -tail:], axis=1)
+    from purerl.run.stats import final_scores
+
+    final = final_scores(outcome.metrics["episode_return"])  # per seed: mean over the last 5% of log points
     eval_mean = np.asarray(eval_out["mean"])
     summary = {
         "algo": algo, "env": cfg.env, "seeds": seeds, "env_steps_per_seed": int(total),
@@ -211,7 +221,7 @@ def eval_command(args: argparse.Namespace) -> dict:
     import jax
     import numpy as np
 
-    from purerl.run import rundir
+    from purerl.run import rundir, stats
 
     if args.episodes < 1:
         raise ValueError(f"--episodes must be at least 1, got {args.episodes}")
@@ -221,18 +231,24 @@ def eval_command(args: argparse.Namespace) -> dict:
               "episodes_per_seed": args.episodes, "seeds": run.seeds}
     print(f"{run.algo} on {run.config.env}: {run.seeds} seed(s), state after {run.step} updates, "
           f"{args.episodes} episodes per seed")
-    print(f"  {'policy':<14}{'mean':>10}{'std':>10}{'min':>10}{'max':>10}   per-seed means")
+    print(f"  {'policy':<14}{'mean':>10}{'std':>10}{'min':>10}{'max':>10}{'IQM':>10}  {'95% CI of the IQM':<20}"
+          f"per-seed means")
     for mode, det in (("deterministic", True), ("stochastic", False)):
         fn = jax.jit(jax.vmap(lambda s, k, d=det: run.trainer.evaluate(s, k, args.episodes, d)))
         res = jax.device_get(fn(run.state, keys))
         returns = np.asarray(res["returns"], dtype=np.float64)   # [seeds, episodes]
-        stats = {"mean": float(returns.mean()), "std": float(returns.std()), "min": float(returns.min()),
-                 "max": float(returns.max()), "per_seed_mean": returns.mean(axis=1).tolist(),
+        stats_ = {"mean": float(returns.mean()), "std": float(returns.std()), "min": float(returns.min()),
+                  "max": float(returns.max()), "per_seed_mean": returns.mean(axis=1).tolist(),
                  "returns": returns.tolist(), "lengths": np.asarray(res["lengths"]).tolist()}
-        report[mode] = stats
-        per_seed = " ".join(f"{v:.1f}" for v in stats["per_seed_mean"][:8]) + (" ..." if run.seeds > 8 else "")
-        print(f"  {mode:<14}{stats['mean']:>10.1f}{stats['std']:>10.1f}{stats['min']:>10.1f}{stats['max']:>10.1f}"
-              f"   {per_seed}")
+        ci = stats.iqm_ci(returns.mean(axis=1), seed=args.seed)   # over the seeds' mean returns
+        stats_["iqm"], stats_["iqm_ci"] = ci.point, [ci.low, ci.high]
+        report[mode] = stats_
+        per_seed = " ".join(f"{v:.1f}" for v in stats_["per_seed_mean"][:8]) + (" ..." if run.seeds > 8 else "")
+        band = f"[{ci.low:.1f}, {ci.high:.1f}]"
+        print(f"  {mode:<14}{stats_['mean']:>10.1f}{stats_['std']:>10.1f}{stats_['min']:>10.1f}{stats_['max']:>10.1f}"
+              f"{ci.point:>10.1f}  {band:<20}{per_seed}")
+    print(f"  IQM: interquartile mean over the {run.seeds} seeds' mean returns; CI: stratified bootstrap over seeds, "
+          f"{stats.REPS} resamples")
     out = Path(args.out) if args.out else run.path / "eval.json"
     out.write_text(json.dumps(report, indent=2))
     print(f"  wrote {out}")
@@ -257,12 +273,72 @@ def render_command(args: argparse.Namespace) -> Path:
 
 
 def plot_command(args: argparse.Namespace) -> Path:
-    from purerl.run import plot
+    from purerl.run import plot, rundir, stats
 
-    out = Path(args.out) if args.out else Path(args.dirs[0]) / f"{args.metric}.png"
-    path = plot.plot_runs(args.dirs, out, metric=args.metric, labels=args.label)
-    print(f"wrote {path}")
+    if args.reps < 1:
+        raise ValueError(f"--reps must be at least 1, got {args.reps}")
+    if args.points < 2:
+        raise ValueError(f"--points must be at least 2, got {args.points}")
+    out = Path(args.out) if args.out else Path(args.dirs[0]) / f"{args.metric}{'_iqm' if args.aggregate else ''}.png"
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a directory; give the PNG file's path")
+    envs = set()
+    for d in args.dirs:  # the final value per seed of each run: its IQM with a stratified-bootstrap 95% CI
+        values = rundir.read_metrics(d).get(args.metric)
+        envs.add(rundir.read_config(d)["config"].get("env"))
+        if values is None:
+            continue  # plot_runs names the missing metric
+        final = stats.final_scores(values)
+        ci = stats.iqm_ci(final, seed=args.seed)
+        print(f"{d}: final {args.metric} IQM {ci.point:.1f}, 95% CI [{ci.low:.1f}, {ci.high:.1f}] over "
+              f"{len(final)} seed(s) (stratified bootstrap, {stats.REPS} resamples)")
+    reps = args.reps if args.aggregate else stats.CURVE_REPS
+    path = plot.plot_runs(args.dirs, out, metric=args.metric, labels=args.label, aggregate=args.aggregate,
+                          reps=reps, seed=args.seed, max_points=args.points)
+    print(f"wrote {path}" + (f" and {path.with_suffix('.json')} (the IQM curves and bands)" if args.aggregate else ""))
+    if args.aggregate and len(envs) > 1:
+        prof = plot.plot_profile(args.dirs, path.with_name(path.stem + "_profile.png"), metric=args.metric,
+                                 labels=args.label, seed=args.seed)
+        print(f"wrote {prof} (performance profile over {len(envs)} envs)")
     return path
+
+
+def bench_command(args: argparse.Namespace) -> list:
+    from purerl.run import bench
+
+    if args.repeats < 1:
+        raise ValueError(f"--repeats must be at least 1, got {args.repeats}")
+    out = Path(args.out) if args.out else None
+    for flag, path, suffix in (("--out", out, ".json"), ("--plot", Path(args.plot) if args.plot else None, ".png")):
+        if path is not None and (path.is_dir() or path.suffix.lower() != suffix):
+            raise ValueError(f"{flag} {path}: give a file path ending in {suffix}")
+    ns = argparse.Namespace(algo=args.algo, env=args.env, total_timesteps=args.steps, num_envs=None, set=args.set,
+                            preset=args.preset, config=args.config)
+    try:
+        mod, cfg, _ = _base_config(ns)
+    except (ValueError, TypeError) as e:
+        hint = " (`purerl bench` sets it with --steps)" if "`total_timesteps`" in str(e) else ""
+        raise type(e)(f"{e}{hint}") from None
+    num_envs = args.num_envs or [cfg.num_envs]
+    bench.validate_points(mod, cfg, num_envs, args.seeds)   # every point checked before anything compiles
+    device = bench.device_info()
+    print(f"{args.algo} on {cfg.env}: num_envs {','.join(map(str, num_envs))} x seeds "
+          f"{','.join(map(str, args.seeds))}, {cfg.total_timesteps:,} env steps per seed; "
+          f"{device['platform']} ({device['device_kind']}), jax {device['jax']}", flush=True)
+    rows = bench.run_bench(args.algo, cfg, num_envs, args.seeds, repeats=args.repeats, seed=args.seed,
+                           log=lambda line: print(line, flush=True))
+    print()
+    print(bench.format_table(rows, device, args.repeats))
+    from purerl.run.rundir import config_to_dict
+
+    out = out or Path("runs") / f"bench-{args.algo}-{cfg.env.replace('/', '_')}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"device": device, "algo": args.algo, "env": cfg.env, "repeats": args.repeats,
+                               "config": config_to_dict(cfg), "rows": rows}, indent=2))
+    print(f"wrote {out}")
+    if args.plot:
+        print(f"wrote {bench.plot_bench(rows, device, args.plot)}")
+    return rows
 
 
 def presets_command(args: argparse.Namespace) -> None:
@@ -407,11 +483,49 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--stochastic", action="store_true", help="sample actions instead of the policy's mode")
     _common(v)
 
-    pl = sub.add_parser("plot", help="learning curves of one or several runs as PNG")
+    pl = sub.add_parser("plot", help="learning curves of one or several runs as PNG",
+                        description="Learning curves of the runs in DIR...: the mean over seeds with a Student-t "
+                        "95% band, or with --aggregate the interquartile mean (IQM) with a stratified-bootstrap "
+                        "95% band, and (runs of several envs) a performance profile. Prints each run's final "
+                        "IQM with its bootstrap CI.")
     pl.add_argument("dirs", nargs="+", metavar="DIR")
     pl.add_argument("--metric", default="episode_return", help="metric to plot (default %(default)s)")
     pl.add_argument("--label", action="append", default=None, help="legend label per DIR (repeatable)")
-    pl.add_argument("--out", default=None, help="PNG path (default FIRST_DIR/METRIC.png)")
+    pl.add_argument("--out", default=None, help="PNG path (default FIRST_DIR/METRIC.png, FIRST_DIR/METRIC_iqm.png "
+                    "with --aggregate)")
+    pl.add_argument("--aggregate", action="store_true",
+                    help="IQM curves with stratified-bootstrap 95%% bands (numbers also in OUT's .json); runs of "
+                    "several envs also give OUT_profile.png, a performance profile of the final values")
+    pl.add_argument("--reps", type=int, default=2000, help="bootstrap resamples per log point with --aggregate "
+                    "(default %(default)s)")
+    pl.add_argument("--points", type=int, default=200, help="with --aggregate, the IQM and band at this many log "
+                    "points spread evenly over each run (default %(default)s)")
+    pl.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling")
+
+    b = sub.add_parser("bench", help="throughput: compile/run time and env steps/s against num_envs and seeds",
+                       description="For each --num-envs x --seeds point: compile s, run s (the second call of the "
+                       "compiled program), env steps/s (all seeds) and the env-only ceiling (random actions "
+                       "through the same env wrappers, same envs, seeds and steps) with training/ceiling. "
+                       "Prints a table naming the device and jax version, writes it as JSON (and --plot PNG). "
+                       "The compilation cache is not used, so compile times are first compiles.")
+    b.add_argument("algo", choices=ALGOS, metavar="ALGO", help=f"algorithm: {', '.join(ALGOS)}")
+    g = b.add_argument_group("config")
+    src = g.add_mutually_exclusive_group()
+    src.add_argument("--preset", default=None, help="start from a shipped preset (`purerl presets` lists them)")
+    src.add_argument("--config", default=None, metavar="FILE", help="start from a TOML/JSON config file")
+    g.add_argument("--env", default=None, help="env id (gymnax name or brax/<name>); default: the Config's")
+    g.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override any config field (repeatable)")
+    b.add_argument("--num-envs", type=_count_list, default=None, metavar="N1,N2,...",
+                   help="parallel envs per seed at each point (default: the config's)")
+    b.add_argument("--seeds", type=_count_list, default=[1], metavar="S1,S2,...",
+                   help="vmapped seeds at each point (default 1)")
+    b.add_argument("--steps", type=_count, default=None, metavar="N",
+                   help="env steps per seed (total_timesteps; default: the config's)")
+    b.add_argument("--repeats", type=int, default=1, help="timed calls after the warm-up call; the median is "
+                   "reported (default 1: the second call)")
+    b.add_argument("--seed", type=int, default=0, help="base PRNG seed")
+    b.add_argument("--out", default=None, metavar="FILE.json", help="JSON path (default runs/bench-ALGO-ENV-TIME.json)")
+    b.add_argument("--plot", default=None, metavar="FILE.png", help="also draw env steps/s against num_envs")
 
     w = sub.add_parser("sweep", help="sweep numeric hyperparameters x seeds in one vmapped program",
                        description="Every combination of --grid values (and --samples random draws from "
@@ -446,7 +560,7 @@ def main(argv: list[str] | None = None, *, exit_now: bool = False) -> int:
             os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     args = build_parser().parse_args(argv)
     commands = {"train": train_command, "resume": resume_command, "eval": eval_command, "render": render_command,
-                "plot": plot_command, "sweep": sweep_command, "presets": presets_command}
+                "plot": plot_command, "bench": bench_command, "sweep": sweep_command, "presets": presets_command}
     try:
         if hasattr(args, "cache_dir") and not args.no_cache:
             try:

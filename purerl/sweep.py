@@ -3,7 +3,7 @@
     from purerl import ppo, sweep
     res = sweep.run(ppo, ppo.Config(env="CartPole-v1"), grid={"learning_rate": [1e-4, 3e-4, 1e-3]}, seeds=8)
     res.metrics["episode_return"]        # [configs, seeds, log points]
-    res.summary()                        # per config: mean / std / IQM of the final return, ranked
+    res.summary()                        # per config: mean / std / IQM (with bootstrap CI) of the final return
     res.best                             # the best config's values
 
 Numeric hyperparameters (pytree leaves of a Config) are swept by ``jax.vmap``: a grid (the Cartesian product
@@ -103,20 +103,24 @@ class SweepResult:
 
     def final_returns(self) -> np.ndarray:
         """``[C, S]``: per run, the mean of ``metric`` over the last 5% of log points (at least one)."""
-        m = self.metrics[self.metric]
-        tail = max(1, m.shape[-1] // 20)
-        return np.nanmean(m[..., -tail:], axis=-1)
+        from purerl.run.stats import final_scores
+
+        return final_scores(self.metrics[self.metric])
 
     def summary(self) -> list[dict]:
         """One row per config, best first: its values and the mean, std and interquartile mean (IQM) of the
-        final return over seeds."""
+        final return over seeds, with the IQM's stratified-bootstrap 95% interval (``iqm_low``, ``iqm_high``;
+        :func:`purerl.run.stats.iqm_ci`, resampling the config's seeds, bootstrap seed 0)."""
+        from purerl.run import stats
+
         final = self.final_returns()
         rows = []
         for c in range(self.num_configs):
-            x = np.sort(final[c])
-            lo, hi = int(np.floor(0.25 * len(x))), int(np.ceil(0.75 * len(x)))
+            x = final[c]
+            ci = stats.iqm_ci(x)
             rows.append({**{n: float(v[c]) for n, v in self.values.items()}, "mean": float(np.mean(x)),
-                         "std": float(np.std(x)), "iqm": float(np.mean(x[lo:hi])), "config_index": c})
+                         "std": float(np.std(x)), "iqm": ci.point, "iqm_low": ci.low, "iqm_high": ci.high,
+                         "config_index": c})
         return sorted(rows, key=lambda r: -r["mean"])
 
     @property
@@ -125,11 +129,12 @@ class SweepResult:
 
     def table(self) -> str:
         names = list(self.values)
-        hdr = "".join(f"{n:>16}" for n in names) + f"{'mean':>10}{'std':>9}{'iqm':>10}"
+        hdr = "".join(f"{n:>16}" for n in names) + f"{'mean':>10}{'std':>9}{'iqm':>10}  {'iqm 95% CI':<20}"
         lines = [f"{'rank':>4}" + hdr, "-" * (4 + len(hdr))]
         for i, r in enumerate(self.summary()):
+            band = f"[{r['iqm_low']:.1f}, {r['iqm_high']:.1f}]"
             lines.append(f"{i + 1:>4}" + "".join(f"{r[n]:>16.4g}" for n in names)
-                         + f"{r['mean']:>10.1f}{r['std']:>9.1f}{r['iqm']:>10.1f}")
+                         + f"{r['mean']:>10.1f}{r['std']:>9.1f}{r['iqm']:>10.1f}  {band:<20}")
         return "\n".join(lines)
 
 

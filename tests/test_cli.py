@@ -6,6 +6,8 @@ import sys
 
 import numpy as np
 
+from purerl.run import stats
+
 
 def _purerl(*args, cwd, **env):
     environ = {k: v for k, v in dict(os.environ, JAX_PLATFORMS="cpu", **env).items() if v is not None}
@@ -107,7 +109,11 @@ def test_round_trip_train_eval_plot_render(tmp_path):
         assert returns.shape == (2, 3) and (returns >= 1).all()       # CartPole: +1 per step survived
         assert report[mode]["min"] == returns.min() and report[mode]["max"] == returns.max()
         assert abs(report[mode]["mean"] - returns.mean()) < 1e-9
-    assert "deterministic" in p.stdout and "stochastic" in p.stdout
+        per_seed = returns.mean(axis=1)             # 2 seeds: the IQM cuts none, it is their mean
+        assert report[mode]["iqm"] == per_seed.mean()
+        ci = stats.iqm_ci(per_seed, seed=1234)      # the --seed of eval
+        assert report[mode]["iqm_ci"] == [ci.low, ci.high] and ci.low <= ci.point <= ci.high
+    assert "deterministic" in p.stdout and "stochastic" in p.stdout and "IQM" in p.stdout
 
     png = tmp_path / "curve.png"
     p = _purerl("plot", str(out), str(out), "--label", "a", "--label", "b", "--out", str(png), cwd=tmp_path)
@@ -115,6 +121,16 @@ def test_round_trip_train_eval_plot_render(tmp_path):
     from PIL import Image
 
     assert Image.open(png).size[0] > 300
+    p = _purerl("plot", str(out), "--aggregate", "--reps", "50", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert Image.open(out / "episode_return_iqm.png").size[0] > 300
+    drawn = json.loads((out / "episode_return_iqm.json").read_text())["curves"][0]
+    ret = np.asarray(json.loads((out / "metrics.json").read_text())["episode_return"])
+    np.testing.assert_allclose(drawn["iqm"], ret.mean(axis=0), rtol=1e-12)   # 2 seeds: the mean at every point
+    final = stats.iqm_ci(stats.final_scores(ret))
+    assert f"IQM {final.point:.1f}, 95% CI [{final.low:.1f}, {final.high:.1f}] over 2 seed(s)" in p.stdout
+    p = _purerl("plot", str(out), "--aggregate", "--reps", "0", cwd=tmp_path)
+    assert p.returncode == 2 and "--reps" in p.stderr and len(p.stderr.strip().splitlines()) == 1
 
     p = _purerl("render", str(out), "--seed-index", "1", "--max-steps", "5", "--cache-dir", str(cache), cwd=tmp_path)
     assert p.returncode == 0, p.stderr[-3000:]
@@ -134,6 +150,17 @@ def test_commands_that_do_not_train_do_not_import_jax(tmp_path):
     p = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip().splitlines()[-1] == "NOJAX 0" and "ppo-cartpole" in p.stdout
+    # nor does `purerl plot --aggregate` (IQM, bootstrap and performance profile are numpy)
+    for env, d in (("CartPole-v1", "a"), ("Pendulum-v1", "b")):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "config.json").write_text(json.dumps({"algo": "ppo", "seeds": 2, "seed": 0, "config": {"env": env}}))
+        (tmp_path / d / "metrics.json").write_text(json.dumps({"env_steps": [[1, 2], [1, 2]],
+                                                                "episode_return": [[1, 2], [3, 4]]}))
+    code = ("import sys; from purerl import cli; code = cli.main(['plot', 'a', 'b', '--aggregate', '--out', 'p.png']); "
+            "print('JAX' if 'jax' in sys.modules else 'NOJAX', code)")
+    p = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip().splitlines()[-1] == "NOJAX 0" and (tmp_path / "p_profile.png").is_file()
 
 
 def test_a_renamed_field_is_one_warning_line_then_used(tmp_path):

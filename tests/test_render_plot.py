@@ -188,3 +188,48 @@ def test_plot_runs_draws_each_run_and_names_missing_metrics(tmp_path):
         plot.plot_runs([a, b], tmp_path / "x.png", metric="eval_return")
     with pytest.raises(ValueError, match="labels"):
         plot.plot_runs([a, b], tmp_path / "x.png", labels=["only one"])
+
+
+def test_aggregate_plot_draws_the_iqm_and_its_bootstrap_band(tmp_path):
+    """8 seeds of integer returns: the IQM drawn at each log point is the mean of the middle four seeds, and the
+    band is the stratified bootstrap of it (purerl.run.stats, checked against a hand computation there)."""
+    from purerl.run import stats
+
+    rng = np.random.default_rng(0)
+    returns = rng.integers(0, 500, (8, 30)).astype(float)
+    run = _fake_run(tmp_path / "run", "ppo", "CartPole-v1", returns)
+    out = plot.plot_runs([run], tmp_path / "iqm.png", aggregate=True, reps=300, seed=2, max_points=10)
+    with Image.open(out) as im:
+        assert im.format == "PNG" and im.size == (700, 450)
+        assert np.all(np.asarray(im.convert("RGB")) == (31, 119, 180), axis=-1).sum() > 200   # the IQM line
+    drawn = json.loads(out.with_suffix(".json").read_text())["curves"][0]
+    at = drawn["log_points"]
+    assert at[0] == 0 and at[-1] == 29 and len(at) == 10                 # the first, the last, evenly between
+    hand = [np.sort(returns[:, p])[2:6].mean() for p in at]
+    assert drawn["iqm"] == hand and drawn["seeds"] == 8
+    assert drawn["env_steps"] == [1000.0 * (p + 1) for p in at]
+    ci = stats.iqm_ci(returns[:, None, at], reps=300, seed=2)
+    assert drawn["low"] == ci.low.tolist() and drawn["high"] == ci.high.tolist()
+    assert all(lo <= m <= hi for lo, m, hi in zip(drawn["low"], hand, drawn["high"]))
+    assert any(lo < hi for lo, hi in zip(drawn["low"], drawn["high"]))
+
+
+def test_performance_profile_over_tasks_from_run_directories(tmp_path):
+    pts = np.ones((1, 20))
+    runs = [_fake_run(tmp_path / "pc", "ppo", "CartPole-v1", np.array([[100.0], [300.0]]) * pts),
+            _fake_run(tmp_path / "ac", "a2c", "CartPole-v1", np.array([[500.0], [200.0]]) * pts),
+            _fake_run(tmp_path / "pp", "ppo", "Pendulum-v1", np.array([[-1000.0], [-200.0]]) * pts),
+            _fake_run(tmp_path / "ap", "a2c", "Pendulum-v1", np.array([[-600.0], [-400.0]]) * pts)]
+    prof = plot.performance_profiles(runs, taus=[0.0, 0.5, 0.99], reps=100)
+    assert prof["tasks"] == ["CartPole-v1", "Pendulum-v1"]
+    assert prof["ranges"] == {"CartPole-v1": (100.0, 500.0), "Pendulum-v1": (-1000.0, -200.0)}
+    # normalised: ppo 0, 0.5 | 0, 1; a2c 1, 0.25 | 0.5, 0.75
+    np.testing.assert_array_equal(prof["methods"]["ppo"].point, [0.5, 0.25, 0.25])
+    np.testing.assert_array_equal(prof["methods"]["a2c"].point, [1.0, 0.5, 0.25])
+    png = plot.plot_profile(runs, tmp_path / "profile.png", reps=100)
+    with Image.open(png) as im:
+        assert im.format == "PNG"
+    with pytest.raises(ValueError, match="a2c has no run on Pendulum-v1"):
+        plot.performance_profiles(runs[:3])
+    with pytest.raises(ValueError, match="at least two envs"):
+        plot.performance_profiles(runs[:2])

@@ -28,6 +28,13 @@ def test_sweep_equals_individual_runs_and_ranks_configs():
     assert [r["mean"] for r in rows] == sorted((r["mean"] for r in rows), reverse=True)
     final = res.final_returns()
     assert rows[0]["mean"] == pytest.approx(final[rows[0]["config_index"]].mean())
+    from purerl.run import stats
+
+    for r in rows:   # 2 seeds: the IQM cuts none; its interval is the stratified bootstrap over the seeds
+        x = final[r["config_index"]]
+        ci = stats.iqm_ci(x)
+        assert r["iqm"] == pytest.approx(x.mean()) and (r["iqm_low"], r["iqm_high"]) == (ci.low, ci.high)
+        assert r["iqm_low"] <= r["iqm"] <= r["iqm_high"]
     assert res.best == {"learning_rate": pytest.approx(rows[0]["learning_rate"]),
                         "clip_eps": pytest.approx(rows[0]["clip_eps"])}
 

@@ -1,0 +1,229 @@
+"""Throughput: compile and run time of a training program, its env steps per second, and the env-only ceiling.
+
+    purerl bench ppo --env CartPole-v1 --num-envs 4,64 --seeds 1,8 --steps 100000 [--plot bench.png]
+
+    from purerl.run import bench
+    rows = bench.run_bench("ppo", ppo.Config(env="CartPole-v1", total_timesteps=100_000), [4, 64], [1, 8])
+    print(bench.format_table(rows, bench.device_info()))
+
+For each point (num_envs x seeds) the training program (``make_train(config)``, vmapped over the seeds) is
+compiled, called once to warm up and then timed (the run time is the second call, or the median of
+``repeats`` calls after the first); env steps/s is every env step the program takes (warm-up steps
+included, all seeds) over that run time. The ceiling is the same env stack (``trainer.env``: the
+``purerl.envs.make`` wrappers the algorithm uses) stepped with uniformly random actions for as many steps,
+with the same envs and seeds, in a jitted scan and nothing else: the most steps/s the env allows, so
+``train / ceiling`` is the share of the time the learning leaves to the env.
+
+This module is also the timing code of the scripts in ``benchmarks/`` (:func:`measure`, :func:`interleaved`,
+:func:`env_ceiling_fn`).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["device_info", "env_ceiling_fn", "format_table", "interleaved", "measure", "plot_bench", "run_bench",
+           "validate_points"]
+
+
+def measure(fn, args, repeats: int, *, warmup: int = 0, compiler_options: dict | None = None):
+    """``(compile_s, median run_s, output)`` of ``jax.jit(fn)(args)``: compile time (trace + XLA) is taken
+    apart from the run time, which is the median of ``repeats`` timed calls of the compiled program after
+    ``warmup`` untimed ones. ``compiler_options``: XLA options (e.g. :func:`purerl.compiling.compile_options`)."""
+    import jax
+
+    t0 = time.perf_counter()
+    compiled = jax.jit(fn).lower(args).compile(compiler_options=compiler_options or None)
+    compile_s = time.perf_counter() - t0
+    out = None
+    for _ in range(max(0, warmup)):
+        out = jax.block_until_ready(compiled(args))
+        jax.effects_barrier()
+    times = []
+    for _ in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        out = jax.block_until_ready(compiled(args))
+        jax.effects_barrier()  # host callbacks (progress) finished too
+        times.append(time.perf_counter() - t0)
+    return compile_s, statistics.median(times), out
+
+
+def interleaved(fns: dict, args, repeats: int) -> dict:
+    """Median run time of each compiled function in ``fns``, timed in alternation (round-robin, ``repeats``
+    rounds after one warm-up call each), so that slow drifts of the machine hit every variant alike:
+    the way to compare variants that differ by a few percent."""
+    import jax
+
+    compiled = {name: jax.jit(fn).lower(args).compile() for name, fn in fns.items()}
+    for c in compiled.values():
+        jax.block_until_ready(c(args))
+    times = {name: [] for name in fns}
+    for _ in range(max(1, repeats)):
+        for name, c in compiled.items():
+            t0 = time.perf_counter()
+            jax.block_until_ready(c(args))
+            jax.effects_barrier()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def env_ceiling_fn(trainer: Any):
+    """``(run(key) -> episodes finished, env steps per seed)``: ``trainer.env`` stepped with uniformly random
+    actions (any action of a discrete space, a uniform draw from a box's bounds) for as many env steps as
+    ``trainer.train`` takes (warm-up included), through the same rollout loop (auto-reset, episode
+    statistics), with no learning."""
+    import jax
+    import numpy as np
+
+    from purerl.core.trajectory import rollout
+
+    env = trainer.env
+    n = env.num_envs
+    steps = trainer.env_steps_before + trainer.num_log_points * trainer.steps_per_log_point
+    inner = max(1, trainer.steps_per_log_point // n)      # vector steps per rollout call (an update's)
+    outer, rest = divmod(steps // n, inner)
+    space = env.action_space
+    if not env.is_discrete:
+        low = np.broadcast_to(np.asarray(space.low, np.float32), (n, *space.shape))
+        high = np.broadcast_to(np.asarray(space.high, np.float32), (n, *space.shape))
+
+    def random_policy(obs, key):
+        if env.is_discrete:
+            return jax.random.randint(key, (n,), 0, env.action_dim), {}
+        return jax.random.uniform(key, (n, *space.shape), minval=low, maxval=high), {}
+
+    def run(key):
+        env_state, obs = env.reset(key)
+
+        def body(carry, k):
+            env_state, obs, total = carry
+            env_state, obs, _, tally = rollout(env, random_policy, env_state, obs, k, inner)
+            return (env_state, obs, total + tally.count), None
+
+        (env_state, obs, episodes), _ = jax.lax.scan(body, (env_state, obs, 0.0),
+                                                     jax.random.split(jax.random.fold_in(key, 1), outer))
+        if rest:
+            _, _, _, tally = rollout(env, random_policy, env_state, obs, jax.random.fold_in(key, 2), rest)
+            episodes = episodes + tally.count
+        return episodes
+
+    return run, (outer * inner + rest) * n
+
+
+def device_info() -> dict:
+    """The default device and the jax version, as every table reports them."""
+    import jax
+
+    d = jax.devices()[0]
+    return {"platform": d.platform, "device_kind": d.device_kind, "device_count": jax.device_count(),
+            "jax": jax.__version__}
+
+
+def validate_points(module: Any, config: Any, num_envs: Sequence[int], seeds: Sequence[int]) -> list:
+    """Every point's validated Config, in order (num_envs outer, seeds inner): a bad value is a ``ValueError``
+    naming the option, before anything is compiled."""
+    if not num_envs or not seeds:
+        raise ValueError("bench: give at least one value in --num-envs and in --seeds")
+    for name, values in (("--num-envs", num_envs), ("--seeds", seeds)):
+        bad = [v for v in values if int(v) < 1]
+        if bad:
+            raise ValueError(f"bench: {name} values must be at least 1, got {bad[0]}")
+        if len(set(values)) != len(values):
+            raise ValueError(f"bench: {name} lists a value twice: {','.join(map(str, values))}")
+    cfgs = []
+    for n in num_envs:
+        try:
+            cfg = config.replace(num_envs=int(n)).validate()
+            module.make(cfg)   # catches what only the algorithm checks (e.g. fewer steps than one update)
+        except (ValueError, TypeError) as e:
+            hint = " (`purerl bench` sets it with --steps)" if "total_timesteps" in str(e) else ""
+            raise type(e)(f"bench: at --num-envs {n}: {e}{hint}") from None
+        cfgs.append(cfg)
+    return cfgs
+
+
+def run_bench(algo: str, config: Any, num_envs: Sequence[int], seeds: Sequence[int], *, repeats: int = 1,
+              seed: int = 0, log=None) -> list[dict]:
+    """One row per (num_envs, seeds) point: ``compile_s``, ``run_s``, ``env_steps`` (all seeds), ``steps_per_s``
+    (= ``env_steps / run_s``), the ceiling's ``ceiling_compile_s``, ``ceiling_run_s`` and
+    ``ceiling_steps_per_s``, and ``train_over_ceiling``. The training program is compiled with the options the
+    command line uses (:func:`purerl.compiling.compile_options`), the ceiling with the same."""
+    import jax
+
+    from purerl.compiling import compile_options
+    from purerl.run.rundir import algo_module
+
+    module = algo_module(algo)
+    cfgs = validate_points(module, config, num_envs, seeds)
+    options = compile_options()
+    rows = []
+    for cfg in cfgs:
+        trainer = module.make(cfg)
+        ceil, ceil_steps = env_ceiling_fn(trainer)
+        steps = trainer.env_steps_before + trainer.num_log_points * trainer.steps_per_log_point
+        for s in seeds:
+            keys = jax.random.split(jax.random.key(seed), int(s))
+            c_s, r_s, _ = measure(lambda k: jax.vmap(lambda kk: trainer.train(kk).metrics)(k), keys, repeats,
+                                  warmup=1, compiler_options=options)
+            cc_s, cr_s, _ = measure(jax.vmap(ceil), keys, repeats, warmup=1, compiler_options=options)
+            row = {"algo": algo, "env": cfg.env, "num_envs": cfg.num_envs, "seeds": int(s),
+                   "steps_per_seed": steps, "env_steps": steps * int(s), "compile_s": c_s, "run_s": r_s,
+                   "steps_per_s": steps * int(s) / r_s, "ceiling_env_steps": ceil_steps * int(s),
+                   "ceiling_compile_s": cc_s, "ceiling_run_s": cr_s,
+                   "ceiling_steps_per_s": ceil_steps * int(s) / cr_s}
+            row["train_over_ceiling"] = row["steps_per_s"] / row["ceiling_steps_per_s"]
+            rows.append(row)
+            if log is not None:
+                log(f"  num_envs {cfg.num_envs:>6} seeds {int(s):>5}: compile {c_s:.2f} s, run {r_s:.2f} s, "
+                    f"{row['steps_per_s']:,.0f} env steps/s (ceiling {row['ceiling_steps_per_s']:,.0f})")
+    return rows
+
+
+def format_table(rows: Sequence[dict], device: dict, repeats: int = 1) -> str:
+    """The rows as a text table under a line naming the device and the jax version."""
+    d = device
+    head = (f"device: {d['platform']} ({d['device_kind']}, {d['device_count']} device(s)), jax {d['jax']}; "
+            f"run s = {'the second call' if repeats == 1 else f'median of {repeats} calls after the first'}")
+    if rows:
+        head += f"; {rows[0]['algo']} on {rows[0]['env']}, {rows[0]['steps_per_seed']:,} env steps per seed"
+    hdr = (f"{'num_envs':>9}{'seeds':>7}{'compile s':>11}{'run s':>9}{'env steps/s':>14}"
+           f"{'ceiling steps/s':>17}{'train/ceiling':>15}")
+    lines = [head, hdr, "-" * len(hdr)]
+    for r in rows:
+        lines.append(f"{r['num_envs']:>9}{r['seeds']:>7}{r['compile_s']:>11.2f}{r['run_s']:>9.2f}"
+                     f"{r['steps_per_s']:>14,.0f}{r['ceiling_steps_per_s']:>17,.0f}{r['train_over_ceiling']:>15.3f}")
+    return "\n".join(lines)
+
+
+def plot_bench(rows: Sequence[dict], device: dict, out_png: str | Path) -> Path:
+    """Env steps/s against num_envs, one colour per seed count: training solid, the env-only ceiling dashed
+    (log-log). Writes ``out_png`` and returns its path."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.0, 4.5), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for s in sorted({r["seeds"] for r in rows}):
+        pts = sorted((r for r in rows if r["seeds"] == s), key=lambda r: r["num_envs"])
+        x = [r["num_envs"] for r in pts]
+        (line,) = ax.plot(x, [r["steps_per_s"] for r in pts], "o-", label=f"train, {s} seed{'s' * (s != 1)}")
+        ax.plot(x, [r["ceiling_steps_per_s"] for r in pts], "s--", color=line.get_color(), alpha=0.7,
+                label=f"env only, {s} seed{'s' * (s != 1)}")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("num_envs")
+    ax.set_ylabel("env steps / s (all seeds)")
+    algo_env = f"{rows[0]['algo']} on {rows[0]['env']}: " if rows else ""
+    ax.set_title(f"{algo_env}{device['platform']} ({device['device_kind']}), jax {device['jax']}", fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    out = Path(out_png)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, format="png")
+    return out
