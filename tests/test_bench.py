@@ -28,7 +28,7 @@ def test_bench_writes_a_table_whose_sps_is_steps_over_run_seconds(tmp_path):
     assert p.returncode == 0, p.stderr[-3000:]
     data = json.loads(out.read_text())
     assert data["device"]["platform"] == "cpu" and data["device"]["jax"] == jax.__version__
-    assert f"device: cpu" in p.stdout and f"jax {jax.__version__}" in p.stdout
+    assert "device: cpu" in p.stdout and f"jax {jax.__version__}" in p.stdout
     rows = data["rows"]
     assert [(r["num_envs"], r["seeds"]) for r in rows] == [(4, 1), (4, 2)]
     for r in rows:
