@@ -215,19 +215,23 @@ def _same(value: Any, default: Any) -> bool:
 
 
 def check_env_fields(cfg: Any, env: Any) -> None:
-    """Fields of ``cfg`` that do nothing for ``env`` (a built env) must stay at their defaults: the Brax
-    fields for a gymnax env, the continuous-action fields for discrete actions."""
+    """Fields of ``cfg`` that do nothing for ``env`` (a built env) must stay at their defaults: the physics
+    backend and time limit for suites that carry their own (gymnax, Craftax), the continuous-action fields
+    for discrete actions."""
+    from purerl.envs import PURERL_TIME_LIMIT
+
     defaults = {f.name: f.default for f in dataclasses.fields(cfg)}
 
     def refuse(name: str, why: str) -> None:
         raise ValueError(f"config field `{name}` = {getattr(cfg, name)!r} does not apply to env {cfg.env!r}: {why}; "
                          f"leave it at its default ({defaults[name]!r})")
 
-    if not env.env_id.startswith("brax/"):
+    if not env.env_id.startswith(PURERL_TIME_LIMIT):
         if getattr(cfg, "env_backend", None) is not None:
-            refuse("env_backend", "it picks a Brax physics pipeline, and this is not a Brax env")
+            refuse("env_backend", "it picks the physics of a Brax or MuJoCo Playground env, and this env is neither")
         if "episode_length" in defaults and cfg.episode_length != defaults["episode_length"]:
-            refuse("episode_length", f"gymnax envs carry their own time limit ({env.max_episode_steps} steps here)")
+            refuse("episode_length", f"gymnax and Craftax envs carry their own time limit "
+                                     f"({env.max_episode_steps} steps here)")
     if env.is_discrete:
         for name in ("action_transform", "state_dependent_std"):
             if name in defaults and getattr(cfg, name) != defaults[name]:

@@ -54,9 +54,12 @@ class OffPolicyConfig(Validated):
     """Fields shared by DDPG, TD3 and SAC (each algorithm's Config extends this one)."""
 
     # --- static ---
-    env: str = static_field("Pendulum-v1", "environment id with continuous actions: gymnax or brax/<name>")
-    env_backend: Optional[str] = static_field(None, "Brax physics backend (generalized, positional, spring, mjx)")
-    episode_length: int = static_field(1000, "time limit of Brax episodes (gymnax envs carry their own)")
+    env: str = static_field("Pendulum-v1", "environment id with continuous actions: gymnax, brax/<name> or "
+                                 "playground/<name>")
+    env_backend: Optional[str] = static_field(None, "physics: Brax pipeline (generalized, positional, spring, mjx) or "
+                                 "Playground MJX impl (jax, the default, or warp)")
+    episode_length: int = static_field(1000, "time limit of Brax and Playground "
+                                 "episodes (gymnax and Craftax envs carry their own)")
     total_timesteps: int = static_field(100_000, "env steps in the whole run (rounded down to whole log points)")
     num_envs: int = static_field(1, "parallel environments; each iteration adds num_envs transitions")
     buffer_size: int = static_field(1_000_000, "replay capacity in transitions (capped at total_timesteps)")

@@ -39,9 +39,12 @@ class OnPolicyConfig(Validated):
     re-declare a field to change its default)."""
 
     # --- static ---
-    env: str = static_field("CartPole-v1", "environment id: a gymnax name or brax/<name>")
-    env_backend: str | None = static_field(None, "Brax physics backend (generalized, positional, spring, mjx)")
-    episode_length: int = static_field(1000, "time limit of Brax episodes (gymnax envs carry their own)")
+    env: str = static_field("CartPole-v1", "environment id: a gymnax name, brax/<name>, "
+                                 "playground/<name> or craftax/<name>")
+    env_backend: str | None = static_field(None, "physics: Brax pipeline (generalized, positional, spring, mjx) or "
+                                 "Playground MJX impl (jax, the default, or warp)")
+    episode_length: int = static_field(1000, "time limit of Brax and Playground "
+                                 "episodes (gymnax and Craftax envs carry their own)")
     total_timesteps: int = static_field(500_000, "env steps in the whole run (rounded down to whole updates)")
     num_envs: int = static_field(4, "parallel environments")
     num_steps: int = static_field(128, "steps per env per update (rollout length)")
