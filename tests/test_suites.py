@@ -97,6 +97,19 @@ def test_playground_task_needing_a_download_says_so_without_downloading(monkeypa
     assert "\n" not in str(err.value) and str(tmp_path / "mujoco_menagerie") in str(err.value)
 
 
+def test_checkpoints_hold_states_with_empty_arrays(tmp_path):
+    """MJX's Data (a Playground env state) has arrays with no elements, which orbax alone refuses to write."""
+    from purerl.run import checkpoint as ckpt
+
+    state = {"act": jnp.zeros((4, 0), jnp.float32), "qpos": jnp.arange(6.0).reshape(2, 3),
+             "key": jax.random.key(3)}
+    ckpt.save(tmp_path, state, step=1)
+    got, _ = ckpt.restore(tmp_path, jax.eval_shape(lambda: state))
+    assert got["act"].shape == (4, 0) and got["act"].dtype == jnp.float32
+    np.testing.assert_array_equal(got["qpos"], state["qpos"])
+    np.testing.assert_array_equal(jax.random.key_data(got["key"]), jax.random.key_data(state["key"]))
+
+
 def _finite(metrics, names):
     for k in names:
         v = np.asarray(metrics[k])
