@@ -411,7 +411,8 @@ def _config_args(p: argparse.ArgumentParser, what: str) -> None:
     src.add_argument("--preset", default=None, help="start from a shipped preset (`purerl presets` lists them)")
     src.add_argument("--config", default=None, metavar="FILE",
                      help="start from a TOML/JSON file with a [config] table, or a run's config.json")
-    g.add_argument("--env", default=None, help="env id (gymnax name or brax/<name>); default: the Config's")
+    g.add_argument("--env", default=None,
+                   help="env id (gymnax name, brax/<name>, playground/<name> or craftax/<name>); default: the Config's")
     g.add_argument("--total-timesteps", type=_count, default=None, help=f"env steps per {what} (1e6 works)")
     g.add_argument("--num-envs", type=_count, default=None, help=f"parallel environments per {what}")
     g.add_argument("--set", action="append", metavar="FIELD=VALUE",

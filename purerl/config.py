@@ -230,9 +230,12 @@ class BaseConfig(Validated):
     them to change a default or a help text)."""
 
     # --- static ---
-    env: str = static_field("CartPole-v1", "environment id: a gymnax name or brax/<name>")
-    env_backend: str | None = static_field(None, "Brax physics backend (generalized, positional, spring, mjx)")
-    episode_length: int = static_field(1000, "time limit of Brax episodes (gymnax envs carry their own)")
+    env: str = static_field("CartPole-v1", "environment id: a gymnax name, brax/<name>, playground/<name> or "
+                            "craftax/<name>")
+    env_backend: str | None = static_field(None, "physics: Brax pipeline (generalized, positional, spring, mjx) or "
+                                           "Playground MJX impl (jax, the default, or warp)")
+    episode_length: int = static_field(1000, "time limit of Brax and Playground episodes (gymnax and Craftax envs "
+                                       "carry their own)")
     total_timesteps: int = static_field(500_000, "env steps in the whole run")
     num_envs: int = static_field(4, "parallel environments")
     hidden_sizes: tuple = static_field((64, 64), "MLP widths of the networks")
@@ -253,19 +256,23 @@ class BaseConfig(Validated):
 
 
 def check_env_fields(cfg: Any, env: Any) -> None:
-    """Fields of ``cfg`` that do nothing for ``env`` (a built env) must stay at their defaults: the Brax
-    fields for a gymnax env, the continuous-action fields for discrete actions."""
+    """Fields of ``cfg`` that do nothing for ``env`` (a built env) must stay at their defaults: the physics
+    backend and time limit for suites that carry their own (gymnax, Craftax), the continuous-action fields
+    for discrete actions."""
+    from purerl.envs import PURERL_TIME_LIMIT
+
     defaults = {f.name: f.default for f in dataclasses.fields(cfg)}
 
     def refuse(name: str, why: str) -> None:
         raise ValueError(f"config field `{name}` = {getattr(cfg, name)!r} does not apply to env {cfg.env!r}: {why}; "
                          f"leave it at its default ({defaults[name]!r})")
 
-    if not env.env_id.startswith("brax/"):
+    if not env.env_id.startswith(PURERL_TIME_LIMIT):
         if getattr(cfg, "env_backend", None) is not None:
-            refuse("env_backend", "it picks a Brax physics pipeline, and this is not a Brax env")
+            refuse("env_backend", "it picks the physics of a Brax or MuJoCo Playground env, and this env is neither")
         if "episode_length" in defaults and cfg.episode_length != defaults["episode_length"]:
-            refuse("episode_length", f"gymnax envs carry their own time limit ({env.max_episode_steps} steps here)")
+            refuse("episode_length", f"gymnax and Craftax envs carry their own time limit "
+                                     f"({env.max_episode_steps} steps here)")
     if env.is_discrete:
         for name in ("action_transform", "state_dependent_std"):
             if name in defaults and getattr(cfg, name) != defaults[name]:

@@ -56,7 +56,8 @@ class OffPolicyConfig(BaseConfig):
     (each algorithm's Config extends this one)."""
 
     # --- static ---
-    env: str = static_field("Pendulum-v1", "environment id with continuous actions: gymnax or brax/<name>")
+    env: str = static_field("Pendulum-v1", "environment id with continuous actions: gymnax, brax/<name> or "
+                                 "playground/<name>")
     total_timesteps: int = static_field(100_000, "env steps in the whole run (rounded down to whole log points)")
     num_envs: int = static_field(1, "parallel environments; each iteration adds num_envs transitions")
     buffer_size: int = static_field(1_000_000, "replay capacity in transitions (capped at total_timesteps)")

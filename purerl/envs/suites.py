@@ -1,4 +1,11 @@
-"""Adapters from gymnax (1.x step API) and Brax to the :class:`~purerl.envs.base.VecEnv` protocol."""
+"""Adapters from gymnax (1.x step API), Brax, MuJoCo Playground and Craftax to the
+:class:`~purerl.envs.base.VecEnv` protocol.
+
+Two families share their step logic: gymnax-style envs (``step_env``/``reset_env``, :class:`GymnaxEnv`, and
+Craftax, :class:`CraftaxEnv`), which carry their own time limit, and ``reset(key) -> State`` /
+``step(State, action) -> State`` envs without one (Brax, :class:`BraxEnv`, and MuJoCo Playground,
+:class:`PlaygroundEnv`), for which :class:`TimeLimitEnv` counts the steps itself.
+"""
 
 from __future__ import annotations
 
@@ -51,26 +58,33 @@ class GymnaxEnv(VecEnv):
 
     def __init__(self, env_id: str, num_envs: int, env_params: Any = None):
         import gymnax
-        from gymnax.environments import spaces
+        from gymnax.environments.environment import Environment
 
+        env, default_params = gymnax.make(env_id)
+        params = default_params if env_params is None else env_params
+        self._setup(env_id, num_envs, env, params, int(getattr(params, "max_steps_in_episode", 1000)))
+        self._custom_step = type(self.gymnax_env).step is not Environment.step
+
+    def _setup(self, env_id: str, num_envs: int, env: Any, params: Any, max_episode_steps: int) -> None:
+        """Spaces and sizes of a gymnax-style ``env`` (gymnax's or Craftax's own copy of gymnax's spaces)."""
         self.env_id = env_id
         self.num_envs = int(num_envs)
-        self.gymnax_env, default_params = gymnax.make(env_id)
-        self.env_params = default_params if env_params is None else env_params
-        obs_space = self.gymnax_env.observation_space(self.env_params)
-        self.obs_dim = int(np.prod(obs_space.shape))
-        act = self.gymnax_env.action_space(self.env_params)
-        if isinstance(act, spaces.Discrete):
+        self.gymnax_env, self.env_params = env, params
+        self.obs_dim = int(np.prod(env.observation_space(params).shape))
+        act = env.action_space(params)
+        if hasattr(act, "n"):
             self.action_space = Discrete(int(act.n))
-        elif isinstance(act, spaces.Box):
+        elif hasattr(act, "low") and hasattr(act, "high"):
             self.action_space = Box.make(act.low, act.high, tuple(act.shape))
         else:
             raise ValueError(f"env `{env_id}` has an action space of type {type(act).__name__}, "
                              "which purerl does not support (only Discrete and Box)")
-        self.max_episode_steps = int(getattr(self.env_params, "max_steps_in_episode", 1000))
-        from gymnax.environments.environment import Environment
+        self.max_episode_steps = int(max_episode_steps)
 
-        self._custom_step = type(self.gymnax_env).step is not Environment.step
+    def _end_flags(self, state: Any, done: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """``(terminated, truncated)`` of the states after a step whose ``step_env`` said ``done``."""
+        truncated = jax.vmap(self.gymnax_env.is_truncated, in_axes=(0, None))(state, self.env_params)
+        return _flags(done, truncated, self.num_envs)
 
     def _cast_action(self, action: jax.Array) -> jax.Array:
         if isinstance(self.action_space, Discrete):
@@ -97,10 +111,9 @@ class GymnaxEnv(VecEnv):
         if self._custom_step:
             return self._generic_step(noise.keys, state, action)
         n = self.num_envs
-        obs, state, reward, terminated, _ = jax.vmap(self.gymnax_env.step_env, in_axes=(0, 0, 0, None))(
+        obs, state, reward, done, _ = jax.vmap(self.gymnax_env.step_env, in_axes=(0, 0, 0, None))(
             noise.keys, state, self._cast_action(action), self.env_params)
-        truncated = jax.vmap(self.gymnax_env.is_truncated, in_axes=(0, None))(state, self.env_params)
-        terminated, truncated = _flags(terminated, truncated, n)
+        terminated, truncated = self._end_flags(state, done)
         done = jnp.logical_or(terminated, truncated)
         final_obs = _flat(obs, n)
         ts = TimeStep(obs=_select(done, noise.fresh_obs, final_obs),
@@ -129,9 +142,65 @@ def _select(mask: jax.Array, new, old):
 
 
 @struct.dataclass
-class BraxVecState:
-    core: Any          # brax.envs.State, batched
+class TimeLimitState:
+    core: Any          # the suite's own batched state (brax.envs.State, mujoco_playground.State)
     steps: jax.Array   # [N] int32, steps taken in the current episode
+
+
+class TimeLimitEnv(VecEnv):
+    """``num_envs`` copies of an env with ``reset(key) -> State`` and ``step(State, action) -> State``
+    (``State.obs``, ``.reward``, ``.done``) and no time limit of its own: purerl's time limit and auto-reset.
+
+    The step count is carried next to the suite's state; at ``max_episode_steps`` the step is ``truncated``
+    (``terminated`` where the env itself says ``done`` at that step too). An env whose episode ends takes a
+    fresh initial state from :meth:`step_noise`, drawn with a new key per env, never a cached first state. The
+    draws are made ahead of the loop, one per env for every ``reset_block`` steps (every step for Brax, whose
+    reset is cheap; once per ``max_episode_steps`` for Playground, whose DM Control tasks settle the model
+    for hundreds of physics steps in ``reset`` and end by their time limit).
+    """
+
+    def __init__(self, env_id: str, env: Any, num_envs: int, obs_size: Any, action_size: int,
+                 episode_length: int):
+        if not isinstance(obs_size, int):
+            raise ValueError(f"env `{env_id}` has dict observations, which purerl does not support")
+        self.env_id = env_id
+        self.num_envs = int(num_envs)
+        self.core_env = env
+        self.obs_dim = int(obs_size)
+        self.action_space = Box.make(-1.0, 1.0, (int(action_size),))
+        self.max_episode_steps = int(episode_length)
+
+    def reset(self, key):
+        core = jax.vmap(self.core_env.reset)(jax.random.split(key, self.num_envs))
+        return TimeLimitState(core, jnp.zeros((self.num_envs,), jnp.int32)), core.obs.astype(jnp.float32)
+
+    # Steps that share one draw of fresh initial states (1: a new draw for every step). An env that is only
+    # ever truncated ends at most once in ``max_episode_steps`` steps, so with blocks that long it still starts
+    # every episode from a state of its own; an env terminated twice inside one block would start both episodes
+    # from the same (fresh, random) state.
+    reset_block: int = 1
+
+    def step_noise(self, key, num_steps):
+        block = max(1, min(self.reset_block, num_steps))
+        draws = -(-num_steps // block)
+        fresh = jax.vmap(jax.vmap(self.core_env.reset))(split_keys(key, (draws, self.num_envs)))
+        if block > 1:
+            fresh = jax.tree.map(lambda x: jnp.repeat(x, block, axis=0)[:num_steps], fresh)
+        return StepNoise(None, fresh, None)
+
+    def step(self, key, state, action):
+        noise = _one_step(self, key)
+        core = jax.vmap(self.core_env.step)(state.core, action.astype(jnp.float32))
+        steps = state.steps + 1
+        terminated, truncated = _flags(core.done > 0.5, steps >= self.max_episode_steps, self.num_envs)
+        done = jnp.logical_or(terminated, truncated)
+        final_obs = core.obs.astype(jnp.float32)
+        reward = core.reward.astype(jnp.float32)
+        core = _select(done, noise.fresh_state, core)
+        steps = jnp.where(done, 0, steps)
+        ts = TimeStep(obs=core.obs.astype(jnp.float32), reward=reward,
+                      terminated=terminated, truncated=truncated, final_obs=final_obs)
+        return TimeLimitState(core, steps), ts
 
 
 BRAX_BACKENDS = ("generalized", "positional", "spring", "mjx")
@@ -156,8 +225,9 @@ def brax_env_names() -> list[str]:
     return sorted(brax_envs._envs)  # the registry has no public listing in brax 0.14
 
 
-class BraxEnv(VecEnv):
-    """``num_envs`` copies of a Brax environment with purerl's own time limit and auto-reset.
+class BraxEnv(TimeLimitEnv):
+    """``num_envs`` copies of a Brax environment with purerl's own time limit and auto-reset
+    (:class:`TimeLimitEnv`).
 
     Brax's training ``AutoResetWrapper`` returns finished episodes to a cached first state; here every
     reset takes a fresh initial state drawn from a new key (from :meth:`step_noise`), as gymnax does.
@@ -165,35 +235,93 @@ class BraxEnv(VecEnv):
     """
 
     def __init__(self, name: str, num_envs: int, backend: str | None = None, episode_length: int = 1000):
-        self.env_id = f"brax/{name}"
-        self.num_envs = int(num_envs)
-        self.brax_env = _brax_env(name, backend)
-        self.backend = self.brax_env.backend
-        obs_size = self.brax_env.observation_size
-        if not isinstance(obs_size, int):
-            raise ValueError(f"env `{self.env_id}` has dict observations, which purerl does not support")
-        self.obs_dim = int(obs_size)
-        self.action_space = Box.make(-1.0, 1.0, (int(self.brax_env.action_size),))
-        self.max_episode_steps = int(episode_length)
+        env = _brax_env(name, backend)
+        super().__init__(f"brax/{name}", env, num_envs, env.observation_size, env.action_size, episode_length)
+        self.backend = env.backend
 
-    def reset(self, key):
-        core = jax.vmap(self.brax_env.reset)(jax.random.split(key, self.num_envs))
-        return BraxVecState(core, jnp.zeros((self.num_envs,), jnp.int32)), core.obs.astype(jnp.float32)
+    @property
+    def brax_env(self) -> Any:
+        return self.core_env
 
-    def step_noise(self, key, num_steps):
-        fresh = jax.vmap(jax.vmap(self.brax_env.reset))(split_keys(key, (num_steps, self.num_envs)))
-        return StepNoise(None, fresh, None)
 
-    def step(self, key, state, action):
-        noise = _one_step(self, key)
-        core = jax.vmap(self.brax_env.step)(state.core, action.astype(jnp.float32))
-        steps = state.steps + 1
-        terminated, truncated = _flags(core.done > 0.5, steps >= self.max_episode_steps, self.num_envs)
-        done = jnp.logical_or(terminated, truncated)
-        final_obs = core.obs.astype(jnp.float32)
-        reward = core.reward.astype(jnp.float32)
-        core = _select(done, noise.fresh_state, core)
-        steps = jnp.where(done, 0, steps)
-        ts = TimeStep(obs=core.obs.astype(jnp.float32), reward=reward,
-                      terminated=terminated, truncated=truncated, final_obs=final_obs)
-        return BraxVecState(core, steps), ts
+# --- MuJoCo Playground ---------------------------------------------------------------------------------------
+
+PLAYGROUND_IMPLS = ("jax", "warp")
+PLAYGROUND_EXTRA = "pip install 'purerl[playground]'"
+
+
+def _playground():
+    """``mujoco_playground`` (its import builds every suite's registry; mujoco's notices kept off stdout)."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        import mujoco_playground
+    return mujoco_playground
+
+
+def playground_env_names() -> list[str]:
+    return sorted(_playground().registry.ALL_ENVS)
+
+
+def playground_needs_download(name: str) -> str | None:
+    """Where a Playground task's assets would be downloaded to on its first load, when they are missing:
+    the locomotion and manipulation tasks use robot models from MuJoCo Menagerie, which Playground clones
+    from GitHub into its own package folder; the DM Control Suite tasks ship their XML in the package."""
+    pg = _playground()
+    if name not in pg.locomotion.ALL_ENVS and name not in pg.manipulation.ALL_ENVS:
+        return None
+    from mujoco_playground._src import mjx_env  # the Menagerie path has no public name in playground 0.2
+
+    path = getattr(mjx_env, "MENAGERIE_PATH", None)
+    return None if path is None or path.exists() else str(path)
+
+
+@functools.lru_cache(maxsize=None)
+def _playground_env(name: str, impl: str):
+    with contextlib.redirect_stdout(io.StringIO()):
+        return _playground().registry.load(name, config_overrides={"impl": impl})
+
+
+class PlaygroundEnv(TimeLimitEnv):
+    """``num_envs`` copies of a MuJoCo Playground task (``mujoco_playground.registry``) with purerl's own time
+    limit and auto-reset (:class:`TimeLimitEnv`; Playground has no time limit of its own).
+
+    ``impl`` is MJX's physics implementation: ``"jax"`` (purerl's default: pure JAX, any JAX device) or
+    ``"warp"`` (MuJoCo Warp kernels, Playground's own default, written for NVIDIA GPUs). Actions lie in
+    ``[-1, 1]``, the range Playground's tasks are written for.
+    """
+
+    def __init__(self, name: str, num_envs: int, impl: str | None = None, episode_length: int = 1000):
+        impl = "jax" if impl is None else impl
+        env = _playground_env(name, impl)
+        super().__init__(f"playground/{name}", env, num_envs, env.observation_size, env.action_size,
+                         episode_length)
+        self.backend = impl
+        self.reset_block = self.max_episode_steps
+
+
+# --- Craftax ---------------------------------------------------------------------------------------------------
+
+CRAFTAX_ENVS = ("Craftax-Classic-Symbolic-v1", "Craftax-Symbolic-v1")
+CRAFTAX_EXTRA = "pip install 'purerl[craftax]'"
+
+
+class CraftaxEnv(GymnaxEnv):
+    """``num_envs`` copies of a Craftax env with symbolic (flat) observations, in gymnax's step API.
+
+    Craftax's step says ``done`` for three reasons at once: the time limit (``EnvParams.max_timesteps``,
+    10,000 steps), death and (full Craftax) beating the final boss. ``terminated`` is the env's own
+    ``is_terminal`` with the time limit lifted; ``truncated`` is the time limit reached without it.
+    ``env_params`` replaces Craftax's default ``EnvParams`` (e.g. a shorter ``max_timesteps``).
+    """
+
+    def __init__(self, name: str, num_envs: int, env_params: Any = None):
+        from craftax.craftax_env import make_craftax_env_from_name
+
+        env = make_craftax_env_from_name(name, auto_reset=False)
+        params = env.default_params if env_params is None else env_params
+        self._setup(f"craftax/{name}", num_envs, env, params, int(params.max_timesteps))
+        self._custom_step = False
+        self._no_limit = params.replace(max_timesteps=np.iinfo(np.int32).max)
+
+    def _end_flags(self, state, done):
+        terminated = jax.vmap(self.gymnax_env.is_terminal, in_axes=(0, None))(state, self._no_limit)
+        return _flags(terminated, state.timestep >= self.env_params.max_timesteps, self.num_envs)

@@ -9,7 +9,9 @@ later restores it and runs the remaining updates ends exactly where the uninterr
     template = jax.eval_shape(trainer.init, key)          # shapes and dtypes only, nothing computed
     state, meta = ckpt.restore(run_dir / "checkpoints", template)
 
-Typed PRNG keys are stored as their raw key data and re-wrapped on restore. A checkpoint that does not
+Typed PRNG keys are stored as their raw key data and re-wrapped on restore; arrays with no elements (MJX's
+``Data`` has some, e.g. ``act`` of a model without actuator activations), which orbax refuses to write, are
+stored as one-element stand-ins and restored as the template's empty arrays. A checkpoint that does not
 match the template (another config, algorithm or seed count) or that is unreadable raises a ``ValueError``
 that says which.
 """
@@ -30,8 +32,16 @@ def _is_key(x: Any) -> bool:
     return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
 
 
+def _storable(x: Any) -> Any:
+    if _is_key(x):
+        return jax.random.key_data(x)
+    if hasattr(x, "shape") and 0 in tuple(x.shape):
+        return jax.numpy.zeros((1,), x.dtype)
+    return x
+
+
 def _to_storable(state: Any) -> Any:
-    return jax.tree.map(lambda x: jax.random.key_data(x) if _is_key(x) else x, state)
+    return jax.tree.map(_storable, state)
 
 
 def _manager(directory: Path, create: bool):
@@ -95,6 +105,9 @@ def restore(directory: str | Path, template: Any, step: int | None = None) -> tu
         g = np.asarray(g)
         if _is_key(t):
             out.append(jax.random.wrap_key_data(g, impl=getattr(t.dtype, "_impl", None)))
+            continue
+        if 0 in tuple(t.shape):
+            out.append(jax.numpy.zeros(t.shape, t.dtype))
             continue
         if g.shape != tuple(t.shape) or g.dtype != t.dtype:
             raise ValueError(f"checkpoint {directory}/{step} has an array of shape {g.shape} {g.dtype} where this "
