@@ -120,6 +120,20 @@ def test_guard_names_a_non_finite_parameter():
     assert runner.find_non_finite(metrics, state, first_update=9) is None
 
 
+def test_guard_allows_the_episode_means_before_the_first_episode_ends():
+    # a run whose first chunk ends no episode (long Brax or Playground episodes) carries NaN episode means
+    from purerl.core.onpolicy import TrainState
+
+    nan = jnp.full((2,), jnp.nan)
+    state = TrainState(params={"w": jnp.ones((2, 3))}, opt_state=(), env_state=(), obs=jnp.zeros((2, 4)),
+                       key=jnp.zeros((2,), jnp.uint32), update_step=jnp.ones((2,), jnp.int32), last_return=nan,
+                       last_length=nan)
+    assert runner.find_non_finite({"loss": np.zeros((2, 3))}, state, first_update=1) is None
+    state = state.replace(params={"w": jnp.full((2, 3), jnp.nan)})
+    err = runner.find_non_finite({"loss": np.zeros((2, 3))}, state, first_update=1)
+    assert err is not None and "params" in err.quantity
+
+
 def test_help_lists_every_config_field_with_its_default(capsys):
     from purerl import sac
 

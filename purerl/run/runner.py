@@ -46,6 +46,8 @@ __all__ = ["CheckpointError", "Interrupted", "NonFiniteError", "ProgressBar", "R
 
 # Metrics allowed to be NaN: no episode has finished yet at that log point.
 MAY_BE_NAN = frozenset({"episode_return", "episode_length"})
+# Train-state fields allowed to be NaN: the latest episode means, NaN until the first episode ends.
+STATE_MAY_BE_NAN = frozenset({"last_return", "last_length"})
 
 
 class NonFiniteError(RuntimeError):
@@ -129,7 +131,7 @@ def find_non_finite(metrics: dict, state: Any, first_update: int, flags: Any = N
     flags = jax.tree_util.tree_flatten_with_path(jax.device_get((flags or jax.jit(finite_flags))(state)))[0]
     for path, ok in flags:
         ok = np.asarray(ok)
-        if not ok.all():
+        if not ok.all() and getattr(path[-1], "name", None) not in STATE_MAY_BE_NAN:
             seed = int(np.argmin(ok))
             name = jax.tree_util.keystr(path)
             last = first_update + len(next(iter(metrics.values()))[0]) - 1 if metrics else first_update
