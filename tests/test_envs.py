@@ -138,3 +138,33 @@ def test_reset_pool_starts_are_fresh_distinct_and_equal_under_vmap(monkeypatch, 
         one = jax.jit(run)(keys[i])
         for name in ("obs", "final_obs", "reward", "done", "action"):
             np.testing.assert_array_equal(np.asarray(getattr(batched, name))[i], np.asarray(getattr(one, name)))
+
+
+def test_time_limit_env_draws_fresh_states_once_per_reset_block():
+    # a suite env whose reset is a random observation: each draw of fresh states is visible in fresh.obs
+    import types
+
+    from flax import struct
+
+    from purerl.envs.suites import TimeLimitEnv
+
+    @struct.dataclass
+    class CoreState:
+        obs: jax.Array
+        reward: jax.Array
+        done: jax.Array
+
+    core = types.SimpleNamespace(reset=lambda key: CoreState(jax.random.normal(key, (2,)), 0.0, 0.0))
+
+    class Fake(TimeLimitEnv):
+        pass
+
+    env = Fake("fake", core, num_envs=3, obs_size=2, action_size=1, episode_length=4)
+    every_step = np.asarray(env.step_noise(jax.random.key(0), 10).fresh_state.obs)       # [10, 3, 2]
+    assert len({tuple(r) for r in every_step.reshape(-1, 2).round(6)}) == 30            # a draw per env and step
+    env.reset_block = 4                                        # Playground's setting: one draw per episode length
+    blocks = np.asarray(env.step_noise(jax.random.key(0), 10).fresh_state.obs)
+    for lo, hi in ((0, 4), (4, 8), (8, 10)):
+        assert (blocks[lo:hi] == blocks[lo]).all()
+    rows = {tuple(r) for r in blocks[[0, 4, 8]].reshape(-1, 2).round(6)}
+    assert len(rows) == 9                                      # every env and block: a state of its own
