@@ -329,7 +329,7 @@ def bench_command(args: argparse.Namespace) -> list:
                            log=lambda line: print(line, flush=True))
     print()
     print(bench.format_table(rows, device, args.repeats))
-    from purerl.run.rundir import config_to_dict
+    from purerl.config import config_to_dict
 
     out = out or Path("runs") / f"bench-{args.algo}-{cfg.env.replace('/', '_')}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

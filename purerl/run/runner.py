@@ -344,34 +344,39 @@ class _Stops:
 
 
 class _Starting:
-    """While a run starts (validation, tracing, compiling): SIGTERM raises :class:`Interrupted` as Ctrl-C raises
-    ``KeyboardInterrupt``, and either leaves as :class:`Interrupted`, so a stopped start cleans up after itself
-    and says that nothing was written. :meth:`end` hands over to the training loop's own handling."""
+    """While a run starts (validation, tracing, compiling): SIGTERM and Ctrl-C raise :class:`Interrupted`, so a
+    stopped start cleans up after itself and says that nothing was written. :meth:`end` hands over to the
+    training loop's own handling; a signal whose exception was swallowed on the way (an exception raised while
+    Python runs a garbage-collection callback is printed and ignored) is raised there, before training."""
 
     def __init__(self):
         self.active = threading.current_thread() is threading.main_thread()
         self.ended = False
-        self.previous = None
+        self.previous: dict = {}
+        self.seen: int | None = None
 
     def __enter__(self) -> "_Starting":
-        self.active = self.active and signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN
         if self.active:
-            self.previous = signal.signal(signal.SIGTERM, self._handle)
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                if signal.getsignal(signum) not in (signal.SIG_IGN, None):
+                    self.previous[signum] = signal.signal(signum, self._handle)
         return self
 
-    @staticmethod
-    def _handle(signum: int, frame: Any) -> None:
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.seen = signum
         raise Interrupted(signum)
 
-    def end(self) -> None:
+    def end(self, raise_pending: bool = True) -> None:
         if not self.ended:
             self.ended = True
-            if self.active:
-                signal.signal(signal.SIGTERM, self.previous)
+            for signum, handler in self.previous.items():
+                signal.signal(signum, handler)
+            if raise_pending and self.seen is not None:
+                raise Interrupted(self.seen)
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         starting = not self.ended
-        self.end()
+        self.end(raise_pending=exc is None)
         if starting and isinstance(exc, KeyboardInterrupt) and not isinstance(exc, Interrupted):
             raise Interrupted(signal.SIGINT) from None
 
