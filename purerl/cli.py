@@ -320,13 +320,13 @@ def bench_command(args: argparse.Namespace) -> list:
         hint = " (`purerl bench` sets it with --steps)" if "`total_timesteps`" in str(e) else ""
         raise type(e)(f"{e}{hint}") from None
     num_envs = args.num_envs or [cfg.num_envs]
-    bench.validate_points(mod, cfg, num_envs, args.seeds)   # every point checked before anything compiles
+    trainers = bench.validate_points(mod, cfg, num_envs, args.seeds)   # every point checked before compiling
     device = bench.device_info()
     print(f"{args.algo} on {cfg.env}: num_envs {','.join(map(str, num_envs))} x seeds "
           f"{','.join(map(str, args.seeds))}, {cfg.total_timesteps:,} env steps per seed; "
           f"{device['platform']} ({device['device_kind']}), jax {device['jax']}", flush=True)
     rows = bench.run_bench(args.algo, cfg, num_envs, args.seeds, repeats=args.repeats, seed=args.seed,
-                           log=lambda line: print(line, flush=True))
+                           log=lambda line: print(line, flush=True), trainers=trainers)
     print()
     print(bench.format_table(rows, device, args.repeats))
     from purerl.config import config_to_dict

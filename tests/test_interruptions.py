@@ -252,3 +252,17 @@ def test_command_line_errors_are_one_line(argv, says, capsys):
 def test_counts_may_be_written_in_scientific_notation():
     args = cli.build_parser().parse_args(["train", "ppo", "--total-timesteps", "1e6", "--num-envs", "8"])
     assert args.total_timesteps == 1_000_000 and isinstance(args.total_timesteps, int) and args.num_envs == 8
+
+
+def test_a_stop_signal_swallowed_during_start_is_raised_before_training():
+    # Python prints and ignores an exception raised inside a garbage-collection callback; a Ctrl-C that lands
+    # there must still stop the start when it hands over to training
+    with pytest.raises(runner.Interrupted) as stopped:
+        with runner._Starting() as starting:
+            try:
+                signal.raise_signal(signal.SIGINT)
+            except KeyboardInterrupt:
+                pass                                   # swallowed, as in the GC callback
+            starting.end()                             # the start is over: training would begin here
+    assert stopped.value.signum == signal.SIGINT
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -124,8 +124,8 @@ def device_info() -> dict:
 
 
 def validate_points(module: Any, config: Any, num_envs: Sequence[int], seeds: Sequence[int]) -> list:
-    """Every point's validated Config, in order (num_envs outer, seeds inner): a bad value is a ``ValueError``
-    naming the option, before anything is compiled."""
+    """The trainer of every ``num_envs`` value, in order, built from the validated config: a bad value is a
+    ``ValueError`` naming the option, before anything is compiled."""
     if not num_envs or not seeds:
         raise ValueError("bench: give at least one value in --num-envs and in --seeds")
     for name, values in (("--num-envs", num_envs), ("--seeds", seeds)):
@@ -134,35 +134,34 @@ def validate_points(module: Any, config: Any, num_envs: Sequence[int], seeds: Se
             raise ValueError(f"bench: {name} values must be at least 1, got {bad[0]}")
         if len(set(values)) != len(values):
             raise ValueError(f"bench: {name} lists a value twice: {','.join(map(str, values))}")
-    cfgs = []
+    trainers = []
     for n in num_envs:
-        try:
-            cfg = config.replace(num_envs=int(n)).validate()
-            module.make(cfg)   # catches what only the algorithm checks (e.g. fewer steps than one update)
+        try:  # make also checks what only the algorithm checks (e.g. fewer steps than one update)
+            trainers.append(module.make(config.replace(num_envs=int(n))))
         except (ValueError, TypeError) as e:
             hint = " (`purerl bench` sets it with --steps)" if "total_timesteps" in str(e) else ""
             raise type(e)(f"bench: at --num-envs {n}: {e}{hint}") from None
-        cfgs.append(cfg)
-    return cfgs
+    return trainers
 
 
 def run_bench(algo: str, config: Any, num_envs: Sequence[int], seeds: Sequence[int], *, repeats: int = 1,
-              seed: int = 0, log=None) -> list[dict]:
+              seed: int = 0, log=None, trainers: Sequence[Any] | None = None) -> list[dict]:
     """One row per (num_envs, seeds) point: ``compile_s``, ``run_s``, ``env_steps`` (all seeds), ``steps_per_s``
     (= ``env_steps / run_s``), the ceiling's ``ceiling_compile_s``, ``ceiling_run_s`` and
     ``ceiling_steps_per_s``, and ``train_over_ceiling``. The training program is compiled with the options the
-    command line uses (:func:`purerl.compiling.compile_options`), the ceiling with the same."""
+    command line uses (:func:`purerl.compiling.compile_options`), the ceiling with the same. ``trainers``: the
+    points' trainers from :func:`validate_points`, when the caller validated them already."""
     import jax
 
     from purerl.compiling import compile_options
     from purerl.run.rundir import algo_module
 
-    module = algo_module(algo)
-    cfgs = validate_points(module, config, num_envs, seeds)
+    if trainers is None:
+        trainers = validate_points(algo_module(algo), config, num_envs, seeds)
     options = compile_options()
     rows = []
-    for cfg in cfgs:
-        trainer = module.make(cfg)
+    for trainer in trainers:
+        cfg = trainer.config
         ceil, ceil_steps = env_ceiling_fn(trainer)
         steps = trainer.env_steps_before + trainer.num_log_points * trainer.steps_per_log_point
         for s in seeds:
