@@ -273,29 +273,31 @@ def render_command(args: argparse.Namespace) -> Path:
 
 
 def plot_command(args: argparse.Namespace) -> Path:
-    from purerl.run import plot, rundir, stats
+    from purerl.run import plot, stats
 
-    if args.reps < 1:
-        raise ValueError(f"--reps must be at least 1, got {args.reps}")
-    if args.points < 2:
-        raise ValueError(f"--points must be at least 2, got {args.points}")
+    for flag, value, least in (("--reps", args.reps, 1), ("--points", args.points, 2), ("--top", args.top, 1)):
+        if value < least:
+            raise ValueError(f"{flag} must be at least {least}, got {value}")
+    if not 0 <= args.seed < 2**32:
+        raise ValueError(f"--seed must lie in [0, 2**32 - 1] (a numpy bootstrap seed), got {args.seed}")
     out = Path(args.out) if args.out else Path(args.dirs[0]) / f"{args.metric}{'_iqm' if args.aggregate else ''}.png"
     if out.is_dir():
         raise ValueError(f"--out {out} is a directory; give the PNG file's path")
-    envs = set()
-    for d in args.dirs:  # the final value per seed of each run: its IQM with a stratified-bootstrap 95% CI
-        values = rundir.read_metrics(d).get(args.metric)
-        envs.add(rundir.read_config(d)["config"].get("env"))
-        if values is None:
-            continue  # plot_runs names the missing metric
-        final = stats.final_scores(values)
+    curves = plot.load_curves(args.dirs, args.metric, args.label, top=args.top)
+    for c in curves:  # the final value per seed of each curve: its IQM with a stratified-bootstrap 95% CI
+        final = stats.final_scores(c["values"])
         ci = stats.iqm_ci(final, seed=args.seed)
-        print(f"{d}: final {args.metric} IQM {ci.point:.1f}, 95% CI [{ci.low:.1f}, {ci.high:.1f}] over "
+        name = c["dir"] if c["config_index"] is None else f"{c['dir']} config {c['config_index']} ({c['label']})"
+        print(f"{name}: final {args.metric} IQM {ci.point:.1f}, 95% CI [{ci.low:.1f}, {ci.high:.1f}] over "
               f"{len(final)} seed(s) (stratified bootstrap, {stats.REPS} resamples)")
-    reps = args.reps if args.aggregate else stats.CURVE_REPS
+    for d in dict.fromkeys(str(c["dir"]) for c in curves if c["config_index"] is not None):
+        n = next(c["configs_in_sweep"] for c in curves if str(c["dir"]) == d)
+        if n > args.top:
+            print(f"{d}: a sweep of {n} configs; drawing its best {args.top} (--top changes how many)")
     path = plot.plot_runs(args.dirs, out, metric=args.metric, labels=args.label, aggregate=args.aggregate,
-                          reps=reps, seed=args.seed, max_points=args.points)
-    print(f"wrote {path}" + (f" and {path.with_suffix('.json')} (the IQM curves and bands)" if args.aggregate else ""))
+                          reps=args.reps, seed=args.seed, max_points=args.points, top=args.top)
+    print(f"wrote {path} and {path.with_suffix('.json')} (the curves and bands drawn)")
+    envs = {c["env"] for c in curves}
     if args.aggregate and len(envs) > 1:
         prof = plot.plot_profile(args.dirs, path.with_name(path.stem + "_profile.png"), metric=args.metric,
                                  labels=args.label, seed=args.seed)
@@ -359,6 +361,8 @@ def _parse_grid(items: list[str] | None) -> dict[str, list[float]]:
             grid[name.strip().replace("-", "_")] = [float(v) for v in vals.split(",") if v.strip()]
         except ValueError:
             raise ValueError(f"--grid {name}: values must be numbers, got {vals!r}") from None
+        if not grid[name.strip().replace("-", "_")]:
+            raise ValueError(f"--grid {name}: give at least one value, e.g. --grid {name}=1e-4,3e-4")
     return grid
 
 
@@ -369,31 +373,37 @@ def _parse_space(items: list[str] | None) -> dict[str, tuple]:
         parts = spec.split(":")
         if not name or len(parts) not in (2, 3):
             raise ValueError(f"--random expects field=low:high or field=low:high:log, got {item!r}")
-        space[name.strip().replace("-", "_")] = (float(parts[0]), float(parts[1]), *parts[2:])
+        try:
+            space[name.strip().replace("-", "_")] = (float(parts[0]), float(parts[1]), *parts[2:])
+        except ValueError:
+            raise ValueError(f"--random {name}: low and high must be numbers, got {spec!r}") from None
     return space
 
 
 def sweep_command(args: argparse.Namespace) -> Any:
-    import numpy as np
-
     from purerl import sweep
 
+    for flag, value in (("--seeds", args.seeds), ("--chunk-size", args.chunk_size)):
+        if value is not None and value < 1:
+            raise ValueError(f"{flag} must be at least 1, got {value}")
+    if args.samples < 0:
+        raise ValueError(f"--samples must be at least 0, got {args.samples}")
+    if args.samples and not args.random:
+        raise ValueError(f"--samples {args.samples} draws from --random ranges; give --random FIELD=LOW:HIGH[:log] too")
+    if args.random and not args.samples:
+        raise ValueError("--random needs --samples N, the number of random draws (at least 1)")
+    grid, space = _parse_grid(args.grid), _parse_space(args.random)
     mod, cfg, _ = _base_config(args)
-    res = sweep.run(mod, cfg, _parse_grid(args.grid), space=_parse_space(args.random), samples=args.samples,
-                    seeds=args.seeds, seed=args.seed, chunk_size=args.chunk_size)
+    res = sweep.run(mod, cfg, grid, space=space, samples=args.samples, seeds=args.seeds, seed=args.seed,
+                    chunk_size=args.chunk_size)
     print(f"{args.algo} on {cfg.env}: {res.num_configs} config(s) x {res.seeds} seed(s) on {res.devices} device(s), "
           f"{res.chunks} chunk(s); compile {res.compile_s:.1f} s, run {res.run_s:.1f} s")
     print(f"final {res.metric} (mean of the last 5% of log points), ranked:")
     print(res.table())
     out = Path(args.out) if args.out else Path("runs") / f"sweep-{args.algo}-{cfg.env.replace('/', '_')}-{time.strftime('%Y%m%d-%H%M%S')}"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "sweep.json").write_text(json.dumps({
-        "algo": args.algo, "env": cfg.env, "seeds": res.seeds, "values": {k: v.tolist() for k, v in res.values.items()},
-        "summary": res.summary(), "best": res.best, "compile_s": res.compile_s, "run_s": res.run_s,
-        "final_returns": res.final_returns().tolist()}, indent=2))
-    np.savez_compressed(out / "metrics.npz", **{k: np.asarray(v) for k, v in res.metrics.items()},
-                        **{f"value_{k}": v for k, v in res.values.items()})
-    print(f"  wrote {out}/  (sweep.json, metrics.npz with [config, seed, log point] arrays)")
+    res.save(out)
+    print(f"  wrote {out}/  (sweep.json, metrics.npz with [config, seed, log point] arrays; `purerl plot {out}` "
+          f"draws the configs' curves)")
     return res
 
 
@@ -485,10 +495,12 @@ def build_parser() -> argparse.ArgumentParser:
     _common(v)
 
     pl = sub.add_parser("plot", help="learning curves of one or several runs as PNG",
-                        description="Learning curves of the runs in DIR...: the mean over seeds with a Student-t "
-                        "95% band, or with --aggregate the interquartile mean (IQM) with a stratified-bootstrap "
-                        "95% band, and (runs of several envs) a performance profile. Prints each run's final "
-                        "IQM with its bootstrap CI.")
+                        description="Learning curves of the run directories (purerl train) and sweep "
+                        "directories (purerl sweep: one curve per config, the best --top) in DIR...: the mean "
+                        "over seeds with a 95% percentile-bootstrap band of the mean (within the seeds' range), "
+                        "or with --aggregate the interquartile mean (IQM) with a stratified-bootstrap 95% band, "
+                        "and (runs of several envs) a performance profile. Prints each curve's final IQM with "
+                        "its bootstrap CI; the numbers drawn go to OUT's .json.")
     pl.add_argument("dirs", nargs="+", metavar="DIR")
     pl.add_argument("--metric", default="episode_return", help="metric to plot (default %(default)s)")
     pl.add_argument("--label", action="append", default=None, help="legend label per DIR (repeatable)")
@@ -497,10 +509,12 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--aggregate", action="store_true",
                     help="IQM curves with stratified-bootstrap 95%% bands (numbers also in OUT's .json); runs of "
                     "several envs also give OUT_profile.png, a performance profile of the final values")
-    pl.add_argument("--reps", type=int, default=2000, help="bootstrap resamples per log point with --aggregate "
-                    "(default %(default)s)")
-    pl.add_argument("--points", type=int, default=200, help="with --aggregate, the IQM and band at this many log "
-                    "points spread evenly over each run (default %(default)s)")
+    pl.add_argument("--reps", type=int, default=2000, help="bootstrap resamples per log point (default "
+                    "%(default)s)")
+    pl.add_argument("--points", type=int, default=200, help="the curve and band at this many log points spread "
+                    "evenly over each run (default %(default)s)")
+    pl.add_argument("--top", type=int, default=10, help="a sweep directory's best configs to draw, in the "
+                    "sweep's ranking (default %(default)s)")
     pl.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling")
 
     b = sub.add_parser("bench", help="throughput: compile/run time and env steps/s against num_envs and seeds",

@@ -16,13 +16,22 @@ over all local devices with a ``Mesh`` + ``NamedSharding`` (padded to a multiple
 N devices run N times the combinations in the time of one share. ``chunk_size`` bounds how many
 combinations run at once (the rest run in later chunks of the same compiled program) when all of them do
 not fit in memory.
+
+``seed`` is an int or a PRNG key (``jax.random.key(s)`` or the legacy ``jax.random.PRNGKey(s)``; both give
+the result of ``seed=s``). Seed ``k`` of every config trains with ``jax.random.split(key, seeds)[k]``, the key
+``purerl train --seed s`` gives its seed ``k``; the random draws from ``space`` use the key
+``jax.random.fold_in(key, 2**31 - 1)``, which no seed's key takes. The swept values are kept as the Python
+floats asked for (``SweepResult.values``, ``sweep.json``); the program computes with their float32 roundings.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import math
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Sequence
 
 import jax
@@ -31,8 +40,45 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from purerl.config import field_docs
+from purerl.core.keys import as_key, is_key
 
 __all__ = ["SweepResult", "combinations", "run", "sample_space"]
+
+
+_SPACE_STREAM = 2**31 - 1   # fold_in(key, this) draws the random space; split(key, seeds)[k] == fold_in(key, k)
+_KEY_FORMS = "an int, a key from jax.random.key(s), or a legacy key from jax.random.PRNGKey(s) (uint32, shape (2,))"
+
+
+def _count(name: str, value: Any, minimum: int = 1) -> int:
+    """``value`` as an int of at least ``minimum``: a ``TypeError`` if it is not a whole number, a ``ValueError``
+    if it is too small, each naming the argument ``name``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"sweep: `{name}` must be a whole number (an int), got {value!r}")
+    if value < minimum:
+        raise ValueError(f"sweep: `{name}` must be at least {minimum}, got {value}")
+    return int(value)
+
+
+def _seed_key(seed: Any, name: str = "seed") -> jax.Array:
+    """One typed PRNG key from ``seed``: an int ``s`` gives ``jax.random.key(s)``; one key of either kind goes
+    through :func:`purerl.core.keys.as_key` (``jax.random.PRNGKey(s)`` gives the key of ``s``). Anything else,
+    a batch of keys included, is a ``TypeError`` naming ``name`` and the accepted forms."""
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_)):
+        try:
+            return jax.random.key(int(seed))
+        except OverflowError:
+            raise ValueError(f"sweep: `{name}` {seed} is too large for a PRNG seed; give a smaller int or a "
+                             f"key") from None
+    if is_key(seed):
+        return as_key(seed, name)
+    if hasattr(seed, "dtype") and hasattr(seed, "shape"):
+        what = f"an array of dtype {seed.dtype} and shape {tuple(seed.shape)}"
+        if any(is_key(seed, n) for n in range(1, np.ndim(seed) + 1)):
+            what = (f"a batch of keys of shape {tuple(seed.shape)}; give one key (the sweep splits it into one "
+                    f"key per seed)")
+    else:
+        what = f"{type(seed).__name__} {seed!r}"
+    raise TypeError(f"sweep: `{name}` must be {_KEY_FORMS}; got {what}")
 
 
 def _check_fields(config: Any, names: Sequence[str]) -> None:
@@ -47,41 +93,68 @@ def _check_fields(config: Any, names: Sequence[str]) -> None:
                              f"e.g. `for v in values: sweep.run(algo, cfg.replace({name}=v), ...)`")
 
 
-def sample_space(space: dict[str, tuple], samples: int, key: jax.Array) -> dict[str, np.ndarray]:
-    """``samples`` random points: ``space[name] = (low, high)`` uniform, or ``(low, high, "log")`` log-uniform."""
+def _number(where: str, v: Any) -> float:
+    if isinstance(v, (bool, np.bool_, str, bytes)) or not isinstance(v, (int, float, np.integer, np.floating)):
+        raise TypeError(f"sweep: {where} must be a number, got {v!r}")
+    return float(v)
+
+
+def sample_space(space: dict[str, tuple], samples: int, key: Any) -> dict[str, np.ndarray]:
+    """``samples`` random points: ``space[name] = (low, high)`` uniform, or ``(low, high, "log")`` log-uniform.
+    ``key``: an int or a PRNG key (typed or legacy). The draws are float64 arrays within ``[low, high]``."""
+    samples = _count("samples", samples)
+    key = _seed_key(key, "key")
+    if not isinstance(space, Mapping):
+        raise TypeError(f"sweep: `space` must be a dict {{field: (low, high[, 'log'])}}, got {space!r}")
     out = {}
     for i, (name, spec) in enumerate(sorted(space.items())):
-        if len(spec) not in (2, 3) or (len(spec) == 3 and spec[2] not in ("log", "linear")):
+        if (not isinstance(spec, (tuple, list)) or len(spec) not in (2, 3)
+                or (len(spec) == 3 and spec[2] not in ("log", "linear"))):
             raise ValueError(f"sweep: space[{name!r}] = {spec!r}: use (low, high) or (low, high, 'log')")
-        low, high = float(spec[0]), float(spec[1])
+        low, high = _number(f"space[{name!r}]'s low", spec[0]), _number(f"space[{name!r}]'s high", spec[1])
         if not low < high:
             raise ValueError(f"sweep: space[{name!r}]: low {low} must be below high {high}")
         u = np.asarray(jax.random.uniform(jax.random.fold_in(key, i), (samples,)), np.float64)
         if len(spec) == 3 and spec[2] == "log":
             if low <= 0:
                 raise ValueError(f"sweep: space[{name!r}]: a log-uniform range needs low > 0")
-            out[name] = np.exp(np.log(low) + u * (np.log(high) - np.log(low)))
+            out[name] = np.clip(np.exp(np.log(low) + u * (np.log(high) - np.log(low))), low, high)
         else:
             out[name] = low + u * (high - low)
     return out
 
 
 def combinations(grid: dict[str, Sequence[float]] | None = None, space: dict[str, tuple] | None = None,
-                 samples: int = 0, key: jax.Array | None = None) -> dict[str, np.ndarray]:
-    """The swept values as ``{name: [C]}``: the grid's Cartesian product, each combined with every random
-    sample (or just one of the two)."""
-    grid = grid or {}
+                 samples: int = 0, key: Any = None) -> dict[str, np.ndarray]:
+    """The swept values as ``{name: [C]}`` float64 arrays (the values given, not rounded to float32): the grid's
+    Cartesian product, each combined with every random sample (or just one of the two). ``key`` (an int or a
+    PRNG key; default 0) draws the samples."""
+    if grid is not None and not isinstance(grid, Mapping):
+        raise TypeError(f"sweep: `grid` must be a dict {{field: [values]}}, got {grid!r}")
+    if space is not None and not isinstance(space, Mapping):
+        raise TypeError(f"sweep: `space` must be a dict {{field: (low, high[, 'log'])}}, got {space!r}")
+    samples = _count("samples", samples, minimum=0)
+    grid = dict(grid or {})
+    for name, vals in grid.items():
+        if isinstance(vals, (str, bytes)) or not isinstance(vals, (Sequence, np.ndarray)) or np.ndim(vals) != 1:
+            raise TypeError(f"sweep: grid[{name!r}] must be a list of values, e.g. [1e-4, 3e-4], got {vals!r}")
+        if len(vals) == 0:
+            raise ValueError(f"sweep: grid[{name!r}] has no values; give at least one, e.g. [1e-4, 3e-4]")
+        grid[name] = [_number(f"grid[{name!r}]'s value", v) for v in vals]
+    if samples and not space:
+        raise ValueError(f"sweep: samples={samples} draws from `space`, which is empty; give space={{field: "
+                         f"(low, high[, 'log'])}} too, or samples=0")
     names = sorted(grid)
-    points = [dict(zip(names, vals, strict=True)) for vals in itertools.product(*(list(grid[n]) for n in names))] or [{}]
+    points = [dict(zip(names, vals, strict=True)) for vals in itertools.product(*(grid[n] for n in names))] or [{}]
     if space:
         if samples < 1:
-            raise ValueError("sweep: a random space needs samples >= 1")
-        drawn = sample_space(space, samples, jax.random.key(0) if key is None else key)
+            raise ValueError("sweep: a random space needs samples >= 1 (the number of draws)")
+        drawn = sample_space(space, samples, 0 if key is None else key)
         rand = [{n: drawn[n][i] for n in drawn} for i in range(samples)]
         points = [{**p, **r} for p in points for r in rand]
     if points == [{}]:
         raise ValueError("sweep: give at least one hyperparameter in grid or space")
-    return {n: np.asarray([p[n] for p in points], np.float32) for n in points[0]}
+    return {n: np.asarray([p[n] for p in points], np.float64) for n in points[0]}
 
 
 @dataclasses.dataclass
@@ -96,6 +169,9 @@ class SweepResult:
     run_s: float = 0.0
     chunks: int = 1
     devices: int = 1
+    algo: str = "?"
+    config: Any = None
+    seed: int | None = None     # the int seed given (None: a key was given)
 
     @property
     def num_configs(self) -> int:
@@ -137,40 +213,64 @@ class SweepResult:
                          + f"{r['mean']:>10.1f}{r['std']:>9.1f}{r['iqm']:>10.1f}  {band:<20}")
         return "\n".join(lines)
 
+    def save(self, out: str | Path) -> Path:
+        """Write the sweep directory ``out``: ``sweep.json`` (algo, env, config, seeds, seed, metric, the swept
+        ``values`` as given, ``summary``, ``best``, timings, ``final_returns [C, S]``) and ``metrics.npz``
+        (every metric as ``[config, seed, log point]``, and each swept field's values as ``value_<field>``).
+        ``purerl plot`` reads such a directory as one curve per config."""
+        from purerl.config import config_to_dict
+
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        config = config_to_dict(self.config) if self.config is not None else {}
+        (out / "sweep.json").write_text(json.dumps({
+            "algo": self.algo, "env": config.get("env"), "config": config, "seeds": self.seeds, "seed": self.seed,
+            "metric": self.metric, "values": {k: [float(x) for x in v] for k, v in self.values.items()},
+            "summary": self.summary(), "best": self.best, "compile_s": self.compile_s, "run_s": self.run_s,
+            "final_returns": self.final_returns().tolist()}, indent=2))
+        np.savez_compressed(out / "metrics.npz", **{k: np.asarray(v) for k, v in self.metrics.items()},
+                            **{f"value_{k}": np.asarray(v) for k, v in self.values.items()})
+        return out
+
 
 def run(algo: Any, config: Any, grid: dict[str, Sequence[float]] | None = None, *, space: dict | None = None,
-        samples: int = 0, seeds: int = 1, seed: int = 0, chunk_size: int | None = None,
+        samples: int = 0, seeds: int = 1, seed: Any = 0, chunk_size: int | None = None,
         devices: Sequence[Any] | None = None, metric: str = "episode_return", log=print) -> SweepResult:
     """Run ``algo`` (a module with ``Config``/``make_train``) for every combination and seed.
 
-    ``chunk_size``: at most this many (config, seed) runs per program call (default: all at once);
-    ``devices``: the devices to shard over (default: all local devices)."""
+    ``seeds``: runs per config; ``seed``: an int or a PRNG key (``jax.random.key(s)`` or ``jax.random.PRNGKey(s)``,
+    the same as ``seed=s``); ``samples``: random draws from ``space``; ``chunk_size``: at most this many
+    (config, seed) runs per program call (default: all at once); ``devices``: the devices to shard over
+    (default: all local devices). Every argument is checked before anything is compiled."""
     import time
 
-    values = combinations(grid, space, samples, jax.random.key(seed + 1))
+    seeds = _count("seeds", seeds)
+    if chunk_size is not None:
+        chunk_size = _count("chunk_size", chunk_size)
+    key = _seed_key(seed)
+    devices = list(devices) if devices is not None else jax.local_devices()
+    if not devices:
+        raise ValueError("sweep: `devices` is empty; give at least one device, or devices=None for all local ones")
+    if not isinstance(metric, str):
+        raise TypeError(f"sweep: `metric` must be a metric's name, got {metric!r}")
+    values = combinations(grid, space, samples, jax.random.fold_in(key, _SPACE_STREAM))
     _check_fields(config, list(values))
     config = config.validate()
     for name, v in values.items():   # range-check every value through the Config's own validation
         for x in sorted({float(v.min()), float(v.max())}):
             config.replace(**{name: x}).validate()
     C = len(next(iter(values.values())))
-    if seeds < 1:
-        raise ValueError(f"sweep: seeds must be at least 1, got {seeds}")
     total = C * seeds
-    devices = list(devices) if devices is not None else jax.local_devices()
     n_dev = len(devices)
-    chunk = total if chunk_size is None else int(chunk_size)
-    if chunk < 1:
-        raise ValueError(f"sweep: chunk_size must be at least 1, got {chunk_size}")
-    chunk = min(chunk, total)
+    chunk = min(total if chunk_size is None else chunk_size, total)
     chunk = int(math.ceil(chunk / n_dev) * n_dev)  # every chunk splits evenly over the devices
     n_chunks = int(math.ceil(total / chunk))
     if n_chunks > 1 and log is not None:
         log(f"sweep: {total} runs in {n_chunks} chunks of {chunk} (chunk_size={chunk_size})")
 
     # flat combination axis: run i is config i // seeds with seed key i % seeds
-    keys = jax.random.split(jax.random.key(seed), seeds)
-    flat_vals = {n: np.repeat(v, seeds) for n, v in values.items()}
+    keys = jax.random.split(key, seeds)
+    flat_vals = {n: np.repeat(v.astype(np.float32), seeds) for n, v in values.items()}  # what the program computes with
     flat_keys = jnp.tile(keys, (C,)) if C > 1 else keys
     pad = n_chunks * chunk - total
 
@@ -194,13 +294,17 @@ def run(algo: Any, config: Any, grid: dict[str, Sequence[float]] | None = None, 
         args = (jax.tree.map(lambda x: place(jnp.asarray(x)), vals), place(ks))
         if compiled is None:
             t0 = time.perf_counter()
-            compiled = batched.lower(*args).compile()
+            lowered = batched.lower(*args)
+            if metric not in lowered.out_info:   # traced, not compiled yet
+                raise ValueError(f"sweep: metric {metric!r} is not among {type(config).__module__}'s metrics: "
+                                 f"{', '.join(sorted(lowered.out_info))}")
+            compiled = lowered.compile()
             compile_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         outs.append(jax.device_get(jax.block_until_ready(compiled(*args))))
         run_s += time.perf_counter() - t0
     metrics = {k: np.concatenate([o[k] for o in outs])[:total] for k in outs[0]}
     metrics = {k: v.reshape((C, seeds) + v.shape[1:]) for k, v in metrics.items()}
-    if metric not in metrics:
-        raise ValueError(f"sweep: metric {metric!r} not among {sorted(metrics)}")
-    return SweepResult(values, metrics, seeds, metric, compile_s, run_s, n_chunks, n_dev)
+    name = getattr(algo, "__name__", "?").rsplit(".", 1)[-1]
+    int_seed = int(seed) if isinstance(seed, (int, np.integer)) else None
+    return SweepResult(values, metrics, seeds, metric, compile_s, run_s, n_chunks, n_dev, name, config, int_seed)

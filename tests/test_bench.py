@@ -55,7 +55,8 @@ def test_bad_bench_input_is_one_line_before_compiling(tmp_path, capsys, monkeypa
     for args, needle in ((["--num-envs", "4,x"], "--num-envs"), (["--seeds", "0"], "--seeds"),
                          (["--steps", "100"], "--steps"), (["--steps", "512", "--num-envs", "4,64"], "--steps"),
                          (["--out", "b.txt"], ".json"), (["--set", "gamma=2"], "`gamma`"),
-                         (["--repeats", "0"], "--repeats"), (["--env", "CartPol-v1"], "CartPole-v1")):
+                         (["--repeats", "0"], "--repeats"), (["--env", "CartPol-v1"], "CartPole-v1"),
+                         (["--num-envs", "0"], "--num-envs"), (["--steps", "0"], "total_timesteps")):
         try:
             code = cli.main(["bench", "ppo", *TINY, "--out", str(out), *args])
         except SystemExit as e:   # argparse's one-line error
@@ -91,3 +92,23 @@ def test_measure_times_the_call_after_the_warmup():
     np.testing.assert_array_equal(out, np.ones(3))
     with pytest.raises(ValueError, match="--seeds"):
         bench.validate_points(ppo, ppo.Config(), [4], [1, 1])
+
+
+def test_every_repeat_count_is_checked_before_compiling(monkeypatch):
+    monkeypatch.setattr(bench, "measure", None)     # run_bench must stop before timing anything
+    cfg = ppo.Config(env="CartPole-v1", num_envs=4, num_steps=32, total_timesteps=512, hidden_sizes=(8,),
+                     num_minibatches=2)
+    for repeats, error in ((0, ValueError), (-1, ValueError), (1.5, TypeError)):
+        with pytest.raises(error, match="`repeats`"):
+            bench.run_bench("ppo", cfg, [4], [1], repeats=repeats)
+    with pytest.raises(ValueError, match="--seeds values must be at least 1"):   # also with trainers given
+        bench.run_bench("ppo", cfg, [4], [0], trainers=[ppo.make(cfg)])
+    monkeypatch.undo()
+    compiled = []
+    fn = lambda x: compiled.append(1) or x    # noqa: E731 - traced (appends) only if it gets that far
+    for kwargs in ({"repeats": 0}, {"repeats": 1, "warmup": -1}):
+        with pytest.raises(ValueError, match="`repeats`|`warmup`"):
+            bench.measure(fn, jnp.zeros(2), **kwargs)
+    with pytest.raises(ValueError, match="`repeats`"):
+        bench.interleaved({"a": fn}, jnp.zeros(2), 0)
+    assert compiled == []

@@ -140,18 +140,19 @@ def test_brax_renders_to_braxs_html_viewer(tmp_path):
 # -------------------------------------------------------------------------------------------------- plot
 
 
-def test_mean_and_band_is_the_student_t_interval_ignoring_nans():
+def test_mean_and_band_is_a_bootstrap_interval_of_the_mean_ignoring_nans():
     values = np.array([[1.0, 2.0, np.nan, np.nan],
                        [2.0, 4.0, 5.0, np.nan],
                        [4.0, 9.0, 7.0, np.nan]])
-    mean, low, high = plot.mean_and_band(values)
-    for j in range(2):   # three seeds
-        col = values[:, j]
-        half = stats.t.ppf(0.975, 2) * col.std(ddof=1) / np.sqrt(3)
-        np.testing.assert_allclose([mean[j], low[j], high[j]], [col.mean(), col.mean() - half, col.mean() + half])
-    half = stats.t.ppf(0.975, 1) * np.std([5.0, 7.0], ddof=1) / np.sqrt(2)   # the NaN seed left out
-    np.testing.assert_allclose([mean[2], low[2], high[2]], [6.0, 6.0 - half, 6.0 + half])
+    mean, low, high = plot.mean_and_band(values, reps=500)
+    np.testing.assert_allclose(mean[:3], [7 / 3, 5.0, 6.0])                 # the NaN seed left out at point 2
+    assert np.all(low[:3] < mean[:3]) and np.all(mean[:3] < high[:3])
+    assert np.all(np.nanmin(values[:, :3], axis=0) <= low[:3]) and np.all(high[:3] <= np.nanmax(values[:, :3], axis=0))
     assert np.isnan([mean[3], low[3], high[3]]).all()
+    # the percentiles of the resampled means: every resample of point 0 is a mean of three of {1, 2, 4}
+    boot = np.random.RandomState(0).randint(0, 3, size=(500, 3, 1, 4))
+    means = np.take_along_axis(values[None, :, None, :], boot, axis=1)[:, :, 0, 0].mean(axis=1)
+    np.testing.assert_allclose([low[0], high[0]], np.percentile(means, [2.5, 97.5]))
 
     one = np.array([[1.0, np.nan, 3.0]])
     m, lo, hi = plot.mean_and_band(one)
@@ -160,6 +161,13 @@ def test_mean_and_band_is_the_student_t_interval_ignoring_nans():
     np.testing.assert_array_equal(hi, m)
     m, lo, hi = plot.mean_and_band(np.array([[1.0], [np.nan]]))   # one value left at a point: no band
     assert m[0] == lo[0] == hi[0] == 1.0
+
+    # many seeds: the bootstrap interval of the mean is the normal one (1.96 standard errors either side)
+    x = np.random.default_rng(1).normal(0.0, 1.0, (400, 2))
+    m, lo, hi = plot.mean_and_band(x, reps=4000)
+    se = x.std(axis=0) / np.sqrt(400)
+    np.testing.assert_allclose(hi - m, 1.96 * se, rtol=0.1)
+    np.testing.assert_allclose(m - lo, 1.96 * se, rtol=0.1)
 
 
 def _fake_run(path, algo, env, returns):
@@ -233,3 +241,95 @@ def test_performance_profile_over_tasks_from_run_directories(tmp_path):
         plot.performance_profiles(runs[:3])
     with pytest.raises(ValueError, match="at least two envs"):
         plot.performance_profiles(runs[:2])
+
+
+# ------------------------------------------------------------------------- plot: bands, labels, sweep dirs
+
+
+def _fake_sweep(path, returns, lrs, ranking):
+    """A sweep directory as `purerl sweep` writes it: ``returns [configs, seeds, points]``."""
+    path.mkdir()
+    configs, seeds, points = returns.shape
+    steps = np.broadcast_to(np.arange(1, points + 1) * 100.0, returns.shape)
+    (path / "sweep.json").write_text(json.dumps({
+        "algo": "ppo", "env": "CartPole-v1", "config": {"env": "CartPole-v1", "learning_rate": 2.5e-4},
+        "seeds": seeds, "seed": 0, "metric": "episode_return", "values": {"learning_rate": lrs},
+        "summary": [{"learning_rate": lrs[c], "config_index": c} for c in ranking]}))
+    np.savez_compressed(path / "metrics.npz", episode_return=returns, env_steps=steps,
+                        value_learning_rate=np.asarray(lrs))
+    return path
+
+
+def test_the_mean_band_stays_within_the_returns_cartpole_can_give(tmp_path):
+    # 4 seeds, returns in [0, 500]: at point 0 three seeds balance and one falls at once
+    returns = np.array([[500.0, 0.0, 250.0], [500.0, 0.0, 260.0], [500.0, 0.0, 240.0], [10.0, 490.0, 250.0]])
+    half = stats.t.ppf(0.975, 3) * returns.std(axis=0, ddof=1) / 2
+    assert returns[:, 0].mean() + half[0] > 500 and returns[:, 1].mean() - half[1] < 0   # a t-band would
+    mean, low, high = plot.mean_and_band(returns)
+    assert low.min() >= 0 and high.max() <= 500
+    run = _fake_run(tmp_path / "run", "ppo", "CartPole-v1", returns)
+    out = plot.plot_runs([run], tmp_path / "mean.png")
+    body = json.loads(out.with_suffix(".json").read_text())
+    assert body["statistic"] == "mean" and "bootstrap" in body["interval"]
+    drawn = body["curves"][0]
+    np.testing.assert_allclose(drawn["mean"], returns.mean(axis=0))
+    assert min(drawn["low"]) >= 0 and max(drawn["high"]) <= 500
+    assert drawn["low"][0] < drawn["mean"][0] < drawn["high"][0] == 500
+    assert drawn["low"][1] == 0 < drawn["mean"][1] < drawn["high"][1]
+
+
+def test_runs_of_one_algo_and_env_get_distinct_labels(tmp_path):
+    def run(name, lr, seed=0):
+        d = _fake_run(tmp_path / name, "ppo", "CartPole-v1", np.ones((2, 5)))
+        body = json.loads((d / "config.json").read_text())
+        body["seed"], body["config"]["learning_rate"] = seed, lr
+        (d / "config.json").write_text(json.dumps(body))
+        return d
+
+    a, b, c = run("a", 1e-3), run("b", 3e-4), run("c", 3e-4, seed=1)
+    d = _fake_run(tmp_path / "d", "a2c", "CartPole-v1", np.ones((2, 5)))
+    labels = [x["label"] for x in plot.load_curves([a, b, c, d])]
+    assert labels == ["ppo on CartPole-v1 (learning_rate=0.001, seed=0)",
+                      "ppo on CartPole-v1 (learning_rate=0.0003, seed=0)",
+                      "ppo on CartPole-v1 (learning_rate=0.0003, seed=1)", "a2c on CartPole-v1"]
+    same = [run("x", 1e-3), run("y", 1e-3)]        # nothing in the configs differs: the directories do
+    assert [x["label"] for x in plot.load_curves(same)] == ["ppo on CartPole-v1 [x]", "ppo on CartPole-v1 [y]"]
+    out = plot.plot_runs([a, b, c, d], tmp_path / "p.png")
+    drawn = [x["label"] for x in json.loads(out.with_suffix(".json").read_text())["curves"]]
+    assert drawn == labels
+
+
+def test_a_sweep_directory_plots_one_curve_per_config(tmp_path, capsys):
+    from purerl import cli
+
+    rng = np.random.default_rng(0)
+    returns = rng.uniform(0, 500, (3, 4, 12))
+    sw = _fake_sweep(tmp_path / "sw", returns, [1e-4, 3e-4, 1e-3], ranking=[2, 0, 1])
+    out = plot.plot_runs([sw], tmp_path / "sweep.png", reps=200)
+    curves = json.loads(out.with_suffix(".json").read_text())["curves"]
+    assert [c["config_index"] for c in curves] == [2, 0, 1]                 # the sweep's ranking
+    assert [c["label"] for c in curves] == [f"ppo on CartPole-v1 (learning_rate={v})" for v in ("0.001", "0.0001", "0.0003")]
+    for c in curves:
+        np.testing.assert_allclose(c["mean"], returns[c["config_index"]].mean(axis=0))   # over its 4 seeds
+        assert c["seeds"] == 4 and c["env_steps"] == [100.0 * (p + 1) for p in range(12)]
+    with Image.open(out) as im:
+        pixels = np.asarray(im.convert("RGB"))
+    for colour in ((31, 119, 180), (255, 127, 14), (44, 160, 44)):        # three curves drawn
+        assert np.all(pixels == colour, axis=-1).sum() > 100, colour
+    top = plot.plot_runs([sw], tmp_path / "top.png", top=1, aggregate=True, reps=100)
+    assert [c["config_index"] for c in json.loads(top.with_suffix(".json").read_text())["curves"]] == [2]
+
+    code = cli.main(["plot", str(sw), "--top", "2", "--reps", "100"])
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 0 and (sw / "episode_return.png").is_file()
+    assert lines[0].startswith(f"{sw} config 2 (ppo on CartPole-v1 (learning_rate=0.001)): final episode_return IQM")
+    assert any("a sweep of 3 configs; drawing its best 2" in line for line in lines)
+    for bad, needle in ((["--top", "0"], "--top"), (["--points", "1"], "--points")):
+        assert cli.main(["plot", str(sw), *bad]) == 2 and needle in capsys.readouterr().err
+    with pytest.raises(ValueError, match="`max_points` must be at least 2"):
+        plot.plot_runs([sw], tmp_path / "x.png", max_points=1)
+    with pytest.raises(ValueError, match="`reps` must be at least 1"):
+        plot.plot_runs([sw], tmp_path / "x.png", reps=0)
+    (sw / "metrics.npz").unlink()
+    with pytest.raises(ValueError, match="sweep.json but no metrics.npz"):
+        plot.plot_runs([sw], tmp_path / "x.png")

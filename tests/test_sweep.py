@@ -101,7 +101,21 @@ def test_sweep_command_prints_ranked_table(tmp_path):
     assert "rank" in p.stdout and "learning_rate" in p.stdout
     data = json.loads((tmp_path / "sw" / "sweep.json").read_text())
     assert len(data["summary"]) == 2 and np.asarray(data["final_returns"]).shape == (2, 2)
+    assert data["values"] == {"learning_rate": [1e-3, 1e-2]}            # as given, not their float32 roundings
+    assert {r["learning_rate"] for r in data["summary"]} == {1e-3, 1e-2}
+    assert data["algo"] == "ppo" and data["seed"] == 0 and data["config"]["num_steps"] == 32
     assert (tmp_path / "sw" / "metrics.npz").is_file()
+    # `purerl plot` draws the sweep directory: one curve per config, the mean over its seeds
+    from purerl import cli
+
+    assert cli.main(["plot", str(tmp_path / "sw"), "--out", str(tmp_path / "sw.png"), "--reps", "50"]) == 0
+    curves = json.loads((tmp_path / "sw.json").read_text())["curves"]
+    with np.load(tmp_path / "sw" / "metrics.npz") as npz:
+        ret = npz["episode_return"]
+    assert sorted(c["label"] for c in curves) == ["ppo on CartPole-v1 (learning_rate=0.001)",
+                                                  "ppo on CartPole-v1 (learning_rate=0.01)"]
+    for c in curves:
+        np.testing.assert_allclose(c["mean"], np.nanmean(ret[c["config_index"]], axis=0))
     p = subprocess.run([sys.executable, "-m", "purerl.cli", "sweep", "ppo", "--grid", "num_steps=32,64"],
                        capture_output=True, text=True, timeout=600, env=dict(os.environ, JAX_PLATFORMS="cpu"))
     assert p.returncode == 2 and "static field" in p.stderr

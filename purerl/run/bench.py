@@ -30,21 +30,33 @@ __all__ = ["device_info", "env_ceiling_fn", "format_table", "interleaved", "meas
            "validate_points"]
 
 
+def _count(name: str, value: Any, minimum: int = 1) -> int:
+    """``value`` as an int of at least ``minimum`` (a ``TypeError``/``ValueError`` naming ``name`` otherwise)."""
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise TypeError(f"bench: `{name}` must be a whole number (an int), got {value!r}")
+    if int(value) < minimum:
+        raise ValueError(f"bench: `{name}` must be at least {minimum}, got {value}")
+    return int(value)
+
+
 def measure(fn, args, repeats: int, *, warmup: int = 0, compiler_options: dict | None = None):
     """``(compile_s, median run_s, output)`` of ``jax.jit(fn)(args)``: compile time (trace + XLA) is taken
-    apart from the run time, which is the median of ``repeats`` timed calls of the compiled program after
-    ``warmup`` untimed ones. ``compiler_options``: XLA options (e.g. :func:`purerl.compiling.compile_options`)."""
+    apart from the run time, which is the median of ``repeats`` (at least 1) timed calls of the compiled
+    program after ``warmup`` untimed ones. ``compiler_options``: XLA options (e.g.
+    :func:`purerl.compiling.compile_options`)."""
     import jax
+
+    repeats, warmup = _count("repeats", repeats), _count("warmup", warmup, 0)
 
     t0 = time.perf_counter()
     compiled = jax.jit(fn).lower(args).compile(compiler_options=compiler_options or None)
     compile_s = time.perf_counter() - t0
     out = None
-    for _ in range(max(0, warmup)):
+    for _ in range(warmup):
         out = jax.block_until_ready(compiled(args))
         jax.effects_barrier()
     times = []
-    for _ in range(max(1, repeats)):
+    for _ in range(repeats):
         t0 = time.perf_counter()
         out = jax.block_until_ready(compiled(args))
         jax.effects_barrier()  # host callbacks (progress) finished too
@@ -58,11 +70,12 @@ def interleaved(fns: dict, args, repeats: int) -> dict:
     the way to compare variants that differ by a few percent."""
     import jax
 
+    repeats = _count("repeats", repeats)
     compiled = {name: jax.jit(fn).lower(args).compile() for name, fn in fns.items()}
     for c in compiled.values():
         jax.block_until_ready(c(args))
     times = {name: [] for name in fns}
-    for _ in range(max(1, repeats)):
+    for _ in range(repeats):
         for name, c in compiled.items():
             t0 = time.perf_counter()
             jax.block_until_ready(c(args))
@@ -123,17 +136,23 @@ def device_info() -> dict:
             "jax": jax.__version__}
 
 
-def validate_points(module: Any, config: Any, num_envs: Sequence[int], seeds: Sequence[int]) -> list:
-    """The trainer of every ``num_envs`` value, in order, built from the validated config: a bad value is a
-    ``ValueError`` naming the option, before anything is compiled."""
+def _check_counts(num_envs: Sequence[int], seeds: Sequence[int]) -> None:
     if not num_envs or not seeds:
         raise ValueError("bench: give at least one value in --num-envs and in --seeds")
     for name, values in (("--num-envs", num_envs), ("--seeds", seeds)):
-        bad = [v for v in values if int(v) < 1]
-        if bad:
-            raise ValueError(f"bench: {name} values must be at least 1, got {bad[0]}")
+        for v in values:
+            if isinstance(v, bool) or not hasattr(v, "__index__"):
+                raise TypeError(f"bench: {name} values must be whole numbers, got {v!r}")
+            if int(v) < 1:
+                raise ValueError(f"bench: {name} values must be at least 1, got {v}")
         if len(set(values)) != len(values):
             raise ValueError(f"bench: {name} lists a value twice: {','.join(map(str, values))}")
+
+
+def validate_points(module: Any, config: Any, num_envs: Sequence[int], seeds: Sequence[int]) -> list:
+    """The trainer of every ``num_envs`` value, in order, built from the validated config: a bad value is a
+    ``ValueError`` naming the option, before anything is compiled."""
+    _check_counts(num_envs, seeds)
     trainers = []
     for n in num_envs:
         try:  # make also checks what only the algorithm checks (e.g. fewer steps than one update)
@@ -148,7 +167,8 @@ def run_bench(algo: str, config: Any, num_envs: Sequence[int], seeds: Sequence[i
               seed: int = 0, log=None, trainers: Sequence[Any] | None = None) -> list[dict]:
     """One row per (num_envs, seeds) point: ``compile_s``, ``run_s``, ``env_steps`` (all seeds), ``steps_per_s``
     (= ``env_steps / run_s``), the ceiling's ``ceiling_compile_s``, ``ceiling_run_s`` and
-    ``ceiling_steps_per_s``, and ``train_over_ceiling``. The training program is compiled with the options the
+    ``ceiling_steps_per_s``, and ``train_over_ceiling``; ``repeats`` (at least 1) timed calls per program after
+    a warm-up call, their median reported. The training program is compiled with the options the
     command line uses (:func:`purerl.compiling.compile_options`), the ceiling with the same. ``trainers``: the
     points' trainers from :func:`validate_points`, when the caller validated them already."""
     import jax
@@ -156,8 +176,11 @@ def run_bench(algo: str, config: Any, num_envs: Sequence[int], seeds: Sequence[i
     from purerl.compiling import compile_options
     from purerl.run.rundir import algo_module
 
+    repeats = _count("repeats", repeats)
     if trainers is None:
         trainers = validate_points(algo_module(algo), config, num_envs, seeds)
+    else:
+        _check_counts([t.config.num_envs for t in trainers], seeds)
     options = compile_options()
     rows = []
     for trainer in trainers:

@@ -30,7 +30,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["Interval", "aggregate_iqm", "final_scores", "iqm", "iqm_ci", "performance_profile", "stratified_bootstrap"]
+__all__ = ["Interval", "aggregate_iqm", "final_scores", "iqm", "iqm_ci", "mean_ci", "performance_profile",
+           "stratified_bootstrap"]
 
 REPS = 10_000          # resamples for one number (a final return)
 CURVE_REPS = 2_000     # resamples per log point of a curve
@@ -138,6 +139,45 @@ def iqm_ci(scores: np.ndarray, reps: int = REPS, confidence: float = 0.95, seed:
     point = aggregate_iqm(x)
     boot = stratified_bootstrap(x, _iqm_runs_tasks, reps, seed)
     out = _interval(point, boot, confidence)
+    if x.ndim == 2:
+        return Interval(*(float(v) for v in out))
+    return out
+
+
+def mean_ci(scores: np.ndarray, reps: int = REPS, confidence: float = 0.95, seed: int = 0) -> Interval:
+    """The mean over runs (and tasks) of ``scores`` and its stratified-bootstrap percentile interval: the runs
+    resampled with replacement ``reps`` times (within each task, every trailing element on its own, as
+    :func:`iqm_ci` does), the interval the ``(1 -+ confidence) / 2`` percentiles of the resampled means.
+
+    Every resampled mean lies within the scores' ``[min, max]``, so the interval does too: a band of returns
+    never reaches returns the env cannot give, as a Student-t interval does with few seeds (4 CartPole seeds at
+    500, 500, 500 and 10: mean 377.5, Student-t 95% interval [-12, 767]). With few runs it is narrower than a t-interval
+    (the bootstrap sees only the runs' own spread). NaN scores (no finished episode yet) are left out: the
+    point is the mean of the others, a resample's mean that of its non-NaN draws; where every score is NaN the
+    three values are NaN, and with one score the interval is that score. ``scores``: as for :func:`iqm_ci`;
+    floats for ``[runs]`` and ``[runs, tasks]``. Without NaN, equal to ``rliable``'s interval estimate of
+    ``aggregate_mean`` after ``np.random.seed(seed)``."""
+    import warnings
+
+    x = _runs_tasks(scores)
+
+    def mean(sample: np.ndarray) -> np.ndarray:   # [r, runs, tasks, *rest] -> [r, *rest]
+        flat = sample.reshape(sample.shape[0], -1, *sample.shape[3:])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)   # an all-NaN resample: NaN, left out below
+            return np.nanmean(flat, axis=1)
+
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must lie strictly between 0 and 1, got {confidence}")
+    point = mean(x[None])[0]
+    boot = stratified_bootstrap(x, mean, reps, seed)
+    alpha = (1.0 - confidence) / 2
+    percentile = np.nanpercentile if np.isnan(boot).any() else np.percentile
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        low, high = percentile(boot, [100 * alpha, 100 * (1.0 - alpha)], axis=0)
+    bad = np.isnan(point)
+    out = Interval(point, np.where(bad, np.nan, low), np.where(bad, np.nan, high))
     if x.ndim == 2:
         return Interval(*(float(v) for v in out))
     return out
