@@ -303,7 +303,7 @@ def q_bias(module, cfg, key: jax.Array, num_states: int = 64, horizon: int = 100
 
     def measure(state, k):
         env_state, obs = long_env.reset(k)
-        act = trainer.policy(state, True)
+        act = trainer.agent_policy(state, True)  # [-1, 1] actions: long_env rescales them
         q0 = critic.apply(state.agent.params["critic"], obs, act(obs, None))[0] / cfg.reward_scale
 
         def step(carry, k_step):

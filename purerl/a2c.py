@@ -101,7 +101,7 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
 
     ``mesh``: split the env batch over these devices (:mod:`purerl.core.sharding`); same result up to
     float error, ``num_envs`` a multiple of the device count."""
-    s = onpolicy.setup(config, mesh)
+    s = onpolicy.setup(config, mesh, config_cls=Config)
     cfg, env, network, shard = s.cfg, s.env, s.network, s.shard
     learner = make_learner(cfg, env, network, shard=shard)
     init = onpolicy.make_init(env, network, learner.tx.init, shard)

@@ -77,7 +77,7 @@ def worker_keys(key: jax.Array, num_workers: int) -> tuple[jax.Array, jax.Array,
 
 def make(config: Config, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = ()) -> Trainer:
     """Build A3C for ``config``: validated here, in Python, before anything is traced."""
-    s = onpolicy.setup(config)
+    s = onpolicy.setup(config, config_cls=Config)
     cfg, env, network = s.cfg, s.env, s.network
     learner = a2c.make_learner(cfg, env, network, updates_per_round=cfg.num_workers)
     W, K = cfg.num_workers, cfg.max_staleness

@@ -45,6 +45,7 @@ __all__ = [
     "leaf_field",
     "concrete",
     "check",
+    "check_config",
     "check_leaf",
     "check_env_fields",
     "field_docs",
@@ -70,6 +71,16 @@ def concrete(x: Any) -> float | None:
         return float(x)
     except (TypeError, ValueError):
         return None
+
+
+def check_config(config: Any, config_cls: type) -> None:
+    """A ``TypeError`` unless ``config`` is a ``config_cls`` (an algorithm's ``Config``, or a subclass)."""
+    if not isinstance(config, config_cls):
+        got = type(config)
+        name = f"{got.__module__}.{got.__qualname__}" if isinstance(config, Validated) else got.__name__
+        raise TypeError(f"`config` must be a {config_cls.__module__}.{config_cls.__qualname__}, got {name}: build "
+                        f"it with {config_cls.__module__}.Config(...) (a dict loads with "
+                        "purerl.config.config_from_dict)")
 
 
 def check(ok: bool, field: str, value: Any, fix: str) -> None:

@@ -144,7 +144,7 @@ def make_agent(cfg: Config, action_dim: int) -> offpolicy.Agent:
 
 def make(config: Config, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = ()) -> Trainer:
     """Build the algorithm for ``config``: validated here, in Python, before anything is traced."""
-    return offpolicy.build(config, make_agent, progress, progress_metrics)
+    return offpolicy.build(config, make_agent, progress, progress_metrics, config_cls=Config)
 
 
 def make_train(config: Config, progress: ProgressFn | None = None):

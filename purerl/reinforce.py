@@ -90,7 +90,7 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
 
     ``mesh``: split the env batch over these devices (:mod:`purerl.core.sharding`); same result up to
     float error, ``num_envs`` a multiple of the device count."""
-    s = onpolicy.setup(config, mesh)
+    s = onpolicy.setup(config, mesh, config_cls=Config)
     cfg, env, network, shard = s.cfg, s.env, s.network, s.shard
     check(cfg.num_steps >= env.max_episode_steps, "num_steps", cfg.num_steps,
           f"REINFORCE needs every env's current episode to end inside the rollout: use at least the episode "

@@ -19,7 +19,7 @@ from __future__ import annotations
 from flax import struct
 
 from purerl import ddpg
-from purerl.config import leaf_field, static_field
+from purerl.config import check_config, leaf_field, static_field
 from purerl.core.loop import Result, Trainer
 from purerl.core.progress import ProgressFn
 
@@ -35,6 +35,7 @@ class Config(ddpg.Config):
 
 def make(config: Config, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = ()) -> Trainer:
     """Build TD3 for ``config``: validated here, in Python, before anything is traced."""
+    check_config(config, Config)
     return ddpg.make(config, progress, progress_metrics)
 
 

@@ -125,7 +125,7 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
 
     ``mesh``: split the env batch over these devices (:mod:`purerl.core.sharding`); same result up to
     float error, ``num_envs`` a multiple of the device count."""
-    s = onpolicy.setup(config, mesh)
+    s = onpolicy.setup(config, mesh, config_cls=Config)
     cfg, env, network, shard = s.cfg, s.env, s.network, s.shard
     critic_tx = optim.make_optimizer("adam", cfg.learning_rate, max_grad_norm=cfg.max_grad_norm)
     init = onpolicy.make_init(env, network, lambda params: critic_tx.init(_split(params)[1]), shard)

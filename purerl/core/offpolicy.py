@@ -36,9 +36,9 @@ import optax
 from flax import struct
 
 from purerl import envs
-from purerl.config import BaseConfig, check, check_env_fields, check_leaf, leaf_field, static_field
-from purerl.core.evaluation import evaluate_policy, make_evaluate
-from purerl.core.loop import Trainer, env_steps, make_train_fn
+from purerl.config import BaseConfig, check, check_config, check_env_fields, check_leaf, leaf_field, static_field
+from purerl.core.evaluation import evaluate_policy
+from purerl.core.loop import Trainer, build_trainer, env_steps
 from purerl.core.progress import ProgressFn
 from purerl.core.trajectory import EpisodeTally, scan_env
 from purerl.envs.base import split_keys
@@ -105,6 +105,8 @@ class OffPolicyConfig(BaseConfig):
             check(getattr(self, name) >= 0, name, getattr(self, name), "use a non-negative integer")
         check(self.buffer_size >= self.batch_size, "buffer_size", self.buffer_size,
               f"the replay buffer must hold at least one batch (batch_size = {self.batch_size})")
+        check(self.buffer_size >= self.num_envs, "buffer_size", self.buffer_size,
+              f"the replay buffer must hold what one vector step adds (num_envs = {self.num_envs} transitions)")
         check(self.learning_starts < self.total_timesteps, "learning_starts", self.learning_starts,
               f"it must be below total_timesteps ({self.total_timesteps}), or nothing is learned")
         check(self.iterations_per_log >= 1, "total_timesteps", self.total_timesteps,
@@ -283,18 +285,19 @@ def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None
             return lambda o, k: agent.act(state.agent, o)
         return lambda o, k: agent.explore(state.agent, o, jnp.zeros((o.shape[0], action_dim)), k)[0]
 
-    env_for = lambda num: make_env(cfg, num)  # noqa: E731  (evaluation envs; ``eval_env`` is the in-run one)
-    return Trainer(config=cfg, env=env, num_log_points=cfg.num_evals, steps_per_log_point=cfg.steps_per_log,
-                   init=init, update=update,
-                   train=make_train_fn(init, update, cfg.num_evals, progress, progress_metrics),
-                   evaluate=make_evaluate(policy, env_for), policy=policy, eval_env=env_for,
-                   env_steps_before=cfg.warmup_iterations * cfg.num_envs)
+    return build_trainer(config=cfg, env=env, num_log_points=cfg.num_evals, steps_per_log_point=cfg.steps_per_log,
+                         init=init, update=update, policy=policy,
+                         eval_env=lambda num: make_env(cfg, num),  # ``eval_env`` above is the in-run one
+                         progress=progress, progress_metrics=progress_metrics,
+                         env_steps_before=cfg.warmup_iterations * cfg.num_envs)
 
 
 def build(config: OffPolicyConfig, make_agent: Callable[[Any, int], Agent], progress: ProgressFn | None = None,
-          progress_metrics: tuple[str, ...] = ()) -> Trainer:
+          progress_metrics: tuple[str, ...] = (), *, config_cls: type = OffPolicyConfig) -> Trainer:
     """What every off-policy ``make`` is: validate ``config``, build the algorithm's agent for the env's
-    action size (``make_agent(cfg, action_dim)``) and wrap it in the shared loop."""
+    action size (``make_agent(cfg, action_dim)``) and wrap it in the shared loop. ``config`` must be an
+    instance of the algorithm's ``config_cls``."""
+    check_config(config, config_cls)
     cfg = config.validate()
     env = make_env(cfg, 1)
     check_env_fields(cfg, env)

@@ -25,9 +25,9 @@ from flax import struct
 from jax.sharding import Mesh
 
 from purerl import envs
-from purerl.config import BaseConfig, check, check_env_fields, check_leaf, leaf_field, static_field
-from purerl.core.evaluation import RecurrentAct, make_evaluate
-from purerl.core.loop import Trainer, make_train_fn
+from purerl.config import BaseConfig, check, check_config, check_env_fields, check_leaf, leaf_field, static_field
+from purerl.core.evaluation import RecurrentAct
+from purerl.core.loop import Trainer, build_trainer
 from purerl.core.progress import ProgressFn
 from purerl.core.trajectory import gae, rollout
 from purerl.core.sharding import constrain_envs
@@ -140,8 +140,10 @@ class Setup:
     shard: Callable[..., Any]     # the env-axis splitter for the mesh (:func:`env_splitter`)
 
 
-def setup(config: OnPolicyConfig, mesh: Mesh | None = None) -> Setup:
-    """Validate ``config`` and build the training env, the actor-critic and the env-axis splitter."""
+def setup(config: OnPolicyConfig, mesh: Mesh | None = None, *, config_cls: type = OnPolicyConfig) -> Setup:
+    """Validate ``config`` (an instance of the algorithm's ``config_cls``) and build the training env, the
+    actor-critic and the env-axis splitter."""
+    check_config(config, config_cls)
     cfg = config.validate()
     env = make_env(cfg, cfg.num_envs, train=True)
     return Setup(cfg=cfg, env=env, network=make_network(cfg, env), shard=env_splitter(cfg, mesh))
@@ -289,9 +291,8 @@ def trainer(cfg: OnPolicyConfig, env: envs.VecEnv, network: ActorCritic, *, init
     ``steps_per_update`` env steps, the fused ``train``, and evaluation of ``policy`` (default
     :func:`make_policy`) in evaluation envs (raw rewards, observations normalised with the training
     statistics)."""
-    policy = make_policy(network, env) if policy is None else policy
-    eval_env = lambda n: make_env(cfg, n, train=False)  # noqa: E731
-    return Trainer(config=cfg, env=env, num_log_points=cfg.num_updates, steps_per_log_point=cfg.steps_per_update,
-                   init=init, update=update,
-                   train=make_train_fn(init, update, cfg.num_updates, progress, progress_metrics),
-                   evaluate=make_evaluate(policy, eval_env), policy=policy, eval_env=eval_env)
+    return build_trainer(config=cfg, env=env, num_log_points=cfg.num_updates,
+                         steps_per_log_point=cfg.steps_per_update, init=init, update=update,
+                         policy=make_policy(network, env) if policy is None else policy,
+                         eval_env=lambda n: make_env(cfg, n, train=False), progress=progress,
+                         progress_metrics=progress_metrics)

@@ -34,6 +34,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from purerl.core.keys import as_key  # a leaf module (jax only): both key kinds, normalised once
+
 
 def split_keys(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     """``jax.random.split(key, shape)`` for a multi-dimensional ``shape``, split flat and reshaped: the same
@@ -109,11 +111,16 @@ class VecEnv:
     def step_noise(self, key: jax.Array, num_steps: int) -> Any:
         """The randomness of the next ``num_steps`` steps, drawn at once (leading axis ``[num_steps]``); its
         slices go to :meth:`step` in place of a key. Envs that draw nothing ahead get a key per step."""
-        return jax.random.split(key, num_steps)
+        return jax.random.split(as_key(key, "key"), num_steps)
 
     def obs_normalizer(self, state: Any) -> Any:
         """The running observation statistics in ``state``, or ``None`` when observations are raw."""
         return None
+
+    def to_env_action(self, action: jax.Array) -> jax.Array:
+        """``action`` (in this env's :attr:`action_space`) as the suite's own env receives it: wrappers that
+        clip or rescale actions apply that here, so a policy's actions can step the bare env."""
+        return action
 
     @property
     def unwrapped(self) -> "VecEnv":
@@ -154,6 +161,9 @@ class Wrapper(VecEnv):
 
     def obs_normalizer(self, state):
         return self.env.obs_normalizer(state)
+
+    def to_env_action(self, action):
+        return self.env.to_env_action(action)
 
     @property
     def unwrapped(self) -> VecEnv:

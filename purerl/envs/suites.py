@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from purerl.core.keys import as_key  # a leaf module (jax only): both key kinds, normalised once
 from purerl.envs.base import Box, Discrete, TimeStep, VecEnv, split_keys
 
 
@@ -48,7 +49,7 @@ def _one_step(adapter: VecEnv, key_or_noise: Any) -> StepNoise:
     """``key_or_noise`` as one step's :class:`StepNoise` (drawn from it when it is a key)."""
     if isinstance(key_or_noise, StepNoise):
         return key_or_noise
-    return jax.tree.map(lambda x: x[0], adapter.step_noise(key_or_noise, 1))
+    return jax.tree.map(lambda x: x[0], adapter.step_noise(as_key(key_or_noise, "key"), 1))
 
 
 class GymnaxEnv(VecEnv):
@@ -92,13 +93,13 @@ class GymnaxEnv(VecEnv):
         return jnp.reshape(action, (self.num_envs,) + self.action_space.shape).astype(jnp.float32)
 
     def reset(self, key):
-        keys = jax.random.split(key, self.num_envs)
+        keys = jax.random.split(as_key(key, "key"), self.num_envs)
         obs, state = jax.vmap(self.gymnax_env.reset, in_axes=(0, None))(keys, self.env_params)
         return state, _flat(obs, self.num_envs)
 
     def step_noise(self, key, num_steps):
         n = self.num_envs
-        k_step, k_reset = jax.random.split(key)
+        k_step, k_reset = jax.random.split(as_key(key, "key"))
         keys = split_keys(k_step, (num_steps, n))
         if self._custom_step:  # gymnax's own auto-resetting step draws its resets from the step key
             return StepNoise(keys, None, None)
@@ -171,7 +172,7 @@ class TimeLimitEnv(VecEnv):
         self.max_episode_steps = int(episode_length)
 
     def reset(self, key):
-        core = jax.vmap(self.core_env.reset)(jax.random.split(key, self.num_envs))
+        core = jax.vmap(self.core_env.reset)(jax.random.split(as_key(key, "key"), self.num_envs))
         return TimeLimitState(core, jnp.zeros((self.num_envs,), jnp.int32)), core.obs.astype(jnp.float32)
 
     # Steps that share one draw of fresh initial states (1: a new draw for every step). An env that is only
@@ -183,7 +184,7 @@ class TimeLimitEnv(VecEnv):
     def step_noise(self, key, num_steps):
         block = max(1, min(self.reset_block, num_steps))
         draws = -(-num_steps // block)
-        fresh = jax.vmap(jax.vmap(self.core_env.reset))(split_keys(key, (draws, self.num_envs)))
+        fresh = jax.vmap(jax.vmap(self.core_env.reset))(split_keys(as_key(key, "key"), (draws, self.num_envs)))
         if block > 1:
             fresh = jax.tree.map(lambda x: jnp.repeat(x, block, axis=0)[:num_steps], fresh)
         return StepNoise(None, fresh, None)

@@ -76,8 +76,14 @@ class ClipAction(Wrapper):
     """Clips continuous actions to the box bounds (for unbounded Gaussian policies)."""
 
     def step(self, key, state, action):
+        return self.env.step(key, state, self._clip(action))
+
+    def _clip(self, action):
         box: Box = self.action_space
-        return self.env.step(key, state, jnp.clip(action, box.low, box.high))
+        return jnp.clip(action, box.low, box.high)
+
+    def to_env_action(self, action):
+        return self.env.to_env_action(self._clip(action))
 
 
 class RescaleAction(Wrapper):
@@ -90,8 +96,14 @@ class RescaleAction(Wrapper):
         self._low, self._high = box.low, box.high
 
     def step(self, key, state, action):
+        return self.env.step(key, state, self._rescale(action))
+
+    def _rescale(self, action):
         a = jnp.clip(action, -1.0, 1.0)
-        return self.env.step(key, state, self._low + 0.5 * (a + 1.0) * (self._high - self._low))
+        return self._low + 0.5 * (a + 1.0) * (self._high - self._low)
+
+    def to_env_action(self, action):
+        return self.env.to_env_action(self._rescale(action))
 
 
 @struct.dataclass
