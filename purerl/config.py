@@ -46,6 +46,8 @@ __all__ = [
     "concrete",
     "check",
     "check_config",
+    "check_count",
+    "check_flag",
     "check_leaf",
     "check_env_fields",
     "field_docs",
@@ -81,6 +83,24 @@ def check_config(config: Any, config_cls: type) -> None:
         raise TypeError(f"`config` must be a {config_cls.__module__}.{config_cls.__qualname__}, got {name}: build "
                         f"it with {config_cls.__module__}.Config(...) (a dict loads with "
                         "purerl.config.config_from_dict)")
+
+
+def check_count(value: Any, name: str, minimum: int = 1) -> int:
+    """``value`` as a Python int of at least ``minimum``: a ``TypeError`` for a non-integer, a ``ValueError``
+    naming ``name`` for a smaller one."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"`{name}` must be an integer (at least {minimum}), got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"`{name}` = {value} must be at least {minimum}")
+    return int(value)
+
+
+def check_flag(value: Any, name: str) -> bool:
+    """``value`` as a Python bool (``True``/``False``, numpy bools too): a ``TypeError`` naming ``name``
+    otherwise (a traced bool cannot choose between two programs)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"`{name}` must be True or False, got {type(value).__name__} {value!r}")
+    return bool(value)
 
 
 def check(ok: bool, field: str, value: Any, fix: str) -> None:

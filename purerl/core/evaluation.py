@@ -8,6 +8,7 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
+from purerl.core.keys import as_key
 from purerl.core.trajectory import scan_env
 from purerl.envs.base import VecEnv
 from purerl.envs.wrappers import RunningMeanStd
@@ -38,7 +39,7 @@ def evaluate_policy(env: VecEnv, act: ActFn, key: jax.Array, obs_rms: RunningMea
     episode is the evaluated one).
     """
     norm = (lambda o: o) if obs_rms is None else obs_rms.normalize
-    k_reset, k_run = jax.random.split(key)
+    k_reset, k_run = jax.random.split(as_key(key, "key"))
     state, obs = env.reset(k_reset)
     n = env.num_envs
     zeros = jnp.zeros((n,), jnp.float32)

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from purerl.config import check_count, check_flag
 from purerl.core.evaluation import RecurrentAct, make_evaluate
 from purerl.core.keys import as_key
 from purerl.core.progress import ProgressFn, report, report_every
@@ -119,24 +120,6 @@ class Trainer:
     agent_policy: Callable = struct.field(pytree_node=False)
     eval_env: Callable = struct.field(pytree_node=False)
     env_steps_before: int = struct.field(pytree_node=False, default=0)  # per seed, before update 1 (warm-up)
-
-
-def check_count(value: Any, name: str, minimum: int = 1) -> int:
-    """``value`` as a Python int of at least ``minimum``: a ``TypeError`` for a non-integer, a ``ValueError``
-    naming ``name`` for a smaller one."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"`{name}` must be an integer (at least {minimum}), got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"`{name}` = {value} must be at least {minimum}")
-    return int(value)
-
-
-def check_flag(value: Any, name: str) -> bool:
-    """``value`` as a Python bool (``True``/``False``, numpy bools too): a ``TypeError`` naming ``name``
-    otherwise (a traced bool cannot choose between two programs)."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"`{name}` must be True or False, got {type(value).__name__} {value!r}")
-    return bool(value)
 
 
 class StateCheck:

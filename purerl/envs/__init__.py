@@ -16,6 +16,7 @@ import difflib
 import functools
 from typing import Any
 
+from purerl.config import check_count, check_flag
 from purerl.envs.base import Box, Discrete, StatefulWrapper, TimeStep, VecEnv, Wrapper, WrapperState
 from purerl.envs.suites import (BRAX_BACKENDS, CRAFTAX_ENVS, CRAFTAX_EXTRA, PLAYGROUND_EXTRA, PLAYGROUND_IMPLS,
                                 BraxEnv, CraftaxEnv, GymnaxEnv, PlaygroundEnv, TimeLimitEnv, brax_env_names,
@@ -107,6 +108,8 @@ def _check_backend(env_id: str, backend: str | None) -> None:
 def make_base(env_id: str, num_envs: int, *, backend: str | None = None, episode_length: int = 1000) -> VecEnv:
     """The bare suite adapter (flat observations, auto-reset, terminated/truncated split)."""
     _check_id(env_id)
+    num_envs = check_count(num_envs, "num_envs")
+    episode_length = check_count(episode_length, "episode_length")
     _check_backend(env_id, backend)
     suite, _, name = env_id.partition("/")
     if suite == "brax":
@@ -137,6 +140,8 @@ def make(env_id: str, num_envs: int = 1, *, backend: str | None = None, episode_
     """
     if action_transform not in ACTION_TRANSFORMS:
         raise ValueError(f"config field `action_transform` = {action_transform!r}: use one of {ACTION_TRANSFORMS}")
+    normalize_obs = check_flag(normalize_obs, "normalize_obs")
+    normalize_reward = check_flag(normalize_reward, "normalize_reward")
     env = make_base(env_id, num_envs, backend=backend, episode_length=episode_length)
     if isinstance(env.action_space, Box):
         env = ClipAction(env) if action_transform == "clip" else RescaleAction(env)

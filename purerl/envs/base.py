@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from purerl.config import check_count
 from purerl.core.keys import as_key  # a leaf module (jax only): both key kinds, normalised once
 
 
@@ -111,7 +112,7 @@ class VecEnv:
     def step_noise(self, key: jax.Array, num_steps: int) -> Any:
         """The randomness of the next ``num_steps`` steps, drawn at once (leading axis ``[num_steps]``); its
         slices go to :meth:`step` in place of a key. Envs that draw nothing ahead get a key per step."""
-        return jax.random.split(as_key(key, "key"), num_steps)
+        return jax.random.split(as_key(key, "key"), check_count(num_steps, "num_steps"))
 
     def obs_normalizer(self, state: Any) -> Any:
         """The running observation statistics in ``state``, or ``None`` when observations are raw."""

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from purerl.config import check_count
 from purerl.core.keys import as_key  # a leaf module (jax only): both key kinds, normalised once
 from purerl.envs.base import Box, Discrete, TimeStep, VecEnv, split_keys
 
@@ -98,6 +99,7 @@ class GymnaxEnv(VecEnv):
         return state, _flat(obs, self.num_envs)
 
     def step_noise(self, key, num_steps):
+        num_steps = check_count(num_steps, "num_steps")
         n = self.num_envs
         k_step, k_reset = jax.random.split(as_key(key, "key"))
         keys = split_keys(k_step, (num_steps, n))
@@ -182,6 +184,7 @@ class TimeLimitEnv(VecEnv):
     reset_block: int = 1
 
     def step_noise(self, key, num_steps):
+        num_steps = check_count(num_steps, "num_steps")
         block = max(1, min(self.reset_block, num_steps))
         draws = -(-num_steps // block)
         fresh = jax.vmap(jax.vmap(self.core_env.reset))(split_keys(as_key(key, "key"), (draws, self.num_envs)))
