@@ -71,11 +71,11 @@ def make_learner(cfg: Config, env, network, updates_per_round: int = 1, shard=No
         ``params`` (``memory``: a recurrent network's, carried in and out; None otherwise)."""
         if memory is None:
             env_state, obs, traj, tally = onpolicy.collect(env, network, params, env_state, obs, key, cfg.num_steps,
-                                                           cfg.unroll, shard)
+                                                           cfg.scan_unroll, shard)
             new_memory = None
         else:
             env_state, obs, new_memory, traj, tally = onpolicy.collect(
-                env, network, params, env_state, obs, key, cfg.num_steps, cfg.unroll, shard, memory=memory)
+                env, network, params, env_state, obs, key, cfg.num_steps, cfg.scan_unroll, shard, memory=memory)
         _, adv, targets = onpolicy.values_and_gae(network, params, traj, cfg.gamma, cfg.gae_lambda, memory0=memory)
         steps = {"obs": traj.obs, "action": traj.action, "advantage": adv, "target": targets}
         if memory is None:

@@ -271,15 +271,30 @@ class BaseConfig(Validated):
     num_envs: int = static_field(4, "parallel environments")
     hidden_sizes: tuple = static_field((64, 64), "MLP widths of the networks")
     activation: str = static_field("tanh", "hidden activation: tanh, relu, elu, gelu, silu")
-    unroll: int = static_field(1, "lax.scan unroll of the env-step loop (speed knob, same results)")
+    unroll: int | None = static_field(None, "lax.scan unroll of the env-step loop (a speed knob, same results); "
+                                      "None: chosen per backend when the program is built (see "
+                                      "purerl.compiling.PER_BACKEND)")
     # --- leaves ---
     gamma: float = leaf_field(0.99, "discount factor")
+
+    _unroll_default = "onpolicy_unroll"  # the PER_BACKEND entry an unset unroll resolves to
+
+    @property
+    def scan_unroll(self) -> int:
+        """``unroll``, or where it is None the fastest value for the backend the program is built for."""
+        if self.unroll is not None:
+            return self.unroll
+        from purerl.compiling import backend_default
+
+        return backend_default(self._unroll_default)
 
     def _check(self) -> None:
         from purerl.networks import ACTIVATIONS
 
-        for name in ("total_timesteps", "num_envs", "episode_length", "unroll"):
+        for name in ("total_timesteps", "num_envs", "episode_length"):
             check(getattr(self, name) >= 1, name, getattr(self, name), "use a positive integer")
+        check(self.unroll is None or self.unroll >= 1, "unroll", self.unroll,
+              "use a positive integer, or None for the backend's default")
         check(self.activation in ACTIVATIONS, "activation", self.activation, f"use one of {sorted(ACTIVATIONS)}")
         check(len(self.hidden_sizes) >= 1 and all(h > 0 for h in self.hidden_sizes), "hidden_sizes",
               self.hidden_sizes, "use a tuple of positive ints, e.g. (64, 64)")

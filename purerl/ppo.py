@@ -136,11 +136,11 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
         key, k_roll, k_epochs = jax.random.split(state.key, 3)
         if cfg.recurrent:
             env_state, obs, memory, traj, tally = onpolicy.collect(
-                env, network, state.params, state.env_state, state.obs, k_roll, cfg.num_steps, cfg.unroll, shard,
+                env, network, state.params, state.env_state, state.obs, k_roll, cfg.num_steps, cfg.scan_unroll, shard,
                 memory=state.memory)
         else:
             env_state, obs, traj, tally = onpolicy.collect(env, network, state.params, state.env_state, state.obs,
-                                                           k_roll, cfg.num_steps, cfg.unroll, shard)
+                                                           k_roll, cfg.num_steps, cfg.scan_unroll, shard)
             memory = None
         values, advantages, targets = onpolicy.values_and_gae(network, state.params, traj, cfg.gamma,
                                                               cfg.gae_lambda, memory0=state.memory)

@@ -106,7 +106,7 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
     def update(state: State):
         key, k_roll = jax.random.split(state.key)
         env_state, obs, traj, tally = onpolicy.collect(env, network, state.params, state.env_state, state.obs,
-                                                       k_roll, cfg.num_steps, cfg.unroll, shard)
+                                                       k_roll, cfg.num_steps, cfg.scan_unroll, shard)
         if cfg.baseline == "value":
             baseline = network.apply(state.params, traj.obs, method=ActorCritic.value)
         elif cfg.baseline == "mean":

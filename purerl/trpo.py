@@ -187,7 +187,7 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
     def update(state: onpolicy.TrainState):
         key, k_roll, k_critic = jax.random.split(state.key, 3)
         env_state, obs, traj, tally = onpolicy.collect(env, network, state.params, state.env_state, state.obs,
-                                                       k_roll, cfg.num_steps, cfg.unroll, shard)
+                                                       k_roll, cfg.num_steps, cfg.scan_unroll, shard)
         _, adv, targets = onpolicy.values_and_gae(network, state.params, traj, cfg.gamma, cfg.gae_lambda)
         batch = flatten_time_env({"obs": traj.obs, "action": traj.action, "advantage": adv, "target": targets})
         policy_params, critic_params = _split(state.params)

@@ -68,12 +68,15 @@ class OffPolicyConfig(BaseConfig):
     activation: str = static_field("relu", "hidden activation: tanh, relu, elu, gelu, silu")
     num_evals: int = static_field(20, "log points over the run; each ends with a deterministic evaluation")
     eval_episodes: int = static_field(10, "episodes per evaluation (0: no evaluation, training returns only)")
-    unroll: int = static_field(1, "lax.scan unroll of the env-step/update loop (speed knob, same results)")
+    unroll: int | None = static_field(None, "lax.scan unroll of the env-step/update loop (a speed knob, same "
+                                      "results); None: 1 on every backend (purerl.compiling.PER_BACKEND)")
     # --- leaves ---
     tau: float = leaf_field(0.005, "Polyak averaging rate of the target networks")
     actor_lr: float = leaf_field(3e-4, "actor Adam step size")
     critic_lr: float = leaf_field(3e-4, "critic Adam step size")
     reward_scale: float = leaf_field(1.0, "rewards are multiplied by this in the critic target")
+
+    _unroll_default = "offpolicy_unroll"
 
     @property
     def warmup_iterations(self) -> int:
@@ -261,7 +264,7 @@ def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None
         keys = split_keys(k_iter, (n, 1 + 2 * cfg.gradient_steps))
         xs = (keys[:, 0], jnp.reshape(keys[:, 1:], (n, cfg.gradient_steps, 2)))
         (state, tally), metrics = scan_env(env, iteration, (state.replace(key=key), EpisodeTally.zero()), k_env,
-                                           n, xs, cfg.unroll)
+                                           n, xs, cfg.scan_unroll)
         # Means over the log point's gradient steps; a metric may be NaN on steps where it does not apply
         # (the actor loss on TD3's critic-only steps) and is averaged over the others.
         out = {k: _nanmean(v) for k, v in metrics.items()}

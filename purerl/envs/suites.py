@@ -150,6 +150,18 @@ class TimeLimitState:
     steps: jax.Array   # [N] int32, steps taken in the current episode
 
 
+@functools.lru_cache(maxsize=None)  # the suites' env objects are cached too (one trace per env)
+def _observation_size(env: Any) -> Any:
+    """The size of a Brax or Playground env's observation (an int, or a dict of shapes), from the shape of its
+    ``reset``'s output (``jax.eval_shape``: traced, never run). The suites' own ``observation_size`` runs
+    ``reset`` eagerly, op by op, which compiles every primitive on its own (573 XLA compilations for
+    ``brax/ant``)."""
+    obs = jax.eval_shape(env.reset, jax.random.key(0)).obs
+    if isinstance(obs, jax.ShapeDtypeStruct):
+        return int(obs.shape[-1])
+    return jax.tree.map(lambda x: x.shape, obs)
+
+
 class TimeLimitEnv(VecEnv):
     """``num_envs`` copies of an env with ``reset(key) -> State`` and ``step(State, action) -> State``
     (``State.obs``, ``.reward``, ``.done``) and no time limit of its own: purerl's time limit and auto-reset.
@@ -240,7 +252,7 @@ class BraxEnv(TimeLimitEnv):
 
     def __init__(self, name: str, num_envs: int, backend: str | None = None, episode_length: int = 1000):
         env = _brax_env(name, backend)
-        super().__init__(f"brax/{name}", env, num_envs, env.observation_size, env.action_size, episode_length)
+        super().__init__(f"brax/{name}", env, num_envs, _observation_size(env), env.action_size, episode_length)
         self.backend = env.backend
 
     @property
@@ -296,7 +308,7 @@ class PlaygroundEnv(TimeLimitEnv):
     def __init__(self, name: str, num_envs: int, impl: str | None = None, episode_length: int = 1000):
         impl = "jax" if impl is None else impl
         env = _playground_env(name, impl)
-        super().__init__(f"playground/{name}", env, num_envs, env.observation_size, env.action_size,
+        super().__init__(f"playground/{name}", env, num_envs, _observation_size(env), env.action_size,
                          episode_length)
         self.backend = impl
         self.reset_block = self.max_episode_steps
