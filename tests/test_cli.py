@@ -65,6 +65,12 @@ def test_train_sac_from_the_command_line(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert np.asarray(metrics["eval_return"]).shape == (1, 3)
     assert np.isfinite(np.asarray(metrics["critic_loss"])).all()
+    # the header, summary.json and the metrics count the same env steps: the 200 warm-up steps included
+    steps = metrics["env_steps"][0][-1]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["env_steps_per_seed"] == steps and summary["warmup_env_steps_per_seed"] == 200
+    assert summary["process_env_steps"] == steps - 200
+    assert f"1 seed(s) x {steps:,} env steps (200 of them random warm-up)" in p.stdout, p.stdout
     p = _purerl("train", "td3", "--env", "CartPole-v1", "--no-progress", cwd=tmp_path)
     assert p.returncode == 2 and "discrete" in p.stderr
 
@@ -135,7 +141,7 @@ def test_round_trip_train_eval_plot_render(tmp_path):
     p = _purerl("render", str(out), "--seed-index", "1", "--max-steps", "5", "--cache-dir", str(cache), cwd=tmp_path)
     assert p.returncode == 0, p.stderr[-3000:]
     gif = Image.open(out / "render.gif")
-    assert gif.n_frames == 5
+    assert gif.n_frames == 6                                         # the initial state and 5 steps
     p = _purerl("render", str(out), "--seed-index", "2", cwd=tmp_path)
     assert p.returncode == 2 and "--seed-index" in p.stderr
     p = _purerl("eval", str(tmp_path / "nowhere"), cwd=tmp_path)

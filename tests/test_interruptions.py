@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import types
 
 import numpy as np
 import pytest
@@ -186,7 +187,8 @@ def test_a_string_in_a_config_file_is_refused_before_anything_is_written(tmp_pat
 def test_sigterm_saves_the_running_chunk_and_exits_143(tmp_path):
     out = tmp_path / "run"
     proc = _start(["train", "ppo", *PPO_TINY, "--total-timesteps", str(4 * 32 * 2000), "--out", str(out)], tmp_path)
-    _wait_for(out / "config.json", proc)          # written when training starts
+    _wait_for(out / rundir.STAGING / "config.json", proc)   # written when training starts, moved into out
+                                                            # with the first checkpoint
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 143, err[-3000:]
@@ -195,6 +197,7 @@ def test_sigterm_saves_the_running_chunk_and_exits_143(tmp_path):
     from purerl.run import checkpoint as ckpt
 
     assert ckpt.latest_step(out / "checkpoints") == 200 and not (out / ".lock").exists()
+    assert not (out / rundir.STAGING).exists() and (out / "config.json").is_file()
     run = rundir.load(out)
     assert run.step == 200 and int(run.state.update_step[0]) == 200
 
@@ -204,7 +207,7 @@ def test_a_second_ctrl_c_stops_at_once_and_keeps_the_last_finished_state(tmp_pat
     # one chunk of 20,000 updates runs for many seconds: the second Ctrl-C must not wait for it
     proc = _start(["train", "ppo", *PPO_TINY, "--total-timesteps", str(4 * 32 * 200_000), "--out", str(out)],
                   tmp_path)
-    _wait_for(out / "config.json", proc)
+    _wait_for(out / rundir.STAGING / "config.json", proc)
     proc.send_signal(signal.SIGINT)
     time.sleep(0.5)
     t = time.time()
@@ -227,6 +230,86 @@ def test_ctrl_c_while_starting_writes_nothing(tmp_path):
     assert proc.returncode == 130, err[-3000:]
     assert "interrupted (SIGINT) while starting; nothing was written" in err and "Traceback" not in err
     assert not out.exists()
+
+
+A2C_SMALL = ["--env", "CartPole-v1", "--num-envs", "4", "--set", "num_steps=32", "--set", "hidden_sizes=16,16",
+             "--total-timesteps", str(4 * 32 * 2000), "--no-progress"]   # 2000 updates in chunks of 200
+
+
+def _left_behind(out, proc, err):
+    """What a stopped `purerl train` left in ``out``: "nothing" (no directory) or a run that can be resumed
+    ("resumable") or is finished ("finished"); anything else fails."""
+    from purerl.run import checkpoint as ckpt
+
+    assert "Traceback" not in err and "Exception ignored" not in err, err[-3000:]
+    assert not (out / rundir.STAGING).exists() and not (out / ".lock").exists(), err[-3000:]
+    if not out.exists():
+        assert proc.returncode == 130, err[-3000:]
+        assert err.strip().splitlines() == ["purerl: interrupted (SIGINT) while starting; nothing was written"], err
+        return "nothing"
+    body = rundir.read_config(out)
+    step = ckpt.latest_step(out / "checkpoints")
+    assert body["algo"] == "a2c" and step is not None, (sorted(p.name for p in out.iterdir()), err[-3000:])
+    if proc.returncode == 0:
+        assert step == 2000 and (out / "summary.json").is_file()
+        return "finished"
+    assert proc.returncode == 130 and f"saved the state after {step}/2000 updates" in err, err[-3000:]
+    assert step < 2000
+    if step:  # (a second Ctrl-C before the first chunk ended saves the initial state, with no metrics yet)
+        assert np.asarray(json.loads((out / "metrics.json").read_text())["env_steps"]).shape == (1, step)
+    return "resumable"
+
+
+def _stop_at(runs, timeout=240):
+    """Run ``(args, out, trigger, delay, twice)`` commands at once; each gets Ctrl-C ``delay`` s after its
+    ``trigger`` path appears (and again 0.3 s later if ``twice``). Returns ``[(proc, stderr)]``."""
+    procs = [_start(args, out.parent) for args, out, *_ in runs]
+    fire = [None] * len(runs)
+    sent = [0] * len(runs)
+    deadline = time.time() + timeout
+    while any(p.poll() is None for p in procs):
+        assert time.time() < deadline, "the runs did not end"
+        for i, (p, (_, _, trigger, delay, twice)) in enumerate(zip(procs, runs, strict=True)):
+            if p.poll() is not None:
+                continue
+            if fire[i] is None and trigger.exists():
+                fire[i] = time.time() + delay
+            if fire[i] is not None and sent[i] < (2 if twice else 1) and time.time() >= fire[i] + 0.3 * sent[i]:
+                p.send_signal(signal.SIGINT)
+                sent[i] += 1
+        time.sleep(0.01)
+    return [(p, p.communicate()[1]) for p in procs]
+
+
+def test_a_ctrl_c_at_any_moment_leaves_no_run_or_one_that_resumes(tmp_path):
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    train = lambda out, *more: ["train", "a2c", *A2C_SMALL, "--out", str(out), *cache, *more]  # noqa: E731
+    # Training has started, nothing saved yet: the first chunk finishes and the run moves into its directory.
+    # (This run also fills the compilation cache the runs below start from.)
+    first = tmp_path / "first"
+    [(proc, err)] = _stop_at([(train(first), first, first / rundir.STAGING / "config.json", 0.0, False)])
+    assert _left_behind(first, proc, err) == "resumable" and "after 200/2000 updates" in err
+    # Ctrl-C while starting (the lock is taken once the config is valid; then tracing, compiling, the first
+    # chunk), once training runs (twice: at once), and as the first checkpoint moves the run into place.
+    runs = [(train(tmp_path / f"t{i}"), tmp_path / f"t{i}", tmp_path / f"t{i}" / ".lock", delay, False)
+            for i, delay in enumerate((0.0, 0.7, 1.5, 2.5))]
+    runs.append((train(tmp_path / "twice"), tmp_path / "twice", tmp_path / "twice" / rundir.STAGING / "config.json",
+                 0.0, True))
+    runs.append((train(tmp_path / "moved", "--checkpoint-every", "200"), tmp_path / "moved",
+                 tmp_path / "moved" / "config.json", 0.0, False))
+    seen = [_left_behind(out, proc, err) for (proc, err), (_, out, *_) in zip(_stop_at(runs), runs, strict=True)]
+    assert seen[-2:] == ["resumable", "resumable"] and seen[0] == "nothing", seen
+    # A stopped start is not in the way of the same command; a stopped run resumes and finishes. The resumed
+    # process reports its own part: 1800 updates of 128 env steps over its run time.
+    again = next(out for (_, out, *_), what in zip(runs, seen, strict=True) if what == "nothing")
+    (proc, err), (resumed, rerr) = _stop_at([(train(again), again, again / rundir.STAGING / "config.json", 0.0, False),
+                                             (["resume", str(first), *cache], first, tmp_path / "never", 0, False)])
+    assert _left_behind(again, proc, err) == "resumable"
+    assert resumed.returncode == 0, rerr[-3000:]
+    summary = json.loads((first / "summary.json").read_text())
+    assert summary["start_update"] == 200 and summary["process_env_steps"] == 1800 * 128
+    assert summary["env_steps_per_s"] == pytest.approx(1800 * 128 / summary["run_s"])
+    assert summary["env_steps_per_seed"] == 2000 * 128
 
 
 # --- the command line: one line per bad input ---------------------------------------------------------------------
@@ -266,3 +349,72 @@ def test_a_stop_signal_swallowed_during_start_is_raised_before_training():
             starting.end()                             # the start is over: training would begin here
     assert stopped.value.signum == signal.SIGINT
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.fixture
+def ctrl_c():
+    """Ctrl-C raises KeyboardInterrupt here, as in a terminal (a test runner's worker may ignore it)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_a_ctrl_c_swallowed_by_a_gc_callback_prints_nothing_and_stops_the_start(monkeypatch, ctrl_c):
+    # Python hands an exception raised in a garbage-collection callback (jax registers one) to
+    # sys.unraisablehook, which prints "Exception ignored in ..." and a traceback, and goes on
+    import gc
+
+    reported = []
+    monkeypatch.setattr(sys, "unraisablehook", reported.append)
+    fired = []
+
+    def callback(phase, info):
+        if not fired:
+            fired.append(phase)
+            signal.raise_signal(signal.SIGINT)       # the handler raises Interrupted here, inside the callback
+
+    gc.callbacks.append(callback)
+    try:
+        with pytest.raises(runner.Interrupted) as stopped:
+            with runner._Starting() as starting:
+                gc.collect()                           # swallowed: the start would go on
+                assert fired and starting.seen == signal.SIGINT
+                sys.unraisablehook(types.SimpleNamespace(exc_value=ValueError("another"), object=None))
+                starting.check()                       # the next check raises it
+    finally:
+        gc.callbacks.remove(callback)
+    assert stopped.value.signum == signal.SIGINT
+    assert [type(u.exc_value) for u in reported] == [ValueError]   # only other exceptions are reported
+    assert sys.unraisablehook == reported.append and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_signals_wait_while_a_run_moves_into_its_directory(ctrl_c):
+    with pytest.raises(KeyboardInterrupt):
+        with runner._signals_held():
+            signal.raise_signal(signal.SIGINT)
+            moved = True                               # not cut short
+        pytest.fail("the held Ctrl-C was not raised afterwards")
+    assert moved and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_new_run_replaces_the_old_one_only_when_committed(tmp_path):
+    out = tmp_path / "run"
+    _fake_run(out)
+    (out / "notes.txt").write_text("mine")
+    (out / rundir.STAGING).mkdir()
+    (out / rundir.STAGING / "stale").write_text("from a killed start")
+    with rundir.NewRun(out, replace=True) as new:     # stopped before its first checkpoint
+        assert not (new.path / "stale").exists()
+        rundir.write_config(new.path, "ppo", _tiny(), 1, 0)
+        (new.path / "checkpoints" / "2").mkdir(parents=True)
+    assert not (out / rundir.STAGING).exists() and (out / "config.json").read_text() == '{"old": true}'
+    assert (out / "checkpoints" / "8").is_dir()
+    with rundir.NewRun(out, replace=True) as new:
+        rundir.write_config(new.path, "ppo", _tiny(), 1, 0)
+        (new.path / "checkpoints" / "2").mkdir(parents=True)
+        new.commit()
+        assert new.path == out
+        (new.path / "metrics.json").write_text("{}")
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoints", "config.json", "metrics.json", "notes.txt"]
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["2"]
+    assert rundir.read_config(out)["algo"] == "ppo" and (out / "notes.txt").read_text() == "mine"

@@ -41,7 +41,7 @@ def test_gif_has_one_frame_per_step_of_the_evaluated_episode(cartpole, tmp_path)
     expected = int(trainer.evaluate(state, key, 1, deterministic=False)["lengths"][0])
     frames = _gif_frames(path)
     assert 1 < expected < trainer.eval_env(1).max_episode_steps
-    assert len(frames) == expected
+    assert len(frames) == expected + 1              # the initial state and the state after each step
     assert frames[0].shape == (400, 600, 3)
     assert not np.array_equal(frames[0], frames[-1])
 
@@ -50,9 +50,46 @@ def test_render_stops_at_max_steps_and_checks_the_suffix(cartpole, tmp_path):
     trainer, state = cartpole
     # No CartPole episode ends in 4 steps (the pole starts within 0.05 rad of upright, it ends past 0.21).
     path = render.render(trainer, state, tmp_path / "short.gif", jax.random.key(1), max_steps=4)
-    assert len(_gif_frames(path)) == 4
+    assert len(_gif_frames(path)) == 5              # after 0, 1, 2, 3 and 4 steps
     with pytest.raises(ValueError, match=r"\.gif"):
         render.render(trainer, state, tmp_path / "short.mp4", jax.random.key(1))
+
+
+def _scripted(env_id, act):
+    """A stand-in trainer whose policy is ``act(obs, key)`` (all record_episode needs is eval_env and
+    agent_policy)."""
+    return types.SimpleNamespace(eval_env=lambda n: envs.make(env_id, n), agent_policy=lambda state, det: act)
+
+
+def test_frame_labels_give_the_steps_and_return_of_the_state_drawn():
+    from purerl.core.evaluation import evaluate_policy
+
+    theta_limit = float(gymnax.make("CartPole-v1")[1].theta_threshold_radians)
+    balance = lambda obs, key: (obs[:, 2] + 0.5 * obs[:, 3] > 0).astype(jnp.int32)   # noqa: E731
+    push_right = lambda obs, key: jnp.ones(obs.shape[:1], jnp.int32)                  # noqa: E731
+    for act, length in ((balance, 500), (push_right, None)):
+        episode = render.record_episode(_scripted("CartPole-v1", act), None, jax.random.key(0))
+        evaluated = evaluate_policy(envs.make("CartPole-v1", 1), act, jax.random.key(0))
+        n = int(evaluated["lengths"][0])
+        assert n == (length or n) and episode.length == n and episode.finished
+        assert episode.episode_return == float(evaluated["returns"][0]) == n           # +1 per step
+        # frame t is the state after t steps (gymnax counts them in `time`), titled with t and the return so far
+        assert [int(f.time) for f in episode.frames] == list(range(n + 1))
+        assert render.frame_labels(episode) == [f"CartPole-v1   step {t}   return {t:.2f}" for t in range(n + 1)]
+        if length is None:   # pushed over: the last frame is the state past the limit that ended the episode
+            assert 2 < n < 50 and abs(float(episode.frames[-1].theta)) > theta_limit
+            assert all(abs(float(f.theta)) <= theta_limit for f in episode.frames[:-1])
+    assert render.frame_labels(episode)[-1] == f"CartPole-v1   step {n}   return {n:.2f}"
+    assert render.frame_labels(episode)[0] == "CartPole-v1   step 0   return 0.00"
+
+    # a continuous env: each frame is the state its step led to, with the env's (clipped) action applied
+    push = lambda obs, key: jnp.full((obs.shape[0], 1), 5.0)                         # noqa: E731 - beyond 2.0
+    episode = render.record_episode(_scripted("Pendulum-v1", push), None, jax.random.key(1), max_steps=7)
+    assert len(episode.frames) == 8 and not episode.finished
+    assert [float(f.last_u) for f in episode.frames[1:]] == [2.0] * 7
+    returns = np.concatenate([[0.0], np.cumsum(episode.rewards.astype(np.float64))])
+    assert render.frame_labels(episode) == [f"Pendulum-v1   step {t}   return {returns[t]:.2f}" for t in range(8)]
+    assert returns[-1] < returns[1] < 0                                              # costs accumulate
 
 
 def test_unrenderable_env_is_a_value_error_naming_the_renderable_ones(tmp_path):
@@ -118,12 +155,12 @@ def test_gymnax_visualizer_frames(env_id, tmp_path):
 
 
 def test_brax_renders_to_braxs_html_viewer(tmp_path):
-    # A stand-in for an algorithm's trainer (all render needs is `eval_env` and `policy`): building and
+    # A stand-in for an algorithm's trainer (all render needs is `eval_env` and `agent_policy`): building and
     # initialising a real one for a Brax env costs ~20 s more on CPU; the CartPole tests use the real thing.
     episode_length = 8
     trainer = types.SimpleNamespace(
         eval_env=lambda n: envs.make("brax/inverted_pendulum", n, episode_length=episode_length),
-        policy=lambda state, deterministic=True: lambda obs, key: jnp.full((obs.shape[0], 1), state))
+        agent_policy=lambda state, deterministic=True: lambda obs, key: jnp.full((obs.shape[0], 1), state))
     path = render.render(trainer, jnp.float32(0.05), tmp_path / "pendulum", jax.random.key(1))
     assert path == tmp_path / "pendulum.html"
     text = path.read_text()

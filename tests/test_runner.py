@@ -38,7 +38,7 @@ def _tensorboard_scalars(logdir):
     return out
 
 
-def test_resumed_run_equals_uninterrupted_run(tmp_path):
+def test_resumed_run_equals_uninterrupted_run(tmp_path, capsys):
     from purerl.run.loggers import TensorBoardLogger
 
     # Equal by construction: the uninterrupted and the resumed run execute the same compiled programs (the
@@ -52,7 +52,7 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path):
     shutil.rmtree(chunked / "checkpoints" / "8")
     assert ckpt.latest_step(chunked / "checkpoints") == 6
     resumed = runner.resume(chunked)
-    assert resumed.finished and resumed.updates_done == 8
+    assert resumed.finished and resumed.updates_done == 8 and resumed.start_update == 6
     for k in fused.metrics:
         np.testing.assert_array_equal(fused.metrics[k], resumed.metrics[k], err_msg=k)
         assert fused.metrics[k].dtype == resumed.metrics[k].dtype, k
@@ -60,6 +60,20 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     on_disk = json.loads((chunked / "metrics.json").read_text())
     np.testing.assert_array_equal(np.asarray(on_disk["policy_loss"]), fused.metrics["policy_loss"])
+    # The report of the resumed process: its own 2 updates x 128 env steps x 2 seeds over its own run time, and
+    # the run's total apart; of the uninterrupted one: all 8 updates.
+    for outcome, out, updates in ((resumed, chunked, 2), (fused, tmp_path / "fused", 8)):
+        assert cli._finish(outcome, "ppo", TINY, out, 2, 0, 0) == 0
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["process_env_steps"] == updates * 128 * 2 and summary["run_s"] == outcome.run_s > 0
+        assert summary["env_steps_per_s"] == updates * 128 * 2 / outcome.run_s
+        assert summary["env_steps_per_seed"] == 1024 and summary["start_update"] == 8 - updates
+    printed = capsys.readouterr().out.splitlines()
+    resumed_line = next(line for line in printed if "this process" in line)
+    assert (f"this process: 512 env steps (updates 7-8) in {resumed.run_s:.2f} s "
+            f"({512 / resumed.run_s:,.0f} env steps/s); run total: 2,048 env steps") in resumed_line
+    assert sum("this process" in line for line in printed) == 1        # a new run's line is as before
+    assert f"  run            {fused.run_s:.2f} s   ({2048 / fused.run_s:,.0f} env steps/s)" in printed
     # TensorBoard: one event directory per seed, every metric against env steps.
     for seed in (0, 1):
         scalars = _tensorboard_scalars(tmp_path / "fused" / "tensorboard" / f"seed_{seed}")

@@ -3,9 +3,12 @@
     from purerl.run import render
     path = render.render(trainer, seed_state, "out/episode", key=jax.random.key(0))   # -> out/episode.gif
 
-The episode is rolled out in one jitted program (``trainer.policy`` in ``trainer.eval_env(1)``, a
-``lax.while_loop`` that stops at the episode's end or after ``max_steps``), recording the underlying env
-state before every step; drawing happens afterwards on the host:
+The episode is rolled out in one jitted program (``trainer.agent_policy`` in ``trainer.eval_env(1)``: the
+evaluation loop, cut at the episode's end or after ``max_steps``), recording the underlying env state: for
+gymnax envs the initial state and the state each step ended in (before the automatic reset of the step that
+ends the episode), for Brax the state before every step. Drawing happens afterwards on the host; a GIF
+frame's title gives the steps taken to reach the state drawn and the return collected in them, so the last
+frame of a 500-step CartPole episode reads "step 500   return 500.00":
 
 * ``brax/<name>``: Brax's own viewer (:func:`brax.io.html.render`), a self-contained HTML page that loads
   its three.js viewer from a CDN when opened.
@@ -13,7 +16,7 @@ state before every step; drawing happens afterwards on the host:
   drawn here with Pillow (gymnax 1.0.1's renderer for these goes through gymnasium + pygame, which purerl
   does not install).
 * MinAtar, Pong-misc, Catch-bsuite, PointRobot-misc, FourRooms-misc, MetaMaze-misc: gymnax's own
-  :class:`gymnax.visualize.Visualizer` (matplotlib), one frame per step.
+  :class:`gymnax.visualize.Visualizer` (matplotlib), one frame per recorded state.
 
 Every other env raises a ``ValueError`` naming the ones that can be rendered.
 """
@@ -30,10 +33,12 @@ from typing import Any
 import jax
 import numpy as np
 
-from purerl.core.evaluation import evaluate_policy
-from purerl.envs.base import WrapperState
+from flax import struct
 
-__all__ = ["CLASSIC_CONTROL", "GYMNAX_VISUALIZER", "Episode", "draw_frames", "record_episode",
+from purerl.core.evaluation import evaluate_policy
+from purerl.envs.base import Wrapper, WrapperState
+
+__all__ = ["CLASSIC_CONTROL", "GYMNAX_VISUALIZER", "Episode", "draw_frames", "frame_labels", "record_episode",
            "render", "render_format", "renderable_envs", "write_gif", "write_html"]
 
 CLASSIC_CONTROL = ("CartPole-v1", "Pendulum-v1", "Acrobot-v1", "MountainCar-v0", "MountainCarContinuous-v0")
@@ -62,11 +67,12 @@ def render_format(env_id: str) -> str:
 
 @dataclasses.dataclass
 class Episode:
-    """One recorded episode. ``frames``: the underlying env states before each step (host numpy pytrees,
-    unbatched: gymnax env states, or for Brax the pipeline state's body transforms ``x``);
-    ``rewards[t]``: the raw reward of step ``t``; ``finished``: whether it ended (terminal or time limit)
-    within ``max_steps``, else it was cut there; ``env``: the suite adapter (``GymnaxEnv``/``BraxEnv``) it
-    ran in."""
+    """One recorded episode. ``rewards[t]``: the raw reward of step ``t + 1``; ``frames[t]``: the underlying
+    env state after ``t`` steps (host numpy pytrees, unbatched: gymnax env states, or for Brax the pipeline
+    state's body transforms ``x``). A gymnax episode holds ``len(rewards) + 1`` frames, from the initial state
+    to the state its last step ended in; a Brax episode ``len(rewards)``, the states before each step.
+    ``finished``: whether it ended (terminal or time limit) within ``max_steps``, else it was cut there;
+    ``env``: the suite adapter (``GymnaxEnv``/``BraxEnv``) it ran in."""
 
     env: Any
     frames: list
@@ -79,7 +85,8 @@ class Episode:
 
     @property
     def length(self) -> int:
-        return len(self.frames)
+        """Steps taken."""
+        return len(self.rewards)
 
     @property
     def episode_return(self) -> float:
@@ -102,14 +109,54 @@ def _extractor(base_env: Any) -> Callable[[Any], Any]:
     return lambda s: s
 
 
+@struct.dataclass
+class _EndStateRecord(WrapperState):
+    after: Any  # the gymnax states the latest step ended in, before an automatic reset
+
+
+class _RecordEndStates(Wrapper):
+    """The outermost wrapper of a gymnax env stack while an episode is recorded: its state also holds the gymnax
+    state each step ended in, which the adapter replaces by a fresh initial state when the step ends the episode
+    (it steps the gymnax env a second time, with the same key and action: the same transition). The evaluation
+    loop runs one step more than the time limit, so that the state after the limit's last step is recorded too;
+    the keys of the steps before it are unchanged (split keys do not depend on their count)."""
+
+    def __init__(self, env: Any):
+        super().__init__(env)
+        self.max_episode_steps = env.max_episode_steps + 1
+
+    def reset(self, key):
+        inner, obs = self.env.reset(key)
+        return _EndStateRecord(inner, _base_state(inner)), obs
+
+    def step(self, key, state, action):
+        from purerl.envs.suites import _one_step
+
+        base = self.env.unwrapped
+        keys = _one_step(base, key).keys
+        after = jax.vmap(base.gymnax_env.step_env, in_axes=(0, 0, 0, None))(
+            keys, _base_state(state.inner), base._cast_action(self.env.to_env_action(action)), base.env_params)[1]
+        inner, ts = self.env.step(key, state.inner, action)
+        return _EndStateRecord(inner, after), ts
+
+
+def _records_end_states(base_env: Any) -> bool:
+    """Whether :class:`_RecordEndStates` applies: the gymnax envs drawn to GIFs (plain gymnax steps, and env
+    randomness drawn in one piece for both loop lengths, so the recorded episode is the evaluated one)."""
+    from purerl.envs.suites import GymnaxEnv
+
+    return (isinstance(base_env, GymnaxEnv) and not base_env._custom_step
+            and base_env.env_id in CLASSIC_CONTROL + GYMNAX_VISUALIZER)
+
+
 def record_episode(trainer: Any, state: Any, key: jax.Array | int, max_steps: int | None = None,
                    deterministic: bool = True) -> Episode:
-    """Roll out one episode of ``trainer.policy(state, deterministic)`` in ``trainer.eval_env(1)``.
+    """Roll out one episode of ``trainer.agent_policy(state, deterministic)`` in ``trainer.eval_env(1)``.
 
     ``state`` is one seed's (unvmapped) train state. The episode is recorded by the evaluation loop itself
     (:func:`purerl.core.evaluation.evaluate_policy`), so it is the episode that
     ``trainer.evaluate(state, key, num_episodes=1, deterministic=deterministic)`` evaluates, cut at
-    ``max_steps``.
+    ``max_steps``. See :class:`Episode` for the frames recorded.
     """
     if isinstance(key, int):
         key = jax.random.key(key)
@@ -119,18 +166,24 @@ def record_episode(trainer: Any, state: Any, key: jax.Array | int, max_steps: in
     if max_steps < 1:
         raise ValueError(f"max_steps must be at least 1, got {max_steps}")
     extract = _extractor(base)
+    end_states = _records_end_states(base)
+    if end_states:
+        env, record = _RecordEndStates(env), lambda s: s.after       # trace state t: after t steps
+    else:
+        record = lambda s: extract(_base_state(s))                   # noqa: E731 - before step t + 1
 
     def run(train_state, key):
-        act = trainer.policy(train_state, deterministic)
-        return evaluate_policy(env, act, key, record=lambda s: extract(_base_state(s)))["trace"]
+        act = trainer.agent_policy(train_state, deterministic)  # the agent's actions: eval_env transforms them
+        return evaluate_policy(env, act, key, record=record)["trace"]
 
     trace = jax.device_get(jax.jit(run)(state, key))
     done = np.asarray(trace["done"])[:, 0]
     ends = np.flatnonzero(done)
     length = min(max_steps, int(ends[0]) + 1 if ends.size else len(done))
+    n_frames = length + 1 if end_states else length
     # Drop the batch axis of the single env and split the time axis into a list of per-step states.
-    frames = jax.tree.map(lambda x: np.asarray(x)[:length, 0], trace["state"])
-    frame_list = [jax.tree.map(lambda x, i=i: x[i], frames) for i in range(length)]
+    frames = jax.tree.map(lambda x: np.asarray(x)[:n_frames, 0], trace["state"])
+    frame_list = [jax.tree.map(lambda x, i=i: x[i], frames) for i in range(n_frames)]
     rewards = np.asarray(trace["reward"])[:length, 0]
     return Episode(base, frame_list, rewards, bool(done[:length].any()))
 
@@ -142,8 +195,9 @@ def render(trainer: Any, state: Any, path: str | Path, key: jax.Array | int, max
            deterministic: bool = True, fps: int | None = None) -> Path:
     """Render one episode of the trained policy (``state``: one seed's train state) to ``path``.
 
-    Brax envs give an HTML page (Brax's viewer), gymnax envs an animated GIF with one frame per step (the
-    state before each action; the title shows the step and the return so far). ``path`` gets the right suffix
+    Brax envs give an HTML page (Brax's viewer), gymnax envs an animated GIF of the initial state and the state
+    after each step (titled by :func:`frame_labels`: the steps taken and the return so far). ``path`` gets the
+    right suffix
     if it has none; a different suffix is a ``ValueError``. ``max_steps`` defaults to the env's time limit;
     ``fps`` (GIF only) to 20 for classic control and 10 for the grid games. Returns the written path.
     """
@@ -197,31 +251,43 @@ def write_gif(frames: list[np.ndarray], path: str | Path, fps: int = 20) -> Path
     return path
 
 
+def frame_labels(episode: Episode) -> list[str]:
+    """The title of each GIF frame: the env id, the steps taken to reach the frame's state and the raw return
+    collected in them (``frames[t]`` is the state after ``t`` steps)."""
+    returns = np.concatenate([[0.0], np.cumsum(np.asarray(episode.rewards, dtype=np.float64))])
+    if len(episode.frames) > len(returns):
+        raise ValueError(f"an episode of {len(episode.rewards)} rewards holds at most {len(returns)} frames (the "
+                         f"states after 0..{len(episode.rewards)} steps), got {len(episode.frames)}")
+    return [f"{episode.env_id}   step {t}   return {returns[t]:.2f}" for t in range(len(episode.frames))]
+
+
 def draw_frames(episode: Episode) -> list[np.ndarray]:
-    """One RGB frame ``[H, W, 3]`` per recorded state of a gymnax episode (see the module docstring)."""
+    """One RGB frame ``[H, W, 3]`` per recorded state of a gymnax episode, titled by :func:`frame_labels`."""
     render_format(episode.env_id)
     if episode.env_id.startswith("brax/"):
         raise ValueError(f"{episode.env_id} is a Brax env: it renders to HTML (write_html), not to frames")
     base = episode.env
-    returns = np.concatenate([[0.0], np.cumsum(episode.rewards)[:-1]])  # return collected before each frame
+    labels = frame_labels(episode)
     if episode.env_id in CLASSIC_CONTROL:
         draw = _CLASSIC[episode.env_id]
-        return [_classic_frame(draw, s, base.env_params, episode.env_id, i, r)
-                for i, (s, r) in enumerate(zip(episode.frames, returns, strict=True))]
-    return _visualizer_frames(base.gymnax_env, base.env_params, episode.frames, returns)
+        return [_classic_frame(draw, s, base.env_params, label)
+                for s, label in zip(episode.frames, labels, strict=True)]
+    return _visualizer_frames(base.gymnax_env, base.env_params, episode.frames, labels)
 
 
-def _visualizer_frames(env: Any, params: Any, states: list, returns: np.ndarray) -> list[np.ndarray]:
-    """Frames from gymnax's own matplotlib visualiser (its ``init``/``update``), read off the canvas."""
+def _visualizer_frames(env: Any, params: Any, states: list, labels: list[str]) -> list[np.ndarray]:
+    """Frames from gymnax's own matplotlib visualiser (its ``init``/``update``), read off the canvas; the title
+    its ``update`` sets is replaced by ``labels``."""
     import matplotlib.pyplot as plt
     from gymnax.visualize import Visualizer
 
-    vis = Visualizer(_JitObserve(env), params, states, returns)
+    vis = Visualizer(_JitObserve(env), params, states)
     try:
         vis.init()
         frames = []
         for i in range(len(states)):
             vis.update(i)
+            vis.ax.set_title(labels[i], fontsize=15)
             vis.fig.canvas.draw()
             frames.append(np.asarray(vis.fig.canvas.buffer_rgba())[..., :3].copy())
     finally:
@@ -369,7 +435,7 @@ def _font() -> Any:
         return ImageFont.load_default()
 
 
-def _classic_frame(draw: Callable, state: Any, params: Any, env_id: str, step: int, ret: float) -> np.ndarray:
+def _classic_frame(draw: Callable, state: Any, params: Any, label: str) -> np.ndarray:
     canvas = draw(state, params)
-    canvas.draw.text((10, 8), f"{env_id}   step {step + 1}   return {ret:.2f}", fill=(0, 0, 0), font=_font())
+    canvas.draw.text((10, 8), label, fill=(0, 0, 0), font=_font())
     return np.asarray(canvas.image)

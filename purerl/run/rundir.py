@@ -1,10 +1,29 @@
 """A run directory: what ``purerl train`` writes and ``purerl eval/render/plot`` and ``--resume`` read.
 
-    OUT/config.json     {"algo", "seeds", "seed", "config": {field: value}}  (enough to rebuild the trainer)
+    OUT/config.json     {"algo", "seeds", "seed", "config": {field: value}, "checkpoint_every", "fused"}
+                        (enough to rebuild the trainer)
     OUT/metrics.json    {name: [seed][log point]}   and the same as OUT/metrics.csv
-    OUT/summary.json    final/eval returns, compile and run times
+    OUT/summary.json    written by the command line when a run (or its resumed part) finishes:
+                          algo, env, seeds;
+                          env_steps_per_seed          the run's env steps per seed, warm-up included (the
+                                                      last ``env_steps`` of the metrics);
+                          warmup_env_steps_per_seed   of those, the off-policy warm-up (0 on-policy);
+                          final_return_mean/_std      mean of the last 5% of log points, over seeds;
+                          eval_return_mean/_std       the deterministic evaluation at the end, over seeds;
+                          compile_s                   this process: tracing and compiling, and the initial
+                                                      state (the warm-up runs in it);
+                          run_s                       this process: the training chunks it ran;
+                          process_env_steps           env steps (all seeds) of the updates this process ran;
+                          env_steps_per_s             process_env_steps / run_s;
+                          start_update, num_updates   the updates done before this process (0, or where a
+                                                      resumed run continued) and the run's total
     OUT/checkpoints/N/  the whole train state after N updates (orbax; the two newest are kept, the last one is
                         the final state), vmapped over seeds
+    OUT/.lock           while a run writes OUT (:class:`RunLock`)
+    OUT/.starting/      while a new run has not saved its first checkpoint (:class:`NewRun`)
+
+A directory holds a run once its ``config.json`` is there; a new run's files appear in it together with its
+first checkpoint, so a run that was stopped before that leaves no trace (see :class:`NewRun`).
 
 :func:`load` rebuilds the algorithm's trainer from ``config.json`` and restores a checkpoint into it, so
 everything downstream (evaluation with the saved normaliser statistics, rendering, resuming) sees exactly
@@ -21,13 +40,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ALGOS", "Run", "RunLock", "algo_module", "holds_run", "load",
+__all__ = ["ALGOS", "NewRun", "Run", "RunLock", "algo_module", "holds_run", "load",
            "read_config", "read_metrics", "remove_run", "write_config"]
 
 # What a run writes into its directory (besides the lock): removed by ``--overwrite``.
 RUN_FILES = ("config.json", "metrics.json", "metrics.csv", "summary.json", "eval.json")
 
 ALGOS = ("a2c", "a3c", "ddpg", "ppo", "reinforce", "sac", "td3", "trpo")
+
+# Where a new run's files wait for its first checkpoint (see NewRun).
+STAGING = ".starting"
 
 
 def algo_module(name: str):
@@ -75,6 +97,57 @@ def remove_run(out: Path) -> None:
     shutil.rmtree(out / "checkpoints", ignore_errors=True)
     for name in RUN_FILES:
         (out / name).unlink(missing_ok=True)
+
+
+class NewRun:
+    """The files of a run that starts in ``out`` (whose :class:`RunLock` the caller holds), kept in
+    ``out/.starting/`` until the run can be resumed: :meth:`commit`, called once its first checkpoint is saved
+    (or when it stops with nothing to resume but something to show, a divergence's metrics), moves them into
+    ``out`` — after deleting the run there when ``replace`` (``--overwrite``) — each entry by a rename on the
+    same file system, ``config.json`` (what marks a run) last. Leaving the ``with`` block without a commit
+    deletes them, so a start that is stopped or fails at any point before that leaves ``out`` as it was (and a
+    directory created for the lock is removed with the lock). A ``.starting`` left by a killed process is
+    deleted when the next run starts in ``out``. :attr:`path` is where the run's files go: the staging
+    directory, then ``out``."""
+
+    def __init__(self, out: str | Path, replace: bool = False):
+        self.out = Path(out)
+        self.staging = self.out / STAGING
+        self.replace = replace
+        self.committed = False
+        self._failed = False
+
+    def __enter__(self) -> "NewRun":
+        import shutil
+
+        shutil.rmtree(self.staging, ignore_errors=True)
+        self.staging.mkdir(parents=True)
+        return self
+
+    @property
+    def path(self) -> Path:
+        return self.out if self.committed else self.staging
+
+    def commit(self) -> None:
+        """Move the run into ``out`` (once; later calls do nothing)."""
+        import os
+
+        if self.committed:
+            return
+        self._failed = True  # until every entry is in place: a failed move leaves the staged files for the user
+        if self.replace:
+            remove_run(self.out)
+        entries = sorted(self.staging.iterdir(), key=lambda p: (p.name == "config.json", p.name))
+        for entry in entries:
+            os.replace(entry, self.out / entry.name)
+        self.staging.rmdir()
+        self.committed, self._failed = True, False
+
+    def __exit__(self, *exc) -> None:
+        import shutil
+
+        if not self.committed and not self._failed:
+            shutil.rmtree(self.staging, ignore_errors=True)
 
 
 class RunLock:

@@ -11,18 +11,22 @@ the host
    set (otherwise only at the end), so :func:`resume` continues bit for bit where the run stopped;
 3. hands the chunk's metrics to the loggers (TensorBoard, Weights & Biases).
 
-Ctrl-C (SIGINT) or SIGTERM lets the running chunk finish, saves it and returns, whatever
-``checkpoint_every`` is; a second one abandons the running chunk and saves the state after the last finished
-one. With ``fused=True`` the run is one chunk of all its updates (a first signal cannot stop it early) and the
-guard inspects its metrics and final state afterwards. ``env_steps`` in the run's files is an exact int64
-count. Fused or chunked, a run starts from the same compiled initial-state
-program and runs the same update; being different compiled programs, they agree to float rounding. A resumed
-run executes the same compiled programs as the uninterrupted one (the chunk length is kept), so those two
-are equal bit for bit.
+A new run's files are kept in ``out/.starting/`` until its first checkpoint is saved, then moved into ``out``
+(:class:`purerl.run.rundir.NewRun`): a run directory always holds a run that can be resumed (or a finished or
+diverged one), and a start that is stopped before that leaves nothing. A stop signal while the run starts
+(validation, tracing, compiling) raises :class:`Interrupted`. Once training runs, Ctrl-C (SIGINT) or SIGTERM
+lets the running chunk finish, saves it and returns, whatever ``checkpoint_every`` is; a second one abandons
+the running chunk and saves the state after the last finished one. With ``fused=True`` the run is one chunk of
+all its updates (a first signal cannot stop it early) and the guard inspects its metrics and final state
+afterwards. ``env_steps`` in the run's files is an exact int64 count. Fused or chunked, a run starts from the
+same compiled initial-state program and runs the same update; being different compiled programs, they agree to
+float rounding. A resumed run executes the same compiled programs as the uninterrupted one (the chunk length
+is kept), so those two are equal bit for bit.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import json
@@ -178,6 +182,7 @@ class RunOutcome:
     interrupted: bool = False
     error: NonFiniteError | None = None
     extra: dict = field(default_factory=dict)
+    start_update: int = 0  # updates done before this call (where a resumed run continued; 0 for a new run)
 
     @property
     def finished(self) -> bool:
@@ -271,17 +276,31 @@ class _Stops:
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self, describe: Any):
+    def __init__(self, describe: Any, starting: "_Starting | None" = None):
         self.received: list[int] = []
         self.waiting = False
         self.describe = describe  # () -> what the first signal's message says will happen
         self.active = threading.current_thread() is threading.main_thread()
         self.previous: dict = {}
+        self.starting = starting
 
     def __enter__(self) -> "_Stops":
-        if self.active:  # a signal the user chose to ignore (nohup, a background job) stays ignored
-            self.previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS
-                             if signal.getsignal(s) is not signal.SIG_IGN}
+        """Take over the signals; from a :class:`_Starting` without a moment in which neither handles them
+        (their handlers are replaced by these, and the ones from before the start are restored on exit)."""
+        if self.active:
+            handed = self.starting.previous if self.starting is not None else {}
+            try:
+                for s in self.SIGNALS:
+                    before = handed.get(s, signal.getsignal(s))
+                    if before in (signal.SIG_IGN, None):  # one the user chose to ignore (nohup) stays ignored
+                        continue
+                    signal.signal(s, self._handle)
+                    self.previous[s] = before
+            except BaseException:  # a stop signal while handing over: the start's handlers stay in charge
+                self._restore()
+                raise
+            if self.starting is not None:
+                self.starting.previous = {}
         return self
 
     def _restore(self) -> None:
@@ -345,32 +364,49 @@ class _Stops:
 
 class _Starting:
     """While a run starts (validation, tracing, compiling): SIGTERM and Ctrl-C raise :class:`Interrupted`, so a
-    stopped start cleans up after itself and says that nothing was written. :meth:`end` hands over to the
-    training loop's own handling; a signal whose exception was swallowed on the way (an exception raised while
-    Python runs a garbage-collection callback is printed and ignored) is raised there, before training."""
+    stopped start cleans up after itself and says that nothing was written. Python prints and then ignores an
+    exception raised while it runs a garbage-collection callback (jax has one) or a finaliser; a stop signal
+    that lands there is recorded, printed nothing for, and raised at the next :meth:`check` or when the start
+    ends. :meth:`end` (or a :class:`_Stops` given this object) hands over to the training loop's own handling."""
 
     def __init__(self):
         self.active = threading.current_thread() is threading.main_thread()
         self.ended = False
         self.previous: dict = {}
         self.seen: int | None = None
+        self._hook: Any = None
 
     def __enter__(self) -> "_Starting":
         if self.active:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 if signal.getsignal(signum) not in (signal.SIG_IGN, None):
                     self.previous[signum] = signal.signal(signum, self._handle)
+            self._hook = sys.unraisablehook
+            sys.unraisablehook = self._unraisable
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
         self.seen = signum
         raise Interrupted(signum)
 
+    def _unraisable(self, unraisable: Any) -> None:
+        if isinstance(unraisable.exc_value, Interrupted):
+            return  # recorded in self.seen; raised again by check() or end()
+        self._hook(unraisable)
+
+    def check(self) -> None:
+        """Raise a stop signal that arrived during the start and was swallowed on the way."""
+        if self.seen is not None and not self.ended:
+            raise Interrupted(self.seen)
+
     def end(self, raise_pending: bool = True) -> None:
         if not self.ended:
             self.ended = True
             for signum, handler in self.previous.items():
                 signal.signal(signum, handler)
+            self.previous = {}
+            if self._hook is not None and sys.unraisablehook == self._unraisable:
+                sys.unraisablehook = self._hook
             if raise_pending and self.seen is not None:
                 raise Interrupted(self.seen)
 
@@ -379,6 +415,27 @@ class _Starting:
         self.end(raise_pending=exc is None)
         if starting and isinstance(exc, KeyboardInterrupt) and not isinstance(exc, Interrupted):
             raise Interrupted(signal.SIGINT) from None
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """SIGINT and SIGTERM wait while the block runs (main thread): recorded, then raised again for the handlers
+    of before once it is over, so that moving a new run into its directory is never cut short."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    previous = {}
+    for s in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(s) not in (signal.SIG_IGN, None):
+            previous[s] = signal.signal(s, lambda signum, frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        for s in pending:
+            signal.raise_signal(s)
 
 
 def _exact_env_steps(metrics: dict, trainer: Any, first_update: int) -> dict:
@@ -399,8 +456,9 @@ def train(algo: str, cfg: Any, out: str | Path, *, seeds: int = 1, seed: int = 0
     ``error`` holds the :class:`NonFiniteError` and the newest checkpoint is the last good state.
 
     ``out`` is locked while the run writes it (``out/.lock``; a second run into it is refused). A directory
-    that already holds a run is refused unless ``overwrite``; the old run is removed only once the new one
-    has validated and compiled. A start that fails or is stopped writes nothing.
+    that already holds a run is refused unless ``overwrite``. The new run's files stay in ``out/.starting/``
+    until its first checkpoint is saved (at the end, on a stop signal, or after ``checkpoint_every`` updates)
+    and only then replace the old run: a start that fails or is stopped before that leaves ``out`` as it was.
 
     With ``eval_episodes``, a finished run's policy is evaluated deterministically for that many episodes
     per seed; ``outcome.extra["eval"]`` holds ``trainer.evaluate``'s output per seed."""
@@ -420,18 +478,18 @@ def train(algo: str, cfg: Any, out: str | Path, *, seeds: int = 1, seed: int = 0
         trainer = _resume[3] if _resume is not None else mod.make(cfg)  # resume() built it for the restore template
         if _resume is not None:  # resume() holds the lock
             return _train(algo, cfg, out, trainer, seeds, seed, checkpoint_every, False, progress, loggers,
-                          eval_episodes, _resume, starting)
+                          eval_episodes, False, _resume, starting)
         with rundir.RunLock(out):
             if rundir.holds_run(out) and not overwrite:
                 raise ValueError(f"--out {out} already holds a run: continue it with `purerl resume {out}`, "
                                  f"choose another --out, or pass --overwrite to replace it")
             return _train(algo, cfg, out, trainer, seeds, seed, checkpoint_every, fused, progress, loggers,
-                          eval_episodes, None, starting)
+                          eval_episodes, overwrite, None, starting)
 
 
 def _train(algo: str, cfg: Any, out: Path, trainer: Any, seeds: int, seed: int, checkpoint_every: int,
-           fused: bool, progress: bool, loggers: tuple, eval_episodes: int, _resume: tuple | None,
-           starting: _Starting) -> RunOutcome:
+           fused: bool, progress: bool, loggers: tuple, eval_episodes: int, overwrite: bool,
+           _resume: tuple | None, starting: _Starting) -> RunOutcome:
     from purerl.core.loop import scan_updates
     from purerl.run import checkpoint as ckpt
 
@@ -445,6 +503,7 @@ def _train(algo: str, cfg: Any, out: Path, trainer: Any, seeds: int, seed: int, 
     t0 = time.perf_counter()
     initial = jax.jit(jax.vmap(trainer.init)).trace(keys)   # traced once: the state's shape and its program
     shape = initial.out_info
+    starting.check()
     programs = _Programs(trainer, shape, rundir.eval_keys(seed, seeds), eval_episodes)
     try:
         every = n_total if fused else chunk_length(n_total, checkpoint_every)  # fused: one chunk, the whole run
@@ -464,31 +523,36 @@ def _train(algo: str, cfg: Any, out: Path, trainer: Any, seeds: int, seed: int, 
             parts = [previous_metrics] if previous_metrics else []
         rest = (n_total - done) % every
         chunks = {min(every, n_total - done): chunk_program(min(every, n_total - done))}
+        starting.check()
         last = programs.later(lambda: chunk_program(rest)) if rest and n_total - done > every else None
         if _resume is None:
             state = jax.block_until_ready(init_program.result()(keys))
             parts = []
         compile_s = time.perf_counter() - t0
         saved = done if _resume is not None else None  # the step of the run's newest checkpoint (None: none yet)
+        new = None  # a new run's files until its first checkpoint (rundir.NewRun); a resumed run writes into out
 
-        # Started: from here on the run writes its directory (replacing an old run only now).
-        if _resume is None:
-            rundir.remove_run(out)
-            rundir.write_config(out, algo, cfg, seeds, seed, {"checkpoint_every": checkpoint_every, "fused": fused})
-        for log in loggers:
-            log.open(out, algo, cfg, seeds)
+        def here() -> Path:
+            return new.path if new is not None else out
+
+        def commit() -> None:
+            if new is not None and not new.committed:
+                with _signals_held():
+                    new.commit()
 
         def save(state, step):
+            where = here() / "checkpoints"
             try:
-                ckpt.save(out / "checkpoints", state, step=step,
+                ckpt.save(where, state, step=step,
                           meta=_meta(algo, cfg, seeds, seed, step, n_total, checkpoint_every, _concat(parts)))
             except Exception as e:  # noqa: BLE001 - orbax and tensorstore raise several kinds
-                good = ckpt.latest_step(out / "checkpoints") if (out / "checkpoints").is_dir() else None
-                keep = (f"the newest good checkpoint is {out / 'checkpoints'}/{good} (after update {good}; "
+                good = ckpt.latest_step(where) if where.is_dir() else None
+                keep = (f"the newest good checkpoint is {where}/{good} (after update {good}; "
                         f"`purerl resume {out}` continues from it)" if good is not None else
                         "there is no earlier checkpoint")
-                raise CheckpointError(f"could not save the checkpoint after update {step} to {out / 'checkpoints'}: "
+                raise CheckpointError(f"could not save the checkpoint after update {step} to {where}: "
                                       f"{e}; {keep}") from e
+            commit()  # a new run's first checkpoint: the run moves into out
             return step
 
         def describe() -> str:
@@ -498,8 +562,14 @@ def _train(algo: str, cfg: Any, out: Path, trainer: Any, seeds: int, seed: int, 
                     f" and saving the run")
 
         error = None
-        starting.end()
-        with _Stops(describe) as stops:
+        with _Stops(describe, starting) as stops, contextlib.ExitStack() as files:
+            starting.end()  # a stop signal swallowed during the start is raised here, before anything is written
+            if _resume is None:
+                new = files.enter_context(rundir.NewRun(out, replace=overwrite))
+                rundir.write_config(new.path, algo, cfg, seeds, seed,
+                                    {"checkpoint_every": checkpoint_every, "fused": fused})
+            for log in loggers:
+                log.open(out, algo, cfg, seeds)
             try:
                 programs.start()
                 if bar is not None:
@@ -520,6 +590,7 @@ def _train(algo: str, cfg: Any, out: Path, trainer: Any, seeds: int, seed: int, 
                     if error is not None:  # save the last good state; record the metrics up to the failure
                         if done > (saved or 0):
                             saved = save(state, done)
+                        commit()  # nothing to resume when it failed in the first chunk, but metrics to read
                         parts.append(metrics)
                         break
                     state = new_state
@@ -540,7 +611,7 @@ def _train(algo: str, cfg: Any, out: Path, trainer: Any, seeds: int, seed: int, 
                 if bar is not None:
                     bar.close()
                 _close(loggers)
-                write_metrics(out, _concat(parts))
+                write_metrics(here(), _concat(parts))
         metrics = _concat(parts)
         extra = {"trainer": trainer}
         if stops.received:
@@ -548,7 +619,7 @@ def _train(algo: str, cfg: Any, out: Path, trainer: Any, seeds: int, seed: int, 
         if done == n_total and error is None:
             extra["eval"] = programs.evaluate(state)
         return RunOutcome(state, metrics, compile_s, run_s, done, n_total,
-                          interrupted=stops.stop and done < n_total, error=error, extra=extra)
+                          interrupted=stops.stop and done < n_total, error=error, extra=extra, start_update=done0)
     finally:
         programs.close()
 
