@@ -63,3 +63,62 @@ def test_mismatched_or_damaged_checkpoint_is_a_clear_error(tmp_path):
         ckpt.restore(tmp_path / "ck", jax.eval_shape(trainer.init, key))
     with pytest.raises(ValueError, match="no checkpoint"):
         ckpt.restore(tmp_path / "nothing", jax.eval_shape(trainer.init, key))
+
+
+def _tree(x: float, seed: int) -> dict:
+    return {"w": np.full((3,), x, np.float32), "n": np.int32(seed), "key": jax.random.key(seed)}
+
+
+def _assert_tree_equal(got: dict, want: dict) -> None:
+    np.testing.assert_array_equal(np.asarray(got["w"]), want["w"])
+    assert int(got["n"]) == int(want["n"])
+    np.testing.assert_array_equal(np.asarray(jax.random.key_data(got["key"])),
+                                  np.asarray(jax.random.key_data(want["key"])))
+
+
+def test_saving_a_step_that_exists_replaces_it(tmp_path):
+    where = tmp_path / "ck"
+    template = jax.eval_shape(lambda: _tree(0.0, 0))
+    ckpt.save(where, _tree(1.0, 1), step=1, meta={"v": "a1"})
+    ckpt.save(where, _tree(2.0, 2), step=2, meta={"v": "a2"})
+    ckpt.save(where, _tree(3.0, 3), step=2, meta={"v": "b2"})        # the same step again: replaced
+    assert ckpt.latest_step(where) == 2
+    assert sorted(p.name for p in where.iterdir()) == ["1", "2"]       # nothing left beside the steps
+    state, meta = ckpt.restore(where, template)
+    assert meta == {"v": "b2"}
+    _assert_tree_equal(state, _tree(3.0, 3))
+    state, meta = ckpt.restore(where, template, step=1)              # the other step is untouched
+    assert meta == {"v": "a1"}
+    _assert_tree_equal(state, _tree(1.0, 1))
+    ckpt.save(where, _tree(4.0, 4), step=1, meta={"v": "b1"})        # an older step can be replaced too
+    assert sorted(p.name for p in where.iterdir()) == ["1", "2"] and ckpt.latest_step(where) == 2
+    state, meta = ckpt.restore(where, template, step=1)
+    assert meta == {"v": "b1"}
+    _assert_tree_equal(state, _tree(4.0, 4))
+
+
+def test_a_failed_replace_keeps_the_old_checkpoint(tmp_path, monkeypatch):
+    where = tmp_path / "ck"
+    template = jax.eval_shape(lambda: _tree(0.0, 0))
+    ckpt.save(where, _tree(1.0, 1), step=5, meta={"v": "old"})
+    write = ckpt._write
+
+    def fail_midway(directory, state, step, meta):   # a write that dies after part of the new checkpoint exists
+        write(directory, state, step, meta)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ckpt, "_write", fail_midway)
+    with pytest.raises(OSError, match="disk full"):
+        ckpt.save(where, _tree(2.0, 2), step=5, meta={"v": "new"})
+    monkeypatch.setattr(ckpt, "_write", write)
+    assert sorted(p.name for p in where.iterdir()) == ["5"]
+    state, meta = ckpt.restore(where, template)
+    assert meta == {"v": "old"}
+    _assert_tree_equal(state, _tree(1.0, 1))
+    (where / ".replace-5" / "5").mkdir(parents=True)   # left by an interrupted replace: not a step of the run,
+    assert ckpt.latest_step(where) == 5 and ckpt.restore(where, template)[1] == {"v": "old"}
+    ckpt.save(where, _tree(2.0, 2), step=5, meta={"v": "new"})    # and cleared by the next replace
+    assert sorted(p.name for p in where.iterdir()) == ["5"]
+    state, meta = ckpt.restore(where, template)
+    assert meta == {"v": "new"}
+    _assert_tree_equal(state, _tree(2.0, 2))

@@ -9,6 +9,10 @@ later restores it and runs the remaining updates ends exactly where the uninterr
     template = jax.eval_shape(trainer.init, key)          # shapes and dtypes only, nothing computed
     state, meta = ckpt.restore(run_dir / "checkpoints", template)
 
+``save`` keeps the two newest steps. Saving a step that already exists replaces it: the new checkpoint is
+written in full beside the old one (``DIR/.replace-STEP/``) and then swapped in, so a failed write leaves the
+old checkpoint as it was.
+
 Typed PRNG keys are stored as their raw key data and re-wrapped on restore; arrays with no elements (MJX's
 ``Data`` has some, e.g. ``act`` of a model without actuator activations), which orbax refuses to write, are
 stored as one-element stand-ins and restored as the template's empty arrays. A checkpoint that does not
@@ -19,6 +23,7 @@ that says which.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -52,17 +57,41 @@ def _manager(directory: Path, create: bool):
                                  item_names=("state", "meta"))
 
 
-def save(directory: str | Path, state: Any, step: int, meta: dict | None = None) -> Path:
-    """Write ``state`` (and JSON ``meta``) as checkpoint ``step`` under ``directory``; the two newest are kept.
-    The write is finished (and atomic: a partial write never looks like a checkpoint) when this returns."""
+def _write(directory: Path, state: Any, step: int, meta: dict | None) -> None:
     import orbax.checkpoint as ocp
 
-    directory = Path(directory)
     with _manager(directory, create=True) as mngr:
-        mngr.save(int(step), args=ocp.args.Composite(state=ocp.args.StandardSave(_to_storable(state)),
-                                                     meta=ocp.args.JsonSave(meta or {})), force=True)
+        mngr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(_to_storable(state)),
+                                                meta=ocp.args.JsonSave(meta or {})), force=True)
         mngr.wait_until_finished()
-    return directory / str(int(step))
+
+
+def save(directory: str | Path, state: Any, step: int, meta: dict | None = None) -> Path:
+    """Write ``state`` (and JSON ``meta``) as checkpoint ``step`` under ``directory``; the two newest are kept.
+    The write is finished (and atomic: a partial write never looks like a checkpoint) when this returns.
+
+    A checkpoint ``step`` that already exists is replaced: the new one is written in full in
+    ``directory/.replace-STEP/`` first, then the old one is moved out and the new one in, and the old one is
+    deleted. If the write fails, the old checkpoint stays as it was."""
+    directory, step = Path(directory), int(step)
+    target = directory / str(step)
+    if not target.exists():
+        _write(directory, state, step, meta)
+        return target
+    staging = directory / f".replace-{step}"
+    shutil.rmtree(staging, ignore_errors=True)   # left by a replace that was interrupted
+    try:
+        _write(staging, state, step, meta)
+        target.rename(staging / "old")
+        (staging / str(step)).rename(target)
+    except BaseException:
+        if not target.exists() and (staging / "old").is_dir():
+            (staging / "old").rename(target)
+        raise
+    finally:
+        if target.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
 
 
 def latest_step(directory: str | Path) -> int | None:
