@@ -133,7 +133,7 @@ class StateCheck:
 
     def spec(self) -> Any:
         if self._spec is None:
-            self._spec = jax.eval_shape(self._init, jax.random.key(0))
+            self._spec = jax.eval_shape(lambda: self._init(jax.random.key(0)))  # traced only, the key too
         return self._spec
 
     def __call__(self, state: Any, where: str, name: str = "state") -> None:

@@ -156,7 +156,7 @@ def _observation_size(env: Any) -> Any:
     ``reset``'s output (``jax.eval_shape``: traced, never run). The suites' own ``observation_size`` runs
     ``reset`` eagerly, op by op, which compiles every primitive on its own (573 XLA compilations for
     ``brax/ant``)."""
-    obs = jax.eval_shape(env.reset, jax.random.key(0)).obs
+    obs = jax.eval_shape(lambda: env.reset(jax.random.key(0))).obs  # the key made inside: nothing runs
     if isinstance(obs, jax.ShapeDtypeStruct):
         return int(obs.shape[-1])
     return jax.tree.map(lambda x: x.shape, obs)
@@ -222,6 +222,37 @@ class TimeLimitEnv(VecEnv):
 BRAX_BACKENDS = ("generalized", "positional", "spring", "mjx")
 
 
+@contextlib.contextmanager
+def _brax_loads_without_copies():
+    """Brax's system loader (``brax.io.mjcf.load_model``) ends with ``jax.tree.map(jnp.array, sys)``: on arrays
+    already on the device, ``jnp.array`` copies them with an XLA program compiled per shape (57 compilations
+    for ant, each a launch on a GPU). The arrays are fresh and unshared, so ``jnp.asarray`` (no copy, and a plain
+    transfer for numpy arrays) builds the same system; the loader's module sees it for the duration of a load."""
+    try:
+        from brax.io import mjcf
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    real = getattr(mjcf, "jp", None)
+    if real is not jnp:  # another brax version: leave it as it is
+        yield
+        return
+    mjcf.jp = _NoCopyNumpy()
+    try:
+        yield
+    finally:
+        mjcf.jp = real
+
+
+class _NoCopyNumpy:
+    """``jax.numpy`` with ``array`` as ``asarray`` (see :func:`_brax_loads_without_copies`)."""
+
+    array = staticmethod(jnp.asarray)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(jnp, name)
+
+
 @functools.lru_cache(maxsize=None)
 def _brax_env(name: str, backend: str | None):
     # mujoco prints a notice when its optional GPU backend (warp) is missing; keep user output clean.
@@ -232,7 +263,8 @@ def _brax_env(name: str, backend: str | None):
     # purerl's maintainers (the envs are used as they are), not for a user training on them.
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Brax System, piplines and environments", category=UserWarning)
-        return brax_envs.get_environment(name, **kwargs)
+        with _brax_loads_without_copies():
+            return brax_envs.get_environment(name, **kwargs)
 
 
 def brax_env_names() -> list[str]:

@@ -41,7 +41,7 @@ def _storable(x: Any) -> Any:
     if _is_key(x):
         return jax.random.key_data(x)
     if hasattr(x, "shape") and 0 in tuple(x.shape):
-        return jax.numpy.zeros((1,), x.dtype)
+        return np.zeros((1,), x.dtype)  # numpy: an eager jnp.zeros would compile a program per dtype
     return x
 
 
