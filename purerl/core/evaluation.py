@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from purerl.core.keys import as_key
-from purerl.core.trajectory import scan_env
+from purerl.core.trajectory import noise_fit
 from purerl.envs.base import VecEnv
 from purerl.envs.wrappers import RunningMeanStd
 
@@ -26,6 +26,10 @@ class RecurrentAct:
     step: Callable[[Any, jax.Array, jax.Array], tuple[jax.Array, Any]]
 
 
+# Steps per block of the evaluation loop: the loop stops after the block in which the last episode ended.
+EVAL_BLOCK = 64
+
+
 def evaluate_policy(env: VecEnv, act: ActFn, key: jax.Array, obs_rms: RunningMeanStd | None = None,
                     record: Callable[[Any], Any] | None = None) -> dict:
     """Run one episode in each of ``env.num_envs`` envs with ``act(obs, key) -> action`` (or a
@@ -33,10 +37,14 @@ def evaluate_policy(env: VecEnv, act: ActFn, key: jax.Array, obs_rms: RunningMea
 
     ``env`` must carry :class:`~purerl.envs.EpisodeStatistics` and no reward scaling; ``obs_rms`` are the
     training run's observation statistics (frozen here), or ``None`` for raw observations.
-    Returns ``returns``/``lengths`` per episode and their mean/std/min/max. With ``record``, also
-    ``trace``: ``record(env_state)`` before every step, and each step's ``reward`` and ``done``, stacked over
-    the ``env.max_episode_steps`` steps the loop runs (rendering records episodes this way, so a rendered
-    episode is the evaluated one).
+    Returns ``returns``/``lengths`` per episode and their mean/std/min/max. The envs step in blocks of
+    :data:`EVAL_BLOCK` steps (fewer where the env's randomness for a block would not fit
+    :data:`~purerl.core.trajectory.NOISE_BUDGET_BYTES`), and the loop stops after the block in which every
+    episode has ended, at most at the env's time limit (``env.max_episode_steps``), which ends every episode.
+    With ``record``, every block up to the time limit runs and the result also holds ``trace``:
+    ``record(env_state)`` before every step, and each step's ``reward`` and ``done``, stacked over the
+    ``env.max_episode_steps`` steps (rendering records episodes this way; the steps' randomness is the same
+    with and without ``record``, so a rendered episode is the evaluated one).
     """
     norm = (lambda o: o) if obs_rms is None else obs_rms.normalize
     k_reset, k_run = jax.random.split(as_key(key, "key"))
@@ -63,11 +71,32 @@ def evaluate_policy(env: VecEnv, act: ActFn, key: jax.Array, obs_rms: RunningMea
         trace = None if record is None else {"state": seen, "reward": ts.reward, "done": ts.done}
         return (state, ts.obs, memory, ret, length, finished | ts.done), trace
 
-    k_act, k_env = jax.random.split(k_run)
     steps = env.max_episode_steps
-    (_, _, _, ret, length, finished), trace = scan_env(
-        env, step, (state, obs, memory, zeros, zeros, jnp.zeros((n,), bool)), k_env, steps,
-        jax.random.split(k_act, steps))
+    block = min(EVAL_BLOCK, noise_fit(env))
+    num_blocks = -(-steps // block)
+    k_act, k_env = jax.random.split(k_run)
+    act_keys = jnp.reshape(jax.random.split(k_act, num_blocks * block), (num_blocks, block))
+    env_keys = jax.random.split(k_env, num_blocks)
+
+    def run_block(carry, i):
+        return jax.lax.scan(step, carry, (act_keys[i], env.step_noise(env_keys[i], block)))
+
+    carry = (state, obs, memory, zeros, zeros, jnp.zeros((n,), bool))
+    if record is None:
+        def cond(c):
+            i, (*_, finished) = c
+            return (i < num_blocks) & ~jnp.all(finished)
+
+        def body(c):
+            i, inner = c
+            return i + 1, run_block(inner, i)[0]
+
+        _, carry = jax.lax.while_loop(cond, body, (jnp.zeros((), jnp.int32), carry))
+        trace = None
+    else:
+        carry, trace = jax.lax.scan(run_block, carry, jnp.arange(num_blocks))
+        trace = jax.tree.map(lambda y: jnp.reshape(y, (num_blocks * block,) + y.shape[2:])[:steps], trace)
+    _, _, _, ret, length, finished = carry
     out = {"returns": ret, "lengths": length, "finished": finished, "mean": ret.mean(), "std": ret.std(),
            "min": ret.min(), "max": ret.max()}
     if record is not None:

@@ -81,12 +81,18 @@ PolicyFn = Callable[[jax.Array, Any], tuple[jax.Array, dict]]
 NOISE_BUDGET_BYTES = 64 * 2**20
 
 
+def noise_fit(env: VecEnv, budget: int | None = None) -> int:
+    """Steps of ``env``'s randomness that fit in ``budget`` bytes (default :data:`NOISE_BUDGET_BYTES`; at
+    least 1)."""
+    one = jax.eval_shape(lambda: env.step_noise(jax.random.key(0), 1))  # traced only, the key too
+    per_step = sum(math.prod(x.shape) * x.dtype.itemsize for x in jax.tree.leaves(one)) or 1
+    return max(1, (NOISE_BUDGET_BYTES if budget is None else budget) // per_step)
+
+
 def noise_chunk(env: VecEnv, num_steps: int, budget: int | None = None) -> int:
     """Steps of env randomness :func:`scan_env` draws at once: the largest divisor of ``num_steps`` whose
     noise fits in ``budget`` bytes (default :data:`NOISE_BUDGET_BYTES`; at least 1 step)."""
-    one = jax.eval_shape(lambda: env.step_noise(jax.random.key(0), 1))  # traced only, the key too
-    per_step = sum(math.prod(x.shape) * x.dtype.itemsize for x in jax.tree.leaves(one)) or 1
-    fit = max(1, (NOISE_BUDGET_BYTES if budget is None else budget) // per_step)
+    fit = noise_fit(env, budget)
     return max(d for d in range(1, min(num_steps, fit) + 1) if num_steps % d == 0)
 
 
