@@ -1,29 +1,94 @@
-"""mkdocs hooks: pages take parts of the README and tables generated from the code, so each text has one
-copy.
+"""mkdocs hooks: pages take parts of the README, other files of the repository and tables generated from the
+code, so each text has one copy.
 
-    <!-- readme: Python API -->          the README section under that heading (## or ###), without the heading
-    <!-- config-fields: ppo -->          a table of every Config field of purerl.ppo: name, default, static, meaning
+In a page's Markdown:
+
+    <!-- readme: Python API -->     the README section under that heading (any level), without the heading:
+                                    up to the next heading of the same or a higher level *outside fenced code*
+                                    (a ``# comment`` line inside a ```python block is not a heading)
+    <!-- file: CHANGELOG.md -->     a Markdown file of the repository, without its first-level title
+    <!-- config-fields: ppo -->     a table of every Config field of purerl.ppo that the algorithm accepts:
+                                    name, default, static or leaf, meaning (fields it refuses, such as
+                                    ``recurrent`` for REINFORCE, are left out); cells are escaped
+    <!-- metrics: ppo -->           the metrics one update of purerl.ppo returns, read from the code (the keys
+                                    of ``jax.eval_shape`` of its ``update``), each with its meaning from
+                                    METRIC_MEANINGS below
+
+Generated files (nothing of them is committed):
+
+    notebooks/NAME.md               each notebooks/NAME.ipynb as a page: Markdown cells as they are, code cells
+                                    highlighted, stored outputs (text, PNG images) shown; nothing is executed
+    assets/pygments.css             the colours of the code highlighted at build time (pymdownx.highlight)
+
+And a Griffe extension for mkdocstrings (``docs/hooks.py:SphinxRoles`` in mkdocs.yml): the docstrings are
+written with Sphinx roles (``:func:`make```, ``:class:`~purerl.core.loop.Trainer```); each becomes a link to
+the object's documentation where the site has one (a code span otherwise), the reStructuredText ``::`` before
+a literal block becomes ``:``, and parameters whose names start with ``_`` are left out of signatures.
 """
 
 from __future__ import annotations
 
+import base64
+import dataclasses
+import functools
+import html
+import json
+import logging
 import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger("mkdocs.hooks.purerl")
+
+# --- Markdown structure: headings outside fenced code ------------------------------------------------------
+
+_FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
+_HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
 
 
-def _readme_section(title: str) -> str:
-    text = (ROOT / "README.md").read_text()
-    m = re.search(rf"^(#+) {re.escape(title)}\s*$", text, flags=re.M)
-    if m is None:
-        raise ValueError(f"docs: the README has no section {title!r}")
-    level = len(m.group(1))
-    rest = text[m.end():]
-    end = re.search(rf"^#{{1,{level}}} ", rest, flags=re.M)
-    body = rest[: end.start()] if end else rest
-    # links relative to the repository root: docs/X becomes a link between pages, any other file its path
-    return re.sub(r"\[([^\]]+)\]\((?!https?://|#)([^)]+)\)", _link, body).strip() + "\n"
+def headings(text: str) -> list[tuple[int, int, str]]:
+    """``(line index, level, title)`` of every ATX heading of ``text`` that is not inside a fenced code block
+    (```` ``` ```` or ``~~~``, closed by a fence of the same character at least as long)."""
+    return _scan(text)[0]
+
+
+def _scan(text: str) -> tuple[list[tuple[int, int, str]], str | None]:
+    """The headings outside fenced code, and the fence still open at the end of ``text`` (None if none)."""
+    out, fence = [], None
+    for i, line in enumerate(text.splitlines()):
+        m = _FENCE_OPEN.match(line)
+        if fence is not None:
+            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence) and not m.group(2).strip():
+                fence = None
+            continue
+        if m and not (m.group(1)[0] == "`" and "`" in m.group(2)):
+            fence = m.group(1)
+            continue
+        h = _HEADING.match(line)
+        if h:
+            out.append((i, len(h.group(1)), h.group(2).strip()))
+    return out, fence
+
+
+def section(text: str, title: str) -> str:
+    """The body of the section of ``text`` under the heading ``title`` (without the heading line), up to the
+    next heading of the same or a higher level outside fenced code; a ``ValueError`` if there is none."""
+    lines = text.splitlines()
+    found = headings(text)
+    for n, (i, level, t) in enumerate(found):
+        if t == title:
+            end = next((j for j, lv, _ in found[n + 1:] if lv <= level), len(lines))
+            body = "\n".join(lines[i + 1:end])
+            if _scan(body)[1] is not None:  # cannot happen when the README's fences are closed
+                raise ValueError(f"docs: README section {title!r} ends inside a code block")
+            return body
+    raise ValueError(f"docs: the README has no section {title!r}")
+
+
+def relink(body: str) -> str:
+    """Links relative to the repository root, as the README writes them, for a page of the site: ``docs/X``
+    becomes a link between pages, a link to any other file its path (the site does not hold the file)."""
+    return re.sub(r"\[([^\]]+)\]\((?!https?://|#)([^)]+)\)", _link, body)
 
 
 def _link(m: re.Match) -> str:
@@ -33,17 +98,276 @@ def _link(m: re.Match) -> str:
     return text if text.strip("`") == target else f"{text} (`{target}`)"
 
 
-def _config_table(algo: str) -> str:
+def readme_section(title: str) -> str:
+    return relink(section((ROOT / "README.md").read_text(), title)).strip() + "\n"
+
+
+def repo_file(path: str) -> str:
+    """A Markdown file of the repository for a page: its ``# title`` line dropped (the page has its own)."""
+    text = (ROOT / path).read_text()
+    return re.sub(r"\A# [^\n]*\n", "", text).strip() + "\n"
+
+
+# --- table cells -------------------------------------------------------------------------------------------
+
+# Characters that Markdown, the table syntax, HTML or the math extension would read as markup.
+_CELL_ESCAPES = {c: f"&#{ord(c)};" for c in "&<>|*_`[]\\$"}
+
+
+def cell(text: str) -> str:
+    """``text`` as the literal content of a Markdown table cell (``brax/<name>`` stays ``brax/<name>``)."""
+    return "".join(_CELL_ESCAPES.get(c, c) for c in " ".join(str(text).split()))
+
+
+def code_cell(text: str) -> str:
+    return f"<code>{cell(text)}</code>"
+
+
+# --- Config tables -----------------------------------------------------------------------------------------
+
+def refused_fields(config_cls: type) -> set[str]:
+    """Fields ``config_cls`` refuses to change from their defaults: ``recurrent`` where the algorithm has no
+    recurrent policy (``_recurrent_supported``), and any switch whose other value, with every other field
+    at its default, fails validation naming that field (TRPO's ``shared_network``; a field whose ``_applies``
+    rule never holds)."""
+    names = {f.name for f in dataclasses.fields(config_cls)}
+    out = set()
+    if "recurrent" in names and not getattr(config_cls, "_recurrent_supported", True):
+        out.add("recurrent")
+    for f in dataclasses.fields(config_cls):
+        if f.name in out or not isinstance(f.default, bool):
+            continue
+        try:
+            config_cls(**{f.name: not f.default}).validate()
+        except ValueError as e:
+            if f"`{f.name}`" in str(e):
+                out.add(f.name)
+    return out
+
+
+def config_table(algo: str) -> str:
     from purerl.config import field_docs
     from purerl.run.rundir import algo_module
 
+    config_cls = algo_module(algo).Config
+    refused = refused_fields(config_cls)
     rows = ["| field | default | kind | meaning |", "|---|---|---|---|"]
-    for name, default, static, help_text in field_docs(algo_module(algo).Config):
-        rows.append(f"| `{name}` | `{default!r}` | {'static' if static else 'leaf (vmappable)'} | "
-                    f"{help_text.replace('|', '/')} |")
+    for name, default, static, help_text in field_docs(config_cls):
+        if name in refused:
+            continue
+        rows.append(f"| {code_cell(name)} | {code_cell(repr(default))} | "
+                    f"{'static' if static else 'leaf (vmappable)'} | {cell(help_text)} |")
+    if refused:
+        rows.append("")
+        rows.append(f"`purerl.{algo}` refuses " + ", ".join(f"`{n}`" for n in sorted(refused))
+                    + " (a `ValueError` names the field), so the table leaves "
+                    + ("it" if len(refused) == 1 else "them") + " out.")
     return "\n".join(rows) + "\n"
 
 
+# --- metrics tables ----------------------------------------------------------------------------------------
+
+METRIC_MEANINGS = {
+    # every algorithm
+    "episode_return": "mean undiscounted return of the episodes that finished in this update (or log point); "
+                      "carried forward from the previous one when none finished",
+    "episode_length": "mean length of those episodes, carried forward the same way",
+    "episodes": "how many episodes finished (summed over envs)",
+    "env_steps": "env steps of the run so far (float32 inside the program; the run directory's files hold "
+                 "the exact int64 count)",
+    # on-policy
+    "policy_loss": "policy-gradient loss (for PPO the clipped surrogate, negated), mean over the update's "
+                   "minibatches",
+    "value_loss": "0.5 x mean squared error of the value function against its targets",
+    "entropy": "mean entropy of the policy on the batch (SAC: the estimate -mean log pi of its actions)",
+    "grad_norm": "global norm of the gradient before clipping",
+    "approx_kl": "mean (r - 1) - log r over the minibatch, r the probability ratio: an estimate of "
+                 "KL(pi_old || pi)",
+    "clip_frac": "fraction of steps whose ratio lies outside [1 - clip_eps, 1 + clip_eps]",
+    "learning_rate": "the step size used in this update (after annealing)",
+    "kl_stopped": "1 when target_kl stopped this update's minibatches early, else 0",
+    "baseline": "mean baseline b subtracted from the returns (0 without one)",
+    "complete_frac": "fraction of the rollout's steps that count: in each env's first episode of the "
+                     "rollout, which ended inside it",
+    "staleness": "mean staleness (in updates) of the round's worker gradients",
+    "kl": "mean KL(pi_old || pi) of the accepted step (0 when the line search accepted none)",
+    "surrogate_improvement": "gain of the surrogate objective by the accepted step (0 when none was "
+                             "accepted)",
+    "expected_improvement": "the improvement the linear model predicts for the full step: g . step",
+    "accepted": "1 when the line search accepted a step, else 0 (its mean is the accepted fraction)",
+    "line_search_steps": "line-search candidates tried (line_search_steps when none was accepted)",
+    # off-policy
+    "eval_return": "mean return of the deterministic policy over eval_episodes episodes at the end of the "
+                   "log point",
+    "critic_loss": "mean squared TD error of the critics against the target",
+    "actor_loss": "actor loss (DDPG/TD3: -mean Q1(s, mu(s)); SAC: mean alpha log pi - min Q); NaN where "
+                  "TD3's delayed actor took no step",
+    "q": "mean Q value of the sampled batch's actions (first critic, or the ensemble mean)",
+    "target_q": "mean TD target r + gamma (1 - terminated) Q'(s', a')",
+    "alpha": "the entropy temperature",
+    "alpha_loss": "the temperature's loss -log(alpha) (target_entropy - entropy)",
+    "gradient_steps": "gradient steps taken so far",
+}
+
+
+@functools.lru_cache(maxsize=None)
+def metric_names(algo: str) -> tuple[str, ...]:
+    """The metrics one ``update`` of the algorithm's default config returns: traced, never compiled or run."""
+    import warnings
+
+    import jax
+
+    from purerl.run.rundir import algo_module
+
+    with warnings.catch_warnings():  # the library's own deprecation notices are not the docs' business
+        warnings.simplefilter("ignore", DeprecationWarning)
+        trainer = algo_module(algo).make(algo_module(algo).Config())
+        state = jax.eval_shape(trainer.init, jax.random.key(0))
+        _, metrics = jax.eval_shape(trainer.update, state)
+    return tuple(sorted(metrics))
+
+
+def metrics_table(algo: str) -> str:
+    rows = ["| metric | meaning |", "|---|---|"]
+    for name in metric_names(algo):
+        meaning = METRIC_MEANINGS.get(name)
+        if meaning is None:
+            log.warning(f"docs/hooks.py: purerl.{algo} logs `{name}`, which METRIC_MEANINGS does not describe")
+            meaning = ""
+        rows.append(f"| {code_cell(name)} | {cell(meaning)} |")
+    return "\n".join(rows) + "\n"
+
+
+# --- notebooks ---------------------------------------------------------------------------------------------
+
+def _fence(text: str, lang: str = "") -> str:
+    longest = max((len(m) for m in re.findall(r"`{3,}", text)), default=2)
+    ticks = "`" * (longest + 1)
+    return f"{ticks}{lang}\n{text.rstrip()}\n{ticks}\n"
+
+
+def _strip_ansi(text: str) -> str:
+    return re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text)
+
+
+def notebook_markdown(path: Path, images: dict[str, bytes]) -> str:
+    """A notebook as a Markdown page; its PNG outputs are added to ``images`` (``name -> bytes``) and linked
+    as ``{stem}/{name}``. Outputs are shown as stored: nothing is executed."""
+    nb = json.loads(path.read_text())
+    lang = nb.get("metadata", {}).get("language_info", {}).get("name", "python")
+    stored = any(c.get("outputs") for c in nb["cells"])
+    note = (f"!!! note \"`notebooks/{path.name}`\"\n    Rendered from the notebook as stored"
+            + (" with its outputs" if stored else ", which holds no outputs: run it to see them (`jupyter lab`, "
+               "from `notebooks/`)") + "; nothing is executed when the site is built.\n")
+    parts = []
+    for n, c in enumerate(nb["cells"]):
+        source = "".join(c.get("source", ""))
+        if c["cell_type"] == "markdown":
+            parts.append(source.strip() + "\n")
+            if note and parts[0].startswith("# "):  # the note goes under the notebook's title
+                parts.append(note)
+                note = ""
+            continue
+        if note:
+            parts.append(note)
+            note = ""
+        if c["cell_type"] != "code" or not source.strip():
+            continue
+        parts.append(_fence(source, lang))
+        for k, out in enumerate(c.get("outputs", [])):
+            kind = out.get("output_type")
+            if kind == "stream":
+                parts.append(_fence(_strip_ansi("".join(out.get("text", ""))), "text"))
+            elif kind == "error":
+                parts.append(_fence(_strip_ansi("\n".join(out.get("traceback", []))), "text"))
+            elif kind in ("display_data", "execute_result"):
+                data = out.get("data", {})
+                if "image/png" in data:
+                    name = f"cell{n}_{k}.png"
+                    images[name] = base64.b64decode("".join(data["image/png"]))
+                    parts.append(f"![output of cell {n}]({path.stem}/{name})\n")
+                elif "text/plain" in data:
+                    parts.append(_fence("".join(data["text/plain"]), "text"))
+    return "\n".join(parts + [note])
+
+
+def on_files(files, config):  # noqa: ANN001, ANN201 - mkdocs' hook signature
+    from mkdocs.structure.files import File
+    from pygments.formatters import HtmlFormatter
+
+    css = HtmlFormatter(style="default").get_style_defs(".highlight")
+    files.append(File.generated(config, "assets/pygments.css", content=css))
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        images: dict[str, bytes] = {}
+        page = notebook_markdown(path, images)
+        files.append(File.generated(config, f"notebooks/{path.stem}.md", content=page))
+        for name, data in images.items():
+            files.append(File.generated(config, f"notebooks/{path.stem}/{name}", content=data))
+    return files
+
+
+# --- the page hook -----------------------------------------------------------------------------------------
+
 def on_page_markdown(markdown: str, page, config, files) -> str:  # noqa: ANN001 - mkdocs' hook signature
-    markdown = re.sub(r"<!-- readme: (.+?) -->", lambda m: _readme_section(m.group(1).strip()), markdown)
-    return re.sub(r"<!-- config-fields: (\w+) -->", lambda m: _config_table(m.group(1)), markdown)
+    markdown = re.sub(r"<!-- readme: (.+?) -->", lambda m: readme_section(m.group(1).strip()), markdown)
+    markdown = re.sub(r"<!-- file: (\S+?) -->", lambda m: repo_file(m.group(1)), markdown)
+    markdown = re.sub(r"<!-- config-fields: (\w+) -->", lambda m: config_table(m.group(1)), markdown)
+    return re.sub(r"<!-- metrics: (\w+) -->", lambda m: metrics_table(m.group(1)), markdown)
+
+
+# --- docstrings: Sphinx roles, literal blocks, private parameters ------------------------------------------
+
+_ROLE = re.compile(r":(?:py:)?(?:func|meth|class|mod|data|attr|obj|exc|const):`([^`]+)`")
+
+
+def _role_link(obj, text: str) -> str:  # noqa: ANN001 - a griffe object
+    m = re.fullmatch(r"\s*(.*?)\s*<([^>]+)>\s*", text)
+    title, target = (m.group(1), m.group(2)) if m else (None, text.strip())
+    short = target.startswith("~")
+    target = target.lstrip("~").lstrip(".")
+    if title is None:
+        title = target.rsplit(".", 1)[-1] if short else target
+    path = target
+    if not target.startswith("purerl"):
+        try:
+            path = obj.resolve(target)
+        except Exception:  # noqa: BLE001 - any name griffe cannot place stays a code span
+            path = target
+    # an optional cross-reference: a link where the site documents `path`, the bare code span where not
+    return f'<autoref identifier="{html.escape(path)}" optional><code>{html.escape(title)}</code></autoref>'
+
+
+def convert_docstring(text: str, obj=None) -> str:  # noqa: ANN001 - a griffe object
+    """A Sphinx-style docstring as Markdown for mkdocstrings: roles become cross-references (resolved in
+    ``obj``'s scope), ``text::`` before a literal block becomes ``text:``."""
+    text = _ROLE.sub(lambda m: _role_link(obj, m.group(1)) if obj is not None else f"`{m.group(1)}`", text)
+    text = re.sub(r"(?m)(\S)::$", r"\1:", text)
+    return re.sub(r"(?m)^[ \t]*::[ \t]*$", "", text)
+
+
+try:
+    import griffe
+except ImportError:  # pragma: no cover - only the docs build loads the extension
+    griffe = None
+
+if griffe is not None:
+
+    class SphinxRoles(griffe.Extension):
+        """Docstrings for mkdocstrings: see the module docstring."""
+
+        def on_package(self, *, pkg, **kwargs) -> None:  # noqa: ANN001
+            seen: set[int] = set()
+
+            def visit(obj) -> None:  # noqa: ANN001
+                if id(obj) in seen or obj.is_alias:
+                    return
+                seen.add(id(obj))
+                if obj.docstring is not None:
+                    obj.docstring.value = convert_docstring(obj.docstring.value, obj)
+                if obj.is_function:
+                    for p in [p for p in obj.parameters if p.name.startswith("_")]:
+                        del obj.parameters[p.name]
+                for member in list(obj.members.values()):
+                    visit(member)
+
+            visit(pkg)
