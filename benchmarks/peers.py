@@ -1,34 +1,77 @@
-"""purerl against rejax, timed side by side in one run, with PureJaxRL's published figures for reference.
+r"""purerl against rejax and PureJaxRL, timed side by side in one run.
 
     bash ../shared/peers/setup.sh              # once: .peers-venv with rejax 0.1.3 (gymnax's old API)
-    python benchmarks/peers.py --small         # every row on a CPU (about 20 minutes on 2 cores)
-    python benchmarks/peers.py --rows ppo1,sac --rounds 5
+    python benchmarks/peers.py --prepare-pjr .peers/purejaxrl SRC     # once: PureJaxRL's files, see below
+    python benchmarks/peers.py --small --pjr .peers/purejaxrl         # the CPU rows (about 25 minutes, 2 cores)
+    python benchmarks/peers.py --tiny --pjr .peers/purejaxrl --rows ppo1,ppo256,ppo2048,sac,cli  # plumbing only
+    python benchmarks/peers.py --rows ppo1,sac --rounds 5             # chosen rows; PureJaxRL quoted
 
-Each system runs in its own worker process (rejax from --peers-python), fresh for every round so that
-compilation is never served from memory; the persistent compilation cache is off. purerl compiles as its
-README shows (``purerl.jit``: XLA options chosen for its programs, see ``purerl/compiling.py``); a third
-worker compiles the same program with plain ``jax.jit`` (compile time only), reported on its own line. Within a round the
-systems take turns: A compiles, B compiles, then A, B run their compiled program once to warm up and
---runs more times each, alternated (A B A B). "compile" is ``jax.jit(f).lower(x).compile()``, "run" a later
-call of the compiled program; the table reports medians over rounds and runs, and purerl / fastest peer.
+Each system runs in its own worker process, fresh for every round so that compilation is never served from
+memory; the persistent compilation cache is off. purerl compiles as its README shows (``purerl.jit``: XLA
+options chosen for its programs, see ``purerl/compiling.py``); a second purerl worker compiles the same program
+with plain ``jax.jit`` (compile time only), reported on its own line. Within a round every worker first loads
+(imports, builds its program) and reports ready; then the systems take turns: A, B, C compile, A, B, C run
+their compiled program once to warm up, then --runs more times each, alternated (A B C A B C); the next round
+goes in the reverse order. "compile" is ``jax.jit(f).lower(x).compile()``, "run" a later call of the compiled
+program. The table reports medians over rounds and runs, and purerl / the fastest peer measured in this run
+(quoted figures never enter the ratio). "final return": rejax's last evaluation; purerl's and PureJaxRL's
+mean return of the training episodes that ended in the last 5% of updates. A worker that fails is reported
+as failed (its stderr is in the .log beside --out); the other systems go on. --tiny (hidden) cuts every
+budget to a few thousand steps per seed, 1 round of 1 run: a dry run of the plumbing, not a measurement.
+The JSON (--out) is rewritten after every row, so a run cut short keeps the rows it finished.
 
-Rows (identical work for both systems: env steps, envs, rollout and minibatch shapes, networks, gradient
-steps; each library keeps its own defaults for the rest):
-* ppo1  PPO CartPole-v1, 4 envs x 128 steps, 4 epochs x 4 minibatches, 64x64 tanh, 5e5 steps, 1 seed;
-* ppo16 the same, 16 seeds vmapped in one program;
-* sac   SAC Pendulum-v1, 20k steps, 1 env, batch 256, one gradient step per env step after 2048 random
-        steps, 64x64 ReLU networks, twin critics, 4 evaluations;
-* cli   `purerl train ppo --env CartPole-v1` with an empty compilation cache (whole command, wall clock)
-        against the API's compile + run of the same config (ppo1 above); then the same command again with
-        the cache it filled.
-PureJaxRL is a script rather than a package; its column quotes the figures measured on this kind of machine
-(2-core CPU, jax 0.9.2) that the speed issue gives.
+Rows (identical work for every system: env steps, envs, rollout and minibatch shapes, networks, gradient
+steps; each library keeps its own defaults for the rest; PPO budgets are rounded down to whole updates, so
+that every library runs the same number of them):
+* ppo1    PPO CartPole-v1, 4 envs x 128 steps, 4 epochs x 4 minibatches, 64x64 tanh, 5e5 steps, 1 seed;
+* ppo16   the same, 16 seeds vmapped in one program;
+* ppo256  the same, 256 seeds vmapped in one program;
+* ppo2048 PPO CartPole-v1, 2048 envs x 32 steps, 4 epochs x 8 minibatches, 64x64 tanh, 2e7 steps, 1 seed;
+* sac     SAC Pendulum-v1, 20k steps, 1 env, batch 256, one gradient step per env step after 2048 random
+          steps, 64x64 ReLU networks, twin critics, 4 evaluations (rejax and purerl; PureJaxRL has no SAC);
+* cli     `purerl train ppo --env CartPole-v1` with an empty compilation cache (whole command, wall clock)
+          against the API's compile + run of the same config (ppo1 above); then the same command again with
+          the cache it filled.
+Default rows: ppo1, ppo16, sac, cli (the CPU set: with --small, or on any backend but a GPU); all rows when
+purerl's jax runs on a GPU; --rows chooses.
+
+Peers. rejax runs from --peers-python (default .peers-venv/bin/python, the venv ../shared/peers/setup.sh
+makes) or, with --peers-pythonpath PATHS, from this interpreter with PYTHONPATH=PATHS (the GPU machine has no
+venv). PureJaxRL is a script, not a package: --pjr DIR names a folder with its ``ppo.py`` saved as
+``pjr_ppo.py`` and its ``wrappers.py`` with navix's import commented out and the two brax imports in
+``try/except ImportError``; ``--prepare-pjr DIR SRC`` writes that folder from SRC, a checkout of
+luchris429/purejaxrl or its bare git directory (the ``fetch`` tool's /work/.mirror/luchris429+purejaxrl/repo).
+Its worker runs in the peers' environment (gymnax 0.0.9, the step API it was written for) and builds
+``make_train(config)`` from the upper-case dict of its ``__main__`` with each row's numbers. Without --pjr the
+PureJaxRL column quotes the figures of the speed issue (2-core CPU, jax 0.9.2; ppo1 and ppo16 only, CPU only),
+labelled as quoted.
+
+On the GPU machine (one call; ``../shared`` does not travel, everything the call needs is in the checkout).
+Here, first:
+
+    bash ../shared/gpu/wheels.sh                  # .whl/ and .whl_old/ (git-ignored): purerl's and rejax's wheels
+    python benchmarks/peers.py --prepare-pjr .peers/purejaxrl /work/.mirror/luchris429+purejaxrl/repo
+
+then run's carry ``[".whl", ".whl_old", ".peers"]`` and this command, timeout_s 600 (all rows: 1 round of 1
+timed run, estimated at about 7 minutes from the H200 timings in ../shared/gpu/README.md; $OUT/peers.json is
+rewritten after every row; if time is short, --rows ppo1,ppo256,ppo2048,sac,cli drops the 16-seed row):
+
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl \
+      && python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site_old \
+      .whl_old/*.whl && export PYTHONUNBUFFERED=1 || exit; timeout 560 python3 benchmarks/peers.py \
+      --rounds 1 --runs 1 --purerl-pythonpath $PWD:/tmp/site --peers-pythonpath /tmp/site_old:/tmp/site \
+      --pjr .peers/purejaxrl --out $OUT/peers.json
+
+Workers on a GPU share it: each gets XLA_PYTHON_CLIENT_MEM_FRACTION = 0.9 / (workers alive at once) unless the
+variable is set. Worker stderr goes to the .log beside --out.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
+import math
 import os
 import platform
 import statistics
@@ -40,79 +83,224 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-PUREJAXRL = {"ppo1": {"run_s": 3.66, "compile_s": 7.4}, "ppo16": {"run_s": 42.2}}
 
-TOTAL_PPO, TOTAL_SAC, SAC_WARMUP = 500_000, 20_000, 2_048
+CPU_ROWS = ("ppo1", "ppo16", "sac", "cli")
+ALL_ROWS = ("ppo1", "ppo16", "ppo256", "ppo2048", "sac", "cli")
+PEERS = ("purejaxrl", "rejax")
+# PureJaxRL's figures as the speed issue quotes them (2-core CPU, jax 0.9.2, the full budgets); used only
+# without --pjr, on a CPU, and never in a ratio.
+PUREJAXRL_QUOTED = {"ppo1": {"run_s": 3.66, "compile_s": 7.4}, "ppo16": {"run_s": 42.2}}
+
+
+# ----------------------------------------------------------------------------- rows
+
+def row_spec(row: str, tiny: bool = False) -> dict:
+    """The work of one row, the same for every system. ``tiny``: a few thousand env steps per seed (the
+    plumbing's dry run; PPO keeps 2 updates at least, 65,536 steps in the 2048-env row)."""
+    if row == "ppo2048":
+        spec = dict(algo="ppo", seeds=1, num_envs=2048, num_steps=32, num_epochs=4, num_minibatches=8,
+                    total_timesteps=20_000_000)
+    elif row in ("ppo1", "ppo16", "ppo256"):
+        spec = dict(algo="ppo", seeds=int(row[3:]), num_envs=4, num_steps=128, num_epochs=4, num_minibatches=4,
+                    total_timesteps=500_000)
+    elif row == "sac":
+        spec = dict(algo="sac", seeds=1, total_timesteps=20_000, learning_starts=2_048, num_evals=4)
+    else:
+        raise ValueError(f"row must be one of {', '.join(ALL_ROWS)}; got {row!r}")
+    spec["nominal_timesteps"] = spec["total_timesteps"]
+    if spec["algo"] == "ppo":
+        batch = spec["num_envs"] * spec["num_steps"]
+        if tiny:
+            spec["total_timesteps"] = max(2_048, 2 * batch)
+        # whole updates: purerl and PureJaxRL round down, rejax rounds up; the same count for all three
+        spec["num_updates"] = spec["total_timesteps"] // batch
+        spec["total_timesteps"] = spec["num_updates"] * batch
+    elif tiny:
+        spec.update(total_timesteps=2_048, learning_starts=512)
+    if tiny:
+        spec["nominal_timesteps"] = spec["total_timesteps"]
+    return spec
+
+
+def _steps(n: int) -> str:
+    """5e5, 2e7, 20k, 4,096: a step count as the labels write it."""
+    if n >= 100_000 and float(f"{n:.0e}") == n:
+        mant, exp = f"{n:.0e}".split("e")
+        return f"{mant}e{int(exp)}"
+    return f"{n // 1000}k" if n >= 10_000 and n % 1000 == 0 else f"{n:,}"
+
+
+def row_label(row: str, tiny: bool = False) -> str:
+    s = row_spec(row, tiny)
+    steps = _steps(s["nominal_timesteps"])
+    if s["algo"] == "sac":
+        return f"SAC Pendulum-v1, {steps} steps, 64x64 networks"
+    seeds = "1 seed" if s["seeds"] == 1 else f"{s['seeds']} seeds vmapped"
+    return (f"PPO CartPole-v1, {s['num_envs']} envs x {s['num_steps']} steps, {s['num_epochs']}x"
+            f"{s['num_minibatches']} minibatches, {steps} steps, {seeds}")
+
+
+def pjr_config(spec: dict) -> dict:
+    """PureJaxRL's config dict (the fields of ppo.py's ``__main__``) for a PPO row."""
+    return {"LR": 2.5e-4, "NUM_ENVS": spec["num_envs"], "NUM_STEPS": spec["num_steps"],
+            "TOTAL_TIMESTEPS": spec["total_timesteps"], "UPDATE_EPOCHS": spec["num_epochs"],
+            "NUM_MINIBATCHES": spec["num_minibatches"], "GAMMA": 0.99, "GAE_LAMBDA": 0.95, "CLIP_EPS": 0.2,
+            "ENT_COEF": 0.01, "VF_COEF": 0.5, "MAX_GRAD_NORM": 0.5, "ACTIVATION": "tanh", "ENV_NAME": "CartPole-v1",
+            "ANNEAL_LR": True, "DEBUG": False}
+
+
+def default_rows(rows: str | None, backend: str) -> list[str]:
+    """--rows if given, all rows on a GPU, else the CPU set."""
+    if rows:
+        out = [r.strip() for r in rows.split(",") if r.strip()]
+        for r in out:
+            if r not in ALL_ROWS:
+                raise SystemExit(f"peers.py: --rows: unknown row {r!r}; rows: {', '.join(ALL_ROWS)}")
+        return out
+    return list(ALL_ROWS if backend == "gpu" else CPU_ROWS)
 
 
 # ----------------------------------------------------------------------------- workers (one per system)
 
-def _purerl_program(row: str):
+def _nan_none(x: float) -> float | None:
+    return None if x is None or math.isnan(x) else float(x)
+
+
+def _purerl_program(spec: dict):
     import jax
     import numpy as np
 
     from purerl import ppo, sac
 
-    if row.startswith("ppo"):
-        seeds = 16 if row == "ppo16" else 1
-        train = ppo.make_train(ppo.Config(env="CartPole-v1", total_timesteps=TOTAL_PPO))
+    seeds = spec["seeds"]
+    if spec["algo"] == "ppo":
+        train = ppo.make_train(ppo.Config(env="CartPole-v1", num_envs=spec["num_envs"], num_steps=spec["num_steps"],
+                                          num_epochs=spec["num_epochs"], num_minibatches=spec["num_minibatches"],
+                                          total_timesteps=spec["total_timesteps"]))
 
         def final(res):
             ret = np.asarray(res.metrics["episode_return"]).reshape(seeds, -1)
-            return float(np.mean(ret[:, -max(1, ret.shape[1] // 20):]))
+            return _nan_none(np.nanmean(ret[:, -max(1, ret.shape[1] // 20):]))
     else:
-        seeds = 1
-        train = sac.make_train(sac.Config(env="Pendulum-v1", total_timesteps=TOTAL_SAC, hidden_sizes=(64, 64),
-                                          learning_starts=SAC_WARMUP, num_evals=4))
+        train = sac.make_train(sac.Config(env="Pendulum-v1", total_timesteps=spec["total_timesteps"],
+                                          hidden_sizes=(64, 64), learning_starts=spec["learning_starts"],
+                                          num_evals=spec["num_evals"]))
 
         def final(res):
-            return float(np.mean(np.asarray(res.metrics["eval_return"])[..., -1]))
+            return _nan_none(np.mean(np.asarray(res.metrics["eval_return"])[..., -1]))
     keys = jax.random.split(jax.random.key(0), seeds)
     return (jax.vmap(train) if seeds > 1 else (lambda k: train(k[0]))), keys, final
 
 
-def _rejax_program(row: str):
+def _rejax_program(spec: dict):
     import jax
     import numpy as np
     import rejax
 
-    if row.startswith("ppo"):
-        seeds = 16 if row == "ppo16" else 1
-        algo = rejax.PPO.create(env="CartPole-v1", num_envs=4, num_steps=128, num_epochs=4, num_minibatches=4,
-                                learning_rate=2.5e-4, total_timesteps=TOTAL_PPO, eval_freq=TOTAL_PPO,
+    seeds, total = spec["seeds"], spec["total_timesteps"]
+    if spec["algo"] == "ppo":
+        algo = rejax.PPO.create(env="CartPole-v1", num_envs=spec["num_envs"], num_steps=spec["num_steps"],
+                                num_epochs=spec["num_epochs"], num_minibatches=spec["num_minibatches"],
+                                learning_rate=2.5e-4, total_timesteps=total, eval_freq=total,
                                 skip_initial_evaluation=True, ent_coef=0.01, max_grad_norm=0.5, gamma=0.99,
                                 gae_lambda=0.95, clip_eps=0.2, vf_coef=0.5,
                                 agent_kwargs={"activation": "tanh", "hidden_layer_sizes": (64, 64)})
     else:
-        seeds = 1
-        algo = rejax.SAC.create(env="Pendulum-v1", total_timesteps=TOTAL_SAC, eval_freq=TOTAL_SAC // 4,
-                                skip_initial_evaluation=True, fill_buffer=SAC_WARMUP, batch_size=256, num_envs=1)
+        algo = rejax.SAC.create(env="Pendulum-v1", total_timesteps=total, eval_freq=total // spec["num_evals"],
+                                skip_initial_evaluation=True, fill_buffer=spec["learning_starts"], batch_size=256,
+                                num_envs=1)
 
     def final(res):
         returns = np.asarray(res[1][1])  # [(seeds,) evaluations, episodes]
-        return float(np.mean(returns.reshape(seeds, returns.shape[-2], -1)[:, -1]))
+        return _nan_none(np.mean(returns.reshape(seeds, returns.shape[-2], -1)[:, -1]))
 
     keys = jax.random.split(jax.random.key(0), seeds)
     return (jax.vmap(algo.train) if seeds > 1 else (lambda k: algo.train(k[0]))), keys, final
 
 
-def worker(system: str, row: str) -> None:
-    """Answer ``compile`` / ``run`` / ``quit`` lines on stdin with one JSON line each on stdout. purerl
-    compiles with ``purerl.jit``'s options (its documented way), "purerl-jax.jit" with plain ``jax.jit``."""
+def _pjr_program(spec: dict, pjr_dir: str):
+    import jax
+    import numpy as np
+
+    if spec["algo"] != "ppo":
+        raise ValueError("PureJaxRL runs the PPO rows only")
+    sys.path.insert(0, pjr_dir)
+    import pjr_ppo  # PureJaxRL's ppo.py, as --prepare-pjr saves it
+
+    seeds, updates = spec["seeds"], spec["num_updates"]
+    train = pjr_ppo.make_train(pjr_config(spec))
+
+    def final(res):
+        info = res["metrics"]  # [(seeds,) updates, steps, envs]
+        ret = np.asarray(info["returned_episode_returns"]).reshape(seeds, updates, -1)
+        done = np.asarray(info["returned_episode"]).reshape(seeds, updates, -1)
+        last = slice(-max(1, updates // 20), None)
+        ended = ret[:, last][done[:, last]]
+        return _nan_none(ended.mean()) if ended.size else None
+
+    keys = jax.random.split(jax.random.PRNGKey(0), seeds)  # PureJaxRL's own key kind
+    return (jax.vmap(train) if seeds > 1 else (lambda k: train(k[0]))), keys, final
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _library_version(system: str, pjr_dir: str | None) -> str:
+    if system == "purejaxrl":
+        src = Path(pjr_dir or ".") / "SOURCE.txt"
+        commit = next((ln.split()[-1] for ln in src.read_text().splitlines() if ln.startswith("commit")), None) \
+            if src.exists() else None
+        return f"commit {commit[:7]}" if commit else "unknown commit"
+    from importlib import metadata
+
+    try:
+        return metadata.version("purerl" if system.startswith("purerl") else system)
+    except metadata.PackageNotFoundError:
+        if system.startswith("purerl"):
+            import purerl
+
+            return getattr(purerl, "__version__", "?")
+        return "?"
+
+
+def worker(system: str, row: str, tiny: bool = False, pjr_dir: str | None = None) -> None:
+    """Load, then answer ``info`` / ``compile`` / ``run`` / ``quit`` lines on stdin with one JSON line each on
+    stdout. purerl compiles with ``purerl.jit``'s options (its documented way), "purerl-jax.jit" with plain
+    ``jax.jit``; the peers with plain ``jax.jit``."""
     import jax
 
-    fn, keys, final = (_rejax_program if system == "rejax" else _purerl_program)(row)
+    out = sys.stdout
+    sys.stdout = sys.stderr  # libraries' prints must not break the protocol
+    fn = None
+    if row != "info":
+        spec = row_spec(row, tiny)
+        if system == "rejax":
+            fn, keys, final = _rejax_program(spec)
+        elif system == "purejaxrl":
+            fn, keys, final = _pjr_program(spec, pjr_dir)
+        else:
+            fn, keys, final = _purerl_program(spec)
     options = {}
-    if system == "purerl":
+    if system == "purerl" and fn is not None:
         from purerl.compiling import compile_options
 
         options = compile_options()
     compiled = None
-    out = sys.stdout
-    sys.stdout = sys.stderr  # libraries' prints must not break the protocol
     for line in sys.stdin:
         cmd = line.strip()
-        if cmd == "compile":
+        if cmd == "info":
+            dev = jax.devices()[0]
+            reply = {"backend": jax.default_backend(), "device": dev.device_kind, "jax": jax.__version__,
+                     "python": platform.python_version(), "cpu": _cpu_name(), "cores": os.cpu_count(),
+                     "version": _library_version(system, pjr_dir)}
+        elif cmd == "compile":
             t0 = time.perf_counter()
             compiled = jax.jit(fn).lower(keys).compile(compiler_options=options)
             reply = {"compile_s": time.perf_counter() - t0}
@@ -126,76 +314,160 @@ def worker(system: str, row: str) -> None:
         out.flush()
 
 
+class WorkerDied(RuntimeError):
+    pass
+
+
+def _abs_paths(paths: str) -> str:
+    """Every entry of a PYTHONPATH-style list made absolute (workers run in a temporary directory)."""
+    return os.pathsep.join(os.path.abspath(p) for p in paths.split(os.pathsep) if p)
+
+
+def launches(args: argparse.Namespace) -> dict[str, tuple[str, str | None]]:
+    """(interpreter, PYTHONPATH or None to inherit) for the purerl and the peers' workers."""
+    purerl_path = (_abs_paths(args.purerl_pythonpath) if args.purerl_pythonpath
+                   else os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p))
+    if args.peers_pythonpath:
+        peers = (args.peers_python or sys.executable, _abs_paths(args.peers_pythonpath))
+    else:
+        peers = (args.peers_python or str(ROOT / ".peers-venv" / "bin" / "python"), None)
+    return {"purerl": (sys.executable, purerl_path), "peers": peers}
+
+
 class Worker:
-    def __init__(self, python: str, system: str, row: str):
+    def __init__(self, launch: tuple[str, str | None], system: str, row: str, extra: list[str] = (),
+                 log: Path | None = None, mem_fraction: float | None = None):
+        python, pythonpath = launch
         env = dict(os.environ, JAX_ENABLE_COMPILATION_CACHE="false", TF_CPP_MIN_LOG_LEVEL="3",
                    PYTHONWARNINGS="ignore")
-        if system.startswith("purerl"):
-            env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-        self.p = subprocess.Popen([python, str(Path(__file__).resolve()), "--worker", system, row],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        if pythonpath is not None:
+            env["PYTHONPATH"] = pythonpath
+        if mem_fraction is not None and "XLA_PYTHON_CLIENT_MEM_FRACTION" not in os.environ:
+            env["XLA_PYTHON_CLIENT_MEM_FRACTION"] = f"{mem_fraction:.2f}"  # several workers share one GPU
+        self.system, self.row, self.log = system, row, log
+        self.err = tempfile.TemporaryFile(mode="w+")
+        self.p = subprocess.Popen([python, str(Path(__file__).resolve()), "--worker", system, row, *extra],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err,
                                   text=True, env=env, cwd=tempfile.gettempdir())
 
+    def _stderr(self) -> str:
+        self.err.flush()
+        self.err.seek(0)
+        return self.err.read()
+
     def ask(self, cmd: str) -> dict:
-        self.p.stdin.write(cmd + "\n")
-        self.p.stdin.flush()
-        line = self.p.stdout.readline()
+        try:
+            self.p.stdin.write(cmd + "\n")
+            self.p.stdin.flush()
+            line = self.p.stdout.readline()
+        except (BrokenPipeError, OSError):
+            line = ""
         if not line:
-            raise RuntimeError(f"worker died while answering {cmd!r} (run it with --worker to see why)")
+            self.p.wait(timeout=60)
+            tail = " | ".join(self._stderr().strip().splitlines()[-6:])
+            raise WorkerDied(f"{self.system} worker died answering {cmd!r} (exit {self.p.returncode}): {tail}")
         return json.loads(line)
 
     def close(self) -> None:
         try:
             self.p.stdin.write("quit\n")
             self.p.stdin.flush()
-        except BrokenPipeError:
+        except (BrokenPipeError, OSError):
             pass
-        self.p.wait(timeout=60)
+        try:
+            self.p.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+        if self.log is not None:
+            text = self._stderr()
+            if text.strip():
+                with open(self.log, "a") as f:
+                    f.write(f"===== {self.system} {self.row} (exit {self.p.returncode})\n{text}\n")
+        self.err.close()
+
+
+def probe(who: dict[str, tuple[str, str | None]], extra: list[str] = (), log: Path | None = None) -> dict:
+    """Backend, device and versions as a worker of each system (``{system: launch}``) sees them; the workers
+    load side by side."""
+    workers = {s: Worker(launch, s, "info", extra, log, 0.9 / len(who)) for s, launch in who.items()}
+    try:
+        return {s: w.ask("info") for s, w in workers.items()}
+    finally:
+        for w in workers.values():
+            w.close()
 
 
 # ----------------------------------------------------------------------------- the side-by-side runs
 
-def compare(row: str, systems: dict[str, str], rounds: int, runs: int, compile_only: tuple = ()) -> dict:
+def compare(row: str, systems: dict[str, tuple[str, str | None]], rounds: int, runs: int,
+            compile_only: tuple = (), extra: list[str] = (), log: Path | None = None) -> dict:
     """Medians of compile and run time per system, alternating the systems within every round (the systems
-    in ``compile_only`` are only compiled)."""
+    in ``compile_only`` are only compiled). A system whose worker dies is reported with its error."""
     got = {s: {"compile_s": [], "run_s": [], "return": []} for s in systems}
+    errors: dict[str, str] = {}
+    fraction = 0.9 / len(systems)
     for r in range(rounds):
-        order = list(systems) if r % 2 == 0 else list(reversed(systems))
-        workers = {s: Worker(systems[s], s, row) for s in order}
+        live = [s for s in systems if s not in errors]
+        order = live if r % 2 == 0 else live[::-1]
+        workers = {s: Worker(systems[s], s, row, extra, log, fraction) for s in order}
+
+        def ask(s: str, cmd: str) -> dict | None:
+            if s in errors:
+                return None
+            try:
+                return workers[s].ask(cmd)
+            except WorkerDied as e:
+                errors[s] = str(e)
+                print(f"  {row}: {e}", flush=True)
+                return None
+
         try:
             for s in order:
-                got[s]["compile_s"].append(workers[s].ask("compile")["compile_s"])
+                ask(s, "info")  # every worker has imported and built its program before anything is timed
+            for s in order:
+                if (rep := ask(s, "compile")) is not None:
+                    got[s]["compile_s"].append(rep["compile_s"])
             timed = [s for s in order if s not in compile_only]
             for s in timed:
-                workers[s].ask("run")  # the first call of a compiled program is not timed
+                ask(s, "run")  # the first call of a compiled program is not timed
             for _ in range(runs):
                 for s in timed:
-                    rep = workers[s].ask("run")
-                    got[s]["run_s"].append(rep["run_s"])
-                    got[s]["return"].append(rep["return"])
+                    if (rep := ask(s, "run")) is not None:
+                        got[s]["run_s"].append(rep["run_s"])
+                        got[s]["return"].append(rep["return"])
         finally:
             for w in workers.values():
                 w.close()
         print(f"  {row} round {r + 1}/{rounds}: " + ", ".join(
-            f"{s} compile {got[s]['compile_s'][-1]:.2f}s" + (f" run {got[s]['run_s'][-1]:.2f}s" if got[s]["run_s"]
-                                                             else "") for s in order), flush=True)
+            f"{s} " + ("failed" if s in errors else f"compile {got[s]['compile_s'][-1]:.2f}s" + (
+                f" run {got[s]['run_s'][-1]:.2f}s" if got[s]["run_s"] else "")) for s in order), flush=True)
     med = lambda v: statistics.median(v) if v else None  # noqa: E731
-    return {s: {"compile_s": med(v["compile_s"]), "run_s": med(v["run_s"]), "return": med(v["return"]),
-                "all_run_s": v["run_s"], "all_compile_s": v["compile_s"]} for s, v in got.items()}
+    out = {}
+    for s, v in got.items():
+        rets = [x for x in v["return"] if x is not None]
+        out[s] = {"compile_s": med(v["compile_s"]), "run_s": med(v["run_s"]), "return": med(rets),
+                  "all_run_s": v["run_s"], "all_compile_s": v["compile_s"]}
+        if s in errors:
+            out[s]["error"] = errors[s]
+    return out
 
 
-def cli_row(rounds: int) -> dict:
+def cli_row(rounds: int, launch: tuple[str, str | None], tiny: bool = False) -> dict:
     """Wall clock of the command line's default first run (empty cache) and of a repeated run."""
+    python, pythonpath = launch
+    budget = ["--total-timesteps", str(row_spec("ppo1", tiny)["total_timesteps"])] if tiny else []
     first, repeat = [], []
     for r in range(rounds):
         with tempfile.TemporaryDirectory() as d:
             # the `purerl` command of this checkout (its entry point is purerl.cli:main)
-            env = dict(os.environ, PURERL_CACHE_DIR=str(Path(d) / "cache"),
-                       PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+            env = dict(os.environ, PURERL_CACHE_DIR=str(Path(d) / "cache"))
+            if pythonpath is not None:
+                env["PYTHONPATH"] = pythonpath
             for runs in (first, repeat):
                 out = Path(d) / f"run{len(runs)}-{len(first)}"
                 t0 = time.perf_counter()
-                subprocess.run([sys.executable, "-m", "purerl.cli", "train", "ppo", "--env", "CartPole-v1",
+                subprocess.run([python, "-m", "purerl.cli", "train", "ppo", "--env", "CartPole-v1", *budget,
                                 "--out", str(out), "--no-progress"],
                                check=True, env=env, cwd=d, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 runs.append(time.perf_counter() - t0)
@@ -204,79 +476,233 @@ def cli_row(rounds: int) -> dict:
             "all_repeat_s": repeat}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--small", action="store_true", help="CPU-sized: 3 rounds of 1 timed run (the rows are the same)")
-    ap.add_argument("--rows", default="ppo1,ppo16,sac,cli")
-    ap.add_argument("--rounds", type=int, default=None, help="fresh worker pairs per row (default 3, 5 without --small)")
-    ap.add_argument("--runs", type=int, default=None, help="timed runs per system and round (default 1 with --small, "
-                                                             "else 2)")
-    ap.add_argument("--peers-python", default=str(ROOT / ".peers-venv" / "bin" / "python"),
-                    help="python of the environment made by ../shared/peers/setup.sh")
-    ap.add_argument("--out", default=str(HERE / "results" / "peers.json"))
-    ap.add_argument("--worker", nargs=2, metavar=("SYSTEM", "ROW"), help=argparse.SUPPRESS)
-    args = ap.parse_args()
-    if args.worker:
-        worker(*args.worker)
-        return
-    if not Path(args.peers_python).exists():
-        sys.exit(f"peers.py: no rejax environment at {args.peers_python}: run `bash ../shared/peers/setup.sh` "
-                 f"from the project root (or pass --peers-python)")
-    rounds = args.rounds or (3 if args.small else 5)
-    runs = args.runs or (1 if args.small else 2)
-    import jax
+# ----------------------------------------------------------------------------- the table
 
-    machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-               f"{jax.devices()[0].platform}, jax {jax.__version__}, python {platform.python_version()}")
-    print(f"{time.strftime('%Y-%m-%d')}: {machine}; {rounds} rounds x {runs} runs", flush=True)
-    systems = {"purerl": sys.executable, "purerl-jax.jit": sys.executable, "rejax": args.peers_python}
-    res = {}
-    for row in args.rows.split(","):
-        if row == "cli":
-            continue
-        res[row] = compare(row, systems, rounds, runs, compile_only=("purerl-jax.jit",))
-    if "cli" in args.rows.split(","):
-        res["cli"] = cli_row(rounds)
-        if "ppo1" not in res:
-            res["ppo1"] = compare("ppo1", {"purerl": sys.executable}, rounds, runs)
+def _cell(v: float | None, unit: str = " s", fmt: str = ".2f") -> str:
+    return "-" if v is None else f"{v:{fmt}}{unit}"
 
-    labels = {"ppo1": "PPO CartPole 5e5, 1 seed", "ppo16": "PPO CartPole 5e5, 16 seeds", "sac": "SAC Pendulum 20k, 64x64"}
-    lines = ["| workload | PureJaxRL (quoted) | rejax 0.1.3 | purerl | purerl / fastest peer |",
+
+def build_table(res: dict, meta: dict) -> tuple[list[str], list[dict]]:
+    """Markdown lines and one JSON record per row from ``compare``'s results. ``meta``: ``backend``, ``tiny``,
+    ``pjr_live`` (PureJaxRL measured in this run; else its quoted figures where there are any), ``header``,
+    ``rejax`` (its column title)."""
+    quote = not meta.get("pjr_live") and meta.get("backend") == "cpu" and not meta.get("tiny")
+    pj_title = "PureJaxRL" if meta.get("pjr_live") else "PureJaxRL (quoted, not in the ratio)"
+    lines = [meta.get("header", ""), "",
+             f"| workload | {pj_title} | {meta.get('rejax', 'rejax 0.1.3')} | purerl | purerl / fastest peer |",
              "|---|---|---|---|---|"]
     table = []
-    for row in ("ppo1", "ppo16", "sac"):
-        if row not in res or "rejax" not in res[row]:
+    for row in ALL_ROWS:
+        if row == "cli" or row not in res or "purerl" not in res[row]:
             continue
-        for what in ("run_s", "compile_s"):
-            pj = PUREJAXRL.get(row, {}).get(what)
-            peers = [v for v in (pj, res[row]["rejax"][what]) if v is not None]
-            ratio = res[row]["purerl"][what] / min(peers)
-            table.append({"row": row, "what": what, "purejaxrl": pj, "rejax": res[row]["rejax"][what],
-                          "purerl": res[row]["purerl"][what], "ratio": ratio})
-            lines.append(f"| {labels[row]}: {what[:-2]} | {f'{pj:.2f} s' if pj else '-'} | "
-                         f"{res[row]['rejax'][what]:.2f} s | {res[row]['purerl'][what]:.2f} s | {ratio:.2f} |")
-            if what == "compile_s":
-                plain = res[row]["purerl-jax.jit"]["compile_s"]
-                lines.append(f"| {labels[row]}: compile with plain `jax.jit` | | | {plain:.2f} s | "
-                             f"{plain / min(peers):.2f} |")
-                table.append({"row": row, "what": "compile_s_jax_jit", "purerl": plain, "ratio": plain / min(peers)})
-        lines.append(f"| {labels[row]}: final return | | {res[row]['rejax']['return']:.0f} | "
-                     f"{res[row]['purerl']['return']:.0f} | |")
-    if "cli" in res:
+        r = res[row]
+        label = row_label(row, meta.get("tiny", False))
+        short = f"`{row}`"
+        rec = {"row": row, "label": label, "spec": row_spec(row, meta.get("tiny", False)), "systems": {}}
+        for s in ("purerl", *PEERS):
+            if s in r:
+                rec["systems"][s] = {k: r[s].get(k) for k in ("compile_s", "run_s", "return")}
+                if "error" in r[s]:
+                    rec["systems"][s]["error"] = r[s]["error"]
+            elif s == "purejaxrl" and quote and row in PUREJAXRL_QUOTED:
+                rec["systems"][s] = {"compile_s": PUREJAXRL_QUOTED[row].get("compile_s"),
+                                     "run_s": PUREJAXRL_QUOTED[row].get("run_s"), "return": None, "quoted": True}
+        plain = r.get("purerl-jax.jit", {}).get("compile_s")
+        rec["purerl_compile_s_jax_jit"] = plain
+
+        def cells(what: str) -> list[str]:
+            out = []
+            for s in PEERS:
+                v = rec["systems"].get(s)
+                out.append("failed" if v and "error" in v and v.get(what) is None
+                           else _cell(v.get(what) if v else None))
+            return out
+
+        for key, what, title, mine in (
+                ("run", "run_s", "run", rec["systems"]["purerl"]["run_s"]),
+                ("compile", "compile_s", "compile (`purerl.jit`)", rec["systems"]["purerl"]["compile_s"]),
+                ("compile_jax_jit", "compile_s", "compile with plain `jax.jit`", plain)):
+            measured = {s: v[what] for s, v in rec["systems"].items()
+                        if s in PEERS and not v.get("quoted") and v.get(what) is not None}
+            fastest = min(measured, key=measured.get) if measured else None
+            ratio = mine / measured[fastest] if fastest and mine is not None else None
+            rec[f"ratio_{key}"], rec[f"fastest_peer_{key}"] = ratio, fastest
+            pj, rj = cells(what) if key != "compile_jax_jit" else ("", "")
+            name = f"{label} ({short})" if key == "run" else short
+            lines.append(f"| {name}: {title} | {pj} | {rj} | {_cell(mine)} | "
+                         f"{'-' if ratio is None else f'{ratio:.2f} ({fastest})'} |")
+        rets = [_cell(rec["systems"].get(s, {}).get("return"), "", ".0f") for s in (*PEERS, "purerl")]
+        lines.append(f"| {short}: final return | {rets[0]} | {rets[1]} | {rets[2]} | |")
+        table.append(rec)
+    if "cli" in res and "ppo1" in res:
         api = res["ppo1"]["purerl"]["compile_s"] + res["ppo1"]["purerl"]["run_s"]
         c = res["cli"]
-        lines.append(f"| `purerl train ppo --env CartPole-v1`, empty cache: whole command | API compile + run "
-                     f"{api:.2f} s | | {c['first_s']:.2f} s | {c['first_s'] / api:.2f} x API |")
+        lines.append(f"| `purerl train ppo --env CartPole-v1`, empty cache: whole command | | | {c['first_s']:.2f} s "
+                     f"| {c['first_s'] / api:.2f} x the API's compile + run, {api:.2f} s |")
         lines.append(f"| the same command again (cache filled) | | | {c['repeat_s']:.2f} s | "
-                     f"{c['repeat_s'] / api:.2f} x API |")
-        table.append({"row": "cli", "api_s": api, **{k: v for k, v in c.items()}})
-    print("\n" + machine)
-    print("\n".join(lines))
+                     f"{c['repeat_s'] / api:.2f} x the API |")
+        table.append({"row": "cli", "api_s": api, **c})
+    return lines, table
+
+
+def header(meta: dict) -> str:
+    me = meta["systems"].get("purerl", {})
+    device = (f"{me.get('cpu')}, {me.get('cores')} cores" if me.get("backend") == "cpu"
+              else f"{me.get('device')} ({me.get('backend')}; host {me.get('cpu')}, {me.get('cores')} cores)")
+    peers = "; ".join(f"{s} {i.get('version')} on jax {i.get('jax')}, Python {i.get('python')}"
+                      for s, i in meta["systems"].items() if s in PEERS)
+    return (f"{meta['date']}: {device}; purerl on jax {me.get('jax')}, Python {me.get('python')}"
+            + (f"; {peers}" if peers else "") + f"; {meta['rounds']} rounds x {meta['runs']} runs"
+            + (" (TINY budgets: plumbing only)" if meta.get("tiny") else ""))
+
+
+# ----------------------------------------------------------------------------- PureJaxRL's files
+
+WRAPPER_EDITS = {
+    "import navix as nx": "# import navix as nx  # peers.py: navix is not needed here",
+    "from brax import envs": "try:  # peers.py: brax is needed for Brax envs only\n    from brax import envs",
+    "from brax.envs.wrappers.training import EpisodeWrapper, AutoResetWrapper":
+        "    from brax.envs.wrappers.training import EpisodeWrapper, AutoResetWrapper\nexcept ImportError:\n    pass",
+}
+
+
+def patch_wrappers(text: str) -> str:
+    """PureJaxRL's wrappers.py with navix's import commented out and the two brax imports in try/except."""
+    lines = text.splitlines()
+    for old, new in WRAPPER_EDITS.items():
+        at = [i for i, ln in enumerate(lines) if ln.strip() == old and not ln.startswith((" ", "\t"))]
+        if len(at) != 1:
+            raise SystemExit(f"peers.py --prepare-pjr: expected one top-level line {old!r} in wrappers.py, "
+                             f"found {len(at)}; PureJaxRL changed, edit it by hand")
+        lines[at[0]] = new
+    return "\n".join(lines) + "\n"
+
+
+def _read_pjr(src: Path) -> tuple[str, str, str]:
+    """ppo.py, wrappers.py and a source description from a checkout, its purejaxrl/ folder or a bare git dir."""
+    for d in (src / "purejaxrl", src):
+        if (d / "ppo.py").exists() and (d / "wrappers.py").exists():
+            commit = subprocess.run(["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True,
+                                    text=True).stdout.strip()
+            return (d / "ppo.py").read_text(), (d / "wrappers.py").read_text(), commit or "unknown"
+    if (src / "HEAD").exists() and (src / "objects").is_dir():
+        git = ["git", "--git-dir", str(src)]
+        show = lambda p: subprocess.run([*git, "show", f"HEAD:{p}"], check=True, capture_output=True,  # noqa: E731
+                                        text=True).stdout
+        commit = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout
+        return show("purejaxrl/ppo.py"), show("purejaxrl/wrappers.py"), commit.strip()
+    raise SystemExit(f"peers.py --prepare-pjr: {src} is neither a PureJaxRL checkout (purejaxrl/ppo.py) nor its "
+                     f"git directory")
+
+
+def prepare_pjr(dest: Path, src: Path) -> None:
+    """Write DEST/pjr_ppo.py (PureJaxRL's ppo.py as is), DEST/wrappers.py (patched) and DEST/SOURCE.txt."""
+    ppo_text, wrappers_text, commit = _read_pjr(Path(src))
+    patched = patch_wrappers(wrappers_text)
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "pjr_ppo.py").write_text(ppo_text)
+    (dest / "wrappers.py").write_text(patched)
+    (dest / "SOURCE.txt").write_text(f"luchris429/purejaxrl purejaxrl/ppo.py and purejaxrl/wrappers.py\n"
+                                     f"from {Path(src).resolve()}\ncommit {commit}\n"
+                                     f"wrappers.py: navix import commented out, brax imports in try/except\n")
+
+
+# ----------------------------------------------------------------------------- main
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--small", action="store_true", help="CPU-sized: the CPU rows, 3 rounds of 1 timed run")
+    ap.add_argument("--rows", default=None, help=f"comma-separated rows from {','.join(ALL_ROWS)} (default: "
+                                                 f"{','.join(CPU_ROWS)}; every row on a GPU)")
+    ap.add_argument("--rounds", type=int, default=None, help="fresh workers per row (default 3 with --small, else 5)")
+    ap.add_argument("--runs", type=int, default=None, help="timed runs per system and round (default 1 with --small, "
+                                                             "else 2)")
+    ap.add_argument("--peers-python", default=None,
+                    help="interpreter of the peers (default: .peers-venv/bin/python, made by ../shared/peers/setup.sh; "
+                         "this interpreter with --peers-pythonpath)")
+    ap.add_argument("--peers-pythonpath", default=None, metavar="PATHS",
+                    help="run rejax and PureJaxRL with PYTHONPATH=PATHS (e.g. /tmp/site_old:/tmp/site), no venv")
+    ap.add_argument("--purerl-pythonpath", default=None, metavar="PATHS",
+                    help="run purerl with PYTHONPATH=PATHS (e.g. $PWD:/tmp/site; default: this checkout in front of "
+                         "the inherited PYTHONPATH)")
+    ap.add_argument("--pjr", default=None, metavar="DIR",
+                    help="time PureJaxRL live from DIR (pjr_ppo.py, wrappers.py; see --prepare-pjr)")
+    ap.add_argument("--prepare-pjr", nargs=2, default=None, metavar=("DIR", "SRC"),
+                    help="write DIR from SRC (a purejaxrl checkout or its bare git directory) and exit")
+    ap.add_argument("--out", default=str(HERE / "results" / "peers.json"))
+    ap.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # plumbing dry run: tiny budgets, 1x1
+    ap.add_argument("--worker", nargs=2, metavar=("SYSTEM", "ROW"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.pjr:
+        args.pjr = os.path.abspath(args.pjr)
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.worker:
+        # this folder's scripts (profile.py) must not shadow the standard library's modules of the same name,
+        # which brax -> mujoco -> warp imports (cProfile imports profile)
+        sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+        worker(*args.worker, tiny=args.tiny, pjr_dir=args.pjr)
+        return
+    if args.prepare_pjr:
+        prepare_pjr(Path(args.prepare_pjr[0]), Path(args.prepare_pjr[1]))
+        print(f"wrote {args.prepare_pjr[0]}: pjr_ppo.py, wrappers.py, SOURCE.txt")
+        return
+    if args.pjr and not (Path(args.pjr) / "pjr_ppo.py").exists():
+        sys.exit(f"peers.py: no pjr_ppo.py in {args.pjr}: run --prepare-pjr {args.pjr} SRC first")
+    launch = launches(args)
+    if not args.peers_pythonpath and not Path(launch["peers"][0]).exists():
+        sys.exit(f"peers.py: no rejax environment at {launch['peers'][0]}: run `bash ../shared/peers/setup.sh` "
+                 f"from the project root, or pass --peers-python or --peers-pythonpath")
+    rounds = args.rounds or (1 if args.tiny else 3 if args.small else 5)
+    runs = args.runs or (1 if args.tiny or args.small else 2)
+    extra = (["--tiny"] if args.tiny else []) + (["--pjr", args.pjr] if args.pjr else [])
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "machine": machine, "rounds": rounds,
-                               "runs": runs, "results": res, "table": table, "markdown": lines}, indent=2))
-    print(f"\nwrote {out}")
+    log = out.with_suffix(".log")
+    log.write_text("")
+
+    try:
+        info = probe({"purerl": launch["purerl"], "rejax": launch["peers"],
+                      **({"purejaxrl": launch["peers"]} if args.pjr else {})}, extra, log)
+    except WorkerDied as e:
+        sys.exit(f"peers.py: {e}")
+    rows = default_rows(args.rows or (",".join(CPU_ROWS) if args.small else None), info["purerl"]["backend"])
+    meta = {"date": datetime.date.today().isoformat(), "backend": info["purerl"]["backend"],
+            "device": info["purerl"]["device"], "jax": info["purerl"]["jax"], "python": info["purerl"]["python"],
+            "systems": info, "rounds": rounds, "runs": runs, "tiny": args.tiny, "pjr_live": bool(args.pjr),
+            "rows": rows, "rejax": f"rejax {info['rejax']['version']}"}
+    meta["header"] = header(meta)
+    me = info["purerl"]  # the one-line machine of earlier versions' JSON (benchmarks/figures.py shows it)
+    meta["machine"] = (f"{me['cpu']}, {me['cores']} cores, {me['device'] if me['backend'] != 'cpu' else 'cpu'}, "
+                       f"jax {me['jax']}, python {me['python']}")
+    print(meta["header"], flush=True)
+
+    res: dict = {}
+
+    def write() -> list[str]:
+        lines, table = build_table(res, meta)
+        out.write_text(json.dumps({**meta, "results": res, "table": table, "markdown": lines}, indent=2))
+        return lines
+
+    for row in rows:
+        if row == "cli":
+            continue
+        systems = {"purerl": launch["purerl"], "purerl-jax.jit": launch["purerl"], "rejax": launch["peers"]}
+        if args.pjr and row_spec(row)["algo"] == "ppo":
+            systems["purejaxrl"] = launch["peers"]
+        res[row] = compare(row, systems, rounds, runs, compile_only=("purerl-jax.jit",), extra=extra, log=log)
+        write()
+    if "cli" in rows:
+        res["cli"] = cli_row(rounds, launch["purerl"], args.tiny)
+        if "ppo1" not in res:
+            res["ppo1"] = compare("ppo1", {"purerl": launch["purerl"]}, rounds, runs, extra=extra, log=log)
+    lines = write()
+    print("\n" + "\n".join(lines))
+    print(f"\nwrote {out} (worker stderr: {log})")
 
 
 if __name__ == "__main__":
