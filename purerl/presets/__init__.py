@@ -22,10 +22,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-try:
-    import tomllib
-except ImportError:  # Python 3.10
-    import tomli as tomllib
+import tomllib
 
 __all__ = ["Preset", "load", "load_file", "names"]
 

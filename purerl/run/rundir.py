@@ -1,4 +1,4 @@
-"""A run directory: what ``purerl train`` writes and ``purerl eval/render/plot`` and ``--resume`` read.
+"""A run directory: what ``purerl train`` writes and ``purerl eval/render/plot/resume`` read.
 
     OUT/config.json     {"algo", "seeds", "seed", "config": {field: value}, "checkpoint_every", "fused"}
                         (enough to rebuild the trainer)
