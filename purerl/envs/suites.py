@@ -226,8 +226,9 @@ BRAX_BACKENDS = ("generalized", "positional", "spring", "mjx")
 def _brax_loads_without_copies():
     """Brax's system loader (``brax.io.mjcf.load_model``) ends with ``jax.tree.map(jnp.array, sys)``: on arrays
     already on the device, ``jnp.array`` copies them with an XLA program compiled per shape (57 compilations
-    for ant, each a launch on a GPU). The arrays are fresh and unshared, so ``jnp.asarray`` (no copy, and a plain
-    transfer for numpy arrays) builds the same system; the loader's module sees it for the duration of a load."""
+    for ant, each a launch on a GPU; jax 0.11 also converts numpy's float64 arrays on the device). The arrays are
+    fresh and unshared, so :func:`_to_device` (no copy; numpy arrays converted on the host and transferred) builds
+    the same system; the loader's module sees it for the duration of a load."""
     try:
         from brax.io import mjcf
     except ImportError:  # pragma: no cover
@@ -244,10 +245,19 @@ def _brax_loads_without_copies():
         mjcf.jp = real
 
 
-class _NoCopyNumpy:
-    """``jax.numpy`` with ``array`` as ``asarray`` (see :func:`_brax_loads_without_copies`)."""
+def _to_device(x: Any) -> Any:
+    """``x`` as a jax array without running an XLA program: a jax array as it is; anything else converted to
+    jax's dtype on the host (float64 to float32 unless x64 is on) and transferred."""
+    if isinstance(x, jax.Array):
+        return x
+    host = np.asarray(x)
+    return jax.device_put(host.astype(jax.dtypes.canonicalize_dtype(host.dtype), copy=False))
 
-    array = staticmethod(jnp.asarray)
+
+class _NoCopyNumpy:
+    """``jax.numpy`` with ``array`` as :func:`_to_device` (see :func:`_brax_loads_without_copies`)."""
+
+    array = staticmethod(_to_device)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(jnp, name)

@@ -174,7 +174,11 @@ class RunLock:
         for _ in range(2):
             try:
                 fd = os.open(self.file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
+            except BaseException as e:
+                if not isinstance(e, FileExistsError):  # a Ctrl-C may land right after the lock was created
+                    if self._owner() in ("", me):
+                        self.__exit__()
+                    raise
                 if not self._stale():
                     owner = self._owner() or "unknown"
                     self._cleanup()
@@ -183,8 +187,12 @@ class RunLock:
                                      f"delete {self.file}") from None
                 self.file.unlink(missing_ok=True)
                 continue
-            with os.fdopen(fd, "w") as f:
-                f.write(me)
+            try:
+                with os.fdopen(fd, "w") as f:
+                    f.write(me)
+            except BaseException:  # e.g. a Ctrl-C between creating the lock and entering the block: no __exit__
+                self.__exit__()
+                raise
             return self
         raise ValueError(f"could not lock {self.out}: {self.file} keeps reappearing; is another run starting?")
 
