@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["as_key", "is_key", "KEY_FORMS"]
+__all__ = ["as_key", "is_key", "is_typed_key", "KEY_FORMS"]
 
 KEY_FORMS = "a typed key (jax.random.key(seed)) or a legacy uint32 key (jax.random.PRNGKey(seed))"
 
@@ -31,13 +31,14 @@ def _legacy_shape() -> tuple[int, ...]:
     return tuple(jax.eval_shape(lambda: jax.random.key_data(jax.random.key(0))).shape)
 
 
-def _is_typed(x: Any) -> bool:
+def is_typed_key(x: Any) -> bool:
+    """Whether ``x`` is a typed key array (``jax.random.key``), of any shape."""
     return hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
 
 
 def is_key(x: Any, batch_ndim: int = 0) -> bool:
     """Whether ``x`` is a key of either kind with ``batch_ndim`` leading batch axes."""
-    if _is_typed(x):
+    if is_typed_key(x):
         return np.ndim(x) == batch_ndim
     shape = tuple(getattr(x, "shape", ()))
     return (getattr(x, "dtype", None) == jnp.uint32 and len(shape) == batch_ndim + len(_legacy_shape())
@@ -47,7 +48,7 @@ def is_key(x: Any, batch_ndim: int = 0) -> bool:
 def as_key(key: Any, name: str = "key", batch_ndim: int = 0) -> jax.Array:
     """``key`` as a typed PRNG key, from a typed key or a legacy uint32 key (``batch_ndim`` leading batch axes,
     0 for one key). A ``TypeError`` naming ``name`` for anything else."""
-    if _is_typed(key):
+    if is_typed_key(key):
         if np.ndim(key) == batch_ndim:
             return key
         raise TypeError(_wrong_shape(name, key, batch_ndim))
@@ -65,8 +66,8 @@ def as_key(key: Any, name: str = "key", batch_ndim: int = 0) -> jax.Array:
 
 def _wrong_shape(name: str, key: Any, batch_ndim: int) -> str:
     one = "one key" if batch_ndim == 0 else f"keys with {batch_ndim} leading batch axis/axes"
-    got = f"shape {tuple(key.shape)}" + (" (typed)" if _is_typed(key) else " (uint32)")
+    got = f"shape {tuple(key.shape)}" + (" (typed)" if is_typed_key(key) else " (uint32)")
     extra = (" For a batch of keys (several seeds), call it under jax.vmap: jax.vmap(f)(jax.random.split(key, n))."
-             if batch_ndim == 0 and np.ndim(key) > (0 if _is_typed(key) else 1) else "")
+             if batch_ndim == 0 and np.ndim(key) > (0 if is_typed_key(key) else 1) else "")
     return (f"`{name}` must be {one}: {KEY_FORMS}, shape () typed or {_legacy_shape()} uint32 per key; got "
             f"{got}.{extra}")

@@ -30,15 +30,13 @@ from typing import Any
 import jax
 import numpy as np
 
+from purerl.core.keys import is_typed_key
+
 __all__ = ["latest_step", "restore", "save"]
 
 
-def _is_key(x: Any) -> bool:
-    return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
-
-
 def _storable(x: Any) -> Any:
-    if _is_key(x):
+    if is_typed_key(x):
         return jax.random.key_data(x)
     if hasattr(x, "shape") and 0 in tuple(x.shape):
         return np.zeros((1,), x.dtype)  # numpy: an eager jnp.zeros would compile a program per dtype
@@ -132,7 +130,7 @@ def restore(directory: str | Path, template: Any, step: int | None = None) -> tu
     out = []
     for t, g in zip(leaves_t, leaves_g, strict=True):
         g = np.asarray(g)
-        if _is_key(t):
+        if is_typed_key(t):
             out.append(jax.random.wrap_key_data(g, impl=getattr(t.dtype, "_impl", None)))
             continue
         if 0 in tuple(t.shape):
