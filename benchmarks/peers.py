@@ -83,6 +83,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+from provenance import cores, cpu_name  # noqa: E402  (this folder's; imports no jax)
+
+RESULTS = ROOT / "docs" / "results"   # peers-cpu.json, peers-gpu.json: the tables the docs show
 
 CPU_ROWS = ("ppo1", "ppo16", "sac", "cli")
 ALL_ROWS = ("ppo1", "ppo16", "ppo256", "ppo2048", "sac", "cli")
@@ -242,16 +246,6 @@ def _pjr_program(spec: dict, pjr_dir: str):
     return (jax.vmap(train) if seeds > 1 else (lambda k: train(k[0]))), keys, final
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _library_version(system: str, pjr_dir: str | None) -> str:
     if system == "purejaxrl":
         src = Path(pjr_dir or ".") / "SOURCE.txt"
@@ -298,7 +292,7 @@ def worker(system: str, row: str, tiny: bool = False, pjr_dir: str | None = None
         if cmd == "info":
             dev = jax.devices()[0]
             reply = {"backend": jax.default_backend(), "device": dev.device_kind, "jax": jax.__version__,
-                     "python": platform.python_version(), "cpu": _cpu_name(), "cores": os.cpu_count(),
+                     "python": platform.python_version(), "cpu": cpu_name(), "cores": cores(),
                      "version": _library_version(system, pjr_dir)}
         elif cmd == "compile":
             t0 = time.perf_counter()
@@ -610,6 +604,14 @@ def prepare_pjr(dest: Path, src: Path) -> None:
 
 # ----------------------------------------------------------------------------- main
 
+def default_out(backend: str, tiny: bool) -> Path:
+    """Where the results go without --out: the docs' results folder, one file per backend (``gpu`` for
+    CUDA and ROCm), or benchmarks/results/ for a --tiny dry run, whose times measure nothing."""
+    if tiny:
+        return HERE / "results" / "peers-tiny.json"
+    return RESULTS / f"peers-{'cpu' if backend == 'cpu' else 'tpu' if backend == 'tpu' else 'gpu'}.json"
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--small", action="store_true", help="CPU-sized: the CPU rows, 3 rounds of 1 timed run")
@@ -630,7 +632,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="time PureJaxRL live from DIR (pjr_ppo.py, wrappers.py; see --prepare-pjr)")
     ap.add_argument("--prepare-pjr", nargs=2, default=None, metavar=("DIR", "SRC"),
                     help="write DIR from SRC (a purejaxrl checkout or its bare git directory) and exit")
-    ap.add_argument("--out", default=str(HERE / "results" / "peers.json"))
+    ap.add_argument("--out", default=None, help="results file (default docs/results/peers-BACKEND.json, e.g. "
+                                                "peers-cpu.json, from which docs/benchmarks.md's table and the "
+                                                "README's speed sentence come; --tiny: benchmarks/results/"
+                                                "peers-tiny.json)")
     ap.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # plumbing dry run: tiny budgets, 1x1
     ap.add_argument("--worker", nargs=2, metavar=("SYSTEM", "ROW"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -660,9 +665,8 @@ def main(argv: list[str] | None = None) -> None:
     rounds = args.rounds or (1 if args.tiny else 3 if args.small else 5)
     runs = args.runs or (1 if args.tiny or args.small else 2)
     extra = (["--tiny"] if args.tiny else []) + (["--pjr", args.pjr] if args.pjr else [])
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    log = out.with_suffix(".log")
+    log = Path(args.out).with_suffix(".log") if args.out else HERE / "results" / "peers.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text("")
 
     try:
@@ -671,6 +675,8 @@ def main(argv: list[str] | None = None) -> None:
     except WorkerDied as e:
         sys.exit(f"peers.py: {e}")
     rows = default_rows(args.rows or (",".join(CPU_ROWS) if args.small else None), info["purerl"]["backend"])
+    out = Path(args.out) if args.out else default_out(info["purerl"]["backend"], args.tiny)
+    out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"date": datetime.date.today().isoformat(), "backend": info["purerl"]["backend"],
             "device": info["purerl"]["device"], "jax": info["purerl"]["jax"], "python": info["purerl"]["python"],
             "systems": info, "rounds": rounds, "runs": runs, "tiny": args.tiny, "pjr_live": bool(args.pjr),
