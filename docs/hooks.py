@@ -13,6 +13,15 @@ In a page's Markdown:
     <!-- metrics: ppo -->           the metrics one update of purerl.ppo returns, read from the code (the keys
                                     of ``jax.eval_shape`` of its ``update``), each with its meaning from
                                     METRIC_MEANINGS below
+    <!-- results: ppo -->           purerl.ppo's measured runs from docs/results/algorithms.json (written by
+                                    benchmarks/algorithms.py): where and when, a table of the final returns'
+                                    IQM and 95% CI, budget and wall time, and the learning-curve figure
+    <!-- results-table: NAME -->    the Markdown table a benchmark script wrote into docs/results/NAME.json
+                                    (its ``markdown`` lines), under the line naming its date, machine and jax
+    <!-- claims-table -->           the claims table of docs/results/claims.json (benchmarks/claims.py)
+
+Every measured number on a page comes from a results file through one of these, so it carries the date, the
+machine and the jax version of its measurement and cannot be edited by hand apart from its source.
 
 Generated files (nothing of them is committed):
 
@@ -238,6 +247,111 @@ def metrics_table(algo: str) -> str:
     return "\n".join(rows) + "\n"
 
 
+# --- measured results ------------------------------------------------------------------------------------
+
+RESULTS = ROOT / "docs" / "results"
+
+
+def _results(name: str) -> dict:
+    path = RESULTS / f"{name}.json"
+    if not path.is_file():
+        raise ValueError(f"docs: no {path.relative_to(ROOT)}; run the benchmark script that writes it")
+    return json.loads(path.read_text())
+
+
+def provenance_text(p: dict) -> str:
+    """A measurement's date, machine and versions as a page states them: benchmarks/provenance.py's
+    ``describe`` (one copy, loaded from its file: the benchmarks folder is not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("purerl_benchmarks_provenance",
+                                                  ROOT / "benchmarks" / "provenance.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.describe(p)
+
+
+def ci_text(d: dict, fmt: str = ".1f") -> str:
+    if d.get("iqm") is None:
+        return "no finished episode"
+    return f"{d['iqm']:{fmt}} [{d['low']:{fmt}}, {d['high']:{fmt}}]"
+
+
+def budget_text(b: dict) -> str:
+    parts = [f"{b['env_steps_per_seed']:,} env steps per seed"]
+    if "num_workers" in b:
+        parts.append(f"{b['num_workers']} workers x {b['num_envs']} envs x {b['num_steps']} steps per round")
+    elif "num_steps" in b:
+        parts.append(f"{b['num_envs']} envs x {b['num_steps']} steps per update")
+    else:
+        parts.append(f"{b['num_envs']} env(s), batch {b.get('batch_size')}, {b.get('learning_starts')} warm-up "
+                     f"steps")
+    if "hidden_sizes" in b:
+        parts.append("x".join(str(h) for h in b["hidden_sizes"]) + " networks")
+    parts.append(f"{b['log_points']} log points")
+    return "; ".join(parts)
+
+
+def algorithm_results(algo: str) -> str:
+    """purerl.ALGO's runs in docs/results/algorithms.json as a page section (see the module docstring)."""
+    data = _results("algorithms")
+    runs = data["runs"].get(algo)
+    if not runs:
+        raise ValueError(f"docs: docs/results/algorithms.json has no runs of {algo}; run "
+                         f"`python benchmarks/algorithms.py --only {algo}`")
+    p = runs[0]["provenance"]
+    seeds = runs[0]["budget"]["seeds"]
+    tiny = " **Tiny budgets: these numbers measure nothing.**" if any(r.get("tiny") for r in runs) else ""
+    lines = [f"Measured by `python benchmarks/algorithms.py` ({provenance_text(p)}): each run is a shipped "
+             f"preset, {seeds} seeds trained as one program, `jax.jit(jax.vmap(train))(keys)`; then each seed's "
+             f"final policy is evaluated deterministically. A return is the IQM over the seeds with its 95% "
+             f"stratified-bootstrap confidence interval in brackets (`purerl.run.stats.iqm_ci`, 10,000 "
+             f"resamples); a seed's final return is the mean over the last 5% of its log points.{tiny}", "",
+             "| env (preset) | budget | final return | deterministic evaluation | compile | run (all seeds) |",
+             "|---|---|---|---|---|---|"]
+    for r in runs:
+        metric = "training episodes" if r["metric"] == "episode_return" else "evaluations"
+        lines.append(f"| {cell(r['env'])} ({code_cell(r['preset'])}) | {cell(budget_text(r['budget']))} | "
+                     f"{ci_text(r['final'])} ({metric}, {code_cell(r['metric'])}) | "
+                     f"{ci_text(r['eval'])} ({r['eval']['episodes']} episodes per seed) | "
+                     f"{r['compile_s']:.1f} s | {r['run_s']:.1f} s |")
+    lines += ["", "Compile is tracing plus XLA's compilation, timed apart from the run (the first call of the "
+              "compiled program, which is the whole training run of every seed). The curves below show "
+              + ("the training episodes' return (with the policy's sampling noise) at each update"
+                 if runs[0]["metric"] == "episode_return" else
+                 "the deterministic policy's evaluation return at each log point")
+              + ": the IQM and its 95% CI at each point (2,000 resamples), and every seed in grey.", "",
+              f"![{algo.upper()}: IQM and 95% CI over {seeds} seeds against environment steps]"
+              f"(../figures/algorithms/{algo}.png)"]
+    return "\n".join(lines) + "\n"
+
+
+CLAIM_VERDICTS = {True: "holds", False: "**FAILS**", None: "(reported)", "inconclusive": "inconclusive"}
+
+
+def claims_table() -> str:
+    """docs/results/claims.json (benchmarks/claims.py) as a page states it: where and when, then one row per
+    measured quantity with its value (IQM [95% CI] over the seeds), its pass rule and the verdict."""
+    data = _results("claims")
+    tiny = " **Tiny budgets: these numbers measure nothing.**" if data.get("tiny") else ""
+    lines = [f"Measured by `python benchmarks/claims.py` ({provenance_text(data['provenance'])}; "
+             f"{data['seconds'] / 60:.0f} minutes for all claims), {data['seeds']} seeds or more per value, seed "
+             f"{data['seed']}.{tiny}", "",
+             "| # | claim | measured quantity | value: IQM [95% CI] | pass rule | verdict |",
+             "|---|---|---|---|---|---|"]
+    for r in data["rows"]:
+        verdict = CLAIM_VERDICTS[r["verdict"]]
+        lines.append(f"| {r['claim']} | {cell(r['statement'])} | {cell(r['quantity'])} | {cell(r['value'])} | "
+                     f"{cell(r.get('rule') or 'none: reported')} | {verdict} |")
+    return "\n".join(lines) + "\n"
+
+
+def results_table(name: str) -> str:
+    """The ``markdown`` lines a benchmark script stored in docs/results/NAME.json, as they are."""
+    data = _results(name)
+    return "\n".join(data["markdown"]) + "\n"
+
+
 # --- notebooks ---------------------------------------------------------------------------------------------
 
 def _fence(text: str, lang: str = "") -> str:
@@ -312,6 +426,9 @@ def on_page_markdown(markdown: str, page, config, files) -> str:  # noqa: ANN001
     markdown = re.sub(r"<!-- readme: (.+?) -->", lambda m: readme_section(m.group(1).strip()), markdown)
     markdown = re.sub(r"<!-- file: (\S+?) -->", lambda m: repo_file(m.group(1)), markdown)
     markdown = re.sub(r"<!-- config-fields: (\w+) -->", lambda m: config_table(m.group(1)), markdown)
+    markdown = re.sub(r"<!-- results: (\w+) -->", lambda m: algorithm_results(m.group(1)), markdown)
+    markdown = re.sub(r"<!-- claims-table -->", lambda m: claims_table(), markdown)
+    markdown = re.sub(r"<!-- results-table: ([\w.-]+) -->", lambda m: results_table(m.group(1)), markdown)
     return re.sub(r"<!-- metrics: (\w+) -->", lambda m: metrics_table(m.group(1)), markdown)
 
 
