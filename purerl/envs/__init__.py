@@ -20,7 +20,7 @@ from purerl.config import check_count, check_flag
 from purerl.envs.base import Box, Discrete, StatefulWrapper, TimeStep, VecEnv, Wrapper, WrapperState
 from purerl.envs.suites import (BRAX_BACKENDS, CRAFTAX_ENVS, CRAFTAX_EXTRA, PLAYGROUND_EXTRA, PLAYGROUND_IMPLS,
                                 BraxEnv, CraftaxEnv, GymnaxEnv, PlaygroundEnv, TimeLimitEnv, brax_env_names,
-                                playground_env_names, playground_needs_download)
+                                import_gymnax, playground_env_names, playground_needs_download)
 from purerl.envs.wrappers import (ClipAction, EpisodeStatistics, NormalizeObservation, RescaleAction,
                                   NormalizeReward)
 
@@ -56,9 +56,7 @@ def _suite_ids(prefix: str) -> tuple[str, ...]:
     elif prefix == "craftax/":
         names = CRAFTAX_ENVS if _installed(prefix) else ()
     else:
-        import gymnax
-
-        return tuple(gymnax.registered_envs)
+        return tuple(import_gymnax().registered_envs)
     return tuple(prefix + n for n in names)
 
 

@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
+import importlib.util
 import io
+import sys
+import types
 import warnings
 from typing import Any
 
@@ -53,13 +57,54 @@ def _one_step(adapter: VecEnv, key_or_noise: Any) -> StepNoise:
     return jax.tree.map(lambda x: x[0], adapter.step_noise(as_key(key_or_noise, "key"), 1))
 
 
+class _ImportedOnFirstUse(types.ModuleType):
+    """Stands in for a module that is imported only when one of its attributes is first read."""
+
+    def __init__(self, name: str, spec: Any):
+        super().__init__(name)
+        self.__spec__ = spec  # the import system reads it; it must not trigger the import
+
+    def __getattr__(self, attr: str) -> Any:
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        return getattr(importlib.import_module(self.__name__), attr)
+
+
+# Modules that gymnax's package imports (through every env it registers) for its envs' ``render`` methods
+# only: seaborn (with scipy.stats and pandas) and matplotlib.pyplot take about 1.5 s to import on a 2-core
+# CPU, most of what `import gymnax` costs, and the start of every run that uses a gymnax env.
+GYMNAX_PLOTTING_MODULES = ("seaborn", "matplotlib.pyplot")
+
+
+def import_gymnax() -> types.ModuleType:
+    """``import gymnax``, with its plotting modules imported when first used instead of with it (gymnax's
+    renderers and purerl's own still get the real modules, on their first attribute read). Stand-ins take part
+    only while gymnax imports: afterwards ``import seaborn`` anywhere imports the real module."""
+    if "gymnax" in sys.modules:
+        return sys.modules["gymnax"]
+    placed = []
+    try:
+        for name in GYMNAX_PLOTTING_MODULES:
+            if name not in sys.modules:
+                spec = importlib.util.find_spec(name)
+                if spec is not None:
+                    sys.modules[name] = _ImportedOnFirstUse(name, spec)
+                    placed.append(name)
+        import gymnax
+    finally:
+        for name in placed:
+            if isinstance(sys.modules.get(name), _ImportedOnFirstUse):
+                del sys.modules[name]
+    return gymnax
+
+
 class GymnaxEnv(VecEnv):
     """``num_envs`` copies of a gymnax environment, vmapped. Non-vector observations are flattened.
 
     ``gymnax_env`` and ``env_params`` are the gymnax environment and its parameters (renderers draw with them)."""
 
     def __init__(self, env_id: str, num_envs: int, env_params: Any = None):
-        import gymnax
+        gymnax = import_gymnax()
         from gymnax.environments.environment import Environment
 
         env, default_params = gymnax.make(env_id)
