@@ -5,7 +5,9 @@
 
 Each algorithm is trained three ways with ``purerl train`` in fresh processes: without the cache, then twice
 with an empty cache directory (the first run fills it, the second reads it). The table gives the compile
-time each run reports (trace + XLA, everything before the first update) and the whole process time.
+time each run reports (trace + XLA, everything before the first update) and the whole process time; the
+numbers, with the date, the machine and the jax version (benchmarks/provenance.py), go to ``--out``
+(default benchmarks/results/compile_cache.json).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
 
 CASES = {
     "ppo": ["ppo", "--env", "CartPole-v1", "--total-timesteps", "100000"],
@@ -42,7 +46,13 @@ def run_once(case: list[str], out: Path, cache: str | None) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--algos", default="ppo,sac", help=f"comma-separated, from {', '.join(CASES)}")
+    ap.add_argument("--out", default=str(HERE / "results" / "compile_cache.json"))
     args = ap.parse_args()
+    sys.path.insert(0, str(HERE))
+    from provenance import describe, provenance
+
+    prov = provenance()
+    print(describe(prov), flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for algo in args.algos.split(","):
@@ -60,6 +70,12 @@ def main() -> None:
     for algo, nc, first, rep in rows:
         print(f"{algo:<6}{nc['compile_s']:>10.2f}{first['compile_s']:>10.2f}{rep['compile_s']:>10.2f}"
               f"{rep['compile_s'] / first['compile_s']:>14.2f}{first['process_s']:>16.1f}{rep['process_s']:>9.1f}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"provenance": prov, "cases": {a: CASES[a] for a, *_ in rows},
+                               "rows": [{"algo": a, "no_cache": nc, "first": f, "repeat": r} for a, nc, f, r in rows]},
+                              indent=1) + "\n")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -539,6 +539,24 @@ def build_table(res: dict, meta: dict) -> tuple[list[str], list[dict]]:
     return lines, table
 
 
+def readme_sentence(results: dict) -> str:
+    """The README's speed sentence from a CPU results file (the JSON this script writes): tests/
+    test_results_files.py checks that the README holds exactly this, so a rerun that changes the numbers says
+    what to paste (``main`` prints it)."""
+    recs = {r["row"]: r for r in results["table"]}
+    me = results["systems"]["purerl"]
+
+    def x(row: str, key: str) -> str:
+        return f"{recs[row][f'ratio_{key}']:.2f}x"
+
+    return (f"Speed, measured by `python benchmarks/peers.py --small` on {results['date']} on a {me['cores']}-core "
+            f"{me['cpu']} CPU (jax {me['jax']}; `docs/results/peers-cpu.json`, the figure above): PPO CartPole "
+            f"runs in {x('ppo1', 'run')} the time of the fastest peer measured ({recs['ppo1']['fastest_peer_run']}) "
+            f"at 1 seed and {x('ppo16', 'run')} ({recs['ppo16']['fastest_peer_run']}) at 16 vmapped seeds, and "
+            f"compiles in {x('ppo1', 'compile')} and {x('ppo16', 'compile')}; SAC Pendulum runs in "
+            f"{x('sac', 'run')} and compiles in {x('sac', 'compile')}.")
+
+
 def header(meta: dict) -> str:
     me = meta["systems"].get("purerl", {})
     device = (f"{me.get('cpu')}, {me.get('cores')} cores" if me.get("backend") == "cpu"
@@ -708,6 +726,9 @@ def main(argv: list[str] | None = None) -> None:
             res["ppo1"] = compare("ppo1", {"purerl": launch["purerl"]}, rounds, runs, extra=extra, log=log)
     lines = write()
     print("\n" + "\n".join(lines))
+    if meta["backend"] == "cpu" and not args.tiny and {"ppo1", "ppo16", "sac"} <= set(res):
+        print("\nThe README's speed sentence (tests/test_results_files.py checks it against this file):\n"
+              + readme_sentence(json.loads(out.read_text())))
     print(f"\nwrote {out} (worker stderr: {log})")
 
 
