@@ -24,7 +24,8 @@ from typing import Any
 
 from purerl.run.rundir import ALGOS
 
-EXIT_BAD_INPUT, EXIT_DIVERGED = 2, 3  # a stop signal exits with 128 + its number: 130 (SIGINT), 143 (SIGTERM)
+EXIT_BAD_INPUT, EXIT_DIVERGED = 2, 3  # a stop signal exits with 128 + its number: 130 (SIGINT), 143 (SIGTERM);
+# 4 (purerl.run.cluster.EXIT_CLUSTER): a process of a run of several processes stopped or could not join
 
 
 def _default_cache_dir() -> str:
@@ -413,6 +414,12 @@ def sweep_command(args: argparse.Namespace) -> Any:
     mod, cfg, _ = _base_config(args)
     res = sweep.run(mod, cfg, grid, space=space, samples=args.samples, seeds=args.seeds, seed=args.seed,
                     chunk_size=args.chunk_size)
+    import jax
+
+    if jax.process_index() != 0:   # every process holds the whole result; process 0 reports it
+        print(f"process {jax.process_index()} of {jax.process_count()}: sweep done on {res.devices} device(s) "
+              f"in all; process 0 prints and writes the results")
+        return res
     print(f"{args.algo} on {cfg.env}: {res.num_configs} config(s) x {res.seeds} seed(s) on {res.devices} device(s), "
           f"{res.chunks} chunk(s); compile {res.compile_s:.1f} s, run {res.run_s:.1f} s")
     print(f"final {res.metric} (mean of the last 5% of log points), ranked:")
@@ -422,6 +429,31 @@ def sweep_command(args: argparse.Namespace) -> Any:
     print(f"  wrote {out}/  (sweep.json, metrics.npz with [config, seed, log point] arrays; `purerl plot {out}` "
           f"draws the configs' curves)")
     return res
+
+
+def _cluster_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("several processes (hosts), through jax.distributed; give every process the same "
+                             "command with its own --process-id")
+    g.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                   help="process 0's address and a free port; process 0 hosts the coordination service there")
+    g.add_argument("--num-processes", type=int, default=None, metavar="N", help="processes in the run")
+    g.add_argument("--process-id", type=int, default=None, metavar="I", help="this process's index, 0 to N-1; "
+                   "process 0 prints the results and writes the files")
+    g.add_argument("--heartbeat-timeout", type=int, default=100, metavar="SECONDS",
+                   help="a process silent this long counts as dead, and every process stops with exit code 4 "
+                   "(default %(default)s)")
+    g.add_argument("--connect-timeout", type=int, default=300, metavar="SECONDS",
+                   help="how long to wait for every process to join (default %(default)s)")
+
+
+def _cluster(args: argparse.Namespace):
+    """The cluster the flags describe (None: one process), checked."""
+    if not hasattr(args, "coordinator"):
+        return None
+    from purerl.run import cluster
+
+    return cluster.check(args.coordinator, args.num_processes, args.process_id, args.heartbeat_timeout,
+                         args.connect_timeout)
 
 
 def _common(p: argparse.ArgumentParser, *, cache: bool = True) -> None:
@@ -572,6 +604,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--seed", type=int, default=0, help="base PRNG seed")
     w.add_argument("--chunk-size", type=int, default=None, help="at most this many runs per program call")
     w.add_argument("--out", default=None, help="output directory (default runs/sweep-ALGO-ENV-TIME)")
+    _cluster_args(w)
     _common(w)
 
     sub.add_parser("presets", help="list the shipped presets and the returns they reach")
@@ -591,6 +624,7 @@ def main(argv: list[str] | None = None, *, exit_now: bool = False) -> int:
         if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "1") == "1":
             os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     args = build_parser().parse_args(argv)
+    cluster_ = None
     commands = {"train": train_command, "resume": resume_command, "eval": eval_command, "render": render_command,
                 "plot": plot_command, "bench": bench_command, "sweep": sweep_command, "presets": presets_command}
     try:
@@ -600,6 +634,9 @@ def main(argv: list[str] | None = None, *, exit_now: bool = False) -> int:
             except OSError as e:
                 raise ValueError(f"--cache-dir {args.cache_dir} cannot be used ({_one_line(e)}); give a writable "
                                  f"directory or pass --no-cache") from None
+        cluster_ = _cluster(args)
+        if cluster_ is not None:
+            _join(cluster_)
         code = commands[args.command](args)
     except BrokenPipeError:  # the reader went away (`purerl presets | head -1`): nothing more to say
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -620,6 +657,10 @@ def main(argv: list[str] | None = None, *, exit_now: bool = False) -> int:
         print(f"purerl: error: {_one_line(e)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except Exception as e:
+        from purerl.run import cluster
+
+        if cluster_ is not None and cluster.is_lost(e):
+            cluster.exit_lost(cluster_, e)   # at once: jax's shutdown at exit would wait for the lost process
         text = _one_line(e)
         if "RESOURCE_EXHAUSTED" in text or "Out of memory" in text or isinstance(e, MemoryError):
             print("purerl: error: out of memory while compiling or running the program; lower --num-envs, "
@@ -630,6 +671,25 @@ def main(argv: list[str] | None = None, *, exit_now: bool = False) -> int:
     if isinstance(code, int) and code > 128:  # interrupted: do not wait for programs compiling in the background
         return _exit_now(code, exit_now)
     return code if isinstance(code, int) else 0
+
+
+def _join(cluster_) -> None:
+    """Connect to the other processes (``jax.distributed.initialize``); a failure is one line and exit code 4."""
+    from purerl.run import cluster
+
+    print(f"purerl: {cluster_.describe()}: connecting (waiting up to {cluster_.connect_timeout} s for all "
+          f"{cluster_.num_processes} processes)", file=sys.stderr, flush=True)
+    try:
+        cluster.connect(cluster_)
+    except Exception as e:  # noqa: BLE001 - the runtime raises several kinds
+        print(f"purerl: error: {cluster_.describe()}: could not join the run within {cluster_.connect_timeout} s "
+              f"({_one_line(e)[:200]}); check that every process got the same --coordinator and "
+              f"--num-processes and its own --process-id", file=sys.stderr, flush=True)
+        os._exit(cluster.EXIT_CLUSTER)   # jax's shutdown at exit would wait for the missing processes
+    import jax
+
+    print(f"purerl: {cluster_.describe()}: connected; {jax.device_count()} devices in all, "
+          f"{jax.local_device_count()} here", file=sys.stderr, flush=True)
 
 
 def _one_line(e: BaseException) -> str:
@@ -655,6 +715,19 @@ def console() -> None:
     import warnings
 
     warnings.formatwarning = _warning_line
+    argv = sys.argv[1:]
+    if ("--coordinator" in argv or any(a.startswith("--coordinator=") for a in argv)) and "-h" not in argv \
+            and "--help" not in argv:
+        from purerl.run import cluster
+
+        if not cluster.is_child():
+            try:   # a process of a cluster runs under a supervisor that keeps its output to one line per failure
+                cluster_ = _cluster(build_parser().parse_args(argv))
+            except ValueError as e:
+                print(f"purerl: error: {e}", file=sys.stderr)
+                sys.exit(EXIT_BAD_INPUT)
+            if cluster_ is not None:
+                sys.exit(cluster.supervise(argv, cluster_))
     code = main(exit_now=True)
     # The interpreter's last act is a garbage collection over every object still alive: after a run, the
     # millions that jax, flax and the env suites created, 1-3 s on a 2-core CPU for nothing (the process ends).

@@ -12,10 +12,16 @@ of ``grid``) and/or ``samples`` random draws from ``space`` (uniform or log-unif
 ``ValueError`` that says so (loop over them in Python, one sweep per value).
 
 The combination axis is flattened (``configs * seeds``) and, when more than one device is visible, sharded
-over all local devices with a ``Mesh`` + ``NamedSharding`` (padded to a multiple of the device count), so
+over all devices with a ``Mesh`` + ``NamedSharding`` (padded to a multiple of the device count), so
 N devices run N times the combinations in the time of one share. ``chunk_size`` bounds how many
 combinations run at once (the rest run in later chunks of the same compiled program) when all of them do
 not fit in memory.
+
+Several processes (hosts): after ``jax.distributed.initialize`` on every process, each one calls ``run``
+with the same arguments; the default ``devices`` are then the devices of all processes. Every process
+places only its own shards of the runs on its devices (``jax.make_array_from_callback``), the program runs
+once over all of them, and the metrics are gathered to every process (``process_allgather``), so every
+process returns the same ``SweepResult``; :meth:`SweepResult.save` writes on process 0 only.
 
 ``seed`` is an int or a PRNG key (``jax.random.key(s)`` or the legacy ``jax.random.PRNGKey(s)``; both give
 the result of ``seed=s``). Seed ``k`` of every config trains with ``jax.random.split(key, seeds)[k]``, the key
@@ -35,7 +41,6 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
@@ -217,10 +222,13 @@ class SweepResult:
         """Write the sweep directory ``out``: ``sweep.json`` (algo, env, config, seeds, seed, metric, the swept
         ``values`` as given, ``summary``, ``best``, timings, ``final_returns [C, S]``) and ``metrics.npz``
         (every metric as ``[config, seed, log point]``, and each swept field's values as ``value_<field>``).
-        ``purerl plot`` reads such a directory as one curve per config."""
+        ``purerl plot`` reads such a directory as one curve per config. In a run of several processes
+        (``jax.distributed``) only process 0 writes; the others return ``out`` without touching it."""
         from purerl.config import config_to_dict
 
         out = Path(out)
+        if jax.process_index() != 0:
+            return out
         out.mkdir(parents=True, exist_ok=True)
         config = config_to_dict(self.config) if self.config is not None else {}
         (out / "sweep.json").write_text(json.dumps({
@@ -241,16 +249,22 @@ def run(algo: Any, config: Any, grid: dict[str, Sequence[float]] | None = None, 
     ``seeds``: runs per config; ``seed``: an int or a PRNG key (``jax.random.key(s)`` or ``jax.random.PRNGKey(s)``,
     the same as ``seed=s``); ``samples``: random draws from ``space``; ``chunk_size``: at most this many
     (config, seed) runs per program call (default: all at once); ``devices``: the devices to shard over
-    (default: all local devices). Every argument is checked before anything is compiled."""
+    (default: ``jax.devices()``, all devices, those of every process after ``jax.distributed.initialize``).
+    Every argument is checked before anything is compiled. With devices of several processes, every
+    process must make the same call; each feeds its own devices and all return the whole result."""
     import time
 
     seeds = _count("seeds", seeds)
     if chunk_size is not None:
         chunk_size = _count("chunk_size", chunk_size)
     key = _seed_key(seed)
-    devices = list(devices) if devices is not None else jax.local_devices()
+    devices = list(devices) if devices is not None else jax.devices()
     if not devices:
-        raise ValueError("sweep: `devices` is empty; give at least one device, or devices=None for all local ones")
+        raise ValueError("sweep: `devices` is empty; give at least one device, or devices=None for all of them")
+    here = jax.process_index()
+    if jax.process_count() > 1 and not any(d.process_index == here for d in devices):
+        raise ValueError(f"sweep: none of `devices` belongs to this process ({here}); every process of a "
+                         f"multi-process sweep runs a share of it on its own devices (give jax.devices())")
     if not isinstance(metric, str):
         raise TypeError(f"sweep: `metric` must be a metric's name, got {metric!r}")
     values = combinations(grid, space, samples, jax.random.fold_in(key, _SPACE_STREAM))
@@ -269,29 +283,40 @@ def run(algo: Any, config: Any, grid: dict[str, Sequence[float]] | None = None, 
         log(f"sweep: {total} runs in {n_chunks} chunks of {chunk} (chunk_size={chunk_size})")
 
     # flat combination axis: run i is config i // seeds with seed key i % seeds
-    keys = jax.random.split(key, seeds)
+    impl = jax.random.key_impl(key)
+    keys = np.asarray(jax.random.key_data(jax.random.split(key, seeds)))    # [seeds, *key shape], host data
     flat_vals = {n: np.repeat(v.astype(np.float32), seeds) for n, v in values.items()}  # what the program computes with
-    flat_keys = jnp.tile(keys, (C,)) if C > 1 else keys
+    flat_keys = np.tile(keys, (C,) + (1,) * (keys.ndim - 1))
     pad = n_chunks * chunk - total
 
-    def one(vals, key):
-        return algo.make_train(config.replace(**vals))(key).metrics
+    def one(vals, key_data):
+        return algo.make_train(config.replace(**vals))(jax.random.wrap_key_data(key_data, impl=impl)).metrics
 
     batched = jax.jit(jax.vmap(one))
     mesh = Mesh(np.asarray(devices), ("runs",)) if n_dev > 1 else None
+    spread = {d.process_index for d in devices} != {here}   # devices of other processes: a multi-process sweep
 
-    def place(x):
+    def place(x: np.ndarray):
+        """Host data (the same on every process) as an array split over the mesh: each process puts only the
+        rows of its own devices there."""
         if mesh is None:
-            return x
-        return jax.device_put(x, NamedSharding(mesh, PartitionSpec("runs")))
+            return jax.device_put(x, devices[0])
+        return jax.make_array_from_callback(x.shape, NamedSharding(mesh, PartitionSpec("runs")), lambda i: x[i])
+
+    def fetch(tree):
+        if not spread:
+            return jax.device_get(tree)
+        from jax.experimental import multihost_utils
+
+        return multihost_utils.process_allgather(tree, tiled=True)
 
     outs, compile_s, run_s = [], 0.0, 0.0
     compiled = None
     for c in range(n_chunks):
         sl = slice(c * chunk, (c + 1) * chunk)
         vals = {n: np.concatenate([v, np.repeat(v[-1:], pad)])[sl] for n, v in flat_vals.items()}
-        ks = jnp.concatenate([flat_keys, jnp.repeat(flat_keys[-1:], pad, axis=0)])[sl]
-        args = (jax.tree.map(lambda x: place(jnp.asarray(x)), vals), place(ks))
+        ks = np.concatenate([flat_keys, np.repeat(flat_keys[-1:], pad, axis=0)])[sl]
+        args = (jax.tree.map(place, vals), place(ks))
         if compiled is None:
             t0 = time.perf_counter()
             lowered = batched.lower(*args)
@@ -301,7 +326,7 @@ def run(algo: Any, config: Any, grid: dict[str, Sequence[float]] | None = None, 
             compiled = lowered.compile()
             compile_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        outs.append(jax.device_get(jax.block_until_ready(compiled(*args))))
+        outs.append(fetch(jax.block_until_ready(compiled(*args))))
         run_s += time.perf_counter() - t0
     metrics = {k: np.concatenate([o[k] for o in outs])[:total] for k in outs[0]}
     metrics = {k: v.reshape((C, seeds) + v.shape[1:]) for k, v in metrics.items()}

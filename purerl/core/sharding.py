@@ -11,8 +11,11 @@ run, so the result equals the single-device run up to float summation order.
     trainer = ppo.make(cfg, mesh=mesh)                 # num_envs must be a multiple of the device count
     result = jax.jit(trainer.train)(key)
 
-Multi-host: call ``jax.distributed.initialize()`` on every host first (see the README); ``env_mesh`` then
-spans ``jax.devices()`` of all hosts when given them explicitly.
+Several processes (hosts): call ``jax.distributed.initialize`` on every process first (see the README);
+``env_mesh()`` then spans the devices of all processes, every process runs the same program, each steps the
+envs of its own devices, and the gradients are summed across processes by XLA's collectives. The key given
+to ``train`` must be the same on every process; read the results with
+``jax.experimental.multihost_utils.process_allgather``.
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ AXIS = "envs"
 
 
 def env_mesh(devices: Sequence[Any] | None = None) -> Mesh:
-    """A 1-D mesh named ``"envs"`` over ``devices`` (default: all local devices)."""
-    devices = jax.local_devices() if devices is None else list(devices)
+    """A 1-D mesh named ``"envs"`` over ``devices`` (default: ``jax.devices()``, all devices, those of every
+    process after ``jax.distributed.initialize``)."""
+    devices = jax.devices() if devices is None else list(devices)
     return Mesh(np.asarray(devices), (AXIS,))
 
 
