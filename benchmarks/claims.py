@@ -78,10 +78,10 @@ def gradient_estimates(network: ActorCritic, params: Any, key: jax.Array, lambda
     k_reset, k_roll = jax.random.split(key)
     env_state, obs = env.reset(k_reset)
 
-    def act(o, k):
-        return network.apply(params, o, method=ActorCritic.policy).sample(seed=k), {}
+    def act(o, k, memory):
+        return network.apply(params, o, method=ActorCritic.policy).sample(seed=k), {}, memory
 
-    _, _, traj, _ = rollout(env, act, env_state, obs, k_roll, num_steps)
+    traj = rollout(env, act, env_state, obs, k_roll, num_steps).traj
     mask = first_episode(traj.done).astype(jnp.float32)
     g_mc, _ = reward_to_go(traj.reward, traj.done, gamma)
     value = lambda o: network.apply(params, o, method=ActorCritic.value)  # noqa: E731
@@ -215,7 +215,7 @@ def surrogate_drift(network: ActorCritic, params: Any, key: jax.Array, clip_eps:
     env = envs.make("CartPole-v1", num_envs)
     k_reset, k_roll, k_epochs = jax.random.split(key, 3)
     env_state, obs = env.reset(k_reset)
-    _, _, traj, _ = onpolicy.collect(env, network, params, env_state, obs, k_roll, num_steps)
+    traj = onpolicy.collect(env, network, params, env_state, obs, k_roll, num_steps).traj
     _, adv, _ = onpolicy.values_and_gae(network, params, traj, 0.99, 0.95)
     batch = flatten_time_env({"obs": traj.obs, "action": traj.action, "log_prob": traj.extras["log_prob"],
                               "adv": (adv - adv.mean()) / (adv.std() + 1e-8)})

@@ -20,7 +20,7 @@ from jax.sharding import Mesh
 
 from purerl.config import check, check_leaf, leaf_field, static_field
 from purerl.core import onpolicy, optim
-from purerl.core.loop import Result, Trainer, env_steps
+from purerl.core.loop import Result, Trainer
 from purerl.core.trajectory import flatten_time_env
 from purerl.core.progress import ProgressFn
 
@@ -52,9 +52,10 @@ class Config(onpolicy.OnPolicyConfig):
 
 @struct.dataclass
 class Learner:
-    """One actor-critic learner on one batch of envs: ``gradient`` runs a rollout with ``params`` and returns
-    the loss gradient at ``params``; ``apply(params, opt_state, grads, step)`` takes optimiser step number
-    ``step`` (which sets the annealed step size) at (possibly other) parameters."""
+    """One actor-critic learner on one batch of envs: ``gradient(params, env_state, obs, key, memory=None) ->
+    (grads, aux, rollout)`` runs a rollout with ``params`` (a :class:`~purerl.core.trajectory.Rollout`; ``memory``
+    a recurrent network's) and returns the loss gradient at ``params``; ``apply(params, opt_state, grads, step)``
+    takes optimiser step number ``step`` (which sets the annealed step size) at (possibly other) parameters."""
 
     tx: optax.GradientTransformation = struct.field(pytree_node=False)
     gradient: callable = struct.field(pytree_node=False)
@@ -67,15 +68,9 @@ def make_learner(cfg: Config, env, network, updates_per_round: int = 1, shard=No
     total_steps = cfg.num_updates * updates_per_round
 
     def gradient(params, env_state, obs, key, memory=None):
-        """``(grads, aux, env_state, obs, memory, tally)``: a rollout of ``num_steps`` and the gradient at
-        ``params`` (``memory``: a recurrent network's, carried in and out; None otherwise)."""
-        if memory is None:
-            env_state, obs, traj, tally = onpolicy.collect(env, network, params, env_state, obs, key, cfg.num_steps,
-                                                           cfg.scan_unroll, shard)
-            new_memory = None
-        else:
-            env_state, obs, new_memory, traj, tally = onpolicy.collect(
-                env, network, params, env_state, obs, key, cfg.num_steps, cfg.scan_unroll, shard, memory=memory)
+        ro = onpolicy.collect(env, network, params, env_state, obs, key, cfg.num_steps, cfg.scan_unroll, shard,
+                              memory=memory)
+        traj = ro.traj
         _, adv, targets = onpolicy.values_and_gae(network, params, traj, cfg.gamma, cfg.gae_lambda, memory0=memory)
         steps = {"obs": traj.obs, "action": traj.action, "advantage": adv, "target": targets}
         if memory is None:
@@ -85,11 +80,10 @@ def make_learner(cfg: Config, env, network, updates_per_round: int = 1, shard=No
         grads, aux = jax.grad(onpolicy.policy_gradient_loss, argnums=1, has_aux=True)(
             network, params, batch, cfg.ent_coef, cfg.vf_coef, cfg.normalize_advantages)
         aux["grad_norm"] = optax.global_norm(grads)
-        return grads, aux, env_state, obs, new_memory, tally
+        return grads, aux, ro
 
     def apply(params, opt_state, grads, step):
-        if cfg.anneal_lr:
-            opt_state = optim.set_learning_rate(opt_state, optim.linear_decay(cfg.learning_rate, step, total_steps))
+        opt_state, _ = optim.annealed(opt_state, cfg.learning_rate, step, total_steps, cfg.anneal_lr)
         return optim.apply(tx, params, grads, opt_state)
 
     return Learner(tx, gradient, apply)
@@ -108,16 +102,14 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
 
     def update(state: onpolicy.TrainState):
         key, k_roll = jax.random.split(state.key)
-        grads, aux, env_state, obs, memory, tally = learner.gradient(state.params, state.env_state, state.obs,
-                                                                     k_roll, state.memory)
+        grads, aux, ro = learner.gradient(state.params, state.env_state, state.obs, k_roll, state.memory)
         params, opt_state = learner.apply(state.params, state.opt_state, grads, state.update_step)
-        episodes = tally.summary(state.last_return, state.last_length)
-        state = state.replace(params=params, opt_state=opt_state, env_state=env_state, obs=obs, key=key,
-                              update_step=state.update_step + 1, last_return=episodes["episode_return"],
-                              last_length=episodes["episode_length"], memory=memory)
-        return state, {**episodes, **aux, "env_steps": env_steps(state.update_step, cfg.steps_per_update)}
+        state, metrics = onpolicy.end_update(state, ro.tally, cfg.steps_per_update, params=params,
+                                             opt_state=opt_state, env_state=ro.env_state, obs=ro.obs, key=key,
+                                             memory=ro.memory)
+        return state, {**metrics, **aux}
 
-    return onpolicy.trainer(cfg, env, network, init=init, update=update, progress=progress,
+    return onpolicy.make_trainer(cfg, env, network, init=init, update=update, progress=progress,
                             progress_metrics=progress_metrics)
 
 

@@ -32,7 +32,7 @@ from flax import struct
 from purerl import a2c
 from purerl.config import check, static_field
 from purerl.core import onpolicy
-from purerl.core.loop import Result, Trainer, env_steps
+from purerl.core.loop import Result, Trainer
 from purerl.core.progress import ProgressFn
 from purerl.core.trajectory import EpisodeTally
 
@@ -98,12 +98,12 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
         s = jax.random.randint(k_stale, (), 0, K + 1) if cfg.random_staleness else jnp.asarray(K)
         s = jnp.minimum(s, version)
         stale = jax.tree.map(lambda h: h[(version - s) % (K + 1)], history)
-        grads, aux, env_state, obs, _, tally = learner.gradient(stale, env_state, obs, k_roll)
+        grads, aux, ro = learner.gradient(stale, env_state, obs, k_roll)
         params, opt_state = learner.apply(params, opt_state, grads, version)
         version = version + 1
         history = jax.tree.map(lambda h, p: h.at[version % (K + 1)].set(p), history, params)
         aux["staleness"] = s.astype(jnp.float32)
-        return (params, opt_state, history, version), (env_state, obs, tally, aux)
+        return (params, opt_state, history, version), (ro.env_state, ro.obs, ro.tally, aux)
 
     def update(state: State):
         key, k_stale, k_roll = worker_keys(state.key, W)
@@ -111,12 +111,9 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
             worker, (state.params, state.opt_state, state.history, state.version),
             (state.env_state, state.obs, k_stale, k_roll))
         tally = EpisodeTally(*(jnp.sum(x) for x in (tallies.return_sum, tallies.length_sum, tallies.count)))
-        episodes = tally.summary(state.last_return, state.last_length)
-        state = state.replace(params=params, opt_state=opt_state, env_state=env_state, obs=obs, key=key,
-                              update_step=state.update_step + 1, last_return=episodes["episode_return"],
-                              last_length=episodes["episode_length"], history=history, version=version)
-        return state, {**episodes, **{k: jnp.mean(v) for k, v in aux.items()},
-                       "env_steps": env_steps(state.update_step, cfg.steps_per_update)}
+        state, metrics = onpolicy.end_update(state, tally, cfg.steps_per_update, params=params, opt_state=opt_state,
+                                             env_state=env_state, obs=obs, key=key, history=history, version=version)
+        return state, {**metrics, **{k: jnp.mean(v) for k, v in aux.items()}}
 
     single_policy = onpolicy.make_policy(network, env)
 
@@ -124,7 +121,7 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
         # The workers' env states have a leading worker axis: act with worker 0's observation statistics.
         return single_policy(state.replace(env_state=jax.tree.map(lambda x: x[0], state.env_state)), deterministic)
 
-    return onpolicy.trainer(cfg, env, network, init=init, update=update, progress=progress,
+    return onpolicy.make_trainer(cfg, env, network, init=init, update=update, progress=progress,
                             progress_metrics=progress_metrics, policy=policy)
 
 

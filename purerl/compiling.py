@@ -2,10 +2,9 @@
 
 On a CPU, XLA spends most of a training program's compile time in LLVM's optimisation of its kernels. For
 these programs (many small kernels inside loops; the matrix products are library calls either way), LLVM's
-``-O1`` compiles 30-40% faster than the default ``-O3`` with the same run time (measured on a 2-core CPU,
-jax 0.9.2: PPO CartPole 4.35 s -> 2.63 s compile for 16 seeds, SAC Pendulum 3.30 s -> 2.23 s, run times
-within 1%). Programs that run once (the initial state, a final evaluation, a finiteness check) compile at
-``-O0``: about half the compile time, and their run time is milliseconds either way.
+``-O1`` compiles faster than the default ``-O3`` with the same run time. Programs that run once (the initial
+state, a final evaluation, a finiteness check) compile at ``-O0``, faster still, and their run time is
+milliseconds either way. The measurements are in docs/benchmarks.md ("Measurements behind code choices").
 
     train = jax.jit(ppo.make_train(cfg))          # works as always
     train = purerl.jit(ppo.make_train(cfg))       # the same program, compiled with purerl's options
@@ -22,10 +21,9 @@ import jax
 __all__ = ["compile_options", "jit", "compile", "backend_default", "PER_BACKEND"]
 
 # Loop sizes whose fastest value differs by backend, resolved when a program is built (``jax.default_backend()``)
-# wherever a Config leaves them at None. Measured: on one NVIDIA H200 (jax 0.11.2) PPO CartPole-v1 (4 envs x 128
-# steps, 1 seed, 5e5 steps) ran in 3.23 s with the rollout unrolled by 8 against 5.40 s with 1 (the 2048-env
-# row 1.56 s against 1.67 s): a GPU launches one kernel sequence per loop iteration, and unrolling cuts the
-# iterations. On a 2-core CPU the same unroll ran slower (a larger loop body, no launch cost to save). The
+# wherever a Config leaves them at None. A GPU launches one kernel sequence per loop iteration, and unrolling the
+# rollout cuts the iterations: PPO ran faster with 8 there; on a CPU the same unroll ran slower (a larger loop
+# body, no launch cost to save). Measurements: docs/benchmarks.md, "Measurements behind code choices". The
 # off-policy loop's body holds every gradient step of an iteration, so unrolling it multiplies the program; it is
 # unmeasured on accelerators and stays at 1.
 PER_BACKEND = {

@@ -132,9 +132,9 @@ def make_agent(cfg: Config, action_dim: int) -> offpolicy.Agent:
         aux = {"critic_loss": c_loss, "actor_loss": a_loss, "q": jnp.mean(q), "target_q": jnp.mean(target_q)}
         return AgentState(params, target, actor_opt, critic_opt, steps, actor_steps), aux
 
-    def explore(a: AgentState, obs, noise, key):
-        return offpolicy.explore_noise(cfg.exploration_noise, actor.apply(a.params["actor"], obs), noise, key,
-                                       cfg.exploration_std, cfg.ou_theta, cfg.ou_dt)
+    def explore(a: AgentState, obs, explore_state, key):
+        return offpolicy.explore_noise(cfg.exploration_noise, actor.apply(a.params["actor"], obs), explore_state,
+                                       key, cfg.exploration_std, cfg.ou_theta, cfg.ou_dt)
 
     def act(a: AgentState, obs):
         return actor.apply(a.params["actor"], obs)

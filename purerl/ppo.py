@@ -24,8 +24,8 @@ from jax.sharding import Mesh
 from purerl.config import check, check_leaf, leaf_field, static_field
 from purerl.core import onpolicy, optim
 from purerl.core.onpolicy import TrainState
-from purerl.core.loop import Result, Trainer, env_steps
-from purerl.core.trajectory import flatten_time_env, shuffled_minibatches
+from purerl.core.loop import Result, Trainer
+from purerl.core.trajectory import flatten_time_env, shuffled_minibatches, standardize
 from purerl.core.progress import ProgressFn
 from purerl.networks import ActorCritic
 
@@ -89,9 +89,7 @@ def loss(network: ActorCritic, params: Any, batch: dict, cfg: Config) -> tuple[j
     pi, v = onpolicy.forward(network, params, batch)
     log_ratio = pi.log_prob(batch["action"]) - batch["log_prob"]
     ratio = jnp.exp(log_ratio)
-    adv = batch["advantage"]
-    if cfg.normalize_advantages:
-        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    adv = standardize(batch["advantage"]) if cfg.normalize_advantages else batch["advantage"]
     clipped = jnp.clip(ratio, 1.0 - cfg.clip_eps, 1.0 + cfg.clip_eps)
     policy_loss = -jnp.mean(jnp.minimum(ratio * adv, clipped * adv))
     value_err = jnp.square(v - batch["target"])
@@ -134,14 +132,9 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
 
     def update(state: TrainState) -> tuple[TrainState, dict]:
         key, k_roll, k_epochs = jax.random.split(state.key, 3)
-        if cfg.recurrent:
-            env_state, obs, memory, traj, tally = onpolicy.collect(
-                env, network, state.params, state.env_state, state.obs, k_roll, cfg.num_steps, cfg.scan_unroll, shard,
-                memory=state.memory)
-        else:
-            env_state, obs, traj, tally = onpolicy.collect(env, network, state.params, state.env_state, state.obs,
-                                                           k_roll, cfg.num_steps, cfg.scan_unroll, shard)
-            memory = None
+        ro = onpolicy.collect(env, network, state.params, state.env_state, state.obs, k_roll, cfg.num_steps,
+                              cfg.scan_unroll, shard, memory=state.memory)
+        traj = ro.traj
         values, advantages, targets = onpolicy.values_and_gae(network, state.params, traj, cfg.gamma,
                                                               cfg.gae_lambda, memory0=state.memory)
         steps = {"obs": traj.obs, "action": traj.action, "log_prob": traj.extras["log_prob"], "value": values,
@@ -151,26 +144,22 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
             batch = {**jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), steps), "memory0": state.memory}
         else:
             batch = flatten_time_env(steps)
-        lr = optim.linear_decay(cfg.learning_rate, state.update_step, cfg.num_updates) if cfg.anneal_lr \
-            else cfg.learning_rate
+        opt_state, lr = optim.annealed(state.opt_state, cfg.learning_rate, state.update_step, cfg.num_updates,
+                                       cfg.anneal_lr)
 
         def epoch(carry, k):
             return jax.lax.scan(minibatch_step, carry, shuffled_minibatches(k, batch, cfg.num_minibatches))
 
         with jax.named_scope("minibatch_updates"):
             (params, opt_state, stopped), aux = jax.lax.scan(
-                epoch, (state.params, optim.set_learning_rate(state.opt_state, lr), jnp.zeros((), bool)),
-                jax.random.split(k_epochs, cfg.num_epochs))
-        episodes = tally.summary(state.last_return, state.last_length)
-        state = state.replace(params=params, opt_state=opt_state, env_state=env_state, obs=obs, key=key,
-                              update_step=state.update_step + 1, last_return=episodes["episode_return"],
-                              last_length=episodes["episode_length"], memory=memory)
-        metrics = {**episodes, **{k: jnp.mean(v) for k, v in aux.items()},
-                   "env_steps": env_steps(state.update_step, cfg.steps_per_update),
-                   "learning_rate": jnp.asarray(lr, jnp.float32), "kl_stopped": stopped.astype(jnp.float32)}
-        return state, metrics
+                epoch, (state.params, opt_state, jnp.zeros((), bool)), jax.random.split(k_epochs, cfg.num_epochs))
+        state, metrics = onpolicy.end_update(state, ro.tally, cfg.steps_per_update, params=params,
+                                             opt_state=opt_state, env_state=ro.env_state, obs=ro.obs, key=key,
+                                             memory=ro.memory)
+        return state, {**metrics, **{k: jnp.mean(v) for k, v in aux.items()},
+                       "learning_rate": jnp.asarray(lr, jnp.float32), "kl_stopped": stopped.astype(jnp.float32)}
 
-    return onpolicy.trainer(cfg, env, network, init=init, update=update, progress=progress,
+    return onpolicy.make_trainer(cfg, env, network, init=init, update=update, progress=progress,
                             progress_metrics=progress_metrics)
 
 

@@ -30,7 +30,7 @@ from jax.sharding import Mesh
 
 from purerl.config import check, check_leaf, leaf_field, static_field
 from purerl.core import onpolicy, optim
-from purerl.core.loop import Result, Trainer, env_steps
+from purerl.core.loop import Result, Trainer
 from purerl.core.progress import ProgressFn
 from purerl.core.trajectory import first_episode, flatten_time_env, reward_to_go
 from purerl.networks import ActorCritic
@@ -105,8 +105,9 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
 
     def update(state: State):
         key, k_roll = jax.random.split(state.key)
-        env_state, obs, traj, tally = onpolicy.collect(env, network, state.params, state.env_state, state.obs,
-                                                       k_roll, cfg.num_steps, cfg.scan_unroll, shard)
+        ro = onpolicy.collect(env, network, state.params, state.env_state, state.obs, k_roll, cfg.num_steps,
+                              cfg.scan_unroll, shard)
+        traj = ro.traj
         if cfg.baseline == "value":
             baseline = network.apply(state.params, traj.obs, method=ActorCritic.value)
         elif cfg.baseline == "mean":
@@ -116,25 +117,21 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
         batch = score_function_batch(traj, cfg.gamma, baseline)
         grads, aux = jax.grad(onpolicy.policy_gradient_loss, argnums=1, has_aux=True)(
             network, state.params, batch, cfg.ent_coef, vf_coef, cfg.normalize_advantages)
-        opt_state = state.opt_state
-        if cfg.anneal_lr:
-            opt_state = optim.set_learning_rate(opt_state, optim.linear_decay(cfg.learning_rate, state.update_step,
-                                                                              cfg.num_updates))
+        opt_state, _ = optim.annealed(state.opt_state, cfg.learning_rate, state.update_step, cfg.num_updates,
+                                      cfg.anneal_lr)
         params, opt_state = optim.apply(tx, state.params, grads, opt_state)
         w = batch["weight"]
         used = jnp.sum(w)
         batch_mean = jnp.sum(w * batch["target"]) / jnp.maximum(used, 1.0)
         mean_return = jnp.where(used > 0, cfg.baseline_decay * state.mean_return
                                 + (1.0 - cfg.baseline_decay) * batch_mean, state.mean_return)
-        episodes = tally.summary(state.last_return, state.last_length)
-        state = state.replace(params=params, opt_state=opt_state, env_state=env_state, obs=obs, key=key,
-                              update_step=state.update_step + 1, last_return=episodes["episode_return"],
-                              last_length=episodes["episode_length"], mean_return=mean_return)
-        return state, {**episodes, **aux, "env_steps": env_steps(state.update_step, cfg.steps_per_update),
-                       "complete_frac": used / w.shape[0],
+        state, metrics = onpolicy.end_update(state, ro.tally, cfg.steps_per_update, params=params,
+                                             opt_state=opt_state, env_state=ro.env_state, obs=ro.obs, key=key,
+                                             mean_return=mean_return)
+        return state, {**metrics, **aux, "complete_frac": used / w.shape[0],
                        "baseline": jnp.mean(jnp.broadcast_to(baseline, traj.reward.shape))}
 
-    return onpolicy.trainer(cfg, env, network, init=init, update=update, progress=progress,
+    return onpolicy.make_trainer(cfg, env, network, init=init, update=update, progress=progress,
                             progress_metrics=progress_metrics)
 
 

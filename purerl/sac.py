@@ -128,8 +128,8 @@ def make_agent(cfg: Config, action_dim: int) -> offpolicy.Agent:
             target = offpolicy.polyak(a.target_critic, params["critic"], cfg.tau)
         return AgentState(params, target, opt_state, a.steps + 1), aux
 
-    def explore(a: AgentState, obs, noise, key):
-        return policy(a.params["actor"], obs).sample(seed=key), noise
+    def explore(a: AgentState, obs, explore_state, key):  # SAC's policy samples; no exploration state
+        return policy(a.params["actor"], obs).sample(seed=key), explore_state
 
     def act(a: AgentState, obs):
         return jnp.tanh(actor.apply(a.params["actor"], obs)[0])

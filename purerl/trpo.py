@@ -36,8 +36,8 @@ from jax.flatten_util import ravel_pytree
 
 from purerl.config import check, check_leaf, leaf_field, static_field
 from purerl.core import onpolicy, optim
-from purerl.core.loop import Result, Trainer, env_steps
-from purerl.core.trajectory import flatten_time_env, shuffled_minibatches
+from purerl.core.loop import Result, Trainer
+from purerl.core.trajectory import flatten_time_env, shuffled_minibatches, standardize
 from purerl.core.progress import ProgressFn
 
 __all__ = ["Config", "Result", "conjugate_gradient", "fisher_vector_product", "make", "make_train", "surrogate"]
@@ -139,8 +139,7 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
 
         old = dist(jax.lax.stop_gradient(theta_old), batch["obs"])
         old_logp = old.log_prob(batch["action"])
-        adv = batch["advantage"]
-        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        adv = standardize(batch["advantage"])
 
         def surrogate_at(theta):
             return surrogate(dist(theta, batch["obs"]).log_prob(batch["action"]), old_logp, adv)
@@ -186,26 +185,23 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
 
     def update(state: onpolicy.TrainState):
         key, k_roll, k_critic = jax.random.split(state.key, 3)
-        env_state, obs, traj, tally = onpolicy.collect(env, network, state.params, state.env_state, state.obs,
-                                                       k_roll, cfg.num_steps, cfg.scan_unroll, shard)
+        ro = onpolicy.collect(env, network, state.params, state.env_state, state.obs, k_roll, cfg.num_steps,
+                              cfg.scan_unroll, shard)
+        traj = ro.traj
         _, adv, targets = onpolicy.values_and_gae(network, state.params, traj, cfg.gamma, cfg.gae_lambda)
         batch = flatten_time_env({"obs": traj.obs, "action": traj.action, "advantage": adv, "target": targets})
         policy_params, critic_params = _split(state.params)
         new_policy, metrics = policy_step(policy_params, critic_params, batch)
-        opt_state = state.opt_state
-        if cfg.anneal_lr:  # the critic's step size decays linearly over the run's updates
-            opt_state = optim.set_learning_rate(opt_state, optim.linear_decay(cfg.learning_rate, state.update_step,
-                                                                              cfg.num_updates))
+        opt_state, _ = optim.annealed(state.opt_state, cfg.learning_rate, state.update_step, cfg.num_updates,
+                                      cfg.anneal_lr)  # the critic's step size
         critic_params, opt_state, v_loss = fit_critic(policy_params, critic_params, opt_state,
                                                       {"obs": batch["obs"], "target": batch["target"]}, k_critic)
-        episodes = tally.summary(state.last_return, state.last_length)
-        state = state.replace(params=_join(new_policy, critic_params), opt_state=opt_state, env_state=env_state,
-                              obs=obs, key=key, update_step=state.update_step + 1,
-                              last_return=episodes["episode_return"], last_length=episodes["episode_length"])
-        return state, {**metrics, **episodes, "value_loss": v_loss,
-                       "env_steps": env_steps(state.update_step, cfg.steps_per_update)}
+        state, episodes = onpolicy.end_update(state, ro.tally, cfg.steps_per_update,
+                                              params=_join(new_policy, critic_params), opt_state=opt_state,
+                                              env_state=ro.env_state, obs=ro.obs, key=key)
+        return state, {**metrics, **episodes, "value_loss": v_loss}
 
-    return onpolicy.trainer(cfg, env, network, init=init, update=update, progress=progress,
+    return onpolicy.make_trainer(cfg, env, network, init=init, update=update, progress=progress,
                             progress_metrics=progress_metrics)
 
 

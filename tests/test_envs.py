@@ -122,8 +122,8 @@ def test_reset_pool_starts_are_fresh_distinct_and_equal_under_vmap(monkeypatch, 
 
     def run(key):
         state, obs = env.reset(key)
-        policy = lambda o, k: (jax.random.randint(k, (8,), 0, 2), {})  # noqa: E731  random: ~20-step episodes
-        return trajectory.rollout(env, policy, state, obs, key, 200)[2]
+        policy = lambda o, k, m: (jax.random.randint(k, (8,), 0, 2), {}, m)  # noqa: E731  random: ~20-step episodes
+        return trajectory.rollout(env, policy, state, obs, key, 200).traj
 
     traj = jax.jit(run)(jax.random.key(0))
     done = np.asarray(traj.done)

@@ -8,8 +8,8 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from purerl import a2c, a3c, reinforce, trpo
-from purerl.core import onpolicy
-from purerl.core.trajectory import reward_to_go
+from purerl.core import onpolicy, optim
+from purerl.core.trajectory import EpisodeTally, reward_to_go, standardize
 from purerl.networks import ActorCritic
 
 ALGOS = {"reinforce": reinforce, "a2c": a2c, "a3c": a3c, "trpo": trpo}
@@ -52,6 +52,45 @@ def test_reward_to_go_matches_numpy_reference():
     assert ref_c[:6, 0].all() and not ref_c[6:, 0].any() and ref_c[:, 1].all() and not ref_c[:, 2].any()
 
 
+def test_standardize_uses_only_the_weighted_entries():
+    x = jax.random.normal(jax.random.key(0), (40,)) * 3.0 + 2.0
+    w = (jnp.arange(40) % 3 == 0).astype(jnp.float32)
+    ref = np.asarray(x)
+    np.testing.assert_allclose(np.asarray(standardize(x)), (ref - ref.mean()) / (ref.std() + 1e-8), rtol=1e-5,
+                               atol=1e-6)
+    kept = ref[np.asarray(w) == 1]
+    out = np.asarray(standardize(x, w))
+    np.testing.assert_allclose(out[np.asarray(w) == 1], (kept - kept.mean()) / (kept.std() + 1e-8), rtol=1e-5,
+                               atol=1e-6)
+    # entries of weight 0 do not move the statistics
+    moved = standardize(x.at[1].set(1e6), w)
+    np.testing.assert_allclose(np.asarray(moved)[np.asarray(w) == 1], out[np.asarray(w) == 1], rtol=1e-6)
+
+
+def test_annealed_learning_rate_is_set_in_the_optimiser_state():
+    params = {"w": jnp.ones(3)}
+    opt_state = optim.make_optimizer("adam", 0.1).init(params)
+    annealed, lr = optim.annealed(opt_state, 0.1, 3, 4, anneal=True)
+    assert float(lr) == pytest.approx(0.025) and float(optim.learning_rate(annealed)) == pytest.approx(0.025)
+    same, lr = optim.annealed(opt_state, 0.1, 3, 4, anneal=False)
+    assert same is opt_state and lr == 0.1
+
+
+def test_end_update_carries_episode_means_and_counts_steps():
+    cfg = a2c.Config(env="CartPole-v1", **TINY["a2c"])
+    state = a2c.make(cfg).init(jax.random.key(0))
+    none = EpisodeTally.zero()
+    two = EpisodeTally(jnp.float32(30.0), jnp.float32(50.0), jnp.float32(2.0))
+    s1, m1 = onpolicy.end_update(state, two, 10, params=state.params, opt_state=state.opt_state,
+                                 env_state=state.env_state, obs=state.obs, key=state.key)
+    assert (float(m1["episode_return"]), float(m1["episode_length"]), float(m1["episodes"])) == (15.0, 25.0, 2.0)
+    assert int(s1.update_step) == 1 and float(m1["env_steps"]) == 10.0 and float(s1.last_return) == 15.0
+    s2, m2 = onpolicy.end_update(s1, none, 10, params=s1.params, opt_state=s1.opt_state, env_state=s1.env_state,
+                                 obs=s1.obs, key=s1.key, memory=jnp.ones(3))
+    assert float(m2["episode_return"]) == 15.0 and float(m2["episodes"]) == 0.0   # kept when none ended
+    assert int(s2.update_step) == 2 and float(m2["env_steps"]) == 20.0 and s2.memory.shape == (3,)
+
+
 def test_baseline_keeps_the_gradient_unbiased_and_lowers_its_variance():
     """Many REINFORCE gradient estimates of one fixed policy on CartPole, with b = 0 and with a
     state-dependent baseline b(s) (a linear fit of the return on the state from a separate pilot batch)."""
@@ -63,7 +102,7 @@ def test_baseline_keeps_the_gradient_unbiased_and_lowers_its_variance():
     def rollout(key):
         k_reset, k_roll = jax.random.split(key)
         env_state, obs = env.reset(k_reset)
-        return onpolicy.collect(env, network, params, env_state, obs, k_roll, cfg.num_steps)[2]
+        return onpolicy.collect(env, network, params, env_state, obs, k_roll, cfg.num_steps).traj
 
     def features(obs):
         return jnp.concatenate([obs, jnp.ones(obs.shape[:-1] + (1,))], -1)

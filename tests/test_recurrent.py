@@ -27,7 +27,8 @@ def test_replaying_a_rollout_gives_the_memories_it_acted_with():
     # the update's replay must zero the memory exactly where the rollout did, or the log-probs differ
     cfg = ppo.Config(env="MemoryChain-bsuite", num_envs=3, num_steps=24, num_minibatches=3, hidden_sizes=(16, 16),
                      recurrent=True)
-    network, state, (_, _, memory, traj, _) = _rollout(cfg)
+    network, state, ro = _rollout(cfg)
+    memory, traj = ro.memory, ro.traj
     assert traj.done.any(axis=0).all()
     batch = {"obs": traj.obs, "memory0": state.memory, "first": onpolicy.episode_starts(traj.done)}
     pi, _ = onpolicy.forward(network, state.params, batch)

@@ -11,7 +11,6 @@ import jax.numpy as jnp
 from purerl.core.keys import as_key
 from purerl.core.trajectory import noise_fit
 from purerl.envs.base import VecEnv
-from purerl.envs.wrappers import RunningMeanStd
 
 ActFn = Callable[[jax.Array, jax.Array], jax.Array]
 
@@ -30,13 +29,12 @@ class RecurrentAct:
 EVAL_BLOCK = 64
 
 
-def evaluate_policy(env: VecEnv, act: ActFn, key: jax.Array, obs_rms: RunningMeanStd | None = None,
-                    record: Callable[[Any], Any] | None = None) -> dict:
+def evaluate_policy(env: VecEnv, act: ActFn, key: jax.Array, record: Callable[[Any], Any] | None = None) -> dict:
     """Run one episode in each of ``env.num_envs`` envs with ``act(obs, key) -> action`` (or a
     :class:`RecurrentAct`, whose memory is carried from step to step).
 
-    ``env`` must carry :class:`~purerl.envs.EpisodeStatistics` and no reward scaling; ``obs_rms`` are the
-    training run's observation statistics (frozen here), or ``None`` for raw observations.
+    ``env`` must carry :class:`~purerl.envs.EpisodeStatistics` and no reward scaling; ``act`` sees the env's
+    observations as they are (a trainer's policy normalises them with the run's frozen statistics itself).
     Returns ``returns``/``lengths`` per episode and their mean/std/min/max. The envs step in blocks of
     :data:`EVAL_BLOCK` steps (fewer where the env's randomness for a block would not fit
     :data:`~purerl.core.trajectory.NOISE_BUDGET_BYTES`), and the loop stops after the block in which every
@@ -46,7 +44,6 @@ def evaluate_policy(env: VecEnv, act: ActFn, key: jax.Array, obs_rms: RunningMea
     ``env.max_episode_steps`` steps (rendering records episodes this way; the steps' randomness is the same
     with and without ``record``, so a rendered episode is the evaluated one).
     """
-    norm = (lambda o: o) if obs_rms is None else obs_rms.normalize
     k_reset, k_run = jax.random.split(as_key(key, "key"))
     state, obs = env.reset(k_reset)
     n = env.num_envs
@@ -59,9 +56,9 @@ def evaluate_policy(env: VecEnv, act: ActFn, key: jax.Array, obs_rms: RunningMea
         k_act, noise = inp
         seen = None if record is None else record(state)
         if recurrent:
-            action, memory = act.step(memory, norm(obs), k_act)
+            action, memory = act.step(memory, obs, k_act)
         else:
-            action = act(norm(obs), k_act)
+            action = act(obs, k_act)
         state, ts = env.step(noise, state, action)
         if recurrent:  # a new episode starts from the initial memory
             memory = jax.tree.map(lambda m, m0: jnp.where(ts.done[:, None], m0, m), memory, act.initial((n,)))

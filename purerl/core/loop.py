@@ -1,7 +1,10 @@
 """The chunked training loop every algorithm shares: ``train(key) = scan(update, init(key))``.
 
-Algorithms provide ``init(key) -> state`` and ``update(state) -> (state, metrics)``; the runner can call
-``run_chunk`` for part of the updates, checkpoint the state in between and resume bit-identically.
+Algorithms provide ``init(key) -> state`` and ``update(state) -> (state, metrics)`` and get a
+:class:`Trainer` from :func:`build_trainer`. The runner (:mod:`purerl.run.runner`) runs a run's updates in
+chunks with :func:`scan_updates` (one compiled chunk for every chunk, live progress), checkpoints the state
+between chunks and resumes bit-identically; :func:`run_chunk` is the same loop without progress.
+:func:`carry_episodes` and :func:`env_steps` are how every algorithm's update ends.
 """
 
 from __future__ import annotations
@@ -36,6 +39,16 @@ def env_steps(update_step: jax.Array, steps_per_update: int) -> jax.Array:
     (16.7M), then to float32's 7 significant digits. An int32 count (jax's default integer) would wrap
     negative after 2^31 steps, which long Brax runs reach; the runner writes exact counts to its files."""
     return jnp.asarray(update_step).astype(jnp.float32) * steps_per_update
+
+
+def carry_episodes(state: Any, tally: Any, **fields) -> tuple[Any, dict]:
+    """``(state, episode_metrics)`` at the end of an update, on- and off-policy: the metrics of the episodes that
+    ended (``tally.summary``, :class:`~purerl.core.trajectory.EpisodeTally`), and ``state`` with their mean
+    return and length as its ``last_return``/``last_length`` (kept from before when none ended) and ``fields``
+    replaced."""
+    episodes = tally.summary(state.last_return, state.last_length)
+    return state.replace(last_return=episodes["episode_return"], last_length=episodes["episode_length"],
+                         **fields), episodes
 
 
 def run_chunk(update: Callable[[Any], tuple[Any, dict]], state: Any, num_updates: int) -> tuple[Any, dict]:

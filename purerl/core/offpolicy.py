@@ -19,9 +19,15 @@ any auto-reset, so a time-limit truncation bootstraps from ``Q(next_obs, .)`` an
 the return (the target is ``r + gamma * (1 - terminated) * Q'``).
 
 An algorithm supplies an :class:`Agent`: ``init(key, obs) -> agent_state``, ``explore(agent_state, obs,
-noise, key) -> (action, noise)``, ``learn(agent_state, batch, key) -> (agent_state, metrics)`` and
-``act(agent_state, obs) -> action`` (deterministic, for evaluation). ``agent_state.params`` is what
+explore_state, key) -> (action, explore_state)``, ``learn(agent_state, batch, key) -> (agent_state, metrics)``
+and ``act(agent_state, obs) -> action`` (deterministic, for evaluation). ``agent_state.params`` is what
 :attr:`Result.params` returns.
+
+Words: *env randomness* is what ``env.step`` takes in place of a key (one step of ``env.step_noise``, drawn
+ahead of the loop by :func:`~purerl.core.trajectory.scan_env`, fresh reset states included); the
+*exploration state* is the per-env state of an exploration process (DDPG's Ornstein-Uhlenbeck noise, zeroed
+at episode ends; stored in :attr:`OffPolicyState.noise`, the name checkpoints hold); a policy's own sampling
+takes a key.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from flax import struct
 from purerl import envs
 from purerl.config import BaseConfig, check, check_config, check_env_fields, check_leaf, leaf_field, static_field
 from purerl.core.evaluation import evaluate_policy
-from purerl.core.loop import Trainer, build_trainer, env_steps
+from purerl.core.loop import Trainer, build_trainer, carry_episodes, env_steps
 from purerl.core.progress import ProgressFn
 from purerl.core.trajectory import EpisodeTally, scan_env
 from purerl.envs.base import split_keys
@@ -137,7 +143,7 @@ class OffPolicyState:
     buffer: Any             # flashbax buffer state
     env_state: Any
     obs: jax.Array
-    noise: jax.Array        # [N, A] exploration-noise state (Ornstein-Uhlenbeck); zeros otherwise
+    noise: jax.Array        # [N, A] exploration state (Ornstein-Uhlenbeck); zeros otherwise
     key: jax.Array
     iteration: jax.Array    # int32: vector-env steps so far
     log_point: jax.Array    # int32: log points so far
@@ -147,6 +153,11 @@ class OffPolicyState:
     @property
     def params(self) -> Any:
         return self.agent.params
+
+    @property
+    def explore_state(self) -> jax.Array:
+        """The per-env exploration state (the field ``noise``)."""
+        return self.noise
 
 
 def make_replay(capacity: int, batch_size: int):
@@ -175,16 +186,17 @@ def polyak(target: Any, online: Any, tau: Any) -> Any:
     return optax.incremental_update(online, target, tau)
 
 
-def explore_noise(kind: str, action: jax.Array, noise: jax.Array, key: jax.Array, std: Any,
+def explore_noise(kind: str, action: jax.Array, explore_state: jax.Array, key: jax.Array, std: Any,
                   ou_theta: Any = 0.15, ou_dt: Any = 1e-2) -> tuple[jax.Array, jax.Array]:
     """Perturb a deterministic action in ``[-1, 1]``: independent Gaussian ``N(0, std^2)`` per step, or an
-    Ornstein-Uhlenbeck process ``x += -theta x dt + std sqrt(dt) eps`` (stationary std
-    ``std / sqrt(2 theta)``; the loop zeroes it at episode ends). Returns the clipped action and new state."""
+    Ornstein-Uhlenbeck process ``x += -theta x dt + std sqrt(dt) eps`` whose value ``x`` is the exploration
+    state (stationary std ``std / sqrt(2 theta)``; the loop zeroes it at episode ends). Returns the clipped
+    action and the new exploration state (unchanged for Gaussian noise)."""
     eps = jax.random.normal(key, action.shape, action.dtype)
     if kind == "gaussian":
-        return jnp.clip(action + std * eps, -1.0, 1.0), noise
-    noise = noise - ou_theta * noise * ou_dt + std * jnp.sqrt(ou_dt) * eps
-    return jnp.clip(action + noise, -1.0, 1.0), noise
+        return jnp.clip(action + std * eps, -1.0, 1.0), explore_state
+    x = explore_state - ou_theta * explore_state * ou_dt + std * jnp.sqrt(ou_dt) * eps
+    return jnp.clip(action + x, -1.0, 1.0), x
 
 
 def _nanmean(x: jax.Array) -> jax.Array:
@@ -219,8 +231,8 @@ def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None
 
         def warmup(carry, inp):
             env_state, obs, buffer, tally = carry
-            action, noise = inp
-            env_state, ts = env.step(noise, env_state, action)
+            action, env_random = inp
+            env_state, ts = env.step(env_random, env_state, action)
             return (env_state, ts.obs, add(buffer, obs, action, ts), tally.add(ts.done, ts.info)), None
 
         k_act, k_env = jax.random.split(k_warm)
@@ -237,14 +249,14 @@ def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None
 
     def iteration(carry, inp):
         s, tally = carry
-        (k_explore, k_grads), env_noise = inp
+        (k_explore, k_grads), env_random = inp
         with jax.named_scope("act"):
-            action, noise = agent.explore(s.agent, s.obs, s.noise, k_explore)
+            action, explore_state = agent.explore(s.agent, s.obs, s.explore_state, k_explore)
         with jax.named_scope("env_step"):
-            env_state, ts = env.step(env_noise, s.env_state, action)
+            env_state, ts = env.step(env_random, s.env_state, action)
         with jax.named_scope("replay_add"):
             buffer = add(s.buffer, s.obs, action, ts)
-        noise = jnp.where(ts.done[:, None], 0.0, noise)
+        explore_state = jnp.where(ts.done[:, None], 0.0, explore_state)  # a new episode starts unperturbed
 
         def gradient_step(a, k):
             with jax.named_scope("replay_sample"):
@@ -252,7 +264,7 @@ def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None
             return agent.learn(a, batch, k[1])
 
         agent_state, metrics = jax.lax.scan(gradient_step, s.agent, k_grads)
-        s = s.replace(agent=agent_state, buffer=buffer, env_state=env_state, obs=ts.obs, noise=noise,
+        s = s.replace(agent=agent_state, buffer=buffer, env_state=env_state, obs=ts.obs, noise=explore_state,
                       iteration=s.iteration + 1)
         return (s, tally.add(ts.done, ts.info)), metrics
 
@@ -268,19 +280,15 @@ def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None
         # Means over the log point's gradient steps; a metric may be NaN on steps where it does not apply
         # (the actor loss on TD3's critic-only steps) and is averaged over the others.
         out = {k: _nanmean(v) for k, v in metrics.items()}
-        last_return = tally.mean_return(state.last_return)
-        last_length = tally.mean_length(state.last_length)
         key, k_eval = jax.random.split(state.key)
         log_point = state.log_point + 1
-        out.update(episode_return=last_return, episode_length=last_length, episodes=tally.count,
-                   env_steps=env_steps(state.iteration, cfg.num_envs),
-                   gradient_steps=log_point * cfg.iterations_per_log * cfg.gradient_steps)
         if eval_env is not None:
             with jax.named_scope("evaluation"):
                 out["eval_return"] = evaluate_policy(eval_env, lambda o, k: agent.act(state.agent, o),
                                                      k_eval)["mean"]
-        state = state.replace(key=key, log_point=log_point, last_return=last_return, last_length=last_length)
-        return state, out
+        state, episodes = carry_episodes(state, tally, key=key, log_point=log_point)
+        return state, {**out, **episodes, "env_steps": env_steps(state.iteration, cfg.num_envs),
+                       "gradient_steps": log_point * cfg.iterations_per_log * cfg.gradient_steps}
 
     def policy(state: OffPolicyState, deterministic: bool = True):
         """The deterministic action, or with ``deterministic`` False the training-time exploration."""

@@ -2,16 +2,17 @@
 
 * :class:`OnPolicyConfig`: the fields every on-policy algorithm has (env, rollout shape, network, the
   env-side normalisation switches, discount, learning rate, gradient clipping), with their validation.
-* :class:`TrainState` and :func:`make_init`: parameters, optimiser state, env state and counters; an update
-  ends with ``state.replace(...)`` of the new values and ``tally.summary(...)`` of the episodes that ended.
+* :class:`TrainState` and :func:`make_init`: parameters, optimiser state, env state and counters; every
+  update ends with :func:`end_update` (the new values, the counters and the episodes that ended).
 * :func:`setup` (:func:`make_env`, :func:`make_network`, :func:`env_splitter`): the validated config, the
   wrapped vector env, the actor-critic and the env-axis splitter an algorithm's ``make`` starts from.
 * :func:`env_splitter`: optional splitting of the env batch over devices (one agent, several devices).
-* :func:`collect`: one rollout with the current stochastic policy (actions and their log-probabilities).
+* :func:`collect`: one rollout with the current stochastic policy (actions and their log-probabilities), a
+  :class:`~purerl.core.trajectory.Rollout` whether or not the policy has memory (:func:`policy_at`).
 * :func:`values_and_gae`: ``V(obs)``, ``V(final_obs)`` in two batched calls, then GAE(lambda) targets.
 * :func:`policy_gradient_loss`: score-function policy loss with weights, value regression, entropy bonus.
 * :func:`make_policy`: the trained policy on raw observations.
-* :func:`trainer`: the :class:`~purerl.core.loop.Trainer` of an algorithm's ``init`` and ``update``.
+* :func:`make_trainer`: the :class:`~purerl.core.loop.Trainer` of an algorithm's ``init`` and ``update``.
 """
 
 from __future__ import annotations
@@ -27,14 +28,15 @@ from jax.sharding import Mesh
 from purerl import envs
 from purerl.config import BaseConfig, check, check_config, check_env_fields, check_leaf, leaf_field, static_field
 from purerl.core.evaluation import RecurrentAct
-from purerl.core.loop import Trainer, build_trainer
+from purerl.core.loop import Trainer, build_trainer, carry_episodes, env_steps
 from purerl.core.progress import ProgressFn
-from purerl.core.trajectory import gae, rollout
+from purerl.core.trajectory import EpisodeTally, Rollout, gae, rollout, standardize
 from purerl.core.sharding import constrain_envs
 from purerl.networks import ActorCritic, RecurrentActorCritic, policy_noise, sample_with, unroll_recurrent
 
-__all__ = ["OnPolicyConfig", "TrainState", "collect", "env_splitter", "make_init", "make_env", "make_network",
-           "make_policy", "policy_gradient_loss", "Setup", "setup", "trainer", "values_and_gae"]
+__all__ = ["OnPolicyConfig", "TrainState", "collect", "end_update", "env_splitter", "make_init", "make_env",
+           "make_network", "make_policy", "make_trainer", "policy_at", "policy_gradient_loss", "Setup", "setup",
+           "trainer", "values_and_gae"]
 
 @struct.dataclass
 class OnPolicyConfig(BaseConfig):
@@ -173,33 +175,47 @@ def make_network(cfg: OnPolicyConfig, env: envs.VecEnv) -> ActorCritic | Recurre
                        state_dependent_std=cfg.state_dependent_std)
 
 
-def collect(env: envs.VecEnv, network: ActorCritic | RecurrentActorCritic, params: Any, env_state: Any,
-            obs: jax.Array, key: jax.Array, num_steps: int, unroll: int = 1, shard=_identity, memory: Any = None):
-    """A rollout of the stochastic policy; ``traj.extras["log_prob"]`` holds the behaviour log-probs.
-    ``shard`` (from :func:`env_splitter`) keeps the env axis split over devices in and out. A recurrent
-    network takes its ``memory`` and returns ``(env_state, obs, memory, traj, tally)``; the caller keeps the
-    memory the rollout started from, which the update replays the rollout from (:func:`values_and_gae`,
-    :func:`forward`)."""
+def policy_at(network: ActorCritic | RecurrentActorCritic, params: Any, memory: Any, obs: jax.Array):
+    """``(pi, memory)``: the policy at ``obs`` and the memory after the step. A recurrent network steps its
+    ``memory``; a feedforward one has none (takes and returns ``None``)."""
+    if isinstance(network, RecurrentActorCritic):
+        memory, pi, _ = network.apply(params, memory, obs)
+        return pi, memory
+    return network.apply(params, obs, method=ActorCritic.policy), memory
 
-    def policy(o, noise, *mem):
-        if mem:
-            mem, pi, _ = network.apply(params, mem[0], o)
-        else:
-            pi = network.apply(params, o, method=ActorCritic.policy)
+
+def collect(env: envs.VecEnv, network: ActorCritic | RecurrentActorCritic, params: Any, env_state: Any,
+            obs: jax.Array, key: jax.Array, num_steps: int, unroll: int = 1, shard=_identity,
+            memory: Any = None) -> Rollout:
+    """A rollout of the stochastic policy (a :class:`~purerl.core.trajectory.Rollout`);
+    ``traj.extras["log_prob"]`` holds the behaviour log-probs. ``shard`` (from :func:`env_splitter`) keeps the
+    env axis split over devices in and out. ``memory`` is a recurrent network's (``None`` for a feedforward
+    one); the caller keeps the memory the rollout started from, which the update replays the rollout from
+    (:func:`values_and_gae`, :func:`forward`)."""
+
+    def policy(o, noise, mem):
+        pi, mem = policy_at(network, params, mem, o)
         action = sample_with(pi, noise)
-        out = (action, {"log_prob": pi.log_prob(action)})
-        return out + (mem,) if memory is not None else out
+        return action, {"log_prob": pi.log_prob(action)}, mem
 
     with jax.named_scope("rollout"):
         k_noise, k_roll = jax.random.split(key)
         noise = policy_noise(k_noise, (num_steps, env.num_envs), network.discrete, network.action_dim)
         out = rollout(env, policy, shard(env_state), shard(obs), k_roll, num_steps, unroll=unroll,
-                      policy_inputs=shard(noise, 1), memory=None if memory is None else shard(memory))
-    if memory is None:
-        env_state, obs, traj, tally = out
-        return shard(env_state), shard(obs), shard(traj, 1), tally
-    env_state, obs, memory, traj, tally = out
-    return shard(env_state), shard(obs), shard(memory), shard(traj, 1), tally
+                      policy_inputs=shard(noise, 1), memory=shard(memory))
+    return Rollout(shard(out.env_state), shard(out.obs), shard(out.memory), shard(out.traj, 1), out.tally)
+
+
+def end_update(state: TrainState, tally: EpisodeTally, steps_per_update: int, *, params: Any, opt_state: Any,
+               env_state: Any, obs: jax.Array, key: jax.Array, **fields) -> tuple[TrainState, dict]:
+    """How every on-policy update ends: ``(state, metrics)`` with the new ``params``, ``opt_state``, env state,
+    observation, ``key`` and the algorithm's own ``fields`` (e.g. ``memory=``) in the state, ``update_step``
+    advanced by one, the episodes that ended in ``tally`` (:func:`~purerl.core.loop.carry_episodes`) and
+    ``env_steps`` after this update in the metrics."""
+    update_step = state.update_step + 1
+    state, episodes = carry_episodes(state, tally, params=params, opt_state=opt_state, env_state=env_state,
+                                     obs=obs, key=key, update_step=update_step, **fields)
+    return state, {**episodes, "env_steps": env_steps(update_step, steps_per_update)}
 
 
 def episode_starts(done: jax.Array) -> jax.Array:
@@ -245,12 +261,7 @@ def policy_gradient_loss(network: ActorCritic, params: Any, batch: dict, ent_coe
     pi, v = forward(network, params, batch)
     n = batch["advantage"].size
     w = batch.get("weight", jnp.ones_like(batch["advantage"]))
-    adv = batch["advantage"]
-    if normalize_advantages:
-        count = jnp.maximum(w.sum(), 1.0)
-        mean = jnp.sum(w * adv) / count
-        std = jnp.sqrt(jnp.sum(w * jnp.square(adv - mean)) / count)
-        adv = (adv - mean) / (std + 1e-8)
+    adv = standardize(batch["advantage"], w) if normalize_advantages else batch["advantage"]
     log_prob = pi.log_prob(batch["action"])
     policy_loss = -jnp.sum(w * log_prob * jax.lax.stop_gradient(adv)) / n
     value_loss = 0.5 * jnp.sum(w * jnp.square(v - batch["target"])) / n
@@ -270,24 +281,20 @@ def make_policy(network: ActorCritic, train_env: envs.VecEnv):
         norm = (lambda o: o) if rms is None else rms.normalize  # noqa: E731
         choose = lambda pi, k: pi.mode() if deterministic else pi.sample(seed=k)  # noqa: E731
 
+        def step(memory, obs, k):
+            pi, memory = policy_at(network, state.params, memory, norm(obs))
+            return choose(pi, k), memory
+
         if isinstance(network, RecurrentActorCritic):  # the memory is carried by the caller (evaluate_policy)
-            def step(memory, obs, k):
-                memory, pi, _ = network.apply(state.params, memory, norm(obs))
-                return choose(pi, k), memory
-
             return RecurrentAct(network.initial_hidden, step)
-
-        def act(obs, k):
-            return choose(network.apply(state.params, norm(obs), method=ActorCritic.policy), k)
-
-        return act
+        return lambda obs, k: step(None, obs, k)[0]
 
     return policy
 
 
-def trainer(cfg: OnPolicyConfig, env: envs.VecEnv, network: ActorCritic, *, init: Callable, update: Callable,
-            progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = (),
-            policy: Callable | None = None) -> Trainer:
+def make_trainer(cfg: OnPolicyConfig, env: envs.VecEnv, network: ActorCritic, *, init: Callable,
+                 update: Callable, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = (),
+                 policy: Callable | None = None) -> Trainer:
     """The :class:`~purerl.core.loop.Trainer` of an on-policy algorithm: one log point per update of
     ``steps_per_update`` env steps, the fused ``train``, and evaluation of ``policy`` (default
     :func:`make_policy`) in evaluation envs (raw rewards, observations normalised with the training
@@ -297,3 +304,6 @@ def trainer(cfg: OnPolicyConfig, env: envs.VecEnv, network: ActorCritic, *, init
                          policy=make_policy(network, env) if policy is None else policy,
                          eval_env=lambda n: make_env(cfg, n, train=False), progress=progress,
                          progress_metrics=progress_metrics)
+
+
+trainer = make_trainer  # the name before off- and on-policy factories were paired (make_trainer in both)

@@ -3,11 +3,11 @@
 :func:`make_optimizer` builds an optax transformation: global-norm clipping (optional), then Adam or RMSProp
 with its step size held in the optimiser state (``optax.inject_hyperparams``), all applied to one flat vector
 of every parameter (``optax.flatten``): a handful of large element-wise kernels per step instead of a few per
-parameter leaf, which on a CPU is most of an optimiser step's cost, and one launch each on a GPU (measured
-in PPO's minibatch loop: 7% faster per update and 20% less compile time than flattening by hand).
+parameter leaf, which on a CPU is most of an optimiser step's cost, and one launch each on a GPU (the
+measurement is in docs/benchmarks.md, "Measurements behind code choices").
 
-The step size is set explicitly where an algorithm anneals it (:func:`set_learning_rate`, with
-:func:`linear_decay` of the update counter), so a schedule never depends on how many optimiser steps were
+The step size is set explicitly where an algorithm anneals it (:func:`annealed`: :func:`set_learning_rate`
+to :func:`linear_decay` of the update counter), so a schedule never depends on how many optimiser steps were
 skipped; per-group step sizes (SAC's actor, critics and temperature) come from :func:`by_group`.
 
     tx = make_optimizer("adam", cfg.learning_rate, max_grad_norm=cfg.max_grad_norm, eps=1e-5)
@@ -22,7 +22,7 @@ from typing import Any
 import jax.numpy as jnp
 import optax
 
-__all__ = ["OPTIMIZERS", "apply", "by_group", "learning_rate", "linear_decay", "make_optimizer",
+__all__ = ["OPTIMIZERS", "annealed", "apply", "by_group", "learning_rate", "linear_decay", "make_optimizer",
            "set_learning_rate"]
 
 OPTIMIZERS = ("adam", "rmsprop")
@@ -68,3 +68,13 @@ def learning_rate(opt_state: Any) -> Any:
 def linear_decay(value: Any, update_step: Any, num_updates: int) -> Any:
     """``value`` decayed linearly to 0 over the run: ``value * (1 - update_step / num_updates)``."""
     return value * (1.0 - jnp.asarray(update_step, jnp.float32) / num_updates)
+
+
+def annealed(opt_state: Any, value: Any, step: Any, num_steps: int, anneal: bool) -> tuple[Any, Any]:
+    """``(opt_state, learning_rate)`` for optimiser step ``step`` of ``num_steps``: with ``anneal``, the step size
+    :func:`linear_decay` ``(value, step, num_steps)`` set in ``opt_state``; without, ``value`` and ``opt_state``
+    as they are (it holds ``value`` from ``make_optimizer``)."""
+    if not anneal:
+        return opt_state, value
+    lr = linear_decay(value, step, num_steps)
+    return set_learning_rate(opt_state, lr), lr

@@ -1,8 +1,9 @@
 """Trajectories: collecting them, the returns and advantages computed on them, and cutting them into minibatches.
 
 * **Collecting** — :func:`rollout`: a ``lax.scan`` over time of a policy acting in a batch of environments,
-  giving ``[T, N, ...]`` :class:`Transition` arrays and an :class:`EpisodeTally` of the episodes that ended;
-  :func:`scan_env` is the time loop under it (env randomness drawn ahead of the loop).
+  giving a :class:`Rollout`: ``[T, N, ...]`` :class:`Transition` arrays, an :class:`EpisodeTally` of the
+  episodes that ended and the env state, observation and policy memory to continue from; :func:`scan_env` is
+  the time loop under it (env randomness drawn ahead of the loop).
 * **Returns and advantages** over time-major ``[T, N]`` rollouts — :func:`gae`, :func:`reward_to_go`,
   :func:`first_episode`, all on one backward recurrence (:func:`linear_recurrence`). Conventions used by every
   estimator here: ``next_values[t]`` is the value of the observation that followed step ``t`` *within its
@@ -16,7 +17,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -24,8 +25,8 @@ from flax import struct
 
 from purerl.envs.base import VecEnv
 
-__all__ = ["EpisodeTally", "Transition", "first_episode", "flatten_time_env", "gae", "linear_recurrence",
-           "noise_chunk", "permutation", "reward_to_go", "rollout", "scan_env", "shuffled_minibatches"]
+__all__ = ["EpisodeTally", "Rollout", "Transition", "first_episode", "flatten_time_env", "gae", "linear_recurrence",
+           "noise_chunk", "permutation", "reward_to_go", "rollout", "scan_env", "shuffled_minibatches", "standardize"]
 
 
 @struct.dataclass
@@ -74,7 +75,18 @@ class EpisodeTally:
                 "episodes": self.count}
 
 
-PolicyFn = Callable[[jax.Array, Any], tuple[jax.Array, dict]]
+class Rollout(NamedTuple):
+    """What :func:`rollout` returns, for policies with and without memory alike."""
+
+    env_state: Any          # to continue from
+    obs: jax.Array          # [N, ...] to continue from
+    memory: Any             # the policy's memory to continue from (None for a policy without memory)
+    traj: Transition        # [T, N, ...]
+    tally: EpisodeTally     # the episodes that ended during the rollout
+
+
+# policy(obs, x_t, memory) -> (action, extras, memory); a policy without memory takes and returns None
+PolicyFn = Callable[[jax.Array, Any, Any], tuple[jax.Array, dict, Any]]
 
 # Bytes of env randomness (fresh initial states, keys) drawn at once ahead of a time loop; longer loops draw it
 # in chunks of steps (an outer loop) so that memory stays bounded for envs with large states (Brax).
@@ -105,55 +117,46 @@ def scan_env(env: VecEnv, body: Callable, carry: Any, key: jax.Array, num_steps:
     chunk = noise_chunk(env, num_steps)
     chunks = num_steps // chunk
 
-    def run_chunk(c, inp):
+    def steps_of_chunk(c, inp):
         k, x = inp
         return jax.lax.scan(body, c, (x, env.step_noise(k, chunk)), unroll=unroll)
 
     if chunks == 1:
-        return run_chunk(carry, (key, xs))
+        return steps_of_chunk(carry, (key, xs))
     split = lambda t: jnp.reshape(t, (chunks, chunk) + t.shape[1:])  # noqa: E731
-    carry, ys = jax.lax.scan(run_chunk, carry, (jax.random.split(key, chunks), jax.tree.map(split, xs)))
+    carry, ys = jax.lax.scan(steps_of_chunk, carry, (jax.random.split(key, chunks), jax.tree.map(split, xs)))
     return carry, jax.tree.map(lambda y: jnp.reshape(y, (num_steps,) + y.shape[2:]), ys)
 
 
 def rollout(env: VecEnv, policy: PolicyFn, env_state: Any, obs: jax.Array, key: jax.Array, num_steps: int,
-            unroll: int = 1, policy_inputs: Any = None, memory: Any = None):
-    """Run ``policy(obs, x_t) -> (action, extras)`` for ``num_steps`` steps in every env.
+            unroll: int = 1, policy_inputs: Any = None, memory: Any = None) -> Rollout:
+    """Run ``policy(obs, x_t, memory) -> (action, extras, memory)`` for ``num_steps`` steps in every env.
 
     ``x_t`` is ``policy_inputs`` at step ``t`` (e.g. sampling noise drawn ahead for all steps, see
-    :func:`purerl.networks.policy_noise`) or, when that is ``None``, a fresh PRNG key per step. Returns the env
-    state and observation to continue from, the stacked transitions and a tally of the episodes that finished
-    (the env must be wrapped in :class:`~purerl.envs.EpisodeStatistics`).
-
-    A recurrent policy passes its ``memory`` (a pytree with a leading env axis): it is then called as
-    ``policy(obs, x_t, memory) -> (action, extras, memory)``, the memory of an env whose episode ended is zeroed
-    before its next step, and the memory to continue from is returned after the observation:
-    ``(env_state, obs, memory, traj, tally)``.
+    :func:`purerl.networks.policy_noise`) or, when that is ``None``, a fresh PRNG key per step. ``memory`` is
+    a recurrent policy's memory (a pytree with a leading env axis), zeroed in an env whose episode ended
+    before its next step; a policy without memory is passed ``None`` and returns it. The env must be wrapped
+    in :class:`~purerl.envs.EpisodeStatistics`. Returns a :class:`Rollout`.
     """
     k_policy, k_env = jax.random.split(key)
     if policy_inputs is None:
         policy_inputs = jax.random.split(k_policy, num_steps)
-    recurrent = memory is not None
 
     def step(carry, inp):
         env_state, obs, mem, tally = carry
         x, noise = inp
         with jax.named_scope("policy"):
-            if recurrent:
-                action, extras, mem = policy(obs, x, mem)
-            else:
-                action, extras = policy(obs, x)
+            action, extras, mem = policy(obs, x, mem)
         with jax.named_scope("env_step"):
             env_state, ts = env.step(noise, env_state, action)
-        if recurrent:
-            mem = jax.tree.map(lambda m: jnp.where(jnp.reshape(ts.done, ts.done.shape + (1,) * (m.ndim - 1)), 0.0, m),
-                               mem)
+        mem = jax.tree.map(lambda m: jnp.where(jnp.reshape(ts.done, ts.done.shape + (1,) * (m.ndim - 1)), 0.0, m),
+                           mem)  # nothing to zero for a policy without memory (None)
         tr = Transition(obs, action, ts.reward, ts.terminated, ts.done, ts.final_obs, extras)
         return (env_state, ts.obs, mem, tally.add(ts.done, ts.info)), tr
 
     (env_state, obs, memory, tally), traj = scan_env(env, step, (env_state, obs, memory, EpisodeTally.zero()), k_env,
                                                      num_steps, policy_inputs, unroll)
-    return (env_state, obs, memory, traj, tally) if recurrent else (env_state, obs, traj, tally)
+    return Rollout(env_state, obs, memory, traj, tally)
 
 
 # --- returns and advantages ---------------------------------------------------------------------------------
@@ -167,9 +170,9 @@ def linear_recurrence(decay: jax.Array, x: jax.Array) -> jax.Array:
     0) and keeps the product ``a`` of the decays to the block's end; one pass of ``B`` steps then carries each
     block's start value into the block before, ``y = y_block + a * y_next_block_start``. That is ``L + B``
     sequential steps instead of ``T`` (24 for a 128-step rollout); each step costs a dispatch on a CPU and a
-    launch on a GPU. Measured in PPO's update against a parallel prefix (``lax.associative_scan``): as fast at
-    1 seed and 3% faster at 16, with 0.4-0.9 s less compile time. Equal to the step-by-step loop up to float
-    rounding (the products are taken in another order)."""
+    launch on a GPU. It was chosen over a parallel prefix (``lax.associative_scan``), which took as long to run
+    and longer to compile (docs/benchmarks.md, "Measurements behind code choices"). Equal to the step-by-step
+    loop up to float rounding (the products are taken in another order)."""
     T = x.shape[0]
     L = max(d for d in range(1, math.isqrt(T) + 1) if T % d == 0)
     B = T // L
@@ -216,6 +219,17 @@ def reward_to_go(rewards: jax.Array, done: jax.Array, gamma) -> tuple[jax.Array,
     return g, complete
 
 
+def standardize(x: jax.Array, weight: jax.Array | None = None) -> jax.Array:
+    """``(x - mean) / (std + 1e-8)`` (advantage standardisation): over all of ``x``, or with ``weight`` over the
+    weighted entries (0 drops an entry from the statistics; the mean of no entries is taken as 0)."""
+    if weight is None:
+        return (x - x.mean()) / (x.std() + 1e-8)
+    count = jnp.maximum(weight.sum(), 1.0)
+    mean = jnp.sum(weight * x) / count
+    std = jnp.sqrt(jnp.sum(weight * jnp.square(x - mean)) / count)
+    return (x - mean) / (std + 1e-8)
+
+
 def first_episode(done: jax.Array) -> jax.Array:
     """``[T, N]`` mask of the steps up to and including each env's first episode end in the rollout.
 
@@ -250,8 +264,8 @@ def _mix(x: jax.Array) -> jax.Array:
 def permutation(key: jax.Array, n: int) -> jax.Array:
     """A pseudo-random permutation of ``0 .. n-1`` computed without sorting.
 
-    ``jax.random.permutation`` sorts ``n`` random keys, and a sort is slow on a CPU (about 70 us for 512
-    indices, 1.2 ms for 16 seeds of them under ``vmap``). Here a keyed Feistel network on ``k = ceil(log2 n)``
+    ``jax.random.permutation`` sorts ``n`` random keys, and a sort is slow on a CPU, more so under ``vmap``
+    (docs/benchmarks.md, "Measurements behind code choices"). Here a keyed Feistel network on ``k = ceil(log2 n)``
     bits (``_ROUNDS`` rounds of an integer hash of one part xor-ed into the other, round keys drawn from
     ``key``) maps every index of ``[0, 2^k)`` to a distinct index; when ``n < 2^k`` the images below ``n``,
     taken in order, are a permutation of ``0 .. n-1``. Every step is elementwise (plus a prefix sum and a

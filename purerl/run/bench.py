@@ -104,24 +104,24 @@ def env_ceiling_fn(trainer: Any):
         low = np.broadcast_to(np.asarray(space.low, np.float32), (n, *space.shape))
         high = np.broadcast_to(np.asarray(space.high, np.float32), (n, *space.shape))
 
-    def random_policy(obs, key):
+    def random_policy(obs, key, memory):
         if env.is_discrete:
-            return jax.random.randint(key, (n,), 0, env.action_dim), {}
-        return jax.random.uniform(key, (n, *space.shape), minval=low, maxval=high), {}
+            return jax.random.randint(key, (n,), 0, env.action_dim), {}, memory
+        return jax.random.uniform(key, (n, *space.shape), minval=low, maxval=high), {}, memory
 
     def run(key):
         env_state, obs = env.reset(key)
 
         def body(carry, k):
             env_state, obs, total = carry
-            env_state, obs, _, tally = rollout(env, random_policy, env_state, obs, k, inner)
-            return (env_state, obs, total + tally.count), None
+            ro = rollout(env, random_policy, env_state, obs, k, inner)
+            return (ro.env_state, ro.obs, total + ro.tally.count), None
 
         (env_state, obs, episodes), _ = jax.lax.scan(body, (env_state, obs, 0.0),
                                                      jax.random.split(jax.random.fold_in(key, 1), outer))
         if rest:
-            _, _, _, tally = rollout(env, random_policy, env_state, obs, jax.random.fold_in(key, 2), rest)
-            episodes = episodes + tally.count
+            ro = rollout(env, random_policy, env_state, obs, jax.random.fold_in(key, 2), rest)
+            episodes = episodes + ro.tally.count
         return episodes
 
     return run, (outer * inner + rest) * n

@@ -3,8 +3,9 @@
     from purerl.run import render
     path = render.render(trainer, seed_state, "out/episode", key=jax.random.key(0))   # -> out/episode.gif
 
-The episode is rolled out in one jitted program (``trainer.agent_policy`` in ``trainer.eval_env(1)``: the
-evaluation loop, cut at the episode's end or after ``max_steps``), recording the underlying env state: for
+The episode is rolled out in one jitted program by the evaluation loop itself (``trainer.agent_policy`` in
+``trainer.eval_env(1)``, every step up to the env's time limit) and cut on the host at the episode's end or
+after ``max_steps``; the loop records the underlying env state: for
 gymnax envs the initial state and the state each step ended in (before the automatic reset of the step that
 ends the episode), for Brax the state before every step. Drawing happens afterwards on the host; a GIF
 frame's title gives the steps taken to reach the state drawn and the return collected in them, so the last
