@@ -135,7 +135,7 @@ def plot(algo: str, runs: list[dict], prov: dict, path: Path) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(5.2 * len(runs), 3.9), dpi=110)
+    fig = Figure(figsize=(max(6.4, 5.2 * len(runs)), 4.1), dpi=110)
     FigureCanvasAgg(fig)
     for i, r in enumerate(runs):
         ax = fig.add_subplot(1, len(runs), i + 1)
@@ -154,8 +154,8 @@ def plot(algo: str, runs: list[dict], prov: dict, path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right", fontsize=7)
     b = runs[0]["budget"]
-    fig.suptitle(f"{algo.upper()}: IQM over {b['seeds']} seeds (one vmapped program) with 95% CI; "
-                 f"{prov['date'][:10]}, jax {prov['jax']}", fontsize=9)
+    fig.suptitle(f"{algo.upper()}: IQM over {b['seeds']} seeds (one vmapped program) with its 95% CI\n"
+                 f"benchmarks/algorithms.py, {prov['date'][:10]}, jax {prov['jax']}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, format="png")
 
@@ -168,6 +168,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0, help="the key the seeds are split from")
     ap.add_argument("--eval-episodes", type=int, default=10)
     ap.add_argument("--tiny", action="store_true", help="seconds-sized budgets (the tests' mode)")
+    ap.add_argument("--plot-only", action="store_true", help="redraw the figures from the results file, train "
+                                                              "nothing")
     ap.add_argument("--out-dir", default=None, help="write results/algorithms.json and figures/algorithms/ under "
                                                     "this folder instead of docs/")
     args = ap.parse_args(argv)
@@ -182,6 +184,13 @@ def main(argv: list[str] | None = None) -> None:
     results.parent.mkdir(parents=True, exist_ok=True)
     figures.mkdir(parents=True, exist_ok=True)
 
+    if args.plot_only:
+        data = json.loads(results.read_text())
+        for algo in only:
+            if data["runs"].get(algo):
+                plot(algo, data["runs"][algo], data["runs"][algo][0]["provenance"], figures / f"{algo}.png")
+                print(f"drew {figures / f'{algo}.png'}")
+        return
     prov = provenance(argv if argv is None else [str(Path(__file__).relative_to(ROOT)), *argv])
     print(describe(prov), "(TINY budgets)" if args.tiny else "", flush=True)
     old = json.loads(results.read_text()) if results.is_file() and args.only else {}

@@ -54,6 +54,12 @@ def purerl_source() -> str:
     return commit[:12] + (" + local changes" if dirty else "")
 
 
+def _relative(arg: str) -> str:
+    """A path inside the repository as the repository's relative path (the command reads the same anywhere)."""
+    root = str(Path(__file__).resolve().parent.parent) + "/"
+    return arg[len(root):] if arg.startswith(root) else arg
+
+
 def provenance(argv: list[str] | None = None) -> dict:
     import jax
     import jaxlib
@@ -70,7 +76,7 @@ def provenance(argv: list[str] | None = None) -> dict:
         "jaxlib": jaxlib.__version__,
         "python": platform.python_version(),
         "purerl": purerl_source(),
-        "command": " ".join(["python", *(sys.argv if argv is None else argv)]),
+        "command": " ".join(["python", *(_relative(a) for a in (sys.argv if argv is None else argv))]),
         # the machine may be shared: the 1-minute load average when the measurement started
         "load_average": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
     }

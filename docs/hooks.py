@@ -292,9 +292,10 @@ def budget_text(b: dict) -> str:
     return "; ".join(parts)
 
 
-def algorithm_results(algo: str) -> str:
-    """purerl.ALGO's runs in docs/results/algorithms.json as a page section (see the module docstring)."""
-    data = _results("algorithms")
+def algorithm_results(algo: str, data: dict | None = None) -> str:
+    """purerl.ALGO's runs in docs/results/algorithms.json (or ``data``, that file's content) as a page section
+    (see the module docstring)."""
+    data = _results("algorithms") if data is None else data
     runs = data["runs"].get(algo)
     if not runs:
         raise ValueError(f"docs: docs/results/algorithms.json has no runs of {algo}; run "
@@ -315,8 +316,12 @@ def algorithm_results(algo: str) -> str:
                      f"{ci_text(r['final'])} ({metric}, {code_cell(r['metric'])}) | "
                      f"{ci_text(r['eval'])} ({r['eval']['episodes']} episodes per seed) | "
                      f"{r['compile_s']:.1f} s | {r['run_s']:.1f} s |")
+    load = p.get("load_average")
+    shared = (f" The machine was shared with other jobs while it ran (load average {load:.1f} on {p['cores']} "
+              f"cores), so these wall times are longer than on an idle machine." if load and load > p["cores"]
+              else "")
     lines += ["", "Compile is tracing plus XLA's compilation, timed apart from the run (the first call of the "
-              "compiled program, which is the whole training run of every seed). The curves below show "
+              f"compiled program, which is the whole training run of every seed).{shared} The curves below show "
               + ("the training episodes' return (with the policy's sampling noise) at each update"
                  if runs[0]["metric"] == "episode_return" else
                  "the deterministic policy's evaluation return at each log point")
