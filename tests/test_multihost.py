@@ -239,3 +239,12 @@ def test_cluster_flags_are_checked_before_connecting():
         assert p.returncode == 2, p.stderr
         assert p.stderr.count("\n") == 1 and needle in p.stderr, p.stderr
 
+
+def test_readme_timing_is_the_results_file():
+    """The README's 1-vs-2-process table is the one benchmarks/multihost.py wrote, with its date and jax."""
+    data = json.loads((ROOT / "docs" / "results" / "multihost.json").read_text())
+    section = _section()
+    for line in data["markdown"]:
+        assert line in section, line
+    p = data["provenance"]
+    assert p["date"] in section and f"jax {p['jax']}" in section
