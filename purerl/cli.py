@@ -4,6 +4,7 @@
     purerl resume DIR                  continue an interrupted run from its newest checkpoint
     purerl eval DIR [--episodes N]     deterministic and stochastic returns of a trained run
     purerl render DIR                  an HTML viewer (Brax) or an animated GIF (gymnax) of the trained policy
+    purerl export DIR [--format onnx]  the trained policy as a file that runs without purerl (jax or ONNX)
     purerl plot DIR [DIR ...]          learning curves, mean (or --aggregate: IQM) and 95% band over seeds, as PNG
     purerl bench ALGO --env ENV        compile/run time and env steps/s against num_envs and seeds, and the env's ceiling
     purerl sweep ALGO --grid f=v1,v2   hyperparameters x seeds in one vmapped program
@@ -290,6 +291,19 @@ def render_command(args: argparse.Namespace) -> Path:
     return path
 
 
+def export_command(args: argparse.Namespace) -> Any:
+    """The deterministic policy of a run as a jax.export or ONNX file (:mod:`purerl.run.export`)."""
+    from purerl.run import export
+
+    try:
+        written = export.export_policy(args.dir, step=args.step, format=args.format, out=args.out,
+                                       seed_index=args.seed_index, platforms=args.platforms, opset=args.opset)
+    except ImportError as e:   # the onnx extra is not installed: the message says what to install
+        raise ValueError(str(e)) from None
+    print(f"wrote {written.path} ({written.format}): {written.signature}")
+    return written
+
+
 def plot_command(args: argparse.Namespace) -> Path:
     from purerl.run import plot, stats
 
@@ -543,6 +557,30 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--stochastic", action="store_true", help="sample actions instead of the policy's mode")
     _common(v)
 
+    x = sub.add_parser("export", help="write a trained policy to a file that runs without purerl (jax or ONNX)",
+                       formatter_class=fmt, description="""Write the deterministic policy of the run in DIR (what trainer.policy(state) computes) to a file:
+raw observations in (float32 [batch, obs_dim], any batch size), the run's saved observation normalisation
+folded in, the actions the env takes out (int32 [batch] for a discrete env; float32 [batch, action_dim]
+within the env's bounds for a continuous one). A recurrent policy takes and returns its memory:
+(memory [batch, H], obs) -> (action, next memory), an episode starting from zeros [batch, H].
+The file is loaded back and checked against the policy before the command ends.""", epilog="""formats:
+  jax    jax.export's serialised StableHLO; needs jax only (this version or newer):
+           policy = jax.export.deserialize(open("policy.jax", "rb").read())
+           action = policy.call(obs)                  # recurrent: action, memory = policy.call(memory, obs)
+  onnx   through jax2onnx (pip install "purerl[onnx]"), for onnxruntime and other ONNX runtimes:
+           session = onnxruntime.InferenceSession("policy.onnx")
+           action, = session.run(None, {"obs": obs})  # recurrent: inputs memory, obs; outputs action, next_memory""")
+    x.add_argument("dir")
+    x.add_argument("--format", choices=("jax", "onnx"), default="jax", help="file format (default %(default)s)")
+    x.add_argument("--out", default=None, metavar="FILE", help="output path (default DIR/policy.jax or "
+                   "DIR/policy.onnx)")
+    x.add_argument("--step", type=int, default=None, help="checkpoint to export (default: the newest)")
+    x.add_argument("--seed-index", type=int, default=0, help="which of the run's seeds to export (default 0)")
+    x.add_argument("--platforms", default="cpu,cuda", metavar="P1,P2", help="jax format: the backends the file "
+                   "runs on, of cpu, cuda, rocm, tpu (default %(default)s)")
+    x.add_argument("--opset", type=int, default=21, help="onnx format: the ONNX opset (default %(default)s)")
+    _common(x)
+
     pl = sub.add_parser("plot", help="learning curves of one or several runs as PNG",
                         description="Learning curves of the run directories (purerl train) and sweep "
                         "directories (purerl sweep: one curve per config, the best --top) in DIR...: the mean "
@@ -627,6 +665,7 @@ def main(argv: list[str] | None = None, *, exit_now: bool = False) -> int:
     cluster_ = None
     commands = {"train": train_command, "resume": resume_command, "eval": eval_command, "render": render_command,
                 "plot": plot_command, "bench": bench_command, "sweep": sweep_command, "presets": presets_command}
+    commands["export"] = export_command
     try:
         if hasattr(args, "cache_dir") and not args.no_cache:
             try:
