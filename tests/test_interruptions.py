@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import types
 
@@ -39,6 +40,27 @@ def _start(args, tmp_path):
             "from purerl.cli import console; sys.argv[0] = 'purerl'; console()")
     return subprocess.Popen([sys.executable, "-c", code, *args], cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=dict(os.environ, JAX_PLATFORMS="cpu"))
+
+
+class _StderrReader:
+    """A process's stderr, read on a thread as it comes, so a test can wait for a message before acting."""
+
+    def __init__(self, proc):
+        self.lines, self.proc = [], proc
+        self.thread = threading.Thread(target=lambda: self.lines.extend(iter(proc.stderr.readline, "")),
+                                       daemon=True)
+        self.thread.start()
+
+    def wait_for(self, text, timeout=300):
+        deadline = time.time() + timeout
+        while text not in "".join(self.lines):
+            assert self.proc.poll() is None or self.thread.is_alive(), "".join(self.lines)[-3000:]
+            assert time.time() < deadline, f"{text!r} did not appear: {''.join(self.lines)[-3000:]}"
+            time.sleep(0.02)
+
+    def text(self):
+        self.thread.join(timeout=60)
+        return "".join(self.lines)
 
 
 def _wait_for(path, proc, timeout=300):
@@ -208,11 +230,13 @@ def test_a_second_ctrl_c_stops_at_once_and_keeps_the_last_finished_state(tmp_pat
     proc = _start(["train", "ppo", *PPO_TINY, "--total-timesteps", str(4 * 32 * 200_000), "--out", str(out)],
                   tmp_path)
     _wait_for(out / rundir.STAGING / "config.json", proc)
+    err_lines = _StderrReader(proc)
     proc.send_signal(signal.SIGINT)
-    time.sleep(0.5)
+    err_lines.wait_for("send it again (Ctrl-C) to stop at once")   # the first one was handled
     t = time.time()
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=300)
+    proc.wait(timeout=300)
+    err = err_lines.text()
     assert proc.returncode == 130, err[-3000:]
     assert time.time() - t < 20, "the second Ctrl-C waited for the chunk"
     assert "send it again (Ctrl-C) to stop at once" in err and "SIGINT again: stopping now" in err

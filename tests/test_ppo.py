@@ -106,15 +106,6 @@ def test_overrides_coerce_types_and_reject_unknown_fields():
         apply_overrides(ppo.Config(), ["learning_rat=1e-3"])
 
 
-def test_kl_early_stop_triggers_only_when_set():
-    # A tiny target KL stops every update after its first minibatch: fewer parameter changes.
-    cfg = SMALL.replace(target_kl=1e-12, learning_rate=1e-2)
-    res = jax.jit(ppo.make_train(cfg))(jax.random.key(0))
-    assert float(res.metrics["kl_stopped"].mean()) > 0.5
-    free = jax.jit(ppo.make_train(SMALL.replace(learning_rate=1e-2)))(jax.random.key(0))
-    assert float(free.metrics["kl_stopped"].max()) == 0.0
-
-
 def test_progress_is_reported_at_a_bounded_rate():
     from purerl.core.progress import MAX_REPORTS
 
@@ -210,3 +201,23 @@ def test_purerl_jit_is_jax_jit_with_purerls_compile_options():
     ours = purerl.jit(train)(jax.random.key(0))
     plain = jax.jit(train)(jax.random.key(0))
     _assert_tree_close(ours.metrics, plain.metrics, rtol=1e-4, atol=1e-5)
+
+
+def test_kl_early_stop_freezes_params_and_optimizer_from_the_first_violation():
+    # With a target KL of ~0 every update applies its first minibatch step (the policy still equals the
+    # rollout's: KL 0) and no other (each later minibatch sees a KL above it): Adam's step count is then the
+    # number of updates, where without the stop it is updates x epochs x minibatches.
+    import optax
+
+    cfg = SMALL.replace(target_kl=1e-12, learning_rate=1e-2, anneal_lr=False)
+    stopped = jax.jit(ppo.make_train(cfg))(jax.random.key(0))
+    free = jax.jit(ppo.make_train(cfg.replace(target_kl=None)))(jax.random.key(0))
+    updates = stopped.metrics["kl_stopped"].shape[0]
+    def count(result):
+        is_adam = lambda x: isinstance(x, optax.ScaleByAdamState)  # noqa: E731
+        [adam] = [s for s in jax.tree.leaves(result.state.opt_state, is_leaf=is_adam) if is_adam(s)]
+        return int(adam.count)
+
+    assert count(stopped) == updates and float(stopped.metrics["kl_stopped"].min()) == 1.0
+    assert count(free) == updates * cfg.num_epochs * cfg.num_minibatches
+    assert float(free.metrics["kl_stopped"].max()) == 0.0
