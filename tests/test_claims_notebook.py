@@ -3,8 +3,8 @@
 The notebook runs in a fresh kernel of the interpreter running the tests (a kernelspec written to a temporary
 Jupyter path), with ``PURERL_NOTEBOOK_SMALL=1`` (the claims' tiny budgets) and ``JAX_PLATFORMS=cpu``, started in
 ``notebooks/`` as Jupyter would (its first cell walks up from there to find ``benchmarks/claims.py``). The executed
-copy stays in memory: the stored notebook keeps its full-budget outputs. Slow: the tiny claims take about three to
-five minutes on two cores. The tiny verdicts themselves are asserted by tests/test_claims.py; here only that every
+copy stays in memory: the stored notebook keeps its full-budget outputs. Slow: the tiny claims (8 seeds each) take
+several minutes on two cores. The tiny verdicts themselves are asserted by tests/test_claims.py; here only that every
 cell runs, every claim appears in the final table and every section drew its figure.
 """
 
@@ -69,7 +69,7 @@ def test_claims_notebook_small(tmp_path, monkeypatch):
     assert numbers == sorted(numbers), text
     # every row has a verdict word
     rows = [line for line in text.splitlines() if line.split(maxsplit=1) and line.split(maxsplit=1)[0].isdigit()]
-    assert all(line.rstrip().endswith(("holds", "FAILS", "(reported)")) for line in rows), text
+    assert all(line.rstrip().endswith(("holds", "FAILS", "inconclusive", "(reported)")) for line in rows), text
 
     # one figure per claim section: 1-2, 3 (scatter), 4, 5, 6, 7, 8
     pngs = sum("image/png" in o.get("data", {}) for c in code for o in c.outputs)

@@ -1,0 +1,176 @@
+"""Measured numbers in the README and the docs come from results files that benchmark scripts write, each with
+the date, the machine and the jax version of its measurement.
+
+* docs/results/algorithms.json (benchmarks/algorithms.py): every algorithm, >= 8 seeds, full budgets; its
+  IQMs and intervals are what ``purerl.run.stats.iqm_ci`` gives for the per-seed scores it stores; every
+  algorithm page shows them through docs/hooks.py (``<!-- results: ALGO -->``), and the script itself runs
+  end to end in its tiny mode.
+* docs/results/claims.json (benchmarks/claims.py): every claim's value with its interval, pass rule and
+  verdict, over >= 8 seeds; the Claims page is generated from it.
+* docs/results/peers-cpu.json (benchmarks/peers.py): the README's speed sentence is the one
+  ``peers.readme_sentence`` writes from it, and the Benchmarks page's table is its Markdown.
+* The README's presets table equals the ``reaches`` lines benchmarks/presets.py wrote into the presets.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.util
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from purerl import presets
+from purerl.run import stats
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+RESULTS = DOCS / "results"
+BENCHMARKS = ROOT / "benchmarks"
+ALGOS = ("ppo", "reinforce", "a2c", "a3c", "trpo", "ddpg", "td3", "sac")
+PROVENANCE = {"date", "cpu", "cores", "backend", "jax", "python", "purerl", "command"}
+
+
+@functools.lru_cache(maxsize=None)
+def hooks():
+    spec = importlib.util.spec_from_file_location("purerl_docs_hooks_results", DOCS / "hooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def benchmark(name: str):
+    if str(BENCHMARKS) not in sys.path:
+        sys.path.insert(0, str(BENCHMARKS))
+    return importlib.import_module(name)
+
+
+def _load(name: str) -> dict:
+    return json.loads((RESULTS / f"{name}.json").read_text())
+
+
+def _check_interval(d: dict, per_seed: list) -> None:
+    ci = stats.iqm_ci(np.asarray(per_seed, dtype=np.float64))
+    np.testing.assert_allclose([d["iqm"], d["low"], d["high"]], [ci.point, ci.low, ci.high], rtol=1e-12)
+    assert d["low"] <= d["iqm"] <= d["high"]
+
+
+def _check_run(r: dict, seeds: int = 8) -> None:
+    assert r["budget"]["seeds"] >= seeds
+    assert len(r["final"]["per_seed"]) == r["budget"]["seeds"] == len(r["curve"]["per_seed"])
+    _check_interval(r["final"], r["final"]["per_seed"])
+    _check_interval(r["eval"], r["eval"]["per_seed"])
+    c = r["curve"]
+    assert len(c["env_steps"]) == len(c["iqm"]) == len(c["low"]) == len(c["high"]) <= 100
+    assert c["env_steps"][-1] == r["budget"]["env_steps_per_seed"]
+    for lo, mid, hi in zip(c["low"], c["iqm"], c["high"], strict=True):
+        if mid is not None:
+            assert lo <= mid <= hi
+    # the last curve point's IQM is the IQM of the seeds' last values
+    last = [s[-1] for s in c["per_seed"]]
+    if None not in last:
+        assert c["iqm"][-1] == pytest.approx(float(stats.iqm(np.asarray(last))))
+    assert r["compile_s"] > 0 and r["run_s"] > 0
+    assert PROVENANCE <= set(r["provenance"])
+
+
+def test_algorithm_results_cover_every_algorithm_with_intervals():
+    data = _load("algorithms")
+    assert set(data["runs"]) == set(ALGOS)
+    for algo, runs in data["runs"].items():
+        assert runs, algo
+        for r in runs:
+            assert r["algo"] == algo and not r["tiny"]
+            assert r["preset"] in presets.names()
+            assert r["budget"]["total_timesteps"] == presets.load(r["preset"]).config["total_timesteps"]
+            _check_run(r)
+        assert (DOCS / "figures" / "algorithms" / f"{algo}.png").is_file()
+    envs = {r["env"] for runs in data["runs"].values() for r in runs}
+    assert envs == {"CartPole-v1", "Pendulum-v1"}
+
+
+def test_algorithm_pages_show_the_results_file():
+    data = _load("algorithms")
+    for algo in ALGOS:
+        page = (DOCS / "algorithms" / f"{algo}.md").read_text()
+        assert f"<!-- results: {algo} -->" in page, algo
+        text = hooks().algorithm_results(algo)
+        for r in data["runs"][algo]:
+            f, e = r["final"], r["eval"]
+            assert f"{f['iqm']:.1f} [{f['low']:.1f}, {f['high']:.1f}]" in text
+            assert f"{e['iqm']:.1f} [{e['low']:.1f}, {e['high']:.1f}]" in text
+            assert f"{r['compile_s']:.1f} s | {r['run_s']:.1f} s" in text
+            assert r["provenance"]["date"] in text and f"jax {r['provenance']['jax']}" in text
+            assert f"{r['budget']['env_steps_per_seed']:,} env steps per seed" in text
+        assert f"(../figures/algorithms/{algo}.png)" in text
+
+
+def test_algorithms_script_tiny(tmp_path):
+    """The script end to end in its tiny mode: 8 seeds of REINFORCE vmapped, a results file whose intervals
+    are the statistics of its per-seed scores, the figure, and --only keeping another algorithm's entry."""
+    algorithms = benchmark("algorithms")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "algorithms.json").write_text(json.dumps({"runs": {"sac": ["kept"]}}))
+    algorithms.main(["--tiny", "--only", "reinforce", "--out-dir", str(tmp_path)])
+    data = json.loads((tmp_path / "results" / "algorithms.json").read_text())
+    assert data["runs"]["sac"] == ["kept"]
+    (r,) = data["runs"]["reinforce"]
+    assert r["tiny"] and r["preset"] == "reinforce-cartpole" and r["metric"] == "episode_return"
+    _check_run(r)
+    assert (tmp_path / "figures" / "algorithms" / "reinforce.png").stat().st_size > 10_000
+    assert "Tiny budgets: these numbers measure nothing" in hooks().algorithm_results("reinforce", data)
+
+
+def test_claims_results_have_intervals_rules_and_verdicts():
+    data = _load("claims")
+    assert not data["tiny"] and data["seeds"] >= 8
+    assert PROVENANCE <= set(data["provenance"])
+    assert {r["claim"] for r in data["rows"]} == set(range(1, 9))
+    text = hooks().claims_table()
+    for r in data["rows"]:
+        assert r["verdict"] in (True, False, None, "inconclusive"), r
+        if r["verdict"] is not None:
+            assert r["rule"].startswith("holds if"), r["statement"]
+        if r["ci"] is not None:
+            point, low, high = r["ci"]
+            assert low <= point <= high, r["statement"]
+        assert hooks().cell(r["value"]) in text
+    assert data["provenance"]["date"] in text
+    assert "<!-- claims-table -->" in (DOCS / "claims.md").read_text()
+
+
+def test_readme_speed_sentence_is_the_peers_results_file():
+    peers = benchmark("peers")
+    data = _load("peers-cpu")
+    assert {"date", "systems", "table", "markdown"} <= set(data)
+    me = data["systems"]["purerl"]
+    assert me["backend"] == "cpu" and me["cores"] and me["cpu"] and me["jax"]
+    expected = peers.readme_sentence(data)
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert expected in readme, f"the README's speed sentence should read:\n{expected}"
+    page = (DOCS / "benchmarks.md").read_text()
+    assert "<!-- results-table: peers-cpu -->" in page
+    assert hooks().results_table("peers-cpu").splitlines()[0].startswith(data["date"])
+
+
+def test_readme_presets_table_is_the_presets_reaches_lines():
+    readme = (ROOT / "README.md").read_text()
+    rows = re.findall(r"^\| ([a-z0-9-]+) \| ([0-9.e]+) \| ([^|]+) \| (\d+) \|$", readme, re.MULTILINE)
+    assert len(rows) >= 13
+    for name, _, shown, run_s in rows:
+        reaches = presets.load(name).reaches
+        m = re.search(r"eval return (-?[\d.]+) \+- ([\d.]+).*?over (\d+) seeds?.*?; (\d+) s for all seeds", reaches)
+        assert m, (name, reaches)
+        mean, std, _, run = float(m.group(1)), float(m.group(2)), int(m.group(3)), int(m.group(4))
+        numbers = re.findall(r"-?\d+(?:\.\d+)?", shown)
+        decimals = len(numbers[0].split(".")[1]) if "." in numbers[0] else 0
+        assert abs(float(numbers[0]) - mean) <= 0.5 * 10 ** -decimals + 1e-9, (name, shown, reaches)
+        if "±" in shown:
+            assert abs(float(numbers[1]) - std) <= 0.5 * 10 ** -decimals + 1e-9, (name, shown, reaches)
+        assert int(run_s) == run, (name, run_s, reaches)
+        assert "2026-11-24" in reaches and "jax 0.9.2" in reaches
