@@ -16,7 +16,7 @@ import pytest
 
 from purerl import cli, ppo
 from purerl.config import apply_overrides
-from purerl.run import rundir, runner
+from purerl.run import rundir, runner, signals
 
 PPO_TINY = ["--env", "CartPole-v1", "--num-envs", "4", "--set", "num_steps=32", "--set", "hidden_sizes=16,16",
             "--set", "num_minibatches=2", "--no-progress"]
@@ -364,8 +364,8 @@ def test_counts_may_be_written_in_scientific_notation():
 def test_a_stop_signal_swallowed_during_start_is_raised_before_training():
     # Python prints and ignores an exception raised inside a garbage-collection callback; a Ctrl-C that lands
     # there must still stop the start when it hands over to training
-    with pytest.raises(runner.Interrupted) as stopped:
-        with runner._Starting() as starting:
+    with pytest.raises(signals.Interrupted) as stopped:
+        with signals.Starting() as starting:
             try:
                 signal.raise_signal(signal.SIGINT)
             except KeyboardInterrupt:
@@ -399,8 +399,8 @@ def test_a_ctrl_c_swallowed_by_a_gc_callback_prints_nothing_and_stops_the_start(
 
     gc.callbacks.append(callback)
     try:
-        with pytest.raises(runner.Interrupted) as stopped:
-            with runner._Starting() as starting:
+        with pytest.raises(signals.Interrupted) as stopped:
+            with signals.Starting() as starting:
                 gc.collect()                           # swallowed: the start would go on
                 assert fired and starting.seen == signal.SIGINT
                 sys.unraisablehook(types.SimpleNamespace(exc_value=ValueError("another"), object=None))
@@ -414,7 +414,7 @@ def test_a_ctrl_c_swallowed_by_a_gc_callback_prints_nothing_and_stops_the_start(
 
 def test_signals_wait_while_a_run_moves_into_its_directory(ctrl_c):
     with pytest.raises(KeyboardInterrupt):
-        with runner._signals_held():
+        with signals.signals_held():
             signal.raise_signal(signal.SIGINT)
             moved = True                               # not cut short
         pytest.fail("the held Ctrl-C was not raised afterwards")

@@ -12,7 +12,7 @@ import pytest
 from purerl import cli, ppo, presets
 from purerl.config import field_docs
 from purerl.run import checkpoint as ckpt
-from purerl.run import rundir, runner
+from purerl.run import guard, rundir, runner
 
 TINY = ppo.Config(env="CartPole-v1", num_envs=4, num_steps=32, total_timesteps=4 * 32 * 8, hidden_sizes=(16, 16),
                   num_minibatches=2)
@@ -117,21 +117,21 @@ def test_non_finite_guard_stops_at_the_update_and_keeps_the_last_good_checkpoint
     assert np.isfinite(loss[0, :4]).all() and np.isnan(loss[0, 4])
     assert loss.shape == ((1, 6) if every else (1, 5))        # chunks of 2 updates, or of 1 (a tenth of 8)
     run = rundir.load(out)                                      # the kept state is finite and loads
-    assert run.step == 4 and runner.find_non_finite({}, run.state, 5) is None
+    assert run.step == 4 and guard.find_non_finite({}, run.state, 5) is None
 
 
 def test_guard_names_a_non_finite_parameter():
     state = {"params": {"actor": {"kernel": jnp.ones((2, 3, 3)), "bias": jnp.array([[0.0, 1.0], [jnp.inf, 0.0]])}},
              "step": jnp.zeros((2,), jnp.int32)}
     metrics = {"loss": np.zeros((2, 4)), "episode_return": np.full((2, 4), np.nan)}  # no episode yet: allowed
-    err = runner.find_non_finite(metrics, state, first_update=9)
+    err = guard.find_non_finite(metrics, state, first_update=9)
     assert err is not None and "bias" in err.quantity and err.seed == 1 and err.update == 12
     metrics["loss"][1, 2] = np.inf
-    err = runner.find_non_finite(metrics, state, first_update=9)
+    err = guard.find_non_finite(metrics, state, first_update=9)
     assert err.quantity == "loss" and err.update == 11 and err.seed == 1
     state["params"]["actor"]["bias"] = jnp.zeros((2, 2))
     metrics["loss"][1, 2] = 0.0
-    assert runner.find_non_finite(metrics, state, first_update=9) is None
+    assert guard.find_non_finite(metrics, state, first_update=9) is None
 
 
 def test_guard_allows_the_episode_means_before_the_first_episode_ends():
@@ -142,9 +142,9 @@ def test_guard_allows_the_episode_means_before_the_first_episode_ends():
     state = TrainState(params={"w": jnp.ones((2, 3))}, opt_state=(), env_state=(), obs=jnp.zeros((2, 4)),
                        key=jnp.zeros((2,), jnp.uint32), update_step=jnp.ones((2,), jnp.int32), last_return=nan,
                        last_length=nan)
-    assert runner.find_non_finite({"loss": np.zeros((2, 3))}, state, first_update=1) is None
+    assert guard.find_non_finite({"loss": np.zeros((2, 3))}, state, first_update=1) is None
     state = state.replace(params={"w": jnp.full((2, 3), jnp.nan)})
-    err = runner.find_non_finite({"loss": np.zeros((2, 3))}, state, first_update=1)
+    err = guard.find_non_finite({"loss": np.zeros((2, 3))}, state, first_update=1)
     assert err is not None and "params" in err.quantity
 
 

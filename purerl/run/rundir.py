@@ -230,6 +230,25 @@ class RunLock:
         self._cleanup()
 
 
+def write_metrics(out: Path, metrics: dict) -> None:
+    """Metrics with axes ``[seed, log_point]`` as JSON (nested lists) and CSV (one row per seed and point)."""
+    import csv
+
+    arrays = {k: np.asarray(v) for k, v in metrics.items()}
+    if not arrays:
+        return
+    with open(out / "metrics.json", "w") as f:
+        json.dump({k: v.tolist() for k, v in arrays.items()}, f)
+    names = sorted(arrays)
+    with open(out / "metrics.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["seed", "log_point"] + names)
+        n_seeds, n_points = arrays[names[0]].shape[:2]
+        for s in range(n_seeds):
+            for i in range(n_points):
+                w.writerow([s, i] + [float(arrays[k][s, i]) for k in names])
+
+
 def read_metrics(path: str | Path) -> dict[str, np.ndarray]:
     """The run's metrics as arrays ``[seed, log point]``."""
     file = Path(path) / "metrics.json"

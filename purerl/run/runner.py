@@ -29,15 +29,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
-import json
-import signal
-import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import numpy as np
@@ -45,116 +41,15 @@ import numpy as np
 from purerl import compiling
 from purerl.config import config_from_dict, config_to_dict
 from purerl.run import rundir
+from purerl.run.rundir import write_metrics
+from purerl.run.guard import NonFiniteError, find_non_finite, finite_flags
+from purerl.run.progressbar import ProgressBar
+from purerl.run.signals import Abandon, Interrupted, Starting, Stops, signals_held
 
-__all__ = ["CheckpointError", "Interrupted", "NonFiniteError", "ProgressBar", "RunOutcome", "find_non_finite", "resume", "train"]
-
-# Metrics allowed to be NaN: no episode has finished yet at that log point.
-MAY_BE_NAN = frozenset({"episode_return", "episode_length"})
-# Train-state fields allowed to be NaN: the latest episode means, NaN until the first episode ends.
-STATE_MAY_BE_NAN = frozenset({"last_return", "last_length"})
-
-
-class NonFiniteError(RuntimeError):
-    """A loss, statistic or parameter became NaN or infinite."""
-
-    def __init__(self, message: str, update: int, quantity: str, seed: int):
-        super().__init__(message)
-        self.update, self.quantity, self.seed = update, quantity, seed
-
-
-class ProgressBar:
-    """Host side of the in-jit progress callback: a tqdm bar over env steps (per seed) with the rate, ETA
-    and, for one seed, the latest episode return."""
-
-    def __init__(self, seeds: int, initial_updates: int = 0, file: Any = None):
-        self.seeds = seeds
-        self.file = file
-        self._lock = threading.Lock()
-        self._done = 0
-        self._initial = initial_updates
-        self.steps_per_update = 0
-        self.bar = None
-
-    def start(self, num_updates: int, steps_per_update: int) -> None:
-        """Open the bar (after compilation, so its rate is the run's)."""
-        from tqdm.auto import tqdm
-
-        self.steps_per_update = steps_per_update
-        self._done = self._initial * steps_per_update
-        desc = "train" if self.seeds == 1 else f"train ({self.seeds} seeds)"
-        self.bar = tqdm(total=num_updates * steps_per_update, initial=self._done, unit="step", unit_scale=True,
-                        dynamic_ncols=True, desc=desc, file=self.file or sys.stderr)
-
-    def __call__(self, payload: dict) -> None:
-        if self.bar is None:  # a report before start(): nothing to draw yet
-            return
-        steps = int(payload["update"]) * self.steps_per_update
-        with self._lock:
-            if steps > self._done:
-                self.bar.update(steps - self._done)
-                self._done = steps
-            if "episode_return" in payload:
-                ret = float(payload["episode_return"])
-                if ret == ret:
-                    self.bar.set_postfix(ret=f"{ret:.1f}", refresh=False)
-
-    def show_return(self, value: float) -> None:
-        """Show a return computed on the host (the mean over seeds after a chunk)."""
-        if self.bar is not None and value == value:
-            with self._lock:
-                self.bar.set_postfix(ret=f"{value:.1f}")
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-
-def find_non_finite(metrics: dict, state: Any, first_update: int, flags: Any = None) -> NonFiniteError | None:
-    """The first non-finite metric (arrays ``[seed, update]``, update ``first_update`` at index 0) or, if
-    none, the first non-finite floating-point leaf of ``state`` (leading seed axis); ``None`` when all are
-    finite. Updates are counted from 1. ``flags``: a compiled :func:`finite_flags` for ``state``'s shape."""
-    worst = None
-    for name in sorted(metrics):
-        if name in MAY_BE_NAN:
-            continue
-        bad = ~np.isfinite(np.asarray(metrics[name], dtype=np.float64))
-        if bad.ndim < 2 or not bad.any():
-            continue
-        bad = bad.reshape(bad.shape[0], bad.shape[1], -1).any(axis=2)
-        upd = int(np.argmax(bad.any(axis=0)))
-        seed = int(np.argmax(bad[:, upd]))
-        if worst is None or upd < worst[0]:
-            worst = (upd, name, seed)
-    if worst is not None:
-        upd, name, seed = worst
-        n = first_update + upd
-        value = np.asarray(metrics[name])[seed, upd]
-        return NonFiniteError(f"non-finite `{name}` ({value}) at update {n} (seed index {seed}): training "
-                              f"diverged", n, name, seed)
-    flags = jax.tree_util.tree_flatten_with_path(jax.device_get((flags or jax.jit(finite_flags))(state)))[0]
-    for path, ok in flags:
-        ok = np.asarray(ok)
-        if not ok.all() and getattr(path[-1], "name", None) not in STATE_MAY_BE_NAN:
-            seed = int(np.argmin(ok))
-            name = jax.tree_util.keystr(path)
-            last = first_update + len(next(iter(metrics.values()))[0]) - 1 if metrics else first_update
-            return NonFiniteError(f"non-finite train-state array `{name}` after update {last} (seed index {seed}): "
-                                  f"training diverged", last, name, seed)
-    return None
-
-
-def finite_flags(state: Any) -> Any:
-    """Per seed, whether each floating-point leaf of ``state`` is finite (jit it: computed where the state
-    lives, only the flags travel to the host)."""
-    import jax.numpy as jnp
-
-    def flag(x):
-        if hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.floating):
-            return jnp.isfinite(x).reshape(x.shape[0], -1).all(axis=1)
-        return jnp.ones(x.shape[:1], bool)
-
-    return jax.tree.map(flag, state)
+# NonFiniteError, Interrupted, ProgressBar and find_non_finite live in guard, signals and progressbar; they are
+# named here too, where a run's outcome meets them.
+__all__ = ["CheckpointError", "Interrupted", "NonFiniteError", "ProgressBar", "RunOutcome", "find_non_finite", "resume",
+           "train"]
 
 
 def chunk_length(num_updates: int, checkpoint_every: int = 0) -> int:
@@ -191,25 +86,6 @@ class RunOutcome:
 
 def _concat(parts: list[dict]) -> dict:
     return {k: np.concatenate([np.asarray(p[k]) for p in parts], axis=1) for k in parts[0]} if parts else {}
-
-
-def write_metrics(out: Path, metrics: dict) -> None:
-    """Metrics with axes ``[seed, log_point]`` as JSON (nested lists) and CSV (one row per seed and point)."""
-    import csv
-
-    arrays = {k: np.asarray(v) for k, v in metrics.items()}
-    if not arrays:
-        return
-    with open(out / "metrics.json", "w") as f:
-        json.dump({k: v.tolist() for k, v in arrays.items()}, f)
-    names = sorted(arrays)
-    with open(out / "metrics.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["seed", "log_point"] + names)
-        n_seeds, n_points = arrays[names[0]].shape[:2]
-        for s in range(n_seeds):
-            for i in range(n_points):
-                w.writerow([s, i] + [float(arrays[k][s, i]) for k in names])
 
 
 def _meta(algo: str, cfg: Any, seeds: int, seed: int, done: int, num_updates: int, every: int,
@@ -253,189 +129,8 @@ class _Programs:
         self.pool.shutdown(wait=False, cancel_futures=True)
 
 
-class Interrupted(KeyboardInterrupt):
-    """A stop signal (SIGINT or SIGTERM) that arrived while a run was starting: nothing was written."""
-
-    def __init__(self, signum: int):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
 class CheckpointError(OSError):
     """A checkpoint could not be written (a full disk, a lost mount); the newest good one is named."""
-
-
-class _Abandon(Exception):
-    """Raised by the second stop signal while the host waits for a chunk: leave that chunk unfinished."""
-
-
-class _Stops:
-    """SIGINT/SIGTERM while a run trains (main thread only). The first asks the run to stop after the running
-    chunk and save; the second abandons the running chunk (the state after the last finished one is saved);
-    after that the signals act as they did before the run."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self, describe: Any, starting: "_Starting | None" = None):
-        self.received: list[int] = []
-        self.waiting = False
-        self.describe = describe  # () -> what the first signal's message says will happen
-        self.active = threading.current_thread() is threading.main_thread()
-        self.previous: dict = {}
-        self.starting = starting
-
-    def __enter__(self) -> "_Stops":
-        """Take over the signals; from a :class:`_Starting` without a moment in which neither handles them
-        (their handlers are replaced by these, and the ones from before the start are restored on exit)."""
-        if self.active:
-            handed = self.starting.previous if self.starting is not None else {}
-            try:
-                for s in self.SIGNALS:
-                    before = handed.get(s, signal.getsignal(s))
-                    if before in (signal.SIG_IGN, None):  # one the user chose to ignore (nohup) stays ignored
-                        continue
-                    signal.signal(s, self._handle)
-                    self.previous[s] = before
-            except BaseException:  # a stop signal while handing over: the start's handlers stay in charge
-                self._restore()
-                raise
-            if self.starting is not None:
-                self.starting.previous = {}
-        return self
-
-    def _restore(self) -> None:
-        for s, h in self.previous.items():
-            signal.signal(s, h)
-        self.previous = {}
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.received.append(signum)
-        name = signal.Signals(signum).name
-        if len(self.received) == 1:
-            print(f"\npurerl: {name}: {self.describe()}; send it again (Ctrl-C) to stop at once", file=sys.stderr,
-                  flush=True)
-            return
-        self._restore()
-        print(f"\npurerl: {name} again: stopping now", file=sys.stderr, flush=True)
-        if self.waiting:
-            raise _Abandon()
-
-    @property
-    def stop(self) -> bool:
-        return bool(self.received)
-
-    @property
-    def abandon(self) -> bool:
-        return len(self.received) >= 2
-
-    def run(self, fn: Callable[[], Any]) -> Any:
-        """``fn()``'s outputs once computed, waiting so that a second signal can interrupt (``_Abandon``). The
-        call runs on a helper thread: a program with a host callback (the progress bar) runs synchronously in
-        the calling thread, and Python runs signal handlers in the main thread only between its own steps."""
-        if not self.active:
-            return jax.block_until_ready(fn())
-        result: list = []
-        done = threading.Event()
-
-        def call():
-            try:
-                result.append((True, jax.block_until_ready(fn())))
-            except BaseException as e:  # noqa: BLE001 - handed to the main thread
-                result.append((False, e))
-            finally:
-                done.set()
-
-        threading.Thread(target=call, daemon=True, name="purerl-chunk").start()
-        self.waiting = True
-        try:
-            while not done.wait(0.05):  # short slices: the handlers run between them
-                if self.abandon:
-                    raise _Abandon()
-        finally:
-            self.waiting = False
-        ok, value = result[0]
-        if not ok:
-            raise value
-        return value
-
-    def __exit__(self, *exc) -> None:
-        self._restore()
-
-
-class _Starting:
-    """While a run starts (validation, tracing, compiling): SIGTERM and Ctrl-C raise :class:`Interrupted`, so a
-    stopped start cleans up after itself and says that nothing was written. Python prints and then ignores an
-    exception raised while it runs a garbage-collection callback (jax has one) or a finaliser; a stop signal
-    that lands there is recorded, printed nothing for, and raised at the next :meth:`check` or when the start
-    ends. :meth:`end` (or a :class:`_Stops` given this object) hands over to the training loop's own handling."""
-
-    def __init__(self):
-        self.active = threading.current_thread() is threading.main_thread()
-        self.ended = False
-        self.previous: dict = {}
-        self.seen: int | None = None
-        self._hook: Any = None
-
-    def __enter__(self) -> "_Starting":
-        if self.active:
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                if signal.getsignal(signum) not in (signal.SIG_IGN, None):
-                    self.previous[signum] = signal.signal(signum, self._handle)
-            self._hook = sys.unraisablehook
-            sys.unraisablehook = self._unraisable
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.seen = signum
-        raise Interrupted(signum)
-
-    def _unraisable(self, unraisable: Any) -> None:
-        if isinstance(unraisable.exc_value, Interrupted):
-            return  # recorded in self.seen; raised again by check() or end()
-        self._hook(unraisable)
-
-    def check(self) -> None:
-        """Raise a stop signal that arrived during the start and was swallowed on the way."""
-        if self.seen is not None and not self.ended:
-            raise Interrupted(self.seen)
-
-    def end(self, raise_pending: bool = True) -> None:
-        if not self.ended:
-            self.ended = True
-            for signum, handler in self.previous.items():
-                signal.signal(signum, handler)
-            self.previous = {}
-            if self._hook is not None and sys.unraisablehook == self._unraisable:
-                sys.unraisablehook = self._hook
-            if raise_pending and self.seen is not None:
-                raise Interrupted(self.seen)
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        starting = not self.ended
-        self.end(raise_pending=exc is None)
-        if starting and isinstance(exc, KeyboardInterrupt) and not isinstance(exc, Interrupted):
-            raise Interrupted(signal.SIGINT) from None
-
-
-@contextlib.contextmanager
-def _signals_held():
-    """SIGINT and SIGTERM wait while the block runs (main thread): recorded, then raised again for the handlers
-    of before once it is over, so that moving a new run into its directory is never cut short."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    pending: list[int] = []
-    previous = {}
-    for s in (signal.SIGINT, signal.SIGTERM):
-        if signal.getsignal(s) not in (signal.SIG_IGN, None):
-            previous[s] = signal.signal(s, lambda signum, frame: pending.append(signum))
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        for s in pending:
-            signal.raise_signal(s)
 
 
 def _exact_env_steps(metrics: dict, trainer: Any, first_update: int) -> dict:
@@ -471,7 +166,7 @@ def train(algo: str, cfg: Any, out: str | Path, *, seeds: int = 1, seed: int = 0
     if fused and checkpoint_every:
         raise ValueError("a fused run is one program: it cannot save every N updates; drop fused or "
                          "checkpoint_every")
-    with _Starting() as starting:
+    with Starting() as starting:
         out = Path(out)
         mod = rundir.algo_module(algo)
         cfg = cfg.validate()
@@ -489,7 +184,7 @@ def train(algo: str, cfg: Any, out: str | Path, *, seeds: int = 1, seed: int = 0
 
 def _train(algo: str, cfg: Any, out: Path, trainer: Any, seeds: int, seed: int, checkpoint_every: int,
            fused: bool, progress: bool, loggers: tuple, eval_episodes: int, overwrite: bool,
-           _resume: tuple | None, starting: _Starting) -> RunOutcome:
+           _resume: tuple | None, starting: Starting) -> RunOutcome:
     from purerl.core.loop import scan_updates
     from purerl.run import checkpoint as ckpt
 
@@ -537,7 +232,7 @@ def _train(algo: str, cfg: Any, out: Path, trainer: Any, seeds: int, seed: int, 
 
         def commit() -> None:
             if new is not None and not new.committed:
-                with _signals_held():
+                with signals_held():
                     new.commit()
 
         def save(state, step):
@@ -562,7 +257,7 @@ def _train(algo: str, cfg: Any, out: Path, trainer: Any, seeds: int, seed: int, 
                     f" and saving the run")
 
         error = None
-        with _Stops(describe, starting) as stops, contextlib.ExitStack() as files:
+        with Stops(describe, starting) as stops, contextlib.ExitStack() as files:
             starting.end()  # a stop signal swallowed during the start is raised here, before anything is written
             if _resume is None:
                 new = files.enter_context(rundir.NewRun(out, replace=overwrite))
@@ -582,7 +277,7 @@ def _train(algo: str, cfg: Any, out: Path, trainer: Any, seeds: int, seed: int, 
                     t1 = time.perf_counter()
                     try:
                         new_state, metrics = stops.run(functools.partial(chunks[n], state, np.int32(done)))
-                    except _Abandon:
+                    except Abandon:
                         break
                     run_s += time.perf_counter() - t1
                     metrics = _exact_env_steps(jax.device_get(metrics), trainer, done + 1)
