@@ -127,6 +127,16 @@ def run_one(algo: str, preset_name: str, seeds: int, seed: int, eval_episodes: i
     }
 
 
+def steps_axis(ax) -> None:  # noqa: ANN001 - a matplotlib Axes
+    """The x axis of a learning curve: environment steps per seed, ticks as 50k, 1.5M."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(6))
+    ax.xaxis.set_major_formatter(FuncFormatter(
+        lambda v, _: "0" if v == 0 else f"{v / 1e6:g}M" if abs(v) >= 1e6 else f"{v / 1e3:g}k"))
+    ax.set_xlabel("environment steps per seed")
+
+
 def _num(x: float | None) -> float:
     return np.nan if x is None else x
 
@@ -148,7 +158,7 @@ def plot(algo: str, runs: list[dict], prov: dict, path: Path) -> None:
         ax.fill_between(x, [_num(v) for v in c["low"]], [_num(v) for v in c["high"]], color="C0", alpha=0.25,
                         linewidth=0, label="95% CI (stratified bootstrap)")
         ax.plot(x, iqm, color="C0", linewidth=1.8, label="IQM")
-        ax.set_xlabel("environment steps per seed")
+        steps_axis(ax)
         ax.set_ylabel(METRIC_LABELS[r["metric"]], fontsize=8)
         ax.set_title(f"{r['env']} (preset {r['preset']})", fontsize=9)
         ax.grid(alpha=0.3)

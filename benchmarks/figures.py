@@ -30,6 +30,7 @@ FIGURES = ROOT / "docs" / "figures"
 RESULTS = ROOT / "docs" / "results"
 sys.path.insert(0, str(HERE))
 
+from algorithms import steps_axis  # noqa: E402
 from provenance import describe  # noqa: E402
 
 # the combined figure's panels: env -> the algorithms drawn and what their curve is
@@ -73,7 +74,7 @@ def plot_curves(results: dict, path: Path) -> list[str]:
             said.append(f"{algo:<10} {env:<12} final {run['metric']} IQM {f['iqm']:.1f} [{f['low']:.1f}, "
                         f"{f['high']:.1f}]")
         ax.set_title(f"{env}: {ylabel}", fontsize=9)
-        ax.set_xlabel("environment steps per seed")
+        steps_axis(ax)
         ax.set_ylabel(f"{'training episode' if i == 0 else 'evaluation'} return (undiscounted)")
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right", fontsize=7)
