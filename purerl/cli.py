@@ -160,15 +160,15 @@ def _finish(outcome, algo: str, cfg: Any, out: Path, seeds: int, seed: int, eval
     if outcome.interrupted:
         print(f"purerl: interrupted; saved the state after {outcome.updates_done}/{outcome.num_updates} updates "
               f"to {out / 'checkpoints'}; continue with `purerl resume {out}`", file=sys.stderr)
-        return 128 + outcome.extra.get("signal", 2)
+        return 128 + (outcome.signal or 2)
 
-    trainer = outcome.extra["trainer"]
+    trainer = outcome.trainer
     warmup = int(trainer.env_steps_before)  # off-policy: random steps that fill the buffer in the initial state
     per_seed = warmup + trainer.num_log_points * trainer.steps_per_log_point  # = the metrics' last env_steps
     first = outcome.start_update  # updates done before this process (a resumed run)
     process_steps = (outcome.updates_done - first) * trainer.steps_per_log_point * seeds
     rate = process_steps / outcome.run_s if outcome.run_s > 0 else None
-    eval_out = outcome.extra.get("eval") or {}
+    eval_out = outcome.evaluation
     from purerl.run.stats import final_scores
 
     final = final_scores(outcome.metrics["episode_return"])  # per seed: mean over the last 5% of log points
@@ -230,7 +230,7 @@ def resume_command(args: argparse.Namespace) -> int:
     body = rundir.read_config(out)
     outcome = runner.resume(out, progress=not args.no_progress, loggers=_loggers(args),
                             eval_episodes=args.eval_episodes)
-    cfg = outcome.extra["trainer"].config
+    cfg = outcome.trainer.config
     return _finish(outcome, body["algo"], cfg, out, body["seeds"], body["seed"], args.eval_episodes)
 
 

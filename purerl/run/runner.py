@@ -76,8 +76,10 @@ class RunOutcome:
     num_updates: int
     interrupted: bool = False
     error: NonFiniteError | None = None
-    extra: dict = field(default_factory=dict)
     start_update: int = 0  # updates done before this call (where a resumed run continued; 0 for a new run)
+    trainer: Any = None    # the Trainer that ran (its config, sizes, evaluate and policy)
+    signal: int | None = None  # the stop signal that ended an interrupted run (signal.SIGINT = 2, SIGTERM = 15)
+    evaluation: dict = field(default_factory=dict)  # a finished run's trainer.evaluate output, per seed
 
     @property
     def finished(self) -> bool:
@@ -143,9 +145,32 @@ def _exact_env_steps(metrics: dict, trainer: Any, first_update: int) -> dict:
     return metrics
 
 
+@dataclass(frozen=True)
+class _Resumed:
+    """Where :func:`resume` continues a run: the restored state after ``done`` updates, the metrics up to it,
+    and the trainer built for the restore's template."""
+
+    state: Any
+    done: int
+    metrics: dict
+    trainer: Any
+
+
+def _check_run_args(seeds: Any, seed: Any, checkpoint_every: Any, eval_episodes: Any, fused: bool) -> None:
+    for name, value, low in (("seeds", seeds, 1), ("checkpoint_every", checkpoint_every, 0),
+                             ("eval_episodes", eval_episodes, 0), ("seed", seed, None)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or (low is not None and value < low):
+            raise ValueError(f"{name} must be an integer" + (f" of at least {low}" if low is not None else "") +
+                             f", got {value!r}" + (" (checkpoint_every = 0 saves at the end only)"
+                                                    if name == "checkpoint_every" else ""))
+    if fused and checkpoint_every:
+        raise ValueError("a fused run is one program: it cannot save every N updates; drop fused or "
+                         "checkpoint_every")
+
+
 def train(algo: str, cfg: Any, out: str | Path, *, seeds: int = 1, seed: int = 0, checkpoint_every: int = 0,
           fused: bool = False, progress: bool = False, loggers: tuple = (), eval_episodes: int = 0,
-          overwrite: bool = False, _resume: tuple | None = None) -> RunOutcome:
+          overwrite: bool = False) -> RunOutcome:
     """Train ``algo`` with ``cfg`` for ``seeds`` vmapped seeds into run directory ``out`` (config.json,
     metrics.json/csv, checkpoints/). See the module docstring. Never raises on divergence: the outcome's
     ``error`` holds the :class:`NonFiniteError` and the newest checkpoint is the last good state.
@@ -156,40 +181,30 @@ def train(algo: str, cfg: Any, out: str | Path, *, seeds: int = 1, seed: int = 0
     and only then replace the old run: a start that fails or is stopped before that leaves ``out`` as it was.
 
     With ``eval_episodes``, a finished run's policy is evaluated deterministically for that many episodes
-    per seed; ``outcome.extra["eval"]`` holds ``trainer.evaluate``'s output per seed."""
-    for name, value, low in (("seeds", seeds, 1), ("checkpoint_every", checkpoint_every, 0),
-                             ("eval_episodes", eval_episodes, 0), ("seed", seed, None)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or (low is not None and value < low):
-            raise ValueError(f"{name} must be an integer" + (f" of at least {low}" if low is not None else "") +
-                             f", got {value!r}" + (" (checkpoint_every = 0 saves at the end only)"
-                                                    if name == "checkpoint_every" else ""))
-    if fused and checkpoint_every:
-        raise ValueError("a fused run is one program: it cannot save every N updates; drop fused or "
-                         "checkpoint_every")
+    per seed; ``outcome.evaluation`` holds ``trainer.evaluate``'s output per seed."""
+    _check_run_args(seeds, seed, checkpoint_every, eval_episodes, fused)
     with Starting() as starting:
         out = Path(out)
         mod = rundir.algo_module(algo)
         cfg = cfg.validate()
-        trainer = _resume[3] if _resume is not None else mod.make(cfg)  # resume() built it for the restore template
-        if _resume is not None:  # resume() holds the lock
-            return _train(algo, cfg, out, trainer, seeds, seed, checkpoint_every, False, progress, loggers,
-                          eval_episodes, False, _resume, starting)
+        trainer = mod.make(cfg)
         with rundir.RunLock(out):
             if rundir.holds_run(out) and not overwrite:
                 raise ValueError(f"--out {out} already holds a run: continue it with `purerl resume {out}`, "
                                  f"choose another --out, or pass --overwrite to replace it")
-            return _train(algo, cfg, out, trainer, seeds, seed, checkpoint_every, fused, progress, loggers,
-                          eval_episodes, overwrite, None, starting)
+            return _train(algo, cfg, out, trainer, seeds=seeds, seed=seed, checkpoint_every=checkpoint_every,
+                          fused=fused, progress=progress, loggers=loggers, eval_episodes=eval_episodes,
+                          overwrite=overwrite, resumed=None, starting=starting)
 
 
-def _train(algo: str, cfg: Any, out: Path, trainer: Any, seeds: int, seed: int, checkpoint_every: int,
+def _train(algo: str, cfg: Any, out: Path, trainer: Any, *, seeds: int, seed: int, checkpoint_every: int,
            fused: bool, progress: bool, loggers: tuple, eval_episodes: int, overwrite: bool,
-           _resume: tuple | None, starting: Starting) -> RunOutcome:
+           resumed: _Resumed | None, starting: Starting) -> RunOutcome:
     from purerl.core.loop import scan_updates
     from purerl.run import checkpoint as ckpt
 
     keys = rundir.train_keys(seed, seeds)
-    done0 = _resume[1] if _resume else 0
+    done0 = resumed.done if resumed is not None else 0
     bar = ProgressBar(seeds, done0) if progress else None
     # One seed: the bar shows the latest return too; many: steps only (one callback per report, not per seed).
     pm = ("episode_return",) if seeds == 1 else ()
@@ -211,20 +226,20 @@ def _train(algo: str, cfg: Any, out: Path, trainer: Any, seeds: int, seed: int, 
         # The initial state's program compiles (XLA, without the GIL) on the second thread while this one
         # traces the chunk program; a shorter last chunk, when the run does not divide into equal ones,
         # compiles there later.
-        if _resume is None:
+        if resumed is None:
             init_program = programs.later(lambda: initial.lower().compile(compiling.compile_options("once")))
         else:
-            state, done, previous_metrics, _ = _resume
+            state, done, previous_metrics = resumed.state, resumed.done, resumed.metrics
             parts = [previous_metrics] if previous_metrics else []
         rest = (n_total - done) % every
         chunks = {min(every, n_total - done): chunk_program(min(every, n_total - done))}
         starting.check()
         last = programs.later(lambda: chunk_program(rest)) if rest and n_total - done > every else None
-        if _resume is None:
+        if resumed is None:
             state = jax.block_until_ready(init_program.result()(keys))
             parts = []
         compile_s = time.perf_counter() - t0
-        saved = done if _resume is not None else None  # the step of the run's newest checkpoint (None: none yet)
+        saved = done if resumed is not None else None  # the step of the run's newest checkpoint (None: none yet)
         new = None  # a new run's files until its first checkpoint (rundir.NewRun); a resumed run writes into out
 
         def here() -> Path:
@@ -259,7 +274,7 @@ def _train(algo: str, cfg: Any, out: Path, trainer: Any, seeds: int, seed: int, 
         error = None
         with Stops(describe, starting) as stops, contextlib.ExitStack() as files:
             starting.end()  # a stop signal swallowed during the start is raised here, before anything is written
-            if _resume is None:
+            if resumed is None:
                 new = files.enter_context(rundir.NewRun(out, replace=overwrite))
                 rundir.write_config(new.path, algo, cfg, seeds, seed,
                                     {"checkpoint_every": checkpoint_every, "fused": fused})
@@ -308,13 +323,11 @@ def _train(algo: str, cfg: Any, out: Path, trainer: Any, seeds: int, seed: int, 
                 _close(loggers)
                 write_metrics(here(), _concat(parts))
         metrics = _concat(parts)
-        extra = {"trainer": trainer}
-        if stops.received:
-            extra["signal"] = stops.received[0]
-        if done == n_total and error is None:
-            extra["eval"] = programs.evaluate(state)
+        evaluation = programs.evaluate(state) if done == n_total and error is None else {}
         return RunOutcome(state, metrics, compile_s, run_s, done, n_total,
-                          interrupted=stops.stop and done < n_total, error=error, extra=extra, start_update=done0)
+                          interrupted=stops.stop and done < n_total, error=error, start_update=done0,
+                          trainer=trainer, signal=stops.received[0] if stops.received else None,
+                          evaluation=evaluation)
     finally:
         programs.close()
 
@@ -352,6 +365,9 @@ def resume(out: str | Path, *, progress: bool = False, loggers: tuple = (), eval
         if meta.get("updates_done") == meta.get("num_updates"):
             raise ValueError(f"the run in {out} is finished ({meta['updates_done']} of {meta['num_updates']} "
                              f"updates): nothing to resume")
-        return train(body["algo"], cfg, out, seeds=body["seeds"], seed=body["seed"], checkpoint_every=every,
-                     progress=progress, loggers=loggers, eval_episodes=eval_episodes,
-                     _resume=(state, int(meta["updates_done"]), metrics, trainer))
+        _check_run_args(body["seeds"], body["seed"], every, eval_episodes, False)
+        with Starting() as starting:  # this process holds the lock already
+            return _train(body["algo"], cfg.validate(), out, trainer, seeds=body["seeds"], seed=body["seed"],
+                          checkpoint_every=every, fused=False, progress=progress, loggers=loggers,
+                          eval_episodes=eval_episodes, overwrite=False, starting=starting,
+                          resumed=_Resumed(state, int(meta["updates_done"]), metrics, trainer))
