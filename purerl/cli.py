@@ -145,8 +145,6 @@ def _loggers(args: argparse.Namespace) -> tuple:
 
 def _finish(outcome, algo: str, cfg: Any, out: Path, seeds: int, seed: int, eval_episodes: int) -> int:
     """Report a finished, interrupted or diverged run; summarise a finished one with its evaluation."""
-    import numpy as np
-
     if outcome.error is not None:
         from purerl.run import checkpoint as ckpt
 
@@ -162,35 +160,17 @@ def _finish(outcome, algo: str, cfg: Any, out: Path, seeds: int, seed: int, eval
               f"to {out / 'checkpoints'}; continue with `purerl resume {out}`", file=sys.stderr)
         return 128 + (outcome.signal or 2)
 
-    trainer = outcome.trainer
-    warmup = int(trainer.env_steps_before)  # off-policy: random steps that fill the buffer in the initial state
-    per_seed = warmup + trainer.num_log_points * trainer.steps_per_log_point  # = the metrics' last env_steps
-    first = outcome.start_update  # updates done before this process (a resumed run)
-    process_steps = (outcome.updates_done - first) * trainer.steps_per_log_point * seeds
-    rate = process_steps / outcome.run_s if outcome.run_s > 0 else None
-    eval_out = outcome.evaluation
-    from purerl.run.stats import final_scores
-
-    final = final_scores(outcome.metrics["episode_return"])  # per seed: mean over the last 5% of log points
-    eval_mean = np.asarray(eval_out["mean"]) if "mean" in eval_out else None
-    summary = {
-        "algo": algo, "env": cfg.env, "seeds": seeds, "env_steps_per_seed": per_seed,
-        "warmup_env_steps_per_seed": warmup,
-        "final_return_mean": float(np.mean(final)), "final_return_std": float(np.std(final)),
-        "eval_return_mean": None if eval_mean is None else float(np.mean(eval_mean)),
-        "eval_return_std": None if eval_mean is None else float(np.std(eval_mean)),
-        "compile_s": outcome.compile_s, "run_s": outcome.run_s,
-        "process_env_steps": process_steps, "env_steps_per_s": rate,
-        "start_update": first, "num_updates": outcome.num_updates,
-    }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    summary = outcome.summary  # written to out/summary.json by the runner
+    warmup, per_seed = summary["warmup_env_steps_per_seed"], summary["env_steps_per_seed"]
+    first = summary["start_update"]  # updates done before this process (a resumed run)
+    process_steps, rate = summary["process_env_steps"], summary["env_steps_per_s"]
     pm = "±"
     print(f"{algo} on {cfg.env}: {seeds} seed(s) x {per_seed:,} env steps"
           + (f" ({warmup:,} of them random warm-up)" if warmup else "")
           + (f", resumed after update {first} of {outcome.num_updates}" if first else ""))
     print(f"  final return   {summary['final_return_mean']:.1f} {pm} {summary['final_return_std']:.1f}"
           f"   (mean of the last 5% of updates; over seeds)")
-    if eval_mean is not None:
+    if summary["eval_return_mean"] is not None:
         print(f"  eval return    {summary['eval_return_mean']:.1f} {pm} {summary['eval_return_std']:.1f}"
               f"   ({eval_episodes} deterministic episodes per seed)")
     print(f"  compile        {outcome.compile_s:.2f} s" + ("   (the warm-up ran in it, with the initial state)"

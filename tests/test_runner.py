@@ -63,8 +63,9 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, capsys):
     # The report of the resumed process: its own 2 updates x 128 env steps x 2 seeds over its own run time, and
     # the run's total apart; of the uninterrupted one: all 8 updates.
     for outcome, out, updates in ((resumed, chunked, 2), (fused, tmp_path / "fused", 8)):
+        summary = json.loads((out / "summary.json").read_text())   # the Python API wrote it
+        assert summary == json.loads(json.dumps(outcome.summary))
         assert cli._finish(outcome, "ppo", TINY, out, 2, 0, 0) == 0
-        summary = json.loads((out / "summary.json").read_text())
         assert summary["process_env_steps"] == updates * 128 * 2 and summary["run_s"] == outcome.run_s > 0
         assert summary["env_steps_per_s"] == updates * 128 * 2 / outcome.run_s
         assert summary["env_steps_per_seed"] == 1024 and summary["start_update"] == 8 - updates

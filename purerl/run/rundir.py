@@ -3,7 +3,8 @@
     OUT/config.json     {"algo", "seeds", "seed", "config": {field: value}, "checkpoint_every", "fused"}
                         (enough to rebuild the trainer)
     OUT/metrics.json    {name: [seed][log point]}   and the same as OUT/metrics.csv
-    OUT/summary.json    written by the command line when a run (or its resumed part) finishes:
+    OUT/summary.json    written when a run (or its resumed part) finishes (:func:`run_summary`), by the
+                        command line and by :func:`purerl.run.runner.train`/``resume`` alike:
                           algo, env, seeds;
                           env_steps_per_seed          the run's env steps per seed, warm-up included (the
                                                       last ``env_steps`` of the metrics);
@@ -247,6 +248,32 @@ def write_metrics(out: Path, metrics: dict) -> None:
         for s in range(n_seeds):
             for i in range(n_points):
                 w.writerow([s, i] + [float(arrays[k][s, i]) for k in names])
+
+
+def run_summary(algo: str, env: str, seeds: int, trainer: Any, metrics: dict, evaluation: dict, compile_s: float,
+                run_s: float, start_update: int, updates_done: int, num_updates: int) -> dict:
+    """The summary.json record of a finished run (or of its resumed part): see the module docstring."""
+    from purerl.run.stats import final_scores
+
+    warmup = int(trainer.env_steps_before)  # off-policy: random steps that fill the buffer in the initial state
+    per_seed = warmup + trainer.num_log_points * trainer.steps_per_log_point  # = the metrics' last env_steps
+    process_steps = (updates_done - start_update) * trainer.steps_per_log_point * seeds
+    final = final_scores(metrics["episode_return"])  # per seed: mean over the last 5% of log points
+    eval_mean = np.asarray(evaluation["mean"]) if "mean" in evaluation else None
+    return {
+        "algo": algo, "env": env, "seeds": seeds, "env_steps_per_seed": per_seed,
+        "warmup_env_steps_per_seed": warmup,
+        "final_return_mean": float(np.mean(final)), "final_return_std": float(np.std(final)),
+        "eval_return_mean": None if eval_mean is None else float(np.mean(eval_mean)),
+        "eval_return_std": None if eval_mean is None else float(np.std(eval_mean)),
+        "compile_s": compile_s, "run_s": run_s,
+        "process_env_steps": process_steps, "env_steps_per_s": process_steps / run_s if run_s > 0 else None,
+        "start_update": start_update, "num_updates": num_updates,
+    }
+
+
+def write_summary(out: Path, summary: dict) -> None:
+    (Path(out) / "summary.json").write_text(json.dumps(summary, indent=2))
 
 
 def read_metrics(path: str | Path) -> dict[str, np.ndarray]:

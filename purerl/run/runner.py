@@ -80,6 +80,7 @@ class RunOutcome:
     trainer: Any = None    # the Trainer that ran (its config, sizes, evaluate and policy)
     signal: int | None = None  # the stop signal that ended an interrupted run (signal.SIGINT = 2, SIGTERM = 15)
     evaluation: dict = field(default_factory=dict)  # a finished run's trainer.evaluate output, per seed
+    summary: dict = field(default_factory=dict)     # a finished run's summary.json (rundir.run_summary)
 
     @property
     def finished(self) -> bool:
@@ -323,11 +324,16 @@ def _train(algo: str, cfg: Any, out: Path, trainer: Any, *, seeds: int, seed: in
                 _close(loggers)
                 write_metrics(here(), _concat(parts))
         metrics = _concat(parts)
-        evaluation = programs.evaluate(state) if done == n_total and error is None else {}
+        evaluation, summary = {}, {}
+        if done == n_total and error is None:
+            evaluation = programs.evaluate(state)
+            summary = rundir.run_summary(algo, cfg.env, seeds, trainer, metrics, evaluation, compile_s, run_s,
+                                         done0, done, n_total)
+            rundir.write_summary(out, summary)
         return RunOutcome(state, metrics, compile_s, run_s, done, n_total,
                           interrupted=stops.stop and done < n_total, error=error, start_update=done0,
                           trainer=trainer, signal=stops.received[0] if stops.received else None,
-                          evaluation=evaluation)
+                          evaluation=evaluation, summary=summary)
     finally:
         programs.close()
 
