@@ -12,8 +12,10 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("ppo", "reinforce", "a2c", "a3c", "trpo", "ddpg", "td3", "sac", "sweep", "envs", "networks",
-               "config", "core", "cli", "compiling")
+from purerl.algorithms import ALGORITHMS as _ALGORITHMS  # the registry: no jax imported
+
+_SUBMODULES = tuple(a.name for a in _ALGORITHMS) + ("algorithms", "sweep", "envs", "networks", "config", "core", "cli",
+                                                    "compiling")
 
 
 def __getattr__(name: str):

@@ -263,8 +263,7 @@ def render_command(args: argparse.Namespace) -> Path:
     if not 0 <= args.seed_index < run.seeds:
         raise ValueError(f"--seed-index must lie in [0, {run.seeds - 1}] for this {run.seeds}-seed run, "
                          f"got {args.seed_index}")
-    brax = run.config.env.startswith("brax/")
-    path = Path(args.out) if args.out else run.path / ("render.html" if brax else "render.gif")
+    path = Path(args.out) if args.out else run.path / ("render" + render.render_format(run.config.env))
     path = render.render(run.trainer, run.seed_state(args.seed_index), path, jax.random.key(args.seed),
                          max_steps=args.max_steps, deterministic=not args.stochastic)
     print(f"wrote {path}")

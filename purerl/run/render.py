@@ -37,6 +37,7 @@ import numpy as np
 from flax import struct
 
 from purerl.core.evaluation import evaluate_policy
+from purerl.envs import suite_of
 from purerl.envs.base import Wrapper, WrapperState
 
 __all__ = ["CLASSIC_CONTROL", "GYMNAX_VISUALIZER", "Episode", "draw_frames", "frame_labels", "record_episode",
@@ -55,7 +56,7 @@ def renderable_envs() -> str:
 
 def render_format(env_id: str) -> str:
     """``".html"`` for Brax envs, ``".gif"`` for renderable gymnax envs; ``ValueError`` otherwise."""
-    if env_id.startswith("brax/"):
+    if suite_of(env_id).renderer == "brax":
         return ".html"
     if env_id in CLASSIC_CONTROL or env_id in GYMNAX_VISUALIZER:
         return ".gif"
@@ -230,7 +231,7 @@ def write_html(episode: Episode, path: str | Path) -> Path:
     """Brax's HTML viewer (:func:`brax.io.html.render`) of a Brax episode."""
     from brax.io import html
 
-    if not episode.env_id.startswith("brax/"):
+    if suite_of(episode.env_id).renderer != "brax":
         raise ValueError(f"{episode.env_id} is not a Brax env: it renders to a GIF (draw_frames, write_gif)")
     sys = episode.env.brax_env.sys
     path = Path(path)
@@ -265,7 +266,7 @@ def frame_labels(episode: Episode) -> list[str]:
 def draw_frames(episode: Episode) -> list[np.ndarray]:
     """One RGB frame ``[H, W, 3]`` per recorded state of a gymnax episode, titled by :func:`frame_labels`."""
     render_format(episode.env_id)
-    if episode.env_id.startswith("brax/"):
+    if suite_of(episode.env_id).renderer == "brax":
         raise ValueError(f"{episode.env_id} is a Brax env: it renders to HTML (write_html), not to frames")
     base = episode.env
     labels = frame_labels(episode)

@@ -34,12 +34,13 @@ the trained state.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from purerl import algorithms
 
 __all__ = ["ALGOS", "NewRun", "Run", "RunLock", "algo_module", "holds_run", "load",
            "read_config", "read_metrics", "remove_run", "write_config"]
@@ -47,17 +48,13 @@ __all__ = ["ALGOS", "NewRun", "Run", "RunLock", "algo_module", "holds_run", "loa
 # What a run writes into its directory (besides the lock): removed by ``--overwrite``.
 RUN_FILES = ("config.json", "metrics.json", "metrics.csv", "summary.json", "eval.json")
 
-ALGOS = ("a2c", "a3c", "ddpg", "ppo", "reinforce", "sac", "td3", "trpo")
+ALGOS = algorithms.NAMES  # the registry's algorithm names (purerl.algorithms)
 
 # Where a new run's files wait for its first checkpoint (see NewRun).
 STAGING = ".starting"
 
 
-def algo_module(name: str):
-    """The module ``purerl.<name>`` of an algorithm (``ValueError`` naming the choices otherwise)."""
-    if name not in ALGOS:
-        raise ValueError(f"unknown algorithm {name!r}; available: {', '.join(ALGOS)}")
-    return importlib.import_module(f"purerl.{name}")
+algo_module = algorithms.module  # purerl.<name> of a registered algorithm (ValueError naming the choices)
 
 
 def write_config(out: Path, algo: str, cfg: Any, seeds: int, seed: int, extra: dict | None = None) -> None:

@@ -1,0 +1,44 @@
+"""The registries everything reads: algorithms (purerl.algorithms) and env suites (purerl.envs.SUITES)."""
+import subprocess
+import sys
+
+import pytest
+
+import purerl
+from purerl import algorithms, envs
+from purerl.core.offpolicy import OffPolicyConfig
+from purerl.core.onpolicy import OnPolicyConfig
+from purerl.run import rundir
+
+
+@pytest.mark.parametrize("algo", algorithms.ALGORITHMS, ids=lambda a: a.name)
+def test_every_registered_algorithm_is_a_module_of_its_family(algo):
+    mod = algo.module
+    assert mod is getattr(purerl, algo.name) and rundir.algo_module(algo.name) is mod
+    assert callable(mod.make) and callable(mod.make_train)
+    base = OnPolicyConfig if algo.family == "on-policy" else OffPolicyConfig
+    assert issubclass(mod.Config, base), (algo.name, mod.Config.__mro__)
+    # the action spaces it says it takes: an env of the other kind is refused before compiling
+    if algo.actions == ("continuous",):
+        with pytest.raises(ValueError, match="continuous"):
+            mod.make(mod.Config(env="CartPole-v1"))
+
+
+def test_the_command_line_offers_exactly_the_registered_algorithms():
+    out = subprocess.run([sys.executable, "-m", "purerl.cli", "train", "--help"], capture_output=True, text=True)
+    listed = [line.split()[0] for line in out.stdout.splitlines() if line.strip().startswith("train ")]
+    assert out.returncode == 0 and rundir.ALGOS == algorithms.NAMES
+    for name in algorithms.NAMES:
+        assert f"    {name}" in out.stdout, (name, listed)
+    with pytest.raises(ValueError, match="unknown algorithm 'dqn'; available: a2c, a3c"):
+        algorithms.module("dqn")
+
+
+def test_every_env_id_belongs_to_exactly_the_suite_of_its_prefix():
+    prefixes = [s.prefix for s in envs.SUITES]
+    assert prefixes[-1] == "" and len(set(prefixes)) == len(prefixes)   # the bare-name suite matches last
+    for env_id in envs.list_envs():
+        suite = envs.suite_of(env_id)
+        assert env_id in suite.ids(), env_id
+    assert envs.PURERL_TIME_LIMIT == ("brax/", "playground/")
+    assert envs.suite_of("brax/ant").renderer == "brax" and envs.suite_of("CartPole-v1").title == "gymnax"
