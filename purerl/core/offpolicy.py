@@ -13,7 +13,8 @@
   point* (the ``update`` of :class:`~purerl.core.loop.Trainer`) is ``(total_timesteps - warm-up) /
   (num_envs * num_evals)`` iterations followed by a deterministic evaluation.
 
-Actions are in ``[-1, 1]^A`` everywhere inside; the env stack rescales them to the env's bounds.
+Continuous actions are in ``[-1, 1]^A`` everywhere inside; the env stack rescales them to the env's bounds.
+Discrete actions are integer indices.
 Replay stores ``(obs, action, reward, next_obs, terminated)`` with ``next_obs`` the observation *before*
 any auto-reset, so a time-limit truncation bootstraps from ``Q(next_obs, .)`` and only a termination cuts
 the return (the target is ``r + gamma * (1 - terminated) * Q'``).
@@ -21,7 +22,11 @@ the return (the target is ``r + gamma * (1 - terminated) * Q'``).
 An algorithm supplies an :class:`Agent`: ``init(key, obs) -> agent_state``, ``explore(agent_state, obs,
 explore_state, key) -> (action, explore_state)``, ``learn(agent_state, batch, key) -> (agent_state, metrics)``
 and ``act(agent_state, obs) -> action`` (deterministic, for evaluation). ``agent_state.params`` is what
-:attr:`Result.params` returns.
+:attr:`Result.params` returns. The agent also says what the loop must know of its actions and exploration,
+with continuous defaults (:func:`continuous_actions`, :func:`discrete_actions`): which action spaces it accepts
+(``discrete``), one action as the replay buffer stores it (``action_spec``), the warm-up's uniformly random
+actions (``warmup_actions``), and its per-env exploration state: the initial one (``explore_init``) and the
+one an env starts its next episode with (``explore_reset``).
 
 Words: *env randomness* is what ``env.step`` takes in place of a key (one step of ``env.step_noise``, drawn
 ahead of the loop by :func:`~purerl.core.trajectory.scan_env`, fresh reset states included); the
@@ -50,7 +55,7 @@ from purerl.core.trajectory import EpisodeTally, scan_env
 from purerl.envs.base import split_keys
 
 __all__ = ["OffPolicyConfig", "Agent", "OffPolicyState", "critic_loss", "make_replay", "polyak", "td_target",
-           "explore_noise",
+           "explore_noise", "continuous_actions", "discrete_actions",
            "make_env", "make_trainer", "build", "EXPLORATION_NOISES"]
 
 EXPLORATION_NOISES = ("gaussian", "ou")
@@ -129,12 +134,44 @@ class OffPolicyConfig(BaseConfig):
 
 @dataclasses.dataclass(frozen=True)
 class Agent:
-    """What an off-policy algorithm plugs into :func:`make_trainer` (see the module docstring)."""
+    """What an off-policy algorithm plugs into :func:`make_trainer` (see the module docstring). The last five
+    fields describe its actions and exploration; left at None they are those of :func:`continuous_actions`
+    for the env's action size."""
 
     init: Callable[[jax.Array, jax.Array], Any]
-    explore: Callable[[Any, jax.Array, jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
+    explore: Callable[[Any, jax.Array, Any, jax.Array], tuple[jax.Array, Any]]
     learn: Callable[[Any, dict, jax.Array], tuple[Any, dict]]
     act: Callable[[Any, jax.Array], jax.Array]
+    discrete: bool = False                                     # the action space it accepts
+    action_spec: jax.ShapeDtypeStruct | None = None            # one action as stored in the replay buffer
+    warmup_actions: Callable[[jax.Array, tuple], jax.Array] | None = None  # (key, batch shape) -> uniform actions
+    explore_init: Callable[[int], Any] | None = None           # num_envs -> the initial exploration state
+    explore_reset: Callable[[Any, jax.Array], Any] | None = None  # (state, done [N]) -> state after episode ends
+
+
+def continuous_actions(action_dim: int) -> dict:
+    """The :class:`Agent` fields of an agent acting in ``[-1, 1]^action_dim``: float actions, uniform warm-up
+    actions in the box, and an ``[N, action_dim]`` exploration state (DDPG's Ornstein-Uhlenbeck noise; zeros
+    an agent may leave unused) zeroed where an episode ended."""
+    return {"discrete": False, "action_spec": jax.ShapeDtypeStruct((action_dim,), jnp.float32),
+            "warmup_actions": lambda key, shape: jax.random.uniform(key, shape + (action_dim,), minval=-1.0,
+                                                                    maxval=1.0),
+            "explore_init": lambda n: jnp.zeros((n, action_dim), jnp.float32),
+            "explore_reset": lambda x, done: jnp.where(done[:, None], 0.0, x)}
+
+
+def discrete_actions(num_actions: int) -> dict:
+    """The :class:`Agent` fields of an agent choosing one of ``num_actions`` actions: int32 indices, uniformly
+    drawn warm-up actions and no exploration state (``None``)."""
+    return {"discrete": True, "action_spec": jax.ShapeDtypeStruct((), jnp.int32),
+            "warmup_actions": lambda key, shape: jax.random.randint(key, shape, 0, num_actions),
+            "explore_init": lambda n: None, "explore_reset": lambda x, done: x}
+
+
+def _with_defaults(agent: Agent, action_dim: int) -> Agent:
+    defaults = continuous_actions(action_dim)
+    return dataclasses.replace(agent, **{k: v for k, v in defaults.items()
+                                         if k != "discrete" and getattr(agent, k) is None})
 
 
 @struct.dataclass
@@ -143,7 +180,8 @@ class OffPolicyState:
     buffer: Any             # flashbax buffer state
     env_state: Any
     obs: jax.Array
-    noise: jax.Array        # [N, A] exploration state (Ornstein-Uhlenbeck); zeros otherwise
+    noise: Any              # the agent's per-env exploration state ([N, A] Ornstein-Uhlenbeck for DDPG, zeros
+                            # for SAC, None for discrete SAC)
     key: jax.Array
     iteration: jax.Array    # int32: vector-env steps so far
     log_point: jax.Array    # int32: log points so far
@@ -155,7 +193,7 @@ class OffPolicyState:
         return self.agent.params
 
     @property
-    def explore_state(self) -> jax.Array:
+    def explore_state(self) -> Any:
         """The per-env exploration state (the field ``noise``)."""
         return self.noise
 
@@ -214,7 +252,7 @@ def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None
     """The shared loop around ``agent`` (``cfg`` already validated)."""
     env = make_env(cfg, cfg.num_envs)
     eval_env = make_env(cfg, cfg.eval_episodes) if cfg.eval_episodes > 0 else None
-    action_dim = env.action_dim
+    agent = _with_defaults(agent, env.action_dim)
     replay = make_replay(cfg.capacity, cfg.batch_size)
 
     def add(buffer, obs, action, ts):
@@ -226,7 +264,7 @@ def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None
         k_agent, k_env, k_warm, k_state = jax.random.split(key, 4)
         env_state, obs = env.reset(k_env)
         agent_state = agent.init(k_agent, obs)
-        example = {"obs": obs[0], "action": jnp.zeros((action_dim,), jnp.float32),
+        example = {"obs": obs[0], "action": jnp.zeros(agent.action_spec.shape, agent.action_spec.dtype),
                    "reward": jnp.zeros((), jnp.float32), "next_obs": obs[0], "terminated": jnp.zeros((), bool)}
 
         def warmup(carry, inp):
@@ -236,14 +274,13 @@ def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None
             return (env_state, ts.obs, add(buffer, obs, action, ts), tally.add(ts.done, ts.info)), None
 
         k_act, k_env = jax.random.split(k_warm)
-        actions = jax.random.uniform(k_act, (cfg.warmup_iterations, cfg.num_envs, action_dim), minval=-1.0,
-                                     maxval=1.0)
+        actions = agent.warmup_actions(k_act, (cfg.warmup_iterations, cfg.num_envs))
         (env_state, obs, buffer, tally), _ = scan_env(
             env, warmup, (env_state, obs, replay.init(example), EpisodeTally.zero()), k_env,
             cfg.warmup_iterations, actions)
         nan = jnp.full((), jnp.nan, jnp.float32)
         zero = jnp.zeros((), jnp.int32)
-        return OffPolicyState(agent_state, buffer, env_state, obs, jnp.zeros((cfg.num_envs, action_dim), jnp.float32),
+        return OffPolicyState(agent_state, buffer, env_state, obs, agent.explore_init(cfg.num_envs),
                               k_state, zero + cfg.warmup_iterations, zero, tally.mean_return(nan),
                               tally.mean_length(nan))
 
@@ -256,7 +293,7 @@ def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None
             env_state, ts = env.step(env_random, s.env_state, action)
         with jax.named_scope("replay_add"):
             buffer = add(s.buffer, s.obs, action, ts)
-        explore_state = jnp.where(ts.done[:, None], 0.0, explore_state)  # a new episode starts unperturbed
+        explore_state = agent.explore_reset(explore_state, ts.done)  # for the next episode
 
         def gradient_step(a, k):
             with jax.named_scope("replay_sample"):
@@ -294,7 +331,7 @@ def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None
         """The deterministic action, or with ``deterministic`` False the training-time exploration."""
         if deterministic:
             return lambda o, k: agent.act(state.agent, o)
-        return lambda o, k: agent.explore(state.agent, o, jnp.zeros((o.shape[0], action_dim)), k)[0]
+        return lambda o, k: agent.explore(state.agent, o, agent.explore_init(o.shape[0]), k)[0]
 
     return build_trainer(config=cfg, env=env, num_log_points=cfg.num_evals, steps_per_log_point=cfg.steps_per_log,
                          init=init, update=update, policy=policy,
@@ -306,14 +343,18 @@ def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None
 def build(config: OffPolicyConfig, make_agent: Callable[[Any, int], Agent], progress: ProgressFn | None = None,
           progress_metrics: tuple[str, ...] = (), *, config_cls: type = OffPolicyConfig) -> Trainer:
     """What every off-policy ``make`` is: validate ``config``, build the algorithm's agent for the env's
-    action size (``make_agent(cfg, action_dim)``) and wrap it in the shared loop. ``config`` must be an
-    instance of the algorithm's ``config_cls``."""
+    action size or count (``make_agent(cfg, env.action_dim)``), check that the agent accepts the env's action
+    space and wrap it in the shared loop. ``config`` must be an instance of the algorithm's ``config_cls``."""
     check_config(config, config_cls)
     cfg = config.validate()
     env = make_env(cfg, 1)
     check_env_fields(cfg, env)
-    if env.is_discrete:
-        raise ValueError(f"config field `env` = {cfg.env!r} has discrete actions; {type(cfg).__module__} needs "
-                         "continuous (Box) actions. Use a continuous env such as 'Pendulum-v1' or 'brax/hopper', or "
-                         "PPO for discrete actions.")
-    return make_trainer(cfg, make_agent(cfg, env.action_dim), progress, progress_metrics)
+    agent = make_agent(cfg, env.action_dim)
+    if env.is_discrete != agent.discrete:
+        kind, other = ("discrete", "continuous (Box)") if env.is_discrete else ("continuous", "discrete")
+        fix = ("a continuous env such as 'Pendulum-v1' or 'brax/hopper', or sac_discrete or PPO for discrete "
+               "actions" if env.is_discrete else "a discrete env such as 'CartPole-v1', or sac for continuous "
+               "actions")
+        raise ValueError(f"config field `env` = {cfg.env!r} has {kind} actions; {type(cfg).__module__} needs "
+                         f"{other} actions. Use {fix}.")
+    return make_trainer(cfg, agent, progress, progress_metrics)
