@@ -41,12 +41,14 @@ sys.path.insert(0, str(HERE))
 
 from provenance import describe, provenance  # noqa: E402
 
+from purerl import algorithms  # noqa: E402
+
 # (algorithm, preset): CartPole-v1 for the discrete on-policy runs, Pendulum-v1 for the off-policy ones and
 # PPO's continuous run.
 RUNS = [("ppo", "ppo-cartpole"), ("ppo", "ppo-pendulum"), ("reinforce", "reinforce-cartpole"),
         ("a2c", "a2c-cartpole"), ("a3c", "a3c-cartpole"), ("trpo", "trpo-cartpole"),
         ("ddpg", "ddpg-pendulum"), ("td3", "td3-pendulum"), ("sac", "sac-pendulum")]
-ALGOS = ("ppo", "reinforce", "a2c", "a3c", "trpo", "ddpg", "td3", "sac")
+ALGOS = tuple(a.name for a in algorithms.ALGORITHMS)  # the registry's order: on-policy first
 MAX_POINTS = 100
 RESULTS = ROOT / "docs" / "results" / "algorithms.json"
 FIGURES = ROOT / "docs" / "figures" / "algorithms"
@@ -59,7 +61,7 @@ METRIC_LABELS = {
 
 def tiny_overrides(algo: str, cfg) -> dict:  # noqa: ANN001
     """Seconds-sized budgets for the tests: a few updates (on-policy) or 1,500 steps (off-policy)."""
-    if algo in ("ddpg", "td3", "sac"):
+    if algo in algorithms.OFF_POLICY:
         return {"total_timesteps": 1_500, "learning_starts": 500, "num_evals": 3, "eval_episodes": 2}
     batch = cfg.num_envs * getattr(cfg, "num_steps", 1) * getattr(cfg, "num_workers", 1)
     return {"total_timesteps": 4 * batch}

@@ -665,8 +665,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.worker:
-        # this folder's scripts (profile.py) must not shadow the standard library's modules of the same name,
-        # which brax -> mujoco -> warp imports (cProfile imports profile)
+        # a worker imports only the systems it times: none of this folder's scripts may shadow a module that
+        # they import (this folder had a profile.py, which shadowed the standard library's, that cProfile imports)
         sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
         worker(*args.worker, tiny=args.tiny, pjr_dir=args.pjr)
         return

@@ -34,6 +34,8 @@ from pathlib import Path
 
 import pytest
 
+from purerl.algorithms import NAMES
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 ROLE = re.compile(r":(?:py:)?(?:func|meth|class|mod|data|attr|obj|exc|const):")
@@ -245,7 +247,7 @@ OWN_METRICS = {"ppo": ("approx_kl", "clip_frac", "kl_stopped"), "reinforce": ("b
 
 
 def test_built_algorithm_pages(site):
-    for algo in ("ppo", "reinforce", "a2c", "a3c", "trpo", "ddpg", "td3", "sac"):
+    for algo in NAMES:
         page = (site / "algorithms" / algo / "index.html").read_text()
         parsed = parse(site / "algorithms" / algo / "index.html")
         assert "arxiv.org" in page or "doi.org" in page, f"{algo}: no paper link"

@@ -26,13 +26,14 @@ import numpy as np
 import pytest
 
 from purerl import presets
+from purerl.algorithms import ALGORITHMS
 from purerl.run import stats
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 RESULTS = DOCS / "results"
 BENCHMARKS = ROOT / "benchmarks"
-ALGOS = ("ppo", "reinforce", "a2c", "a3c", "trpo", "ddpg", "td3", "sac")
+ALGOS = tuple(a.name for a in ALGORITHMS)
 PROVENANCE = {"date", "cpu", "cores", "backend", "jax", "python", "purerl", "command"}
 
 

@@ -1,8 +1,8 @@
 """Where one PPO update and one SAC iteration spend their time: the yardstick for every speed change.
 
-    python benchmarks/profile.py                 # PPO CartPole-v1 (defaults) and SAC Pendulum-v1 (64x64), 1 seed
-    python benchmarks/profile.py --seeds 16      # the same programs vmapped over 16 seeds
-    python benchmarks/profile.py --only ppo
+    python benchmarks/profile_phases.py                 # PPO CartPole-v1 (defaults) and SAC Pendulum-v1 (64x64), 1 seed
+    python benchmarks/profile_phases.py --seeds 16      # the same programs vmapped over 16 seeds
+    python benchmarks/profile_phases.py --only ppo
 
 For each program it prints
 * the wall time of one update (PPO) / one env step + gradient step (SAC), median of --repeats chunks;
