@@ -537,7 +537,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(v)
 
     x = sub.add_parser("export", help="write a trained policy to a file that runs without purerl (jax or ONNX)",
-                       formatter_class=fmt, description="""Write the deterministic policy of the run in DIR (what trainer.policy(state) computes) to a file:
+                       formatter_class=fmt, description="""\
+Write the deterministic policy of the run in DIR (what trainer.policy(state) computes) to a file:
 raw observations in (float32 [batch, obs_dim], any batch size), the run's saved observation normalisation
 folded in, the actions the env takes out (int32 [batch] for a discrete env; float32 [batch, action_dim]
 within the env's bounds for a continuous one). A recurrent policy takes and returns its memory:
