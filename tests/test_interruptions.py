@@ -361,7 +361,7 @@ def test_counts_may_be_written_in_scientific_notation():
     assert args.total_timesteps == 1_000_000 and isinstance(args.total_timesteps, int) and args.num_envs == 8
 
 
-def test_a_stop_signal_swallowed_during_start_is_raised_before_training():
+def test_a_stop_signal_swallowed_during_start_is_raised_before_training(ctrl_c):
     # Python prints and ignores an exception raised inside a garbage-collection callback; a Ctrl-C that lands
     # there must still stop the start when it hands over to training
     with pytest.raises(signals.Interrupted) as stopped:

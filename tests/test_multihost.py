@@ -176,6 +176,7 @@ def test_readme_recipe_two_processes_equal_one(tmp_path, reference):
     assert not (tmp_path / "p1" / "sweep-lib").exists()          # process 1 wrote nothing
 
 
+@pytest.mark.slow  # .ci/run runs it on Python 3.11 (the multi-host step)
 def test_readme_commands_sweep_on_two_processes(tmp_path, reference):
     argvs = readme_commands()
     assert len(argvs) == 2 and [a[a.index("--process-id") + 1] for a in argvs] == ["0", "1"]
@@ -197,6 +198,7 @@ def test_readme_commands_sweep_on_two_processes(tmp_path, reference):
     assert not (tmp_path / "p1" / "sweep-cli").exists()
 
 
+@pytest.mark.slow  # .ci/run runs it on Python 3.11 (the multi-host step)
 @pytest.mark.parametrize("killed", [1, 0], ids=["worker-killed", "coordinator-killed"])
 def test_a_killed_process_stops_the_other_with_one_line(tmp_path, killed):
     # a sweep long enough to be running when a process is killed (process 0 hosts the coordination service);

@@ -111,6 +111,7 @@ def test_algorithm_pages_show_the_results_file():
         assert f"(../figures/algorithms/{algo}.png)" in text
 
 
+@pytest.mark.slow
 def test_algorithms_script_tiny(tmp_path):
     """The script end to end in its tiny mode: 8 seeds of REINFORCE vmapped, a results file whose intervals
     are the statistics of its per-seed scores, the figure, and --only keeping another algorithm's entry."""
