@@ -11,6 +11,7 @@ from purerl import a2c, a3c, reinforce, trpo
 from purerl.core import onpolicy, optim
 from purerl.core.trajectory import EpisodeTally, reward_to_go, standardize
 from purerl.networks import ActorCritic
+from _trees import assert_tree_close
 
 ALGOS = {"reinforce": reinforce, "a2c": a2c, "a3c": a3c, "trpo": trpo}
 TINY = {
@@ -19,11 +20,6 @@ TINY = {
     "a3c": dict(num_envs=2, num_steps=5, num_workers=3, total_timesteps=3 * 2 * 5 * 8, hidden_sizes=(16, 16)),
     "trpo": dict(num_envs=2, num_steps=32, total_timesteps=2 * 32 * 4, vf_minibatches=2, hidden_sizes=(16, 16)),
 }
-
-
-def _assert_tree_close(a, b, rtol=1e-4, atol=1e-5):
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
-        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol)
 
 
 # --- estimators ---
@@ -204,7 +200,7 @@ def test_a3c_without_staleness_is_sequential_fresh_parameter_updates():
         env_state = jax.tree.map(lambda x, w=w: x[w], state.env_state)
         grads, *_ = learner.gradient(params, env_state, state.obs[w], k_roll[w])
         params, opt_state = learner.apply(params, opt_state, grads, state.version + w)
-    _assert_tree_close(emulated.params, params, rtol=1e-5, atol=1e-6)
+    assert_tree_close(emulated.params, params, rtol=1e-5, atol=1e-6)
     assert float(metrics["staleness"]) == 0.0
 
 
@@ -218,7 +214,7 @@ def test_a3c_stale_gradients_use_old_parameters():
     assert diff > 1e-6
     # the ring buffer holds the newest version at the slot of the update count
     newest = jax.tree.map(lambda h: h[int(stale.version) % (cfg.max_staleness + 1)], stale.history)
-    _assert_tree_close(newest, stale.params, rtol=0, atol=0)
+    assert_tree_close(newest, stale.params, rtol=0, atol=0)
 
 
 # --- learning with the defaults (only env set) ---
@@ -258,8 +254,8 @@ def test_seed_and_hyperparameter_vmap_equal_single_runs(name):
     batched = jax.jit(jax.vmap(run))(values, keys)
     for i, (v, key) in enumerate(zip(values.tolist(), keys)):
         one = jax.jit(lambda k, v=v: run(v, k))(key)
-        _assert_tree_close(jax.tree.map(lambda x, i=i: x[i], batched.metrics), one.metrics)
-        _assert_tree_close(jax.tree.map(lambda x, i=i: x[i], batched.state.params), one.state.params)
+        assert_tree_close(jax.tree.map(lambda x, i=i: x[i], batched.metrics), one.metrics)
+        assert_tree_close(jax.tree.map(lambda x, i=i: x[i], batched.state.params), one.state.params)
     assert "episode_return" in batched.metrics and batched.metrics["env_steps"].shape[0] == 2
 
 

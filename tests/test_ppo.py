@@ -5,6 +5,7 @@ import pytest
 
 from purerl import ppo
 from purerl.config import apply_overrides
+from _trees import assert_tree_close
 
 SMALL = ppo.Config(env="CartPole-v1", total_timesteps=4 * 32 * 6, num_envs=4, num_steps=32,
                    num_minibatches=2, num_epochs=2, hidden_sizes=(16, 16))
@@ -34,11 +35,6 @@ def test_deterministic_evaluation_of_trained_policy(cartpole):
     np.testing.assert_allclose(float(ev["mean"]), float(np.mean(ev["returns"])), rtol=1e-6)
 
 
-def _assert_tree_close(a, b, rtol=1e-5, atol=1e-6):
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
-        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol)
-
-
 def test_the_same_vmapped_program_reproduces_every_seed_exactly():
     """README, "vmap and exactness": the same program with the same keys gives the same result bit for bit,
     so one seed of a sweep is reproduced by running the sweep's program again and taking its index."""
@@ -59,8 +55,8 @@ def test_seed_vmap_equals_single_runs():
     single = jax.jit(train)
     for i in range(3):
         one = single(keys[i])
-        _assert_tree_close(jax.tree.map(lambda x: x[i], batched.metrics), one.metrics)
-        _assert_tree_close(jax.tree.map(lambda x: x[i], batched.state.params), one.state.params)
+        assert_tree_close(jax.tree.map(lambda x: x[i], batched.metrics), one.metrics, rtol=1e-5, atol=1e-6)
+        assert_tree_close(jax.tree.map(lambda x: x[i], batched.state.params), one.state.params, rtol=1e-5, atol=1e-6)
     assert not np.allclose(batched.state.params["params"]["actor_torso"]["Dense_0"]["kernel"][0],
                            batched.state.params["params"]["actor_torso"]["Dense_0"]["kernel"][1])
 
@@ -75,8 +71,8 @@ def test_hyperparameter_vmap_equals_single_runs():
     batched = jax.jit(jax.vmap(run, in_axes=(0, 0, None)))(lrs, clips, key)
     for i in range(2):
         one = jax.jit(ppo.make_train(SMALL.replace(learning_rate=float(lrs[i]), clip_eps=float(clips[i]))))(key)
-        _assert_tree_close(jax.tree.map(lambda x: x[i], batched.state.params), one.state.params)
-        _assert_tree_close(jax.tree.map(lambda x: x[i], batched.metrics), one.metrics)
+        assert_tree_close(jax.tree.map(lambda x: x[i], batched.state.params), one.state.params, rtol=1e-5, atol=1e-6)
+        assert_tree_close(jax.tree.map(lambda x: x[i], batched.metrics), one.metrics, rtol=1e-5, atol=1e-6)
     # different learning rates gave different runs
     assert not np.allclose(batched.metrics["policy_loss"][0], batched.metrics["policy_loss"][1])
 
@@ -200,7 +196,7 @@ def test_purerl_jit_is_jax_jit_with_purerls_compile_options():
     train = ppo.make_train(SMALL)
     ours = purerl.jit(train)(jax.random.key(0))
     plain = jax.jit(train)(jax.random.key(0))
-    _assert_tree_close(ours.metrics, plain.metrics, rtol=1e-4, atol=1e-5)
+    assert_tree_close(ours.metrics, plain.metrics, rtol=1e-4, atol=1e-5)
 
 
 def test_kl_early_stop_freezes_params_and_optimizer_from_the_first_violation():
