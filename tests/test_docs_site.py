@@ -35,20 +35,15 @@ from pathlib import Path
 import pytest
 
 from purerl.algorithms import NAMES
+from _helpers import docs_hooks
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 ROLE = re.compile(r":(?:py:)?(?:func|meth|class|mod|data|attr|obj|exc|const):")
 
 
-@functools.lru_cache(maxsize=None)
 def hooks():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("purerl_docs_hooks", DOCS / "hooks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return docs_hooks()
 
 
 def includes() -> list[tuple[str, str]]:

@@ -9,7 +9,7 @@ from scipy import integrate
 from purerl import ddpg, sac, sac_discrete, td3
 from purerl.core import offpolicy
 from purerl.networks import DeterministicActor, QEnsemble, tanh_gaussian
-from _trees import assert_tree_close
+from _helpers import assert_tree_close
 
 TINY = dict(env="Pendulum-v1", total_timesteps=620, learning_starts=200, num_evals=3, eval_episodes=2,
             batch_size=32, hidden_sizes=(16, 16))

@@ -11,7 +11,7 @@ from purerl import a2c, a3c, reinforce, trpo
 from purerl.core import onpolicy, optim
 from purerl.core.trajectory import EpisodeTally, reward_to_go, standardize
 from purerl.networks import ActorCritic
-from _trees import assert_tree_close
+from _helpers import assert_tree_close
 
 ALGOS = {"reinforce": reinforce, "a2c": a2c, "a3c": a3c, "trpo": trpo}
 TINY = {

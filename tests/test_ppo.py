@@ -5,7 +5,7 @@ import pytest
 
 from purerl import ppo
 from purerl.config import apply_overrides
-from _trees import assert_tree_close
+from _helpers import assert_tree_close
 
 SMALL = ppo.Config(env="CartPole-v1", total_timesteps=4 * 32 * 6, num_envs=4, num_steps=32,
                    num_minibatches=2, num_epochs=2, hidden_sizes=(16, 16))

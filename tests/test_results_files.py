@@ -14,9 +14,7 @@ the date, the machine and the jax version of its measurement.
 
 from __future__ import annotations
 
-import functools
 import importlib
-import importlib.util
 import json
 import re
 import sys
@@ -28,6 +26,7 @@ import pytest
 from purerl import presets
 from purerl.algorithms import ALGORITHMS
 from purerl.run import stats
+from _helpers import docs_hooks
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -37,12 +36,8 @@ ALGOS = tuple(a.name for a in ALGORITHMS)
 PROVENANCE = {"date", "cpu", "cores", "backend", "jax", "python", "purerl", "command"}
 
 
-@functools.lru_cache(maxsize=None)
 def hooks():
-    spec = importlib.util.spec_from_file_location("purerl_docs_hooks_results", DOCS / "hooks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return docs_hooks()
 
 
 def benchmark(name: str):
