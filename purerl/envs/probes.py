@@ -24,7 +24,6 @@ policy does. Episodes end by termination (no time limit, no truncation).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -111,7 +110,3 @@ class ProbeEnv(VecEnv):
                       truncated=jnp.zeros_like(last), final_obs=final_obs)
         return new, ts
 
-
-def make_probe(name: str, num_envs: int, backend: Any = None, episode_length: int = 1000) -> ProbeEnv:
-    """The suite table's constructor (probes have neither backends nor a purerl time limit)."""
-    return ProbeEnv(name, num_envs)
