@@ -31,11 +31,9 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from purerl import a2c, a3c, ddpg, ppo, presets, reinforce, sac, td3, trpo
+from purerl import algorithms, presets
 from purerl.run.bench import measure
 
-ALGOS = {"ppo": ppo, "reinforce": reinforce, "a2c": a2c, "a3c": a3c, "trpo": trpo,
-         "ddpg": ddpg, "td3": td3, "sac": sac}
 REACHES = re.compile(r'^reaches[ \t]*=.*$', re.MULTILINE)
 
 
@@ -56,9 +54,7 @@ def machine() -> str:
 
 def measure_preset(name: str, seeds: int, eval_episodes: int, repeats: int) -> dict:
     preset = presets.load(name)
-    if preset.algo not in ALGOS:
-        raise ValueError(f"preset {name}: unknown algo {preset.algo!r}; use one of {sorted(ALGOS)}")
-    algo = ALGOS[preset.algo]
+    algo = algorithms.module(preset.algo)      # the registry: ValueError naming the choices
     cfg = preset.apply(algo.Config)
     trainer = algo.make(cfg)
     keys = jax.random.split(jax.random.key(0), seeds)

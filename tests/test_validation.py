@@ -7,10 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from purerl import a2c, a3c, ddpg, ppo, reinforce, sac, td3, trpo
+from purerl import a2c, a3c, algorithms, ddpg, ppo, reinforce, sac
 from purerl.core.loop import env_steps
 
-ALL = [ppo, reinforce, a2c, trpo, ddpg, td3, sac]
+ALL = [a.module for a in algorithms.ALGORITHMS]   # every registered algorithm
 
 
 @pytest.mark.parametrize("value", ["false", "true", 1, 0, None])
@@ -74,7 +74,7 @@ def test_vmapping_a_static_field_says_it_is_static(field, values):
         jax.vmap(run)(jnp.array(values), jax.random.split(jax.random.key(0), 2))
 
 
-@pytest.mark.parametrize("algo", ALL)
+@pytest.mark.parametrize("algo", ALL, ids=lambda m: m.__name__)
 def test_every_algorithm_checks_types_the_same_way(algo):
     with pytest.raises(TypeError, match="`gamma`"):
         algo.Config(gamma="0.99").validate()
