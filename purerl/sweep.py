@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -42,10 +41,11 @@ from typing import Any, Sequence
 
 import jax
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import Mesh
 
 from purerl.config import field_docs
 from purerl.core.keys import as_key, is_key
+from purerl.core.sharding import split_rows
 
 __all__ = ["SweepResult", "combinations", "run", "sample_space"]
 
@@ -219,26 +219,22 @@ class SweepResult:
         return "\n".join(lines)
 
     def save(self, out: str | Path) -> Path:
-        """Write the sweep directory ``out``: ``sweep.json`` (algo, env, config, seeds, seed, metric, the swept
-        ``values`` as given, ``summary``, ``best``, timings, ``final_returns [C, S]``) and ``metrics.npz``
-        (every metric as ``[config, seed, log point]``, and each swept field's values as ``value_<field>``).
-        ``purerl plot`` reads such a directory as one curve per config. In a run of several processes
-        (``jax.distributed``) only process 0 writes; the others return ``out`` without touching it."""
+        """Write the sweep directory ``out`` (:func:`purerl.run.sweepdir.write_sweep`, whose module documents
+        the files): ``sweep.json`` (algo, env, config, seeds, seed, metric, the swept ``values`` as given,
+        ``summary``, ``best``, timings, ``final_returns [C, S]``) and ``metrics.npz`` (every metric as
+        ``[config, seed, log point]``). ``purerl plot`` reads such a directory as one curve per config. In a run
+        of several processes (``jax.distributed``) only process 0 writes; the others return ``out`` without
+        touching it."""
         from purerl.config import config_to_dict
+        from purerl.run.sweepdir import write_sweep
 
         out = Path(out)
         if jax.process_index() != 0:
             return out
-        out.mkdir(parents=True, exist_ok=True)
-        config = config_to_dict(self.config) if self.config is not None else {}
-        (out / "sweep.json").write_text(json.dumps({
-            "algo": self.algo, "env": config.get("env"), "config": config, "seeds": self.seeds, "seed": self.seed,
-            "metric": self.metric, "values": {k: [float(x) for x in v] for k, v in self.values.items()},
-            "summary": self.summary(), "best": self.best, "compile_s": self.compile_s, "run_s": self.run_s,
-            "final_returns": self.final_returns().tolist()}, indent=2))
-        np.savez_compressed(out / "metrics.npz", **{k: np.asarray(v) for k, v in self.metrics.items()},
-                            **{f"value_{k}": np.asarray(v) for k, v in self.values.items()})
-        return out
+        return write_sweep(out, algo=self.algo, config=config_to_dict(self.config) if self.config is not None else {},
+                           seeds=self.seeds, seed=self.seed, metric=self.metric, values=self.values,
+                           metrics=self.metrics, summary=self.summary(), best=self.best,
+                           final_returns=self.final_returns(), compile_s=self.compile_s, run_s=self.run_s)
 
 
 def run(algo: Any, config: Any, grid: dict[str, Sequence[float]] | None = None, *, space: dict | None = None,
@@ -301,7 +297,7 @@ def run(algo: Any, config: Any, grid: dict[str, Sequence[float]] | None = None, 
         rows of its own devices there."""
         if mesh is None:
             return jax.device_put(x, devices[0])
-        return jax.make_array_from_callback(x.shape, NamedSharding(mesh, PartitionSpec("runs")), lambda i: x[i])
+        return split_rows(x, mesh)
 
     def fetch(tree):
         if not spread:

@@ -16,6 +16,10 @@ Several processes (hosts): call ``jax.distributed.initialize`` on every process 
 envs of its own devices, and the gradients are summed across processes by XLA's collectives. The key given
 to ``train`` must be the same on every process; read the results with
 ``jax.experimental.multihost_utils.process_allgather``.
+
+Runs that are independent of each other (the seeds of ``purerl train --seeds K``, the configs x seeds of a
+sweep) are split over devices the other way: a 1-D mesh over their leading (vmapped) axis, each process
+placing only the rows of its own devices (:func:`split_rows`, :func:`split_keys`).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-__all__ = ["constrain_envs", "env_mesh"]
+__all__ = ["constrain_envs", "env_mesh", "split_keys", "split_rows"]
 
 AXIS = "envs"
 
@@ -56,3 +60,18 @@ def constrain_envs(tree: Any, mesh: Mesh | None, num_envs: int, axis: int = 0) -
         return jax.lax.with_sharding_constraint(x, NamedSharding(mesh, spec))
 
     return jax.tree.map(one, tree)
+
+
+def split_rows(x: Any, mesh: Mesh) -> jax.Array:
+    """Host data, the same on every process, as an array split along its first axis over ``mesh`` (1-D): each
+    process puts only the rows of its own devices there (``jax.make_array_from_callback``), so this works for a
+    mesh over the devices of several processes. The first axis must be a multiple of the mesh size."""
+    x = np.asarray(x)
+    sharding = NamedSharding(mesh, PartitionSpec(mesh.axis_names[0]))
+    return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+
+
+def split_keys(keys: Any, mesh: Mesh) -> jax.Array:
+    """:func:`split_rows` for an array of typed PRNG keys (their raw data is split, then wrapped again)."""
+    impl = jax.random.key_impl(keys)
+    return jax.random.wrap_key_data(split_rows(jax.random.key_data(keys), mesh), impl=impl)
