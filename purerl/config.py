@@ -301,24 +301,19 @@ class BaseConfig(Validated):
         check_leaf(self, "gamma", low=0.0, high=1.0)
 
 
-def check_env_fields(cfg: Any, env: Any) -> None:
-    """Fields of ``cfg`` that do nothing for ``env`` (a built env) must stay at their defaults: the physics
-    backend and time limit for suites that carry their own (gymnax, Craftax), the continuous-action fields
-    for discrete actions."""
-    from purerl.envs import PURERL_TIME_LIMIT
-
+def check_env_fields(cfg: Any, env: Any, suite: Any) -> None:
+    """Fields of ``cfg`` that do nothing for ``env`` (a built env) must stay at their defaults: those that its
+    ``suite`` (the env's row of :data:`purerl.envs.SUITES`) takes no notice of (``Suite.ignored_fields``: a
+    physics backend, a time limit), and the continuous-action fields for discrete actions."""
     defaults = {f.name: f.default for f in dataclasses.fields(cfg)}
 
     def refuse(name: str, why: str) -> None:
         raise ValueError(f"config field `{name}` = {getattr(cfg, name)!r} does not apply to env {cfg.env!r}: {why}; "
                          f"leave it at its default ({defaults[name]!r})")
 
-    if not env.env_id.startswith(PURERL_TIME_LIMIT):
-        if getattr(cfg, "env_backend", None) is not None:
-            refuse("env_backend", "it picks the physics of a Brax or MuJoCo Playground env, and this env is neither")
-        if "episode_length" in defaults and cfg.episode_length != defaults["episode_length"]:
-            refuse("episode_length", f"gymnax and Craftax envs carry their own time limit "
-                                     f"({env.max_episode_steps} steps here)")
+    for name, why in suite.ignored_fields(env.max_episode_steps).items():
+        if name in defaults and not _same(getattr(cfg, name), defaults[name]):
+            refuse(name, why)
     if env.is_discrete:
         for name in ("action_transform", "state_dependent_std"):
             if name in defaults and getattr(cfg, name) != defaults[name]:

@@ -5,6 +5,7 @@ rollouts are compiled once per module (module-scoped fixtures) on tiny sizes; co
 training runs (a few PPO/SAC updates, one to two minutes of compiling each on a CPU) are marked slow.
 """
 
+import dataclasses
 import sys
 
 import jax
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 from purerl import envs, ppo, sac
+from purerl.config import check_env_fields
 
 PG_TASK = "playground/PendulumSwingup"   # the DM Control task that compiles fastest (one joint, no contacts)
 CRAFTAX = "craftax/Craftax-Classic-Symbolic-v1"
@@ -189,6 +191,45 @@ def test_craftax_carries_its_own_time_limit_and_has_no_physics():
         ppo.make(ppo.Config(env=CRAFTAX, episode_length=200))
     with pytest.raises(ValueError, match="`env_backend`.*does not apply"):
         ppo.make(ppo.Config(env=CRAFTAX, env_backend="jax"))
+
+
+# --- which config fields a suite takes: read from its row of the suite table ---------------------------------
+
+def test_the_suite_row_decides_which_env_fields_a_config_may_set(monkeypatch):
+    """`env_backend` and `episode_length` are refused or accepted by what the env's row of `envs.SUITES`
+    declares (`backends`, `own_time_limit`), not by its prefix: CartPole under its own (gymnax) row refuses
+    both, naming the row and the env's own limit; under a row that declares physics backends and no time limit
+    of its own it takes both, through the checks `ppo.make` runs."""
+    gymnax = envs.suite_of("CartPole-v1")
+    env = envs.make("CartPole-v1", 2)
+    cfg = ppo.Config(env="CartPole-v1", env_backend="jax", episode_length=200).validate()
+    with pytest.raises(ValueError, match=r"`env_backend` = 'jax' does not apply to env 'CartPole-v1': it picks "
+                                         r"the physics of a Brax or MuJoCo Playground env, and gymnax envs have no "
+                                         r"choice of physics; leave it at its default \(None\)"):
+        check_env_fields(cfg, env, gymnax)
+    with pytest.raises(ValueError, match=r"`episode_length` = 200 does not apply to env 'CartPole-v1': gymnax envs "
+                                         r"carry their own time limit \(500 steps here\); leave it at its default "
+                                         r"\(1000\)"):
+        check_env_fields(cfg.replace(env_backend=None), env, gymnax)
+    takes_both = dataclasses.replace(gymnax, backends=("jax",), own_time_limit=False)
+    check_env_fields(cfg, env, takes_both)                                  # no error: the row allows both
+    with pytest.raises(ValueError, match="`episode_length`"):              # one declaration, one field
+        check_env_fields(cfg, env, dataclasses.replace(gymnax, backends=("jax",)))
+    with pytest.raises(ValueError, match="`env_backend`"):
+        check_env_fields(cfg, env, dataclasses.replace(gymnax, own_time_limit=False))
+
+    # every row of the real table: the fields it ignores are exactly what it declares
+    for suite in envs.SUITES:
+        ignored = suite.ignored_fields(7)
+        assert ("env_backend" in ignored) == (not suite.backends), suite.title
+        assert ("episode_length" in ignored) == suite.own_time_limit, suite.title
+    assert [s.title for s in envs.SUITES if not s.ignored_fields(7)] == ["Brax", "MuJoCo Playground"]
+
+    # the table is what `make` reads: swap the gymnax row for one that takes both fields
+    with pytest.raises(ValueError, match="`episode_length`.*does not apply"):
+        ppo.make(ppo.Config(env="CartPole-v1", episode_length=200))
+    monkeypatch.setattr(envs, "SUITES", tuple(takes_both if s is gymnax else s for s in envs.SUITES))
+    assert ppo.make(ppo.Config(env="CartPole-v1", episode_length=200, env_backend="jax")).config.episode_length == 200
 
 
 # --- ids and missing extras (no suite package needed) --------------------------------------------------------

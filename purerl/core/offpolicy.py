@@ -348,7 +348,7 @@ def build(config: OffPolicyConfig, make_agent: Callable[[Any, int], Agent], prog
     check_config(config, config_cls)
     cfg = config.validate()
     env = make_env(cfg, 1)
-    check_env_fields(cfg, env)
+    check_env_fields(cfg, env, envs.suite_of(env.env_id))
     agent = make_agent(cfg, env.action_dim)
     if env.is_discrete != agent.discrete:
         kind, other = ("discrete", "continuous (Box)") if env.is_discrete else ("continuous", "discrete")

@@ -159,7 +159,7 @@ def make_env(cfg: OnPolicyConfig, num_envs: int, train: bool) -> envs.VecEnv:
     env = envs.make(cfg.env, num_envs, backend=cfg.env_backend, episode_length=cfg.episode_length,
                      action_transform=cfg.action_transform, normalize_obs=cfg.normalize_obs and train,
                      normalize_reward=cfg.normalize_reward and train, gamma=cfg.gamma)
-    check_env_fields(cfg, env)
+    check_env_fields(cfg, env, envs.suite_of(env.env_id))
     return env
 
 

@@ -44,10 +44,11 @@ class Suite:
 
     ``prefix``: what its ids start with ("" for gymnax's bare names); ``names()``: its env names (ids without
     the prefix); ``make(name, num_envs, backend, episode_length)``: the bare adapter; ``backends``: the
-    ``env_backend`` values it accepts (its physics), ``backend_what`` naming them in errors; ``own_time_limit``:
-    False where purerl's ``episode_length`` is the episodes' time limit; ``module`` and ``extra``: for an
-    optional suite, the package that must import and how to install it; ``renderer``: how ``purerl render``
-    draws it ("frames": a GIF of rendered frames, "brax": an interactive HTML page)."""
+    ``env_backend`` values it accepts (its physics; none: the config must leave ``env_backend`` unset),
+    ``backend_what`` naming them in errors; ``own_time_limit``: False where purerl's ``episode_length`` is the
+    episodes' time limit (True: the config must leave ``episode_length`` at its default); ``module`` and
+    ``extra``: for an optional suite, the package that must import and how to install it; ``renderer``: how
+    ``purerl render`` draws it ("frames": a GIF of rendered frames, "brax": an interactive HTML page)."""
 
     prefix: str
     title: str
@@ -66,6 +67,21 @@ class Suite:
 
     def ids(self) -> tuple[str, ...]:
         return tuple(self.prefix + n for n in self.names()) if self.installed() else ()
+
+    def ignored_fields(self, max_episode_steps: int) -> dict[str, str]:
+        """The config fields this suite's envs take no notice of, read from the row, each with why (for
+        :func:`~purerl.config.check_env_fields`, which refuses them away from their defaults): ``env_backend``
+        where it has no ``backends``, ``episode_length`` where it has ``own_time_limit`` (``max_episode_steps``:
+        the env's own limit, named in the message)."""
+        ignored = {}
+        if not self.backends:
+            choosers = " or ".join(s.title for s in SUITES if s.backends)
+            ignored["env_backend"] = (f"it picks the physics of a {choosers} env, and {self.title} envs have no "
+                                      "choice of physics")
+        if self.own_time_limit:
+            ignored["episode_length"] = (f"{self.title} envs carry their own time limit "
+                                         f"({max_episode_steps} steps here)")
+        return ignored
 
 
 def _gymnax_names() -> tuple[str, ...]:
