@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -216,41 +215,30 @@ def resume_command(args: argparse.Namespace) -> int:
 
 def eval_command(args: argparse.Namespace) -> dict:
     """Deterministic (mode) and stochastic returns over ``--episodes`` episodes per seed of a run's saved
-    policy, with the run's saved normaliser statistics."""
-    import jax
-    import numpy as np
-
+    policy, with the run's saved normaliser statistics (:func:`purerl.run.rundir.eval_report`)."""
     from purerl.run import rundir, stats
 
     if args.episodes < 1:
         raise ValueError(f"--episodes must be at least 1, got {args.episodes}")
+    if not 0 <= args.seed < 2**32:
+        raise ValueError(f"--seed must lie in [0, 2**32 - 1], got {args.seed}")
+    if args.out and Path(args.out).is_dir():
+        raise ValueError(f"--out {args.out} is a directory; give the report file's path")
     run = rundir.load(args.dir, step=args.step)
-    keys = jax.random.split(jax.random.key(args.seed), run.seeds)
-    report = {"run": str(run.path), "algo": run.algo, "env": run.config.env, "updates": run.step,
-              "episodes_per_seed": args.episodes, "seeds": run.seeds}
     print(f"{run.algo} on {run.config.env}: {run.seeds} seed(s), state after {run.step} updates, "
           f"{args.episodes} episodes per seed")
     print(f"  {'policy':<14}{'mean':>10}{'std':>10}{'min':>10}{'max':>10}{'IQM':>10}  {'95% CI of the IQM':<20}"
           f"per-seed means")
-    for mode, det in (("deterministic", True), ("stochastic", False)):
-        fn = jax.jit(jax.vmap(lambda s, k, d=det: run.trainer.evaluate(s, k, args.episodes, d)))
-        res = jax.device_get(fn(run.state, keys))
-        returns = np.asarray(res["returns"], dtype=np.float64)   # [seeds, episodes]
-        stats_ = {"mean": float(returns.mean()), "std": float(returns.std()), "min": float(returns.min()),
-                  "max": float(returns.max()), "per_seed_mean": returns.mean(axis=1).tolist(),
-                 "returns": returns.tolist(), "lengths": np.asarray(res["lengths"]).tolist()}
-        ci = stats.iqm_ci(returns.mean(axis=1), seed=args.seed)   # over the seeds' mean returns
-        stats_["iqm"], stats_["iqm_ci"] = ci.point, [ci.low, ci.high]
-        report[mode] = stats_
-        per_seed = " ".join(f"{v:.1f}" for v in stats_["per_seed_mean"][:8]) + (" ..." if run.seeds > 8 else "")
-        band = f"[{ci.low:.1f}, {ci.high:.1f}]"
-        print(f"  {mode:<14}{stats_['mean']:>10.1f}{stats_['std']:>10.1f}{stats_['min']:>10.1f}{stats_['max']:>10.1f}"
-              f"{ci.point:>10.1f}  {band:<20}{per_seed}")
+    report = rundir.eval_report(run, args.episodes, args.seed)
+    for mode, _ in rundir.EVAL_MODES:
+        r = report[mode]
+        per_seed = " ".join(f"{v:.1f}" for v in r["per_seed_mean"][:8]) + (" ..." if run.seeds > 8 else "")
+        band = f"[{r['iqm_ci'][0]:.1f}, {r['iqm_ci'][1]:.1f}]"
+        print(f"  {mode:<14}{r['mean']:>10.1f}{r['std']:>10.1f}{r['min']:>10.1f}{r['max']:>10.1f}"
+              f"{r['iqm']:>10.1f}  {band:<20}{per_seed}")
     print(f"  IQM: interquartile mean over the {run.seeds} seeds' mean returns; CI: stratified bootstrap over seeds, "
           f"{stats.REPS} resamples")
-    out = Path(args.out) if args.out else run.path / "eval.json"
-    out.write_text(json.dumps(report, indent=2))
-    print(f"  wrote {out}")
+    print(f"  wrote {rundir.write_eval_report(report, args.out)}")
     return report
 
 
@@ -342,13 +330,8 @@ def bench_command(args: argparse.Namespace) -> list:
                            log=lambda line: print(line, flush=True), trainers=trainers)
     print()
     print(bench.format_table(rows, device, args.repeats))
-    from purerl.config import config_to_dict
-
     out = out or Path("runs") / f"bench-{args.algo}-{cfg.env.replace('/', '_')}-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"device": device, "algo": args.algo, "env": cfg.env, "repeats": args.repeats,
-                               "config": config_to_dict(cfg), "rows": rows}, indent=2))
-    print(f"wrote {out}")
+    print(f"wrote {bench.write_report(out, cfg, rows, device, args.repeats)}")
     if args.plot:
         print(f"wrote {bench.plot_bench(rows, device, args.plot)}")
     return rows

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["device_info", "env_ceiling_fn", "format_table", "interleaved", "measure", "plot_bench", "run_bench",
-           "validate_points"]
+           "validate_points", "write_report"]
 
 
 def _count(name: str, value: Any, minimum: int = 1) -> int:
@@ -219,6 +219,32 @@ def format_table(rows: Sequence[dict], device: dict, repeats: int = 1) -> str:
         lines.append(f"{r['num_envs']:>9}{r['seeds']:>7}{r['compile_s']:>11.2f}{r['run_s']:>9.2f}"
                      f"{r['steps_per_s']:>14,.0f}{r['ceiling_steps_per_s']:>17,.0f}{r['train_over_ceiling']:>15.3f}")
     return "\n".join(lines)
+
+
+def write_report(out: str | Path, config: Any, rows: Sequence[dict], device: dict, repeats: int = 1) -> Path:
+    """Write a benchmark as JSON to ``out`` (what ``purerl bench`` writes; parent directories are created):
+
+        device    :func:`device_info`: platform, device_kind, device_count, jax
+        algo, env the benchmarked algorithm and env (those of the rows)
+        repeats   the timed calls per point, their median reported
+        config    the benchmarked config (:func:`purerl.config.config_to_dict`), before each point's
+                  ``num_envs``
+        rows      :func:`run_bench`'s rows, one per (num_envs, seeds) point
+
+    Returns the path."""
+    import json
+
+    from purerl.config import config_to_dict
+
+    rows = list(rows)
+    if not rows:
+        raise ValueError("bench.write_report: `rows` is empty; give run_bench's rows")
+    body = {"device": dict(device), "algo": rows[0]["algo"], "env": rows[0]["env"], "repeats": repeats,
+            "config": config_to_dict(config), "rows": rows}
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(body, indent=2))
+    return path
 
 
 def plot_bench(rows: Sequence[dict], device: dict, out_png: str | Path) -> Path:

@@ -8,8 +8,9 @@ profile of their final returns.
     plot.plot_runs(["runs/ppo-cartpole", "runs/ppo-pendulum"], "iqm.png", aggregate=True)   # + iqm_profile.png
     plot.plot_runs(["runs/sweep-ppo"], "sweep.png")     # a sweep directory: one curve per config (the best 10)
 
-A run directory (``purerl train``: ``config.json``, ``metrics.json``) gives one curve; a sweep directory
-(``purerl sweep`` / ``SweepResult.save``: ``sweep.json``, ``metrics.npz``) one curve per config over its
+A run directory (``purerl train``: ``config.json``, ``metrics.json``; :mod:`purerl.run.rundir`) gives one curve;
+a sweep directory (``purerl sweep`` / ``SweepResult.save``: ``sweep.json``, ``metrics.npz``;
+:mod:`purerl.run.sweepdir`) one curve per config over its
 seeds, the ``top`` best in the sweep's own ranking. Legend labels are ``"<algo> on <env>"``; curves that would
 share one get the config values that differ between them (a sweep's swept values, a learning rate, a seed),
 and the directory's name if those do not tell them apart.
@@ -31,6 +32,7 @@ import numpy as np
 
 from purerl.run import stats
 from purerl.run.rundir import read_config, read_metrics
+from purerl.run.sweepdir import read_sweep
 
 __all__ = ["load_curves", "mean_and_band", "performance_profiles", "plot_profile", "plot_runs"]
 
@@ -70,24 +72,6 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def _read_sweep(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
-    """``sweep.json`` and the metrics ``[config, seed, point]`` of ``metrics.npz`` of a sweep directory."""
-    try:
-        body = json.loads((path / "sweep.json").read_text())
-        if not isinstance(body, dict) or not isinstance(body.get("values"), dict) or not body["values"]:
-            raise ValueError("it has no swept `values`")
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError) as e:
-        raise ValueError(f"{path / 'sweep.json'} is damaged ({e}); run the sweep again") from None
-    file = path / "metrics.npz"
-    if not file.is_file():
-        raise ValueError(f"{path} has sweep.json but no metrics.npz (a sweep that did not finish writing?); run "
-                         f"the sweep again")
-    with np.load(file) as npz:
-        names = {f"value_{n}" for n in body["values"]}
-        metrics = {k: np.asarray(npz[k], np.float64) for k in npz.files if k not in names}
-    return body, metrics
-
-
 def _curves_of_run(run_dir: Path, metric: str) -> list[dict]:
     body = read_config(run_dir)
     metrics = read_metrics(run_dir)
@@ -112,7 +96,7 @@ def _check_metrics(path: Path, metrics: dict, metric: str, what: str) -> None:
 
 def _curves_of_sweep(sweep_dir: Path, metric: str, top: int | None) -> list[dict]:
     """One curve per config of a sweep directory, its ``top`` best first (the sweep's ranking)."""
-    body, metrics = _read_sweep(sweep_dir)
+    body, metrics = read_sweep(sweep_dir)
     _check_metrics(sweep_dir, metrics, metric, "sweep ")
     values, steps = metrics[metric], metrics["env_steps"]
     if values.ndim != 3 or steps.shape[:2] != values.shape[:2] or steps.shape[-1] != values.shape[-1]:

@@ -18,6 +18,8 @@
                           env_steps_per_s             process_env_steps / run_s;
                           start_update, num_updates   the updates done before this process (0, or where a
                                                       resumed run continued) and the run's total
+    OUT/eval.json       written by ``purerl eval`` (:func:`eval_report`, :func:`write_eval_report`): the
+                        deterministic and stochastic returns of a checkpoint's policy, per seed and episode
     OUT/checkpoints/N/  the whole train state after N updates (orbax; the two newest are kept, the last one is
                         the final state), vmapped over seeds
     OUT/.lock           while a run writes OUT (:class:`RunLock`)
@@ -42,8 +44,9 @@ import numpy as np
 
 from purerl import algorithms
 
-__all__ = ["ALGOS", "NewRun", "Run", "RunLock", "algo_module", "holds_run", "load",
-           "read_config", "read_metrics", "remove_run", "write_config"]
+__all__ = ["ALGOS", "NewRun", "Run", "RunLock", "algo_module", "eval_report", "holds_run", "load",
+           "read_config", "read_metrics", "remove_run", "run_summary", "write_config", "write_eval_report",
+           "write_metrics", "write_summary"]
 
 # What a run writes into its directory (besides the lock): removed by ``--overwrite``.
 RUN_FILES = ("config.json", "metrics.json", "metrics.csv", "summary.json", "eval.json")
@@ -335,3 +338,57 @@ def load(path: str | Path, step: int | None = None, **make_kwargs: Any) -> Run:
     state, meta = ckpt.restore(path / "checkpoints", template, step)
     return Run(path, body["algo"], mod, cfg, body["seeds"], body["seed"], trainer, state,
                int(meta.get("updates_done", -1)), meta)
+
+
+EVAL_MODES = (("deterministic", True), ("stochastic", False))   # eval.json's policies: the mode, sampled actions
+
+
+def eval_report(run: Run, episodes: int = 10, seed: int = 1234) -> dict:
+    """Evaluate the policy of a loaded run (:func:`load`, with the run's saved normaliser statistics): each seed's
+    state plays ``episodes`` episodes with the policy's mode and ``episodes`` with sampled actions, the episode
+    keys split from ``jax.random.key(seed)`` one per seed. Returns the ``eval.json`` record
+    (:func:`write_eval_report` writes it):
+
+        run, algo, env                the run directory, its algorithm and env
+        updates                       the updates of the evaluated checkpoint
+        episodes_per_seed, seeds
+        deterministic, stochastic     one record per policy:
+          returns, lengths              [seed][episode]
+          mean, std, min, max           over all seeds' episodes
+          per_seed_mean                 [seed]: each seed's mean return
+          iqm, iqm_ci                   the interquartile mean of the per-seed means and its 95% stratified-
+                                        bootstrap interval [low, high] (:func:`purerl.run.stats.iqm_ci`, bootstrap
+                                        seed ``seed``)
+    """
+    import jax
+
+    from purerl.config import check_count
+    from purerl.run import stats
+
+    if not isinstance(run, Run):
+        raise TypeError(f"`run` must be a loaded run (purerl.run.rundir.load(path)), got {type(run).__name__}")
+    episodes = check_count(episodes, "episodes")
+    seed = check_count(seed, "seed", minimum=0)
+    if seed >= 2**32:
+        raise ValueError(f"`seed` = {seed} must lie in [0, 2**32 - 1] (it also seeds the numpy bootstrap)")
+    keys = jax.random.split(jax.random.key(seed), run.seeds)
+    report = {"run": str(run.path), "algo": run.algo, "env": run.config.env, "updates": run.step,
+              "episodes_per_seed": episodes, "seeds": run.seeds}
+    for mode, det in EVAL_MODES:
+        fn = jax.jit(jax.vmap(lambda s, k, d=det: run.trainer.evaluate(s, k, episodes, d)))
+        res = jax.device_get(fn(run.state, keys))
+        returns = np.asarray(res["returns"], dtype=np.float64)   # [seeds, episodes]
+        ci = stats.iqm_ci(returns.mean(axis=1), seed=seed)   # over the seeds' mean returns
+        report[mode] = {"mean": float(returns.mean()), "std": float(returns.std()), "min": float(returns.min()),
+                        "max": float(returns.max()), "per_seed_mean": returns.mean(axis=1).tolist(),
+                        "returns": returns.tolist(), "lengths": np.asarray(res["lengths"]).tolist(),
+                        "iqm": ci.point, "iqm_ci": [ci.low, ci.high]}
+    return report
+
+
+def write_eval_report(report: dict, out: str | Path | None = None) -> Path:
+    """Write :func:`eval_report`'s record as JSON to ``out`` (default: ``eval.json`` in the evaluated run's
+    directory); returns the path."""
+    path = Path(out) if out is not None else Path(report["run"]) / "eval.json"
+    path.write_text(json.dumps(report, indent=2))
+    return path
