@@ -156,6 +156,69 @@ def test_sac_alpha_moves_toward_the_target_entropy(target_entropy, direction):
     np.testing.assert_allclose(float(jnp.exp(b2.params["log_alpha"])), 0.2, rtol=1e-6)
 
 
+# --- gradient routing: which loss reaches which parameters ---
+
+def _total_abs(tree):
+    return float(sum(jnp.sum(jnp.abs(x)) for x in jax.tree.leaves(tree)))
+
+
+def test_sac_each_loss_reaches_only_its_own_parameters():
+    """SAC takes one gradient of critic + actor + temperature loss over all parameters (`learn`); each loss must
+    reach only its own group. Differentiated here one by one, as `learn` computes them (the losses it reports,
+    with its own stop-gradients): the critic loss reaches the critics only (the next actions come from the
+    stop-gradient'ed actor, alpha is exp(stop_gradient(log_alpha))), the actor loss the actor only (it reads
+    stop-gradient'ed critics, and alpha held fixed), the temperature loss log_alpha only (the entropy held
+    fixed); exact zeros elsewhere, a gradient in every leaf (every critic) of its own group. And `learn`'s step
+    is Adam's first step on their sum, -lr * g / (|g| + eps) per parameter, group by group. (alpha starts away
+    from 1: at log_alpha = 0 the temperature loss has no gradient but its own.)"""
+    cfg = sac.Config(**TINY, alpha=0.5).validate()
+    agent = sac.make_agent(cfg, ACT_DIM)
+    a = agent.init(jax.random.key(0), jnp.zeros((1, OBS_DIM)))
+    batch, key = _batch(jax.random.key(1)), jax.random.key(2)
+    names = {"critic_loss": "critic", "actor_loss": "actor", "alpha_loss": "log_alpha"}
+
+    def losses(params):
+        aux = agent.learn(a.replace(params=params), batch, key)[1]
+        return {name: aux[name] for name in names}
+
+    grads = jax.jit(jax.jacrev(losses))(a.params)          # {loss: {"actor": ..., "critic": ..., "log_alpha": ...}}
+    for loss, own in names.items():
+        for group in ("actor", "critic", "log_alpha"):
+            if group == own:
+                # every leaf moves; the critics' leaves are [num_critics, ...]: every critic moves
+                for leaf in jax.tree.leaves(grads[loss][group]):
+                    rows = jnp.reshape(jnp.abs(leaf), (cfg.num_critics if group == "critic" else 1, -1))
+                    assert bool((jnp.sum(rows, axis=-1) > 0).all()), (loss, group)
+            else:
+                assert _total_abs(grads[loss][group]) == 0.0, (loss, group)
+
+    new, _ = jax.jit(agent.learn)(a, batch, key)
+    total = jax.tree.map(lambda *g: sum(g), *grads.values())
+    for group, lr in (("actor", cfg.actor_lr), ("critic", cfg.critic_lr), ("log_alpha", cfg.alpha_lr)):
+        adam = jax.tree.map(lambda p, g: p - lr * g / (jnp.abs(g) + 1e-8), a.params[group], total[group])
+        assert_tree_close(new.params[group], adam, rtol=0, atol=2e-6)
+
+
+@pytest.mark.parametrize("algo", [ddpg, td3])
+def test_ddpg_and_td3_actor_loss_does_not_move_the_critics(algo):
+    """The online actor enters DDPG's and TD3's update only through the actor loss (the critic target reads the
+    target actor): two states that differ only in the online actor take different actor steps and bit-identical
+    critic steps, so no gradient of the actor loss reaches the critics."""
+    cfg = algo.Config(**TINY, policy_delay=1).validate()   # the actor steps in this very update
+    agent = ddpg.make_agent(cfg, ACT_DIM)
+    a = agent.init(jax.random.key(0), jnp.zeros((1, OBS_DIM)))
+    b = a.replace(params={**a.params, "actor": agent.init(jax.random.key(9), jnp.zeros((1, OBS_DIM))).params["actor"]})
+    learn = jax.jit(agent.learn)
+    batch, key = _batch(jax.random.key(1)), jax.random.key(2)
+    (new_a, aux_a), (new_b, aux_b) = learn(a, batch, key), learn(b, batch, key)
+    assert float(aux_a["actor_loss"]) != float(aux_b["actor_loss"])
+    assert _changed(a.params["actor"], new_a.params["actor"]) and _changed(b.params["actor"], new_b.params["actor"])
+    assert _changed(a.params["critic"], new_a.params["critic"])                   # the critics did step
+    for x, y in zip(jax.tree.leaves(new_a.params["critic"]), jax.tree.leaves(new_b.params["critic"]), strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    assert float(aux_a["critic_loss"]) == float(aux_b["critic_loss"])
+
+
 # --- whole runs ---
 
 # vmapped vs single runs: a vmapped matmul may sum in another order, and training amplifies such ~1e-7
