@@ -43,11 +43,12 @@ from provenance import describe, provenance  # noqa: E402
 
 from purerl import algorithms  # noqa: E402
 
-# (algorithm, preset): CartPole-v1 for the discrete on-policy runs, Pendulum-v1 for the off-policy ones and
-# PPO's continuous run.
+# (algorithm, preset): CartPole-v1 for the discrete-action runs (the on-policy algorithms and discrete SAC),
+# Pendulum-v1 for the continuous off-policy ones and PPO's continuous run.
 RUNS = [("ppo", "ppo-cartpole"), ("ppo", "ppo-pendulum"), ("reinforce", "reinforce-cartpole"),
         ("a2c", "a2c-cartpole"), ("a3c", "a3c-cartpole"), ("trpo", "trpo-cartpole"),
-        ("ddpg", "ddpg-pendulum"), ("td3", "td3-pendulum"), ("sac", "sac-pendulum")]
+        ("ddpg", "ddpg-pendulum"), ("td3", "td3-pendulum"), ("sac", "sac-pendulum"),
+        ("sac_discrete", "sac_discrete-cartpole")]
 ALGOS = tuple(a.name for a in algorithms.ALGORITHMS)  # the registry's order: on-policy first
 MAX_POINTS = 100
 RESULTS = ROOT / "docs" / "results" / "algorithms.json"
@@ -166,7 +167,7 @@ def plot(algo: str, runs: list[dict], prov: dict, path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right", fontsize=7)
     b = runs[0]["budget"]
-    fig.suptitle(f"{algo.upper()}: IQM over {b['seeds']} seeds (one vmapped program) with its 95% CI\n"
+    fig.suptitle(f"{algo.upper().replace('_', ' ')}: IQM over {b['seeds']} seeds (one vmapped program) with its 95% CI\n"
                  f"benchmarks/algorithms.py, {prov['date'][:10]}, jax {prov['jax']}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, format="png")
@@ -219,7 +220,7 @@ def main(argv: list[str] | None = None) -> None:
             r["tiny"] = args.tiny
             runs.append(r)
             f = r["final"]
-            print(f"  {a:<9} {preset:<19} {r['budget']['env_steps_per_seed']:>9,} steps x {args.seeds} seeds: "
+            print(f"  {a:<12} {preset:<21} {r['budget']['env_steps_per_seed']:>9,} steps x {args.seeds} seeds: "
                   f"final {r['metric']} IQM {f['iqm']:8.1f} [{f['low']:.1f}, {f['high']:.1f}], eval IQM "
                   f"{r['eval']['iqm']:.1f}; compile {r['compile_s']:.1f} s, run {r['run_s']:.1f} s "
                   f"({time.perf_counter() - t:.0f} s in all)", flush=True)

@@ -135,13 +135,13 @@ def main() -> None:
         if args.write:
             write_reaches(name, reaches_text(r, where, args.date))
 
-    hdr = (f"{'preset':<28}{'algo':<10}{'env':<24}{'env steps':>11}{'compile s':>10}{'run s':>8}"
+    hdr = (f"{'preset':<28}{'algo':<14}{'env':<24}{'env steps':>11}{'compile s':>10}{'run s':>8}"
            f"{'final train return':>22}{'eval return':>20}")
     print("\n" + hdr + "\n" + "-" * len(hdr))
     for r in results:
         train = f"{r['train_mean']:.1f} +- {r['train_std']:.1f}"
         ev = f"{r['eval_mean']:.1f} +- {r['eval_std']:.1f}"
-        print(f"{r['preset']:<28}{r['algo']:<10}{r['env']:<24}{r['env_steps']:>11,}{r['compile_s']:>10.1f}"
+        print(f"{r['preset']:<28}{r['algo']:<14}{r['env']:<24}{r['env_steps']:>11,}{r['compile_s']:>10.1f}"
               f"{r['run_s']:>8.1f}{train:>22}{ev:>20}")
     print(f"(mean +- std over {args.seeds} seed(s); run s is all seeds together in one program)")
     if args.write:

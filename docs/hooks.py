@@ -188,7 +188,8 @@ METRIC_MEANINGS = {
     "policy_loss": "policy-gradient loss (for PPO the clipped surrogate, negated), mean over the update's "
                    "minibatches",
     "value_loss": "0.5 x mean squared error of the value function against its targets",
-    "entropy": "mean entropy of the policy on the batch (SAC: the estimate -mean log pi of its actions)",
+    "entropy": "mean entropy of the policy on the batch (SAC: the estimate -mean log pi of its actions; "
+               "discrete SAC: exact, -sum_a pi log pi)",
     "grad_norm": "global norm of the gradient before clipping",
     "approx_kl": "mean (r - 1) - log r over the minibatch, r the probability ratio: an estimate of "
                  "KL(pi_old || pi)",
@@ -209,8 +210,8 @@ METRIC_MEANINGS = {
     "eval_return": "mean return of the deterministic policy over eval_episodes episodes at the end of the "
                    "log point",
     "critic_loss": "mean squared TD error of the critics against the target",
-    "actor_loss": "actor loss (DDPG/TD3: -mean Q1(s, mu(s)); SAC: mean alpha log pi - min Q); NaN where "
-                  "TD3's delayed actor took no step",
+    "actor_loss": "actor loss (DDPG/TD3: -mean Q1(s, mu(s)); SAC: mean alpha log pi - min Q; discrete SAC: "
+                  "mean sum_a pi (alpha log pi - min Q)); NaN where TD3's delayed actor took no step",
     "q": "mean Q value of the sampled batch's actions (first critic, or the ensemble mean)",
     "target_q": "mean TD target r + gamma (1 - terminated) Q'(s', a')",
     "alpha": "the entropy temperature",

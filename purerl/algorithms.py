@@ -40,6 +40,8 @@ ALGORITHMS = (
     Algorithm("ddpg", "off-policy", ("continuous",), "deterministic actor, replay buffer, Gaussian or OU noise"),
     Algorithm("td3", "off-policy", ("continuous",), "twin critics, delayed policy, target smoothing"),
     Algorithm("sac", "off-policy", ("continuous",), "tanh-Gaussian actor, twin critics, automatic temperature"),
+    Algorithm("sac_discrete", "off-policy", ("discrete",),
+              "categorical actor, exact sums over actions, twin critics, fixed or tuned temperature"),
 )
 
 NAMES = tuple(sorted(a.name for a in ALGORITHMS))

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from purerl.run import stats
 
@@ -73,6 +74,33 @@ def test_train_sac_from_the_command_line(tmp_path):
     assert f"1 seed(s) x {steps:,} env steps (200 of them random warm-up)" in p.stdout, p.stdout
     p = _purerl("train", "td3", "--env", "CartPole-v1", "--no-progress", cwd=tmp_path)
     assert p.returncode == 2 and "discrete" in p.stderr
+
+
+def test_discrete_sac_is_offered_with_its_preset_and_refuses_continuous_actions(tmp_path):
+    p = _purerl("presets", cwd=tmp_path)
+    assert p.returncode == 0 and "sac_discrete-cartpole" in p.stdout, p.stdout
+    p = _purerl("train", "sac_discrete", "--env", "Pendulum-v1", "--no-progress", cwd=tmp_path)
+    assert p.returncode == 2 and "needs discrete actions" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_train_discrete_sac_from_its_preset(tmp_path):
+    """`purerl train sac_discrete --preset sac_discrete-cartpole` end to end on a tiny budget, then `purerl eval`
+    of the run directory: the preset's env and fields, --set over them, integer actions through the loop."""
+    out = tmp_path / "run"
+    p = _purerl("train", "sac_discrete", "--preset", "sac_discrete-cartpole", "--set", "total_timesteps=600",
+                "--set", "learning_starts=200", "--set", "batch_size=32", "--eval-episodes", "2", "--no-progress",
+                "--out", str(out), cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    config = json.loads((out / "config.json").read_text())
+    assert config["algo"] == "sac_discrete" and config["config"]["env"] == "CartPole-v1"
+    assert config["config"]["num_evals"] == 10 and config["config"]["total_timesteps"] == 600
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert np.asarray(metrics["eval_return"]).shape == (1, 10) and np.isfinite(metrics["critic_loss"]).all()
+    assert (np.asarray(metrics["eval_return"]) >= 8).all()     # CartPole-v1 lasts at least 8 steps
+    assert "sac_discrete on CartPole-v1: 1 seed(s) x" in p.stdout, p.stdout
+    p = _purerl("eval", str(out), "--episodes", "3", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
 
 
 PPO_TINY = ["--env", "CartPole-v1", "--num-envs", "4", "--set", "num_steps=32", "--set", "hidden_sizes=16,16",

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import pytest
 
-from purerl.algorithms import NAMES
+from purerl.algorithms import NAMES, OFF_POLICY
 from _helpers import docs_hooks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,7 +106,9 @@ def test_config_tables_leave_out_refused_fields_and_escape_cells():
     from purerl.run.rundir import algo_module
 
     expected_refused = {"ppo": set(), "a2c": set(), "reinforce": {"recurrent"}, "a3c": {"recurrent"},
-                        "trpo": {"recurrent", "shared_network"}, "ddpg": set(), "td3": set(), "sac": set()}
+                        "trpo": {"recurrent", "shared_network"}, "ddpg": set(), "td3": set(), "sac": set(),
+                        "sac_discrete": set()}
+    assert set(expected_refused) == set(NAMES)
     for algo, refused in expected_refused.items():
         config_cls = algo_module(algo).Config
         table = hooks().config_table(algo)
@@ -238,7 +240,7 @@ def test_readme_code_arrives_on_the_built_pages(site):
 OWN_METRICS = {"ppo": ("approx_kl", "clip_frac", "kl_stopped"), "reinforce": ("baseline", "complete_frac"),
                "a2c": ("grad_norm",), "a3c": ("staleness",), "trpo": ("kl", "accepted", "line_search_steps"),
                "ddpg": ("target_q", "eval_return"), "td3": ("target_q", "eval_return"),
-               "sac": ("alpha", "alpha_loss", "eval_return")}
+               "sac": ("alpha", "alpha_loss", "eval_return"), "sac_discrete": ("alpha", "alpha_loss", "eval_return")}
 
 
 def test_built_algorithm_pages(site):
@@ -253,7 +255,7 @@ def test_built_algorithm_pages(site):
         config_rows = [row[0] for row in parsed.rows if len(row) == 4]
         assert "learning_rate" in config_rows or "actor_lr" in config_rows, algo
         assert ("recurrent" in config_rows) == (algo in ("ppo", "a2c")), algo
-        assert ("shared_network" in config_rows) == (algo not in ("trpo", "ddpg", "td3", "sac")), algo
+        assert ("shared_network" in config_rows) == (algo not in ("trpo", *OFF_POLICY)), algo
     assert "brax/<name>" in "".join(parse(site / "algorithms" / "ppo" / "index.html").text)
     train = (site / "api" / "index.html").read_text()
     assert "_resume" not in train
@@ -264,7 +266,9 @@ def test_built_algorithm_pages(site):
                         "api": ["purerl.sweep.SweepResult"],
                         "algorithms/ppo": ["purerl.ppo.loss"], "algorithms/trpo": ["purerl.trpo.surrogate"],
                         "algorithms/ddpg": ["purerl.ddpg.actor_loss"],
-                        "algorithms/sac": ["purerl.sac.actor_loss", "purerl.sac.temperature_loss"]}.items():
+                        "algorithms/sac": ["purerl.sac.actor_loss", "purerl.sac.temperature_loss"],
+                        "algorithms/sac_discrete": ["purerl.sac_discrete.actor_loss",
+                                                    "purerl.sac_discrete.soft_value"]}.items():
         built = (site / page / "index.html").read_text()
         for name in names:
             assert f'id="{name}"' in built, f"{page}: {name} is not documented"

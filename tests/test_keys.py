@@ -1,6 +1,6 @@
 """Both kinds of PRNG key at every public entry point, for every algorithm.
 
-The matrix: 8 algorithms x {typed ``jax.random.key``, legacy uint32 ``jax.random.PRNGKey``} x {alone, vmapped
+The matrix: every registered algorithm (9) x {typed ``jax.random.key``, legacy uint32 ``jax.random.PRNGKey``} x {alone, vmapped
 over 2 seeds} x {train, init + update, evaluate, policy}. ``jax.random.PRNGKey(s)`` and ``jax.random.key(s)``
 hold the same threefry key, so every result must be equal bit for bit between the two kinds. Per algorithm and
 key kind the four entry points, alone and vmapped, are one jitted program (two compilations per algorithm).
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import purerl
-from purerl import a2c, a3c, ddpg, envs, ppo, reinforce, sac, td3, trpo
+from purerl import a2c, a3c, algorithms, ddpg, envs, ppo, reinforce, sac, sac_discrete, td3, trpo
 from purerl.core.keys import as_key
 
 ON = dict(env="CartPole-v1", num_envs=2, hidden_sizes=(8,))
@@ -28,6 +28,7 @@ CONFIGS = {
     "ddpg": (ddpg, OFF),
     "td3": (td3, OFF),
     "sac": (sac, OFF),
+    "sac_discrete": (sac_discrete, dict(OFF, env="CartPole-v1")),
 }
 _TRAINERS = {}
 
@@ -71,6 +72,10 @@ def assert_same(a, b):
 # PPO and SAC (one of each family: every Trainer is built by core.loop.build_trainer, where keys are normalised)
 # in the default suite, the other algorithms with -m slow
 FAST = {"ppo", "sac"}
+
+
+def test_the_matrix_covers_every_registered_algorithm():
+    assert sorted(CONFIGS) == sorted(algorithms.NAMES)
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=() if n in FAST else pytest.mark.slow)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import purerl
-from purerl import a2c, a3c, ddpg, envs, ppo, reinforce, sac, td3, trpo
+from purerl import a2c, a3c, algorithms, ddpg, envs, ppo, reinforce, sac, sac_discrete, td3, trpo
 from purerl.core import onpolicy
 from purerl.networks import ActorCritic
 
@@ -24,7 +24,8 @@ OFF = dict(num_envs=4, total_timesteps=1600, hidden_sizes=(16, 16), learning_sta
 ON_POLICY = {"ppo": (ppo, {}), "a2c": (a2c, {"total_timesteps": 8 * 16 * 200}),
              "a3c": (a3c, {"total_timesteps": 8 * 16 * 200}), "trpo": (trpo, {}),
              "reinforce": (reinforce, {"baseline": "value", "total_timesteps": 8 * 16 * 400})}
-OFF_POLICY = {"ddpg": (ddpg, {"total_timesteps": 8000}), "td3": (td3, {"total_timesteps": 8000}), "sac": (sac, {})}
+OFF_POLICY = {"ddpg": (ddpg, {"total_timesteps": 8000}), "td3": (td3, {"total_timesteps": 8000}), "sac": (sac, {}),
+              "sac_discrete": (sac_discrete, {})}
 # The best return is 1; an action that ignores the observation earns 0 (discrete) or at most 0.75 (continuous:
 # a = 0 against targets +-0.5)
 PASS = {"ObservedAction": 0.9, "ObservedAction-Continuous": 0.85}
@@ -112,6 +113,10 @@ def _on_policy_value(cfg):
     return value_of
 
 
+def test_every_registered_algorithm_runs_the_probes():
+    assert sorted(ON_POLICY) == sorted(algorithms.ON_POLICY) and sorted(OFF_POLICY) == sorted(algorithms.OFF_POLICY)
+
+
 @pytest.mark.parametrize("algo", [_mark(a) for a in ON_POLICY])
 def test_on_policy_algorithms_learn_probe_values_and_policies(algo):
     module, extra = ON_POLICY[algo]
@@ -137,7 +142,8 @@ def test_on_policy_algorithms_learn_probe_values_and_policies(algo):
 @pytest.mark.parametrize("algo", [_mark(a) for a in OFF_POLICY])
 def test_off_policy_algorithms_learn_probe_values_and_policies(algo):
     module, extra = OFF_POLICY[algo]
-    runs = {probe: _train_and_evaluate(module.make(module.Config(**{**OFF, "env": f"probe/{probe}-Continuous",
+    kind = "" if algorithms.get(algo).actions == ("discrete",) else "-Continuous"   # the probes it can take
+    runs = {probe: _train_and_evaluate(module.make(module.Config(**{**OFF, "env": f"probe/{probe}{kind}",
                                                                      **extra})))
             for probe in ("ConstantValue", "ObservedAction")}
     out = jax.device_get(_program(runs))
@@ -145,5 +151,5 @@ def test_off_policy_algorithms_learn_probe_values_and_policies(algo):
     q = float(np.mean(out["ConstantValue"]["metrics"]["q"]))
     assert abs(q - 1.0) < 0.1, f"{algo}: mean Q on ConstantValue {q:.3f}, expected 1"
     mean = float(np.mean(out["ObservedAction"]["eval"]))
-    assert mean >= PASS["ObservedAction-Continuous"], \
-        f"{algo} ObservedAction-Continuous: deterministic return {mean:.3f} (best 1)"
+    assert mean >= PASS[f"ObservedAction{kind}"], \
+        f"{algo} ObservedAction{kind}: deterministic return {mean:.3f} (best 1)"

@@ -20,8 +20,11 @@ def test_every_registered_algorithm_is_a_module_of_its_family(algo):
     assert issubclass(mod.Config, base), (algo.name, mod.Config.__mro__)
     # the action spaces it says it takes: an env of the other kind is refused before compiling
     if algo.actions == ("continuous",):
-        with pytest.raises(ValueError, match="continuous"):
+        with pytest.raises(ValueError, match="needs continuous"):
             mod.make(mod.Config(env="CartPole-v1"))
+    if algo.actions == ("discrete",):
+        with pytest.raises(ValueError, match="needs discrete"):
+            mod.make(mod.Config(env="Pendulum-v1"))
 
 
 def test_the_command_line_offers_exactly_the_registered_algorithms():
@@ -42,3 +45,20 @@ def test_every_env_id_belongs_to_exactly_the_suite_of_its_prefix():
         assert env_id in suite.ids(), env_id
     assert envs.PURERL_TIME_LIMIT == ("brax/", "playground/")
     assert envs.suite_of("brax/ant").renderer == "brax" and envs.suite_of("CartPole-v1").title == "gymnax"
+
+
+def test_readme_and_docs_home_list_every_registered_algorithm():
+    """The hand-written lists of algorithms (the README's and the docs home page's tables, the command line's
+    ALGO line, the docs navigation) name exactly the registry's."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    assert set(re.findall(r"^\| [^|]+ \| \[`purerl/(\w+)\.py`\]", readme, re.M)) == set(algorithms.NAMES)
+    line = re.search(r"`ALGO` is one of `([^`]+)`", readme).group(1)
+    assert sorted(line.split()) == sorted(algorithms.NAMES)
+    index = (root / "docs" / "index.md").read_text()
+    assert set(re.findall(r"^\| [^|]+ \| \[\w+\]\(algorithms/(\w+)\.md\)", index, re.M)) == set(algorithms.NAMES)
+    nav = (root / "mkdocs.yml").read_text()
+    assert set(re.findall(r"^\s+- [^:]+: algorithms/(\w+)\.md$", nav, re.M)) == set(algorithms.NAMES)
