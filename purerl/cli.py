@@ -199,7 +199,30 @@ def train_command(args: argparse.Namespace) -> int:
                            checkpoint_every=args.checkpoint_every, fused=args.fused,
                            progress=not args.no_progress, loggers=_loggers(args), eval_episodes=args.eval_episodes,
                            overwrite=args.overwrite)
+    import jax
+
+    if jax.process_index() != 0:   # a run of several processes: process 0 reports and writes it
+        return _finish_other(outcome, args.algo, cfg, out, args.seeds)
     return _finish(outcome, args.algo, cfg, out, args.seeds, args.seed, args.eval_episodes)
+
+
+def _finish_other(outcome, algo: str, cfg: Any, out: Path, seeds: int) -> int:
+    """What a process other than 0 of a run of several says (one line) and its exit code."""
+    import jax
+
+    who = f"process {jax.process_index()} of {jax.process_count()}"
+    if outcome.error is not None:
+        print(f"purerl: {who}: stopped: {outcome.error}; process 0 keeps the last good checkpoint in {out}",
+              file=sys.stderr)
+        return EXIT_DIVERGED
+    if outcome.interrupted:
+        print(f"purerl: {who}: interrupted after {outcome.updates_done}/{outcome.num_updates} updates; process 0 "
+              f"saved the run to {out}", file=sys.stderr)
+        return 128 + (outcome.signal or 2)
+    print(f"{who}: {algo} on {cfg.env}, {seeds * jax.local_device_count() // jax.device_count()} of the {seeds} "
+          f"seeds trained here; "
+          f"process 0 prints the results and writes {out}")
+    return 0
 
 
 def resume_command(args: argparse.Namespace) -> int:
@@ -407,9 +430,9 @@ def sweep_command(args: argparse.Namespace) -> Any:
     return res
 
 
-def _cluster_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("several processes (hosts), through jax.distributed; give every process the same "
-                             "command with its own --process-id")
+def _cluster_args(p: argparse.ArgumentParser, how: str = "") -> None:
+    g = p.add_argument_group("several processes (hosts), through jax.distributed; " + how + "give every process "
+                             "the same command with its own --process-id")
     g.add_argument("--coordinator", default=None, metavar="HOST:PORT",
                    help="process 0's address and a free port; process 0 hosts the coordination service there")
     g.add_argument("--num-processes", type=int, default=None, metavar="N", help="processes in the run")
@@ -492,6 +515,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "the end); the fastest way for short runs")
         _logging_args(a)
         _common(a)
+        _cluster_args(a, "the seeds are split over the devices of all processes (--seeds a multiple of their "
+                         "count); ")
 
     r = sub.add_parser("resume", help="continue a run from its newest checkpoint",
                        description="Continue the run in DIR from its newest checkpoint with its own config and "

@@ -57,7 +57,7 @@ def jit(fn: Callable, kind: str = "train", **jit_kwargs: Any) -> Callable:
     return jax.jit(fn, compiler_options=compile_options(kind), **jit_kwargs)
 
 
-def compile(fn: Callable, *args: Any, kind: str = "train") -> Any:  # noqa: A001 - mirrors jax's stage name
-    """``jax.jit(fn).lower(*args).compile(...)`` with :func:`compile_options` (``kind``); ``args`` may be
-    ``jax.ShapeDtypeStruct`` trees."""
-    return jax.jit(fn).lower(*args).compile(compiler_options=compile_options(kind))
+def compile(fn: Callable, *args: Any, kind: str = "train", **jit_kwargs: Any) -> Any:  # noqa: A001 - jax's stage name
+    """``jax.jit(fn, **jit_kwargs).lower(*args).compile(...)`` with :func:`compile_options` (``kind``); ``args``
+    may be ``jax.ShapeDtypeStruct`` trees (with a ``sharding`` where the program's inputs are split)."""
+    return jax.jit(fn, **jit_kwargs).lower(*args).compile(compiler_options=compile_options(kind))

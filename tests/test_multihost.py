@@ -5,7 +5,9 @@
 - the sweep over the 4 devices of both processes equals the same sweep in one process of 4 devices, and only
   process 0 writes its files (each process runs in a directory of its own);
 - one agent with its envs over the 4 devices equals the single-device run to float rounding;
-- a killed process makes the other exit with code 4 and one line within the heartbeat timeout.
+- a killed process makes the other exit with code 4 and one line within the heartbeat timeout;
+- `purerl train --seeds K` over both processes equals the same command in one process, process 0 alone writes
+  the run, a Ctrl-C to process 1 stops both after the same chunk with the run saved, and one process resumes it.
 
 Every cluster is started here: free ports, a time limit, and every process killed at the end, also when a
 test fails.
@@ -46,11 +48,14 @@ def readme_python() -> str:
     return re.search(r"```python\n(.*?)```", _section(), re.S).group(1)
 
 
-def readme_commands() -> list[list[str]]:
-    """The section's `purerl ...` command lines (continuations joined, a trailing `&` dropped), as argv."""
-    block = re.search(r"```bash\n(.*?)```", _section(), re.S).group(1).replace("\\\n", " ")
-    return [shlex.split(line.strip().rstrip("&"))[1:] for line in block.splitlines()
-            if line.strip().startswith("purerl ")]
+def readme_commands(command: str = "sweep") -> list[list[str]]:
+    """The `purerl COMMAND ...` lines of the section's shell blocks (continuations joined, a trailing `&`
+    dropped), as argv."""
+    argvs = []
+    for block in re.findall(r"```bash\n(.*?)```", _section(), re.S):
+        argvs += [shlex.split(line.strip().rstrip("&"))[1:] for line in block.replace("\\\n", " ").splitlines()
+                  if line.strip().startswith(f"purerl {command} ")]
+    return argvs
 
 
 def free_port() -> int:
@@ -229,6 +234,93 @@ def test_a_killed_process_stops_the_other_with_one_line(tmp_path, killed):
     assert "another process of the run stopped" in lines[-1]
     assert "Check failure" not in err and "Traceback" not in err and len(lines) == 3   # one line, no dump
     assert "rank" not in ps.out(survivor)                                # nothing reported as done
+
+
+def _cli(argv: list[str]) -> list[str]:
+    return [sys.executable, "-m", "purerl.cli", *argv]
+
+
+def _run_dir_metrics(path: Path) -> dict:
+    body = json.loads((path / "metrics.json").read_text())
+    return {k: np.asarray(v, dtype=np.float64) for k, v in body.items()}
+
+
+@pytest.mark.slow  # .ci/run runs it on Python 3.11 (the multi-host step)
+def test_readme_train_on_two_processes_equals_one(tmp_path):
+    argvs = readme_commands("train")
+    assert len(argvs) == 2 and [a[a.index("--process-id") + 1] for a in argvs] == ["0", "1"]
+    port = str(free_port())
+    cluster = [_cli([*(x.replace("12345", port) for x in a), "--no-cache", "--no-progress"]) for a in argvs]
+    alone = argvs[0][:argvs[0].index("--coordinator")] + ["--no-cache", "--no-progress"]   # the same, one process
+    with Processes(tmp_path, [*cluster, _cli(alone)]) as ps:
+        codes = ps.wait()
+        assert codes == [0, 0, 0], [ps.err(i)[-2000:] for i in range(3)]
+    out = argvs[0][argvs[0].index("--out") + 1]
+    run, ref = tmp_path / "p0" / out, tmp_path / "p2" / out
+    assert "4 seed(s)" in ps.out(0) and "wrote" in ps.out(0)                  # process 0 reports
+    assert ps.out(1).strip() == (f"process 1 of 2: ppo on CartPole-v1, 2 of the 4 seeds trained here; process 0 "
+                                 f"prints the results and writes {out}")
+    assert not (tmp_path / "p1" / out).exists()                              # process 1 wrote nothing
+    got, want = _run_dir_metrics(run), _run_dir_metrics(ref)
+    assert set(got) == set(want) and _diff(got, want) < 1e-4
+    # the checkpoint holds every seed: the run loads whole in this one process
+    from purerl.run import rundir
+
+    a, b = rundir.load(run), rundir.load(ref)
+    assert a.seeds == 4 and _diff(dict(enumerate(jax_leaves(a.state.params))),
+                                  dict(enumerate(jax_leaves(b.state.params)))) < 1e-4
+
+
+def jax_leaves(tree) -> list:
+    import jax
+
+    return [np.asarray(x) for x in jax.tree.leaves(tree)]
+
+
+@pytest.mark.slow  # .ci/run runs it on Python 3.11 (the multi-host step)
+def test_a_stop_signal_to_one_process_stops_both_and_one_process_resumes(tmp_path):
+    port = str(free_port())
+    updates = 600
+    argv = ["train", "ppo", "--env", "CartPole-v1", "--num-envs", "8", "--total-timesteps", str(8 * 32 * updates),
+            "--seeds", "4", "--set", "num_steps=32", "--set", "hidden_sizes=16,16", "--checkpoint-every", "60",
+            "--out", "run", "--no-cache", "--no-progress", "--eval-episodes", "1",
+            "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2"]
+    run = tmp_path / "p0" / "run"
+    with Processes(tmp_path, [_cli([*argv, "--process-id", str(i)]) for i in (0, 1)]) as ps:
+        deadline = time.monotonic() + LIMIT
+        # the run moves out of .starting at its first checkpoint, which needs both processes' states: both train
+        while time.monotonic() < deadline and not (run / "config.json").exists():
+            assert all(c is None for c in ps.wait(timeout=0.2)), ps.err(0)[-2000:] + ps.err(1)[-2000:]
+        ps.procs[1].send_signal(signal.SIGINT)
+        codes = ps.wait()
+    assert codes == [130, 130], (codes, ps.err(0)[-2000:], ps.err(1)[-2000:])
+    from purerl.run import checkpoint as ckpt
+
+    step = ckpt.latest_step(run / "checkpoints")
+    assert 60 <= step < updates and step % 60 == 0
+    assert f"interrupted; saved the state after {step}/{updates} updates" in ps.err(0)
+    assert f"process 1 of 2: interrupted after {step}/{updates} updates; process 0 saved the run" in ps.err(1)
+    assert not (tmp_path / "p1" / "run").exists()
+    # one process continues it: the checkpoint holds every seed
+    p = subprocess.run(_cli(["resume", str(run), "--no-progress", "--no-cache", "--eval-episodes", "1"]),
+                       capture_output=True, text=True, timeout=LIMIT, env=_env(1))
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert f"resumed after update {step} of {updates}" in p.stdout
+    assert _run_dir_metrics(run)["env_steps"].shape == (4, updates)
+
+
+@pytest.mark.slow  # .ci/run runs it on Python 3.11 (the multi-host step)
+def test_train_seeds_must_split_over_every_device(tmp_path):
+    port = str(free_port())
+    argv = ["train", "ppo", "--env", "CartPole-v1", "--seeds", "3", "--no-cache", "--coordinator",
+            f"127.0.0.1:{port}", "--num-processes", "2"]
+    with Processes(tmp_path, [_cli([*argv, "--process-id", str(i)]) for i in (0, 1)]) as ps:
+        codes = ps.wait(timeout=180)
+    for i in (0, 1):
+        assert codes[i] == 2, (codes, ps.err(i)[-2000:])
+        last = ps.err(i).strip().splitlines()[-1]
+        assert last.startswith("purerl: error: seeds = 3 cannot be split evenly over the 4 devices") and "--seeds 4" in last
+        assert "Traceback" not in ps.err(i)
 
 
 def test_cluster_flags_are_checked_before_connecting():

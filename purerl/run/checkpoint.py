@@ -50,7 +50,15 @@ def _to_storable(state: Any) -> Any:
 def _manager(directory: Path, create: bool):
     import orbax.checkpoint as ocp
 
-    options = ocp.CheckpointManagerOptions(max_to_keep=2, create=create)
+    # In a run of several processes (jax.distributed) process 0 alone writes and reads the run's checkpoints,
+    # holding every seed's state as host arrays: orbax must not wait for the other processes.
+    alone = ocp.options.MultiprocessingOptions(primary_host=jax.process_index(),
+                                               active_processes={jax.process_index()})
+    several = jax.process_count() > 1
+    if several and create:   # orbax creates the directory only with every process taking part
+        directory.mkdir(parents=True, exist_ok=True)
+    options = ocp.CheckpointManagerOptions(max_to_keep=2, create=create and not several,
+                                           **({"multiprocessing_options": alone} if several else {}))
     return ocp.CheckpointManager(directory.resolve(), options=options,
                                  item_names=("state", "meta"))
 

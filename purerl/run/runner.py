@@ -22,6 +22,15 @@ afterwards. ``env_steps`` in the run's files is an exact int64 count. Fused or c
 same compiled initial-state program and runs the same update; being different compiled programs, they agree to
 float rounding. A resumed run executes the same compiled programs as the uninterrupted one (the chunk length
 is kept), so those two are equal bit for bit.
+
+Several processes (hosts, after ``jax.distributed.initialize``; ``purerl train --coordinator ...``): every
+process calls :func:`train` with the same arguments, the seeds are split over the devices of all processes
+(``seeds`` must be a multiple of ``jax.device_count()``), and every process runs the same programs on its own
+seeds. The metrics, the finite check and the evaluation come out of those programs whole on every process,
+so every process makes the same decisions; the processes agree after each chunk whether a stop signal came to
+any of them. Process 0 alone holds the lock and writes the run directory; a checkpoint holds the state of
+every seed (gathered from all processes), so the run can be resumed, evaluated or exported on one machine.
+A second stop signal ends a process of several at once, without saving (the newest checkpoint stays).
 """
 
 from __future__ import annotations
@@ -99,24 +108,88 @@ def _meta(algo: str, cfg: Any, seeds: int, seed: int, done: int, num_updates: in
             "metric_dtypes": {k: str(np.asarray(v).dtype) for k, v in metrics.items()}}
 
 
+class _Layout:
+    """Where a run's seeds live: on this process's default device (``mesh`` None), or split over the devices of
+    every process of a run of several (``jax.distributed``), with the programs' small outputs (metrics, finite
+    flags, evaluation) replicated to every process."""
+
+    def __init__(self, seeds: int):
+        self.mesh = None
+        self.primary = jax.process_index() == 0
+        if jax.process_count() > 1:
+            from jax.sharding import Mesh
+
+            n = jax.device_count()
+            if seeds % n:
+                near = " or ".join(f"--seeds {k}" for k in (n * (seeds // n), n * (seeds // n + 1)) if k)
+                raise ValueError(f"seeds = {seeds} cannot be split evenly over the {n} devices of the "
+                                 f"{jax.process_count()} processes: give a multiple of {n} ({near})")
+            self.mesh = Mesh(np.asarray(jax.devices()), ("seeds",))
+
+    def keys(self, keys: Any) -> Any:
+        from purerl.core.sharding import split_keys
+
+        return keys if self.mesh is None else split_keys(keys, self.mesh)
+
+    def jit_kwargs(self, *outs: str) -> dict:
+        """``out_shardings`` for a program whose outputs are ``"rows"`` (split by seed) or ``"whole"``
+        (replicated); nothing for one process."""
+        if self.mesh is None:
+            return {}
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        each = {"rows": NamedSharding(self.mesh, PartitionSpec("seeds")),
+                "whole": NamedSharding(self.mesh, PartitionSpec())}
+        return {"out_shardings": each[outs[0]] if len(outs) == 1 else tuple(each[o] for o in outs)}
+
+    def shapes(self, shape: Any) -> Any:
+        """The state's shapes as a program's input: split by seed on several processes."""
+        if self.mesh is None:
+            return shape
+        rows = self.jit_kwargs("rows")["out_shardings"]
+        return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=rows), shape)
+
+    def any(self, flag: bool) -> bool:
+        """Whether ``flag`` holds on any process (a collective: every process calls it at the same point)."""
+        if self.mesh is None:
+            return flag
+        from jax.experimental import multihost_utils
+
+        return bool(np.asarray(multihost_utils.process_allgather(np.int32(flag))).any())
+
+    def whole(self, state: Any) -> Any:
+        """The state of every seed on this process, as host arrays (gathered from all processes: a
+        collective); typed keys as their raw data, which :mod:`purerl.run.checkpoint` stores anyway."""
+        if self.mesh is None:
+            return state
+        from jax.experimental import multihost_utils
+
+        from purerl.core.keys import is_typed_key
+
+        raw = jax.tree.map(lambda x: jax.random.key_data(x) if is_typed_key(x) else x, state)
+        return multihost_utils.process_allgather(raw, tiled=True)
+
+
 class _Programs:
     """The compiled programs of one run besides the training chunks. Those needed only later (the finite
     check, the final evaluation, a shorter last chunk) compile on a second thread, beside the chunk program
     and then while the first chunks run: XLA compiles with the GIL released, and on a CPU training rarely
     keeps every core busy."""
 
-    def __init__(self, trainer: Any, shape: Any, keys: Any, eval_episodes: int):
+    def __init__(self, trainer: Any, shape: Any, keys: Any, eval_episodes: int, layout: _Layout):
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="purerl-compile")
         self.trainer, self.shape, self.keys, self.eval_episodes = trainer, shape, keys, eval_episodes
+        self.layout = layout
         self.flags = self.eval = None
 
     def start(self) -> None:
         """Queue the finite check, the evaluation and the checkpointer's import (call once training runs:
         compiling beside the training program's own compilation would slow that one down)."""
-        self.flags = self.later(lambda: compiling.compile(finite_flags, self.shape, kind="once"))
+        whole = self.layout.jit_kwargs("whole")
+        self.flags = self.later(lambda: compiling.compile(finite_flags, self.shape, kind="once", **whole))
         if self.eval_episodes:
             evaluate = jax.vmap(lambda s, k: self.trainer.evaluate(s, k, self.eval_episodes))
-            self.eval = self.later(lambda: compiling.compile(evaluate, self.shape, self.keys, kind="once"))
+            self.eval = self.later(lambda: compiling.compile(evaluate, self.shape, self.keys, kind="once", **whole))
         self.later(lambda: importlib.import_module("orbax.checkpoint"))
 
     def later(self, compile_fn):
@@ -189,40 +262,47 @@ def train(algo: str, cfg: Any, out: str | Path, *, seeds: int = 1, seed: int = 0
         mod = rundir.algo_module(algo)
         cfg = cfg.validate()
         trainer = mod.make(cfg)
-        with rundir.RunLock(out):
-            if rundir.holds_run(out) and not overwrite:
+        layout = _Layout(seeds)
+        with rundir.RunLock(out) if layout.primary else contextlib.nullcontext():
+            if layout.primary and rundir.holds_run(out) and not overwrite:
                 raise ValueError(f"--out {out} already holds a run: continue it with `purerl resume {out}`, "
                                  f"choose another --out, or pass --overwrite to replace it")
             return _train(algo, cfg, out, trainer, seeds=seeds, seed=seed, checkpoint_every=checkpoint_every,
                           fused=fused, progress=progress, loggers=loggers, eval_episodes=eval_episodes,
-                          overwrite=overwrite, resumed=None, starting=starting)
+                          overwrite=overwrite, resumed=None, starting=starting, layout=layout)
 
 
 def _train(algo: str, cfg: Any, out: Path, trainer: Any, *, seeds: int, seed: int, checkpoint_every: int,
            fused: bool, progress: bool, loggers: tuple, eval_episodes: int, overwrite: bool,
-           resumed: _Resumed | None, starting: Starting) -> RunOutcome:
+           resumed: _Resumed | None, starting: Starting, layout: _Layout | None = None) -> RunOutcome:
     from purerl.core.loop import scan_updates
     from purerl.run import checkpoint as ckpt
 
-    keys = rundir.train_keys(seed, seeds)
+    layout = layout or _Layout(seeds)
+    primary = layout.primary
+    loggers = loggers if primary else ()
+    keys = layout.keys(rundir.train_keys(seed, seeds))
     done0 = resumed.done if resumed is not None else 0
+    # Every process runs the same programs (the bar's callback included); only process 0 draws the bar.
     bar = ProgressBar(seeds, done0) if progress else None
     # One seed: the bar shows the latest return too; many: steps only (one callback per report, not per seed).
     pm = ("episode_return",) if seeds == 1 else ()
     n_total = trainer.num_log_points
 
     t0 = time.perf_counter()
-    initial = jax.jit(jax.vmap(trainer.init)).trace(keys)   # traced once: the state's shape and its program
-    shape = initial.out_info
+    # traced once: the state's shape and its program
+    initial = jax.jit(jax.vmap(trainer.init), **layout.jit_kwargs("rows")).trace(keys)
+    shape = layout.shapes(initial.out_info)
     starting.check()
-    programs = _Programs(trainer, shape, rundir.eval_keys(seed, seeds), eval_episodes)
+    programs = _Programs(trainer, shape, layout.keys(rundir.eval_keys(seed, seeds)), eval_episodes, layout)
     try:
         every = n_total if fused else chunk_length(n_total, checkpoint_every)  # fused: one chunk, the whole run
         done = done0
 
         def chunk_program(n: int):
             step = lambda s, start: scan_updates(trainer.update, s, start, n, n_total, bar, pm)  # noqa: E731
-            return compiling.compile(jax.vmap(step, in_axes=(0, None)), shape, np.int32(0))
+            return compiling.compile(jax.vmap(step, in_axes=(0, None)), shape, np.int32(0),
+                                     **layout.jit_kwargs("rows", "whole"))
 
         # The initial state's program compiles (XLA, without the GIL) on the second thread while this one
         # traces the chunk program; a shorter last chunk, when the run does not divide into equal ones,
@@ -253,6 +333,9 @@ def _train(algo: str, cfg: Any, out: Path, trainer: Any, *, seeds: int, seed: in
 
         def save(state, step):
             where = here() / "checkpoints"
+            state = layout.whole(state)   # several processes: every one takes part; process 0 writes
+            if not primary:
+                return step
             try:
                 ckpt.save(where, state, step=step,
                           meta=_meta(algo, cfg, seeds, seed, step, n_total, checkpoint_every, _concat(parts)))
@@ -275,7 +358,7 @@ def _train(algo: str, cfg: Any, out: Path, trainer: Any, *, seeds: int, seed: in
         error = None
         with Stops(describe, starting) as stops, contextlib.ExitStack() as files:
             starting.end()  # a stop signal swallowed during the start is raised here, before anything is written
-            if resumed is None:
+            if resumed is None and primary:
                 new = files.enter_context(rundir.NewRun(out, replace=overwrite))
                 rundir.write_config(new.path, algo, cfg, seeds, seed,
                                     {"checkpoint_every": checkpoint_every, "fused": fused})
@@ -283,9 +366,9 @@ def _train(algo: str, cfg: Any, out: Path, trainer: Any, *, seeds: int, seed: in
                 log.open(out, algo, cfg, seeds)
             try:
                 programs.start()
-                if bar is not None:
+                if bar is not None and primary:
                     bar.start(n_total, trainer.steps_per_log_point)
-                run_s = 0.0
+                run_s, stop = 0.0, False
                 while done < n_total and not stops.abandon:
                     n = min(every, n_total - done)
                     if n not in chunks:
@@ -294,6 +377,9 @@ def _train(algo: str, cfg: Any, out: Path, trainer: Any, *, seeds: int, seed: in
                     try:
                         new_state, metrics = stops.run(functools.partial(chunks[n], state, np.int32(done)))
                     except Abandon:
+                        if layout.mesh is not None:   # the others may be inside the chunk: nothing to save with
+                            raise KeyboardInterrupt(f"a second stop signal: this process of {jax.process_count()} "
+                                                    f"stopped at once, without saving") from None
                         break
                     run_s += time.perf_counter() - t1
                     metrics = _exact_env_steps(jax.device_get(metrics), trainer, done + 1)
@@ -312,9 +398,10 @@ def _train(algo: str, cfg: Any, out: Path, trainer: Any, *, seeds: int, seed: in
                                         else float("nan"))
                     log_chunk(loggers, metrics, done + 1)
                     done += n
-                    if checkpoint_every or done == n_total or stops.stop:
+                    stop = layout.any(stops.stop)   # several processes stop after the same chunk
+                    if checkpoint_every or done == n_total or stop:
                         saved = save(state, done)
-                    if stops.stop:
+                    if stop:
                         break
                 if stops.abandon and saved != done:  # the last finished chunk's state (the initial one at worst)
                     saved = save(state, done)
@@ -322,16 +409,18 @@ def _train(algo: str, cfg: Any, out: Path, trainer: Any, *, seeds: int, seed: in
                 if bar is not None:
                     bar.close()
                 _close(loggers)
-                write_metrics(here(), _concat(parts))
+                if primary:
+                    write_metrics(here(), _concat(parts))
         metrics = _concat(parts)
         evaluation, summary = {}, {}
         if done == n_total and error is None:
             evaluation = programs.evaluate(state)
             summary = rundir.run_summary(algo, cfg.env, seeds, trainer, metrics, evaluation, compile_s, run_s,
                                          done0, done, n_total)
-            rundir.write_summary(out, summary)
+            if primary:
+                rundir.write_summary(out, summary)
         return RunOutcome(state, metrics, compile_s, run_s, done, n_total,
-                          interrupted=stops.stop and done < n_total, error=error, start_update=done0,
+                          interrupted=(stops.stop or stop) and done < n_total, error=error, start_update=done0,
                           trainer=trainer, signal=stops.received[0] if stops.received else None,
                           evaluation=evaluation, summary=summary)
     finally:
@@ -353,6 +442,9 @@ def resume(out: str | Path, *, progress: bool = False, loggers: tuple = (), eval
     the finished run equals the uninterrupted one bit for bit."""
     from purerl.run import checkpoint as ckpt
 
+    if jax.process_count() > 1:
+        raise ValueError("resume a run in one process (without --coordinator): a run trained on several processes "
+                         "saved every seed's state in its checkpoints, so one process continues it")
     out = Path(out)
     body = rundir.read_config(out)
     mod = rundir.algo_module(body["algo"])
