@@ -204,16 +204,18 @@ def test_readme_commands_sweep_on_two_processes(tmp_path, reference):
 
 
 @pytest.mark.slow  # .ci/run runs it on Python 3.11 (the multi-host step)
-@pytest.mark.parametrize("killed", [1, 0], ids=["worker-killed", "coordinator-killed"])
-def test_a_killed_process_stops_the_other_with_one_line(tmp_path, killed):
-    # a sweep long enough to be running when a process is killed (process 0 hosts the coordination service);
-    # the heartbeat timeout bounds the survivor's wait
+@pytest.mark.parametrize("command, killed", [("sweep", 1), ("sweep", 0), ("train", 1)],
+                         ids=["worker-killed", "coordinator-killed", "train-worker-killed"])
+def test_a_killed_process_stops_the_other_with_one_line(tmp_path, command, killed):
+    # a sweep (or a training run) long enough to be running when a process is killed (process 0 hosts the
+    # coordination service); the heartbeat timeout bounds the survivor's wait
     heartbeat, survivor = 10, 1 - killed
     port = str(free_port())
-    argv = ["sweep", "ppo", "--env", "CartPole-v1", "--num-envs", "8", "--total-timesteps", str(8 * 32 * 400),
-            "--grid", "learning_rate=1e-3,3e-3", "--seeds", "2", "--set", "num_steps=32", "--set",
-            "hidden_sizes=16,16", "--no-cache", "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2",
-            "--heartbeat-timeout", str(heartbeat)]
+    what = (["--grid", "learning_rate=1e-3,3e-3", "--seeds", "2"] if command == "sweep" else
+            ["--seeds", "4", "--no-progress", "--out", "run"])
+    argv = [command, "ppo", "--env", "CartPole-v1", "--num-envs", "8", "--total-timesteps", str(8 * 32 * 400),
+            *what, "--set", "num_steps=32", "--set", "hidden_sizes=16,16", "--no-cache",
+            "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--heartbeat-timeout", str(heartbeat)]
     argvs = [[sys.executable, "-m", "purerl.cli", *argv, "--process-id", str(i)] for i in (0, 1)]
     with Processes(tmp_path, argvs) as ps:
         deadline = time.monotonic() + 120
@@ -232,8 +234,8 @@ def test_a_killed_process_stops_the_other_with_one_line(tmp_path, killed):
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert lines[-1].startswith(f"purerl: error: process {survivor} of 2"), lines[-1]
     assert "another process of the run stopped" in lines[-1]
-    assert "Check failure" not in err and "Traceback" not in err and len(lines) == 3   # one line, no dump
-    assert "rank" not in ps.out(survivor)                                # nothing reported as done
+    assert "Check failure" not in err and "Traceback" not in err and len(lines) == 3, lines   # one line, no dump
+    assert "rank" not in ps.out(survivor) and "final return" not in ps.out(survivor)   # nothing reported as done
 
 
 def _cli(argv: list[str]) -> list[str]:
