@@ -71,6 +71,13 @@ def _env(devices: int) -> dict:
     return env
 
 
+def _as_from_a_shell() -> None:
+    """Ctrl-C's default action, as a process started from a terminal has it. The test may run with SIGINT
+    ignored (a shell without job control starts its background commands so, and a CI runner may), and an ignored
+    signal stays ignored in the processes started from it, which then keep ignoring it, as `nohup` wants."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Processes:
     """Processes started together, each in its own directory with its output in files; all of them are
     killed (with their children) when the block ends, finished or not."""
@@ -82,7 +89,8 @@ class Processes:
             d.mkdir(parents=True, exist_ok=True)
             self.dirs.append(d)
             self.procs.append(subprocess.Popen(argv, cwd=d, env=_env(devices), start_new_session=True,
-                                               stdout=open(d / "stdout", "w"), stderr=open(d / "stderr", "w")))
+                                               stdout=open(d / "stdout", "w"), stderr=open(d / "stderr", "w"),
+                                               preexec_fn=_as_from_a_shell))
 
     def __enter__(self):
         return self
