@@ -320,17 +320,30 @@ def test_a_stop_signal_to_one_process_stops_both_and_one_process_resumes(tmp_pat
 
 
 @pytest.mark.slow  # .ci/run runs it on Python 3.11 (the multi-host step)
-def test_train_seeds_must_split_over_every_device(tmp_path):
+@pytest.mark.parametrize("case", ["seeds", "out-holds-a-run"])
+def test_a_refused_train_run_stops_every_process_with_one_line(tmp_path, case):
+    # refused before compiling: 3 seeds do not split over 4 devices (every process sees it), or process 0's
+    # --out holds a run (process 0 alone looks; the others learn it from process 0)
     port = str(free_port())
-    argv = ["train", "ppo", "--env", "CartPole-v1", "--seeds", "3", "--no-cache", "--coordinator",
-            f"127.0.0.1:{port}", "--num-processes", "2"]
+    argv = ["train", "ppo", "--env", "CartPole-v1", "--seeds", "3" if case == "seeds" else "4", "--out", "run",
+            "--no-cache", "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2"]
+    if case != "seeds":
+        (tmp_path / "p0" / "run").mkdir(parents=True)
+        (tmp_path / "p0" / "run" / "config.json").write_text("{}")
     with Processes(tmp_path, [_cli([*argv, "--process-id", str(i)]) for i in (0, 1)]) as ps:
         codes = ps.wait(timeout=180)
+    want = (["purerl: error: seeds = 3 cannot be split evenly over the 4 devices"] * 2 if case == "seeds" else
+            ["purerl: error: --out run already holds a run", "purerl: error: process 0 cannot write the run into"])
     for i in (0, 1):
         assert codes[i] == 2, (codes, ps.err(i)[-2000:])
         last = ps.err(i).strip().splitlines()[-1]
-        assert last.startswith("purerl: error: seeds = 3 cannot be split evenly over the 4 devices") and "--seeds 4" in last
-        assert "Traceback" not in ps.err(i)
+        assert last.startswith(want[i]), last
+        assert "Traceback" not in ps.err(i) and len(ps.err(i).strip().splitlines()) == 3
+    if case == "seeds":
+        assert "(--seeds 4)" in last
+    else:
+        assert (tmp_path / "p0" / "run" / "config.json").read_text() == "{}"   # left as it was
+        assert not (tmp_path / "p1" / "run").exists()
 
 
 def test_cluster_flags_are_checked_before_connecting():

@@ -263,10 +263,19 @@ def train(algo: str, cfg: Any, out: str | Path, *, seeds: int = 1, seed: int = 0
         cfg = cfg.validate()
         trainer = mod.make(cfg)
         layout = _Layout(seeds)
-        with rundir.RunLock(out) if layout.primary else contextlib.nullcontext():
-            if layout.primary and rundir.holds_run(out) and not overwrite:
-                raise ValueError(f"--out {out} already holds a run: continue it with `purerl resume {out}`, "
-                                 f"choose another --out, or pass --overwrite to replace it")
+        with contextlib.ExitStack() as held:
+            refused = None   # process 0 alone looks at the run directory; every process learns its verdict
+            if layout.primary:
+                try:
+                    held.enter_context(rundir.RunLock(out))
+                    if rundir.holds_run(out) and not overwrite:
+                        raise ValueError(f"--out {out} already holds a run: continue it with `purerl resume "
+                                         f"{out}`, choose another --out, or pass --overwrite to replace it")
+                except (ValueError, OSError) as e:
+                    refused = e
+            if layout.any(refused is not None):
+                raise refused or ValueError(f"process 0 cannot write the run into its --out {out} (its own "
+                                            f"message says why); nothing was trained")
             return _train(algo, cfg, out, trainer, seeds=seeds, seed=seed, checkpoint_every=checkpoint_every,
                           fused=fused, progress=progress, loggers=loggers, eval_episodes=eval_episodes,
                           overwrite=overwrite, resumed=None, starting=starting, layout=layout)
