@@ -202,26 +202,25 @@ def train_command(args: argparse.Namespace) -> int:
     import jax
 
     if jax.process_index() != 0:   # a run of several processes: process 0 reports and writes it
-        return _finish_other(outcome, args.algo, cfg, out, args.seeds)
+        return _finish_other(outcome, args.algo, cfg, args.seeds)
     return _finish(outcome, args.algo, cfg, out, args.seeds, args.seed, args.eval_episodes)
 
 
-def _finish_other(outcome, algo: str, cfg: Any, out: Path, seeds: int) -> int:
+def _finish_other(outcome, algo: str, cfg: Any, seeds: int) -> int:
     """What a process other than 0 of a run of several says (one line) and its exit code."""
     import jax
 
     who = f"process {jax.process_index()} of {jax.process_count()}"
     if outcome.error is not None:
-        print(f"purerl: {who}: stopped: {outcome.error}; process 0 keeps the last good checkpoint in {out}",
+        print(f"purerl: {who}: stopped: {outcome.error}; process 0 keeps the last good checkpoint",
               file=sys.stderr)
         return EXIT_DIVERGED
     if outcome.interrupted:
         print(f"purerl: {who}: interrupted after {outcome.updates_done}/{outcome.num_updates} updates; process 0 "
-              f"saved the run to {out}", file=sys.stderr)
+              f"saved the run", file=sys.stderr)
         return 128 + (outcome.signal or 2)
     print(f"{who}: {algo} on {cfg.env}, {seeds * jax.local_device_count() // jax.device_count()} of the {seeds} "
-          f"seeds trained here; "
-          f"process 0 prints the results and writes {out}")
+          f"seeds trained here; process 0 prints the results and writes the run directory")
     return 0
 
 
@@ -675,14 +674,16 @@ def main(argv: list[str] | None = None, *, exit_now: bool = False) -> int:
         if isinstance(e, Interrupted):
             print(f"\npurerl: interrupted ({e}) while starting; nothing was written", file=sys.stderr)
             return _exit_now(128 + e.signum, exit_now)
-        print("\npurerl: interrupted", file=sys.stderr)
+        print("\npurerl: interrupted" + (f" ({e})" if str(e) else ""), file=sys.stderr)
         return _exit_now(130, exit_now)
     except (ValueError, TypeError) as e:
         print(f"purerl: error: {e}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        # a process of several ends at once: waiting in jax's shutdown for the others, which may be inside a
+        # collective that needs this process, would hold them all until the heartbeat timeout
+        return _exit_now(EXIT_BAD_INPUT, exit_now or cluster_ is not None)
     except OSError as e:  # a full disk, a file where a directory belongs, an unreachable download
         print(f"purerl: error: {_one_line(e)}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return _exit_now(EXIT_BAD_INPUT, exit_now or cluster_ is not None)
     except Exception as e:
         from purerl.run import cluster
 

@@ -260,16 +260,18 @@ def test_readme_train_on_two_processes_equals_one(tmp_path):
     argvs = readme_commands("train")
     assert len(argvs) == 2 and [a[a.index("--process-id") + 1] for a in argvs] == ["0", "1"]
     port = str(free_port())
-    cluster = [_cli([*(x.replace("12345", port) for x in a), "--no-cache", "--no-progress"]) for a in argvs]
-    alone = argvs[0][:argvs[0].index("--coordinator")] + ["--no-cache", "--no-progress"]   # the same, one process
+    # as written: with the progress bar, whose callback sits in the program every process runs
+    cluster = [_cli([*(x.replace("12345", port) for x in a), "--no-cache"]) for a in argvs]
+    alone = argvs[0][:argvs[0].index("--coordinator")] + ["--no-cache"]   # the same, one process
     with Processes(tmp_path, [*cluster, _cli(alone)]) as ps:
         codes = ps.wait()
         assert codes == [0, 0, 0], [ps.err(i)[-2000:] for i in range(3)]
     out = argvs[0][argvs[0].index("--out") + 1]
     run, ref = tmp_path / "p0" / out, tmp_path / "p2" / out
     assert "4 seed(s)" in ps.out(0) and "wrote" in ps.out(0)                  # process 0 reports
-    assert ps.out(1).strip() == (f"process 1 of 2: ppo on CartPole-v1, 2 of the 4 seeds trained here; process 0 "
-                                 f"prints the results and writes {out}")
+    assert ps.out(1).strip() == ("process 1 of 2: ppo on CartPole-v1, 2 of the 4 seeds trained here; process 0 "
+                                 "prints the results and writes the run directory")
+    assert "train (4 seeds)" in ps.err(0) and "train (4 seeds)" not in ps.err(1)   # process 0 draws the bar
     assert not (tmp_path / "p1" / out).exists()                              # process 1 wrote nothing
     got, want = _run_dir_metrics(run), _run_dir_metrics(ref)
     assert set(got) == set(want) and _diff(got, want) < 1e-4
@@ -288,7 +290,8 @@ def jax_leaves(tree) -> list:
 
 
 @pytest.mark.slow  # .ci/run runs it on Python 3.11 (the multi-host step)
-def test_a_stop_signal_to_one_process_stops_both_and_one_process_resumes(tmp_path):
+@pytest.mark.parametrize("signalled", [1, 0])
+def test_a_stop_signal_to_one_process_stops_both_and_one_process_resumes(tmp_path, signalled):
     port = str(free_port())
     updates = 600
     argv = ["train", "ppo", "--env", "CartPole-v1", "--num-envs", "8", "--total-timesteps", str(8 * 32 * updates),
@@ -301,7 +304,7 @@ def test_a_stop_signal_to_one_process_stops_both_and_one_process_resumes(tmp_pat
         # the run moves out of .starting at its first checkpoint, which needs both processes' states: both train
         while time.monotonic() < deadline and not (run / "config.json").exists():
             assert all(c is None for c in ps.wait(timeout=0.2)), ps.err(0)[-2000:] + ps.err(1)[-2000:]
-        ps.procs[1].send_signal(signal.SIGINT)
+        ps.procs[signalled].send_signal(signal.SIGINT)
         codes = ps.wait()
     assert codes == [130, 130], (codes, ps.err(0)[-2000:], ps.err(1)[-2000:])
     from purerl.run import checkpoint as ckpt
@@ -310,6 +313,8 @@ def test_a_stop_signal_to_one_process_stops_both_and_one_process_resumes(tmp_pat
     assert 60 <= step < updates and step % 60 == 0
     assert f"interrupted; saved the state after {step}/{updates} updates" in ps.err(0)
     assert f"process 1 of 2: interrupted after {step}/{updates} updates; process 0 saved the run" in ps.err(1)
+    assert "purerl: SIGINT: stopping after the running chunk" in ps.err(signalled)
+    assert "SIGINT" not in ps.err(1 - signalled)                        # the other stopped on the agreement
     assert not (tmp_path / "p1" / "run").exists()
     # one process continues it: the checkpoint holds every seed
     p = subprocess.run(_cli(["resume", str(run), "--no-progress", "--no-cache", "--eval-episodes", "1"]),

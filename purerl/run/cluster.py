@@ -27,6 +27,9 @@ EXIT_CLUSTER = 4   # the `purerl` exit code of a process whose cluster lost a pr
 _CHILD = "PURERL_CLUSTER_CHILD"
 # glog lines (I/W/E/F, date, time, thread, file:line]) and the lines an abort adds after them
 _LOG_LINE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ \S+:\d+\]")
+# gloo prints "[Gloo] Rank R is connected to P peer ranks. Expected number of connected peer ranks is : P" from
+# C++ when it connects; written in pieces, its tail can land on a line of its own
+_GLOO_TAIL = "Expected number of connected peer ranks"
 _LOST = ("gloo", "connection reset by peer", "connection closed by peer", "heartbeat", "coordination service",
          "socket closed", "failed to connect to", "barrier")
 
@@ -141,7 +144,7 @@ def supervise(argv: list[str], cluster: Cluster) -> int:
             line = raw.decode(errors="replace")
             if fatal or line.startswith("F") and _LOG_LINE.match(line):   # the abort's message and stack
                 fatal.append(line)
-            elif not (_LOG_LINE.match(line) or line.startswith("[Gloo]")):
+            elif not (_LOG_LINE.match(line) or "[Gloo]" in line or _GLOO_TAIL in line):
                 sink.write(line)
                 sink.flush()
 

@@ -362,7 +362,7 @@ def _train(algo: str, cfg: Any, out: Path, trainer: Any, *, seeds: int, seed: in
             if fused:
                 return "a fused run is one program: it stops and saves at its end"
             return (f"stopping after the running chunk (updates {done + 1}-{min(done + every, n_total)} of {n_total})"
-                    f" and saving the run")
+                    + (" and saving the run" if primary else "; process 0 saves the run"))
 
         error = None
         with Stops(describe, starting) as stops, contextlib.ExitStack() as files:
@@ -386,9 +386,6 @@ def _train(algo: str, cfg: Any, out: Path, trainer: Any, *, seeds: int, seed: in
                     try:
                         new_state, metrics = stops.run(functools.partial(chunks[n], state, np.int32(done)))
                     except Abandon:
-                        if layout.mesh is not None:   # the others may be inside the chunk: nothing to save with
-                            raise KeyboardInterrupt(f"a second stop signal: this process of {jax.process_count()} "
-                                                    f"stopped at once, without saving") from None
                         break
                     run_s += time.perf_counter() - t1
                     metrics = _exact_env_steps(jax.device_get(metrics), trainer, done + 1)
@@ -412,6 +409,9 @@ def _train(algo: str, cfg: Any, out: Path, trainer: Any, *, seeds: int, seed: in
                         saved = save(state, done)
                     if stop:
                         break
+                if stops.abandon and layout.mesh is not None:   # the others may be inside a chunk: no saving
+                    raise KeyboardInterrupt(f"a second stop signal: process {jax.process_index()} of "
+                                            f"{jax.process_count()} stopped at once, without saving")
                 if stops.abandon and saved != done:  # the last finished chunk's state (the initial one at worst)
                     saved = save(state, done)
             finally:
