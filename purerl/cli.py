@@ -680,10 +680,10 @@ def main(argv: list[str] | None = None, *, exit_now: bool = False) -> int:
         print(f"purerl: error: {e}", file=sys.stderr)
         # a process of several ends at once: waiting in jax's shutdown for the others, which may be inside a
         # collective that needs this process, would hold them all until the heartbeat timeout
-        return _exit_now(EXIT_BAD_INPUT, exit_now or cluster_ is not None)
+        return _exit_now(EXIT_BAD_INPUT, cluster_ is not None)
     except OSError as e:  # a full disk, a file where a directory belongs, an unreachable download
         print(f"purerl: error: {_one_line(e)}", file=sys.stderr)
-        return _exit_now(EXIT_BAD_INPUT, exit_now or cluster_ is not None)
+        return _exit_now(EXIT_BAD_INPUT, cluster_ is not None)
     except Exception as e:
         from purerl.run import cluster
 
