@@ -20,7 +20,7 @@ not fit in memory.
 Several processes (hosts): after ``jax.distributed.initialize`` on every process, each one calls ``run``
 with the same arguments; the default ``devices`` are then the devices of all processes. Every process
 places only its own shards of the runs on its devices (``jax.make_array_from_callback``), the program runs
-once over all of them, and the metrics are gathered to every process (``process_allgather``), so every
+once over all of them, and the metrics are gathered to every process (``core.sharding.gather``), so every
 process returns the same ``SweepResult``; :meth:`SweepResult.save` writes on process 0 only.
 
 ``seed`` is an int or a PRNG key (``jax.random.key(s)`` or the legacy ``jax.random.PRNGKey(s)``; both give
@@ -45,7 +45,7 @@ from jax.sharding import Mesh
 
 from purerl.config import field_docs
 from purerl.core.keys import as_key, is_key
-from purerl.core.sharding import split_rows
+from purerl.core.sharding import gather, split_rows
 
 __all__ = ["SweepResult", "combinations", "run", "sample_space"]
 
@@ -290,7 +290,6 @@ def run(algo: Any, config: Any, grid: dict[str, Sequence[float]] | None = None, 
 
     batched = jax.jit(jax.vmap(one))
     mesh = Mesh(np.asarray(devices), ("runs",)) if n_dev > 1 else None
-    spread = {d.process_index for d in devices} != {here}   # devices of other processes: a multi-process sweep
 
     def place(x: np.ndarray):
         """Host data (the same on every process) as an array split over the mesh: each process puts only the
@@ -298,13 +297,6 @@ def run(algo: Any, config: Any, grid: dict[str, Sequence[float]] | None = None, 
         if mesh is None:
             return jax.device_put(x, devices[0])
         return split_rows(x, mesh)
-
-    def fetch(tree):
-        if not spread:
-            return jax.device_get(tree)
-        from jax.experimental import multihost_utils
-
-        return multihost_utils.process_allgather(tree, tiled=True)
 
     outs, compile_s, run_s = [], 0.0, 0.0
     compiled = None
@@ -322,7 +314,7 @@ def run(algo: Any, config: Any, grid: dict[str, Sequence[float]] | None = None, 
             compiled = lowered.compile()
             compile_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        outs.append(fetch(jax.block_until_ready(compiled(*args))))
+        outs.append(gather(jax.block_until_ready(compiled(*args))))
         run_s += time.perf_counter() - t0
     metrics = {k: np.concatenate([o[k] for o in outs])[:total] for k in outs[0]}
     metrics = {k: v.reshape((C, seeds) + v.shape[1:]) for k, v in metrics.items()}

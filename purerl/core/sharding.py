@@ -30,7 +30,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-__all__ = ["constrain_envs", "env_mesh", "split_keys", "split_rows"]
+__all__ = ["constrain_envs", "env_mesh", "gather", "split_keys", "split_rows"]
 
 AXIS = "envs"
 
@@ -69,6 +69,20 @@ def split_rows(x: Any, mesh: Mesh) -> jax.Array:
     x = np.asarray(x)
     sharding = NamedSharding(mesh, PartitionSpec(mesh.axis_names[0]))
     return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+
+
+def gather(tree: Any) -> Any:
+    """Every leaf whole on this process, as host arrays: ``jax.device_get`` when the leaves lie on this process's
+    devices; otherwise (split over the devices of several processes) ``process_allgather``, a collective that
+    every process calls at the same point. Typed PRNG keys come back as their raw key data."""
+    from purerl.core.keys import is_typed_key
+
+    tree = jax.tree.map(lambda x: jax.random.key_data(x) if is_typed_key(x) else x, tree)
+    if all(getattr(x, "is_fully_addressable", True) for x in jax.tree.leaves(tree)):
+        return jax.device_get(tree)
+    from jax.experimental import multihost_utils
+
+    return multihost_utils.process_allgather(tree, tiled=True)
 
 
 def split_keys(keys: Any, mesh: Mesh) -> jax.Array:

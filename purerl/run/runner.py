@@ -162,12 +162,9 @@ class _Layout:
         collective); typed keys as their raw data, which :mod:`purerl.run.checkpoint` stores anyway."""
         if self.mesh is None:
             return state
-        from jax.experimental import multihost_utils
+        from purerl.core.sharding import gather
 
-        from purerl.core.keys import is_typed_key
-
-        raw = jax.tree.map(lambda x: jax.random.key_data(x) if is_typed_key(x) else x, state)
-        return multihost_utils.process_allgather(raw, tiled=True)
+        return gather(state)
 
 
 class _Programs:
