@@ -678,9 +678,14 @@ def main(argv: list[str] | None = None, *, exit_now: bool = False) -> int:
         return _exit_now(130, exit_now)
     except (ValueError, TypeError) as e:
         print(f"purerl: error: {e}", file=sys.stderr)
-        # a process of several ends at once: waiting in jax's shutdown for the others, which may be inside a
-        # collective that needs this process, would hold them all until the heartbeat timeout
-        return _exit_now(EXIT_BAD_INPUT, cluster_ is not None)
+        # a process of several that fails alone ends at once: waiting in jax's shutdown for the others, which may
+        # be inside a collective that needs this process, would hold them all until the heartbeat timeout; a
+        # refusal every process reached (runner.RunRefused) ends the ordinary way, all of them together
+        if cluster_ is not None:
+            from purerl.run.runner import RunRefused
+
+            return _exit_now(EXIT_BAD_INPUT, not isinstance(e, RunRefused))
+        return EXIT_BAD_INPUT
     except OSError as e:  # a full disk, a file where a directory belongs, an unreachable download
         print(f"purerl: error: {_one_line(e)}", file=sys.stderr)
         return _exit_now(EXIT_BAD_INPUT, cluster_ is not None)

@@ -57,7 +57,7 @@ from purerl.run.signals import Abandon, Interrupted, Starting, Stops, signals_he
 
 # NonFiniteError, Interrupted, ProgressBar and find_non_finite live in guard, signals and progressbar; they are
 # named here too, where a run's outcome meets them.
-__all__ = ["CheckpointError", "Interrupted", "NonFiniteError", "ProgressBar", "RunOutcome", "find_non_finite", "resume",
+__all__ = ["CheckpointError", "Interrupted", "NonFiniteError", "ProgressBar", "RunOutcome", "RunRefused", "find_non_finite", "resume",
            "train"]
 
 
@@ -108,6 +108,11 @@ def _meta(algo: str, cfg: Any, seeds: int, seed: int, done: int, num_updates: in
             "metric_dtypes": {k: str(np.asarray(v).dtype) for k, v in metrics.items()}}
 
 
+class RunRefused(ValueError):
+    """A run of several processes refused before it started, by every process alike (a seed count that does not
+    split over the devices, or process 0's run directory): they can all end the ordinary way."""
+
+
 class _Layout:
     """Where a run's seeds live: on this process's default device (``mesh`` None), or split over the devices of
     every process of a run of several (``jax.distributed``), with the programs' small outputs (metrics, finite
@@ -122,7 +127,7 @@ class _Layout:
             n = jax.device_count()
             if seeds % n:
                 near = " or ".join(f"--seeds {k}" for k in (n * (seeds // n), n * (seeds // n + 1)) if k)
-                raise ValueError(f"seeds = {seeds} cannot be split evenly over the {n} devices of the "
+                raise RunRefused(f"seeds = {seeds} cannot be split evenly over the {n} devices of the "
                                  f"{jax.process_count()} processes: give a multiple of {n} ({near})")
             self.mesh = Mesh(np.asarray(jax.devices()), ("seeds",))
 
@@ -271,8 +276,11 @@ def train(algo: str, cfg: Any, out: str | Path, *, seeds: int = 1, seed: int = 0
                 except (ValueError, OSError) as e:
                     refused = e
             if layout.any(refused is not None):
-                raise refused or ValueError(f"process 0 cannot write the run into its --out {out} (its own "
-                                            f"message says why); nothing was trained")
+                if layout.mesh is None:
+                    raise refused
+                raise RunRefused(" ".join(str(refused).split()) if refused is not None else
+                                 f"process 0 cannot write the run into its --out {out} (its own message says "
+                                 f"why); nothing was trained") from refused
             return _train(algo, cfg, out, trainer, seeds=seeds, seed=seed, checkpoint_every=checkpoint_every,
                           fused=fused, progress=progress, loggers=loggers, eval_episodes=eval_episodes,
                           overwrite=overwrite, resumed=None, starting=starting, layout=layout)
