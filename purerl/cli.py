@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -276,7 +277,7 @@ def render_command(args: argparse.Namespace) -> Path:
     path = Path(args.out) if args.out else run.path / ("render" + render.render_format(run.config.env))
     path = render.render(run.trainer, run.seed_state(args.seed_index), path, jax.random.key(args.seed),
                          max_steps=args.max_steps, deterministic=not args.stochastic)
-    print(f"wrote {path}")
+    print(f"wrote {path}{render.note(path)}")   # a Brax page: that it loads its scripts online
     return path
 
 
@@ -410,20 +411,26 @@ def sweep_command(args: argparse.Namespace) -> Any:
         raise ValueError("--random needs --samples N, the number of random draws (at least 1)")
     grid, space = _parse_grid(args.grid), _parse_space(args.random)
     mod, cfg, _ = _base_config(args)
-    res = sweep.run(mod, cfg, grid, space=space, samples=args.samples, seeds=args.seeds, seed=args.seed,
-                    chunk_size=args.chunk_size)
-    import jax
+    from purerl.run import runner
 
-    if jax.process_index() != 0:   # every process holds the whole result; process 0 reports it
-        print(f"process {jax.process_index()} of {jax.process_count()}: sweep done on {res.devices} device(s) "
-              f"in all; process 0 prints and writes the results")
-        return res
-    print(f"{args.algo} on {cfg.env}: {res.num_configs} config(s) x {res.seeds} seed(s) on {res.devices} device(s), "
-          f"{res.chunks} chunk(s); compile {res.compile_s:.1f} s, run {res.run_s:.1f} s")
-    print(f"final {res.metric} (mean of the last 5% of log points), ranked:")
-    print(res.table())
     out = Path(args.out) if args.out else Path("runs") / f"sweep-{args.algo}-{cfg.env.replace('/', '_')}-{time.strftime('%Y%m%d-%H%M%S')}"
-    res.save(out)
+    with contextlib.ExitStack() as held:
+        # process 0 locks --out and checks it before anything is compiled; the old sweep stays until the new one
+        # is written whole
+        runner.claim(out, held, "sweep", args.overwrite)
+        res = sweep.run(mod, cfg, grid, space=space, samples=args.samples, seeds=args.seeds, seed=args.seed,
+                        chunk_size=args.chunk_size)
+        import jax
+
+        if jax.process_index() != 0:   # every process holds the whole result; process 0 reports it
+            print(f"process {jax.process_index()} of {jax.process_count()}: sweep done on {res.devices} device(s) "
+                  f"in all; process 0 prints and writes the results")
+            return res
+        print(f"{args.algo} on {cfg.env}: {res.num_configs} config(s) x {res.seeds} seed(s) on {res.devices} "
+              f"device(s), {res.chunks} chunk(s); compile {res.compile_s:.1f} s, run {res.run_s:.1f} s")
+        print(f"final {res.metric} (mean of the last 5% of log points), ranked:")
+        print(res.table())
+        res.save(out, overwrite=args.overwrite, flags=("--out", "--overwrite"))
     print(f"  wrote {out}/  (sweep.json, metrics.npz with [config, seed, log point] arrays; `purerl plot {out}` "
           f"draws the configs' curves)")
     return res
@@ -503,8 +510,10 @@ def build_parser() -> argparse.ArgumentParser:
         _config_args(a, "seed")
         a.add_argument("--seeds", type=int, default=1, help="independent seeds, vmapped in one program")
         a.add_argument("--seed", type=int, default=0, help="base PRNG seed")
-        a.add_argument("--out", default=None, help="run directory (default runs/ALGO-ENV-TIME)")
-        a.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
+        a.add_argument("--out", default=None, help="run directory (default runs/ALGO-ENV-TIME); a directory that "
+                       "holds a sweep is refused, one that holds a run unless --overwrite")
+        a.add_argument("--overwrite", action="store_true", help="replace the run already in --out (the old one stays "
+                       "until the new one's first checkpoint)")
         a.add_argument("--checkpoint-every", type=int, default=0, metavar="UPDATES",
                        help="also save the whole train state every UPDATES updates (log points), for crashes; "
                        "by default it is saved at the end, on Ctrl-C and before a divergence. The run goes in "
@@ -628,7 +637,10 @@ The file is loaded back and checked against the policy before the command ends."
     w.add_argument("--seeds", type=int, default=4, help="seeds per config")
     w.add_argument("--seed", type=int, default=0, help="base PRNG seed")
     w.add_argument("--chunk-size", type=int, default=None, help="at most this many runs per program call")
-    w.add_argument("--out", default=None, help="output directory (default runs/sweep-ALGO-ENV-TIME)")
+    w.add_argument("--out", default=None, help="output directory (default runs/sweep-ALGO-ENV-TIME); a directory "
+                   "that holds a run is refused, one that holds a sweep unless --overwrite")
+    w.add_argument("--overwrite", action="store_true", help="replace the sweep already in --out (the old one stays "
+                   "until the new one is written whole)")
     _cluster_args(w)
     _common(w)
 

@@ -154,24 +154,85 @@ def test_gymnax_visualizer_frames(env_id, tmp_path):
     assert len(_gif_frames(path)) == 4
 
 
-def test_brax_renders_to_braxs_html_viewer(tmp_path):
-    # A stand-in for an algorithm's trainer (all render needs is `eval_env` and `agent_policy`): building and
-    # initialising a real one for a Brax env costs ~20 s more on CPU; the CartPole tests use the real thing.
-    episode_length = 8
+@pytest.fixture(scope="module")
+def brax_page(tmp_path_factory):
+    """A Brax episode of 8 steps rendered to HTML. A stand-in for an algorithm's trainer (all render needs is
+    `eval_env` and `agent_policy`): building and initialising a real one for a Brax env costs ~20 s more on CPU;
+    the CartPole tests use the real thing."""
     trainer = types.SimpleNamespace(
-        eval_env=lambda n: envs.make("brax/inverted_pendulum", n, episode_length=episode_length),
+        eval_env=lambda n: envs.make("brax/inverted_pendulum", n, episode_length=8),
         agent_policy=lambda state, deterministic=True: lambda obs, key: jnp.full((obs.shape[0], 1), state))
-    path = render.render(trainer, jnp.float32(0.05), tmp_path / "pendulum", jax.random.key(1))
-    assert path == tmp_path / "pendulum.html"
+    return render.render(trainer, jnp.float32(0.05), tmp_path_factory.mktemp("brax") / "pendulum",
+                         jax.random.key(1))
+
+
+def test_brax_renders_to_braxs_html_viewer(brax_page):
+    path = brax_page
+    assert path.name == "pendulum.html"
     text = path.read_text()
     assert "<title>Brax visualizer</title>" in text and 'id="brax-viewer"' in text
     system = json.loads(zlib.decompress(base64.b64decode(re.search(r'var system = "([^"]+)"', text).group(1))))
     assert "pole" in system["link_names"] and system["geoms"]
     xs = system["states"]["x"]
     # The pendulum takes longer than 8 steps to fall: the episode ends at the time limit.
-    assert len(xs) == episode_length
+    assert len(xs) == 8
     assert np.asarray(xs[0]["pos"]).shape == (len(system["link_names"]), 3)
     assert xs[-1]["pos"][0][0] > xs[0]["pos"][0][0] + 0.02   # the cart, pushed gently right, moved right
+
+
+def test_brax_page_and_the_render_note_name_the_hosts_its_scripts_come_from(brax_page, tmp_path):
+    text = brax_page.read_text()
+    assert render.remote_hosts(text) == ["cdn.jsdelivr.net", "unpkg.com"]   # Brax's template, read at render time
+    status = re.search(r'<div id="purerl-viewer-status"[^>]*>\s*([^<]+)</div>', text).group(1)
+    assert "needs an internet connection" in status and "cdn.jsdelivr.net and unpkg.com" in status
+    assert text.index('id="purerl-viewer-status"') < text.index('<div id="brax-viewer">')   # above the viewer
+    assert render.note(brax_page) == (" (open it in a browser with an internet connection: the viewer loads "
+                                      "three.js and its other scripts from cdn.jsdelivr.net and unpkg.com)")
+    gif = render.write_gif([np.zeros((4, 4, 3), np.uint8)], tmp_path / "x.gif")
+    assert render.note(gif) == ""
+
+
+# What the viewer's hosts answer in the browser test where they are reachable: stand-ins that decompress the
+# episode to an empty system and draw a canvas into the viewer element, as Brax's viewer does.
+_STAND_INS = {"pako": "var pako = {inflate: function () { return new TextEncoder().encode('{}'); }};",
+              "viewer.js": "export class Viewer { constructor(el, system) { "
+                           "el.appendChild(document.createElement('canvas')); } }"}
+
+
+def test_brax_page_says_when_its_scripts_do_not_load_and_drops_the_line_when_they_do(brax_page, tmp_path):
+    """The viewer page in headless Chromium, served from a local folder: every request to another host failed
+    as offline, then answered by :data:`_STAND_INS`."""
+    from _browser import fulfill, headless, serve
+
+    online = False
+
+    def answer(cdp, event):
+        if event.get("method") != "Fetch.requestPaused":
+            return
+        request_id, url = event["params"]["requestId"], event["params"]["request"]["url"]
+        if online:
+            fulfill(cdp, request_id, next((body for name, body in _STAND_INS.items() if name in url), ""))
+        else:
+            cdp.send("Fetch.failRequest", requestId=request_id, errorReason="InternetDisconnected")
+
+    shows = """(() => {
+        const s = document.getElementById('purerl-viewer-status');
+        const r = s && s.getBoundingClientRect();
+        return {status: s ? s.innerText : null, visible: !!r && r.width > 0 && r.height > 0 && r.top < 600,
+                canvas: document.querySelectorAll('#brax-viewer canvas').length};
+    })()"""
+    with headless(tmp_path / "profile") as cdp, serve(brax_page.parent) as base:
+        cdp.on_event = answer
+        cdp.call("Fetch.enable", patterns=[{"urlPattern": "https://*"}])
+        cdp.load(f"{base}/{brax_page.name}", settle=0.3)
+        offline = cdp.evaluate(shows)
+        online = True
+        cdp.load(f"{base}/{brax_page.name}", settle=0.3)
+        reached = cdp.evaluate(shows)
+    assert offline["canvas"] == 0 and offline["visible"], offline
+    assert offline["status"].startswith("The Brax viewer could not be loaded: its scripts (three.js, lil-gui, "
+                                        "pako and the viewer) come from cdn.jsdelivr.net and unpkg.com"), offline
+    assert reached == {"status": None, "visible": False, "canvas": 1}
 
 
 # -------------------------------------------------------------------------------------------------- plot

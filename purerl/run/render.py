@@ -11,8 +11,11 @@ ends the episode), for Brax the state before every step. Drawing happens afterwa
 frame's title gives the steps taken to reach the state drawn and the return collected in them, so the last
 frame of a 500-step CartPole episode reads "step 500   return 500.00":
 
-* ``brax/<name>``: Brax's own viewer (:func:`brax.io.html.render`), a self-contained HTML page that loads
-  its three.js viewer from a CDN when opened.
+* ``brax/<name>``: Brax's own viewer (:func:`brax.io.html.render`), an HTML page holding the episode that
+  loads its scripts (three.js, lil-gui, pako and Brax's viewer) from unpkg.com and cdn.jsdelivr.net when
+  opened: it needs an internet connection. No installed package ships three.js, so the page cannot be made
+  whole offline; it says so itself (a line above the viewer that reads "could not load" when the scripts did
+  not arrive), as does ``purerl render`` (:func:`note`).
 * classic control (CartPole-v1, Pendulum-v1, Acrobot-v1, MountainCar-v0, MountainCarContinuous-v0): frames
   drawn here with Pillow (gymnax 1.0.1's renderer for these goes through gymnasium + pygame, which purerl
   does not install).
@@ -26,8 +29,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import math
+import re
 from collections.abc import Callable
+from html import escape as _html_escape
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +46,8 @@ from purerl.core.evaluation import evaluate_policy
 from purerl.envs import suite_of
 from purerl.envs.base import Wrapper, WrapperState
 
-__all__ = ["CLASSIC_CONTROL", "GYMNAX_VISUALIZER", "Episode", "draw_frames", "frame_labels", "record_episode",
-           "render", "render_format", "renderable_envs", "write_gif", "write_html"]
+__all__ = ["CLASSIC_CONTROL", "GYMNAX_VISUALIZER", "Episode", "draw_frames", "frame_labels", "note",
+           "record_episode", "remote_hosts", "render", "render_format", "renderable_envs", "write_gif", "write_html"]
 
 CLASSIC_CONTROL = ("CartPole-v1", "Pendulum-v1", "Acrobot-v1", "MountainCar-v0", "MountainCarContinuous-v0")
 GYMNAX_VISUALIZER = ("Asterix-MinAtar", "Breakout-MinAtar", "Freeway-MinAtar", "Seaquest-MinAtar",
@@ -228,15 +234,71 @@ class _BraxFrame:
 
 
 def write_html(episode: Episode, path: str | Path) -> Path:
-    """Brax's HTML viewer (:func:`brax.io.html.render`) of a Brax episode."""
+    """Brax's HTML viewer (:func:`brax.io.html.render`) of a Brax episode, with a status line above the viewer:
+    while the page loads it names the hosts the viewer's scripts come from; once the page has loaded it is
+    removed if the viewer drew its canvas, and otherwise says that the scripts could not be loaded (offline,
+    or the hosts blocked)."""
     from brax.io import html
 
     if suite_of(episode.env_id).renderer != "brax":
         raise ValueError(f"{episode.env_id} is not a Brax env: it renders to a GIF (draw_frames, write_gif)")
     sys = episode.env.brax_env.sys
     path = Path(path)
-    path.write_text(html.render(sys, [_BraxFrame(x) for x in episode.frames]))
+    path.write_text(_with_status_line(html.render(sys, [_BraxFrame(x) for x in episode.frames])))
     return path
+
+
+_VIEWER_DIV = '<div id="brax-viewer"></div>'
+# The viewer appends its WebGL canvas to #brax-viewer. Module scripts run before the window's load event, so
+# at that event a viewer without a canvas did not load; a canvas that still arrives later removes the line.
+_STATUS = """<div id="purerl-viewer-status" style="font: 15px sans-serif; padding: 12px; background: #fff3cd;">
+{loading}</div>
+"""
+_WATCH = """
+<script>
+(function () {{
+  var status = document.getElementById('purerl-viewer-status');
+  var viewer = document.getElementById('brax-viewer');
+  function loaded() {{ return viewer.querySelector('canvas') !== null; }}
+  new MutationObserver(function () {{ if (loaded()) status.remove(); }}).observe(viewer, {{childList: true}});
+  window.addEventListener('load', function () {{
+    if (loaded()) status.remove();
+    else status.textContent = {failed};
+  }});
+}})();
+</script>
+"""
+
+
+def remote_hosts(page: str) -> list[str]:
+    """The hosts an HTML page loads scripts from (``src="https://HOST/..."`` and the import map's URLs)."""
+    return sorted(set(re.findall(r'"https?://([^/"]+)/[^"]*"', page)))
+
+
+def _with_status_line(page: str) -> str:
+    hosts = " and ".join(remote_hosts(page)) or "the internet"
+    loading = (f"Loading the Brax viewer: its scripts (three.js, lil-gui, pako and the viewer) come from {hosts}, "
+               f"so this page needs an internet connection.")
+    failed = (f"The Brax viewer could not be loaded: its scripts (three.js, lil-gui, pako and the viewer) come "
+              f"from {hosts}, which this browser could not reach. Open this file again with an internet "
+              f"connection; the episode itself is stored in the file.")
+    if _VIEWER_DIV not in page:
+        raise ValueError(f"brax.io.html.render's page has no {_VIEWER_DIV}: this version of Brax is not supported "
+                         f"by purerl.run.render.write_html")
+    status = _STATUS.format(loading=_html_escape(loading))
+    watch = _WATCH.format(failed=json.dumps(failed))
+    return page.replace(_VIEWER_DIV, status + _VIEWER_DIV + watch, 1)
+
+
+def note(path: str | Path) -> str:
+    """What to know about opening a written render: for Brax's HTML page, the hosts its scripts load from
+    (it needs an internet connection); ``""`` for a GIF. ``purerl render`` prints it after the path."""
+    path = Path(path)
+    if path.suffix.lower() != ".html":
+        return ""
+    hosts = " and ".join(remote_hosts(path.read_text())) or "the internet"
+    return (f" (open it in a browser with an internet connection: the viewer loads three.js and its other "
+            f"scripts from {hosts})")
 
 
 def write_gif(frames: list[np.ndarray], path: str | Path, fps: int = 20) -> Path:
