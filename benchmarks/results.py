@@ -1,0 +1,294 @@
+"""The results tables: each cell (a preset on one env at one budget) run as one vmapped program over several seeds,
+written to its own results file the moment it ends, so a table fills over several runs and a stopped run loses at
+most the cell it was in.
+
+    python benchmarks/results.py --list                      # the cells, their budgets and whether a file exists
+    python benchmarks/results.py --suite minatar             # run every MinAtar cell that has no results file yet
+    python benchmarks/results.py --cells ppo-minatar/Breakout-MinAtar --seeds 8
+    python benchmarks/results.py --full --suite brax         # the references' budgets (meant for an accelerator)
+    python benchmarks/results.py --table                     # print the tables from the results files
+
+A cell names a shipped preset (``purerl/presets/NAME.toml``, its algorithm and settings) and the env it runs on.
+Its budget is the preset's own ``total_timesteps`` with ``--full``; otherwise the cell's CPU budget (what a 2-core
+CPU finishes in about an hour), and every number says which budget it is at. The seeds are keys split from
+``jax.random.key(--seed)`` and train as ``jit(vmap(train))``; when jax has several local devices (a CPU splits
+into one device per core unless ``--one-device``) the seeds are split over them (``--seeds`` is rounded up to a
+multiple of the device count). Compile time (trace + XLA) is taken apart from run time
+(:func:`purerl.run.bench.measure`); env steps per second counts every seed's steps over the run time.
+
+Per cell, in ``docs/results/cells/<preset>__<env>__<steps>.json``: the final score per seed (the curve's metric
+averaged over the last 5% of the log points: on-policy, the return of the training episodes that ended there,
+actions sampled; off-policy, the periodic evaluation's return), a fresh evaluation of each seed's final policy
+(``eval_episodes`` episodes, deterministic or sampled as the cell says, raw rewards), the IQM of each over seeds
+with its 95% stratified-bootstrap interval (:func:`purerl.run.stats.iqm_ci`), the learning curve (IQM, interval and
+every seed at up to 100 points), compile and run time, env steps per second, the published reference the cell is
+compared with, and the provenance (date, machine, load average, jax, commit, command).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+CELLS_DIR = ROOT / "docs" / "results" / "cells"
+
+
+@dataclasses.dataclass(frozen=True)
+class Reference:
+    """A published number a cell is set beside: its value, the budget it was measured at, where it comes from and
+    what differs from purerl's run."""
+
+    value: float
+    steps: int
+    source: str
+    differs: str = ""
+    approximate: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    preset: str
+    env: str
+    cpu_steps: int                         # the budget of the default (CPU) mode
+    seeds: int = 6
+    eval_episodes: int = 16
+    deterministic_eval: bool = True
+    suite: str = "classic"
+    reference: Reference | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.preset}/{self.env}"
+
+    def file(self, steps: int) -> Path:
+        return CELLS_DIR / f"{self.preset}__{self.env.replace('/', '-')}__{steps}.json"
+
+
+GYMNAX_PPO = ("gymnax's README, environment table (PPO agents of gymnax-blines, agents/<game>/ppo.yaml, trained for "
+              "1e7 env steps; the return of its final evaluation)")
+GYMNAX_PPO_DIFFERS = ("same settings (MLP 2x256 ReLU, 64 envs x 128 steps, lr 5e-4, 4 epochs x 8 minibatches, gamma "
+                      "0.999); gymnax warms the learning rate up over 5% of updates, purerl does not")
+
+MINATAR_PPO = {"Breakout-MinAtar": 28.0, "SpaceInvaders-MinAtar": 131.0, "Asterix-MinAtar": 15.0,
+               "Freeway-MinAtar": 58.0}
+
+CELLS: list[Cell] = [
+    *(Cell("ppo-minatar", env, 10_000_000, seeds=6, deterministic_eval=False, suite="minatar",
+           reference=Reference(ret, 10_000_000, GYMNAX_PPO, GYMNAX_PPO_DIFFERS))
+      for env, ret in MINATAR_PPO.items()),
+]
+
+
+def cell_steps(cell: Cell, full: bool) -> int:
+    from purerl import presets
+
+    return int(presets.load(cell.preset).config["total_timesteps"]) if full else cell.cpu_steps
+
+
+def seed_mesh(seeds: int):
+    """A 1-D mesh over this process's devices for ``seeds`` runs, or None on one device."""
+    import jax
+    import numpy as np
+    from jax.sharding import Mesh
+
+    devices = jax.local_devices()
+    if len(devices) < 2:
+        return None
+    assert seeds % len(devices) == 0
+    return Mesh(np.asarray(devices), ("seeds",))
+
+
+def run_cell(cell: Cell, steps: int, seeds: int, seed: int, tiny: bool = False) -> dict:
+    import jax
+    import numpy as np
+
+    from algorithms import _floats, subsample
+    from purerl import algorithms, compiling, presets
+    from purerl.core.sharding import split_keys
+    from purerl.run import stats
+    from purerl.run.bench import measure
+
+    preset = presets.load(cell.preset)
+    module = algorithms.module(preset.algo)
+    cfg = preset.apply(module.Config).replace(env=cell.env, total_timesteps=steps)
+    trainer = module.make(cfg)
+    keys = jax.random.split(jax.random.key(seed), seeds)
+    mesh = seed_mesh(seeds)
+    if mesh is not None:
+        keys = split_keys(keys, mesh)
+    compile_s, run_s, res = measure(jax.vmap(trainer.train), keys, repeats=1,
+                                    compiler_options=compiling.compile_options("train"))
+    episodes = 2 if tiny else cell.eval_episodes
+    evaluate = compiling.jit(jax.vmap(lambda s, k: trainer.evaluate(s, k, episodes, cell.deterministic_eval)),
+                             kind="once")
+    eval_keys = jax.random.split(jax.random.key(seed + 1), seeds)
+    if mesh is not None:
+        eval_keys = split_keys(eval_keys, mesh)
+    ev = jax.device_get(evaluate(res.state, eval_keys))
+    eval_per_seed = np.asarray(ev["returns"], dtype=np.float64).mean(axis=1)
+
+    metrics = jax.device_get(res.metrics)
+    metric = "eval_return" if "eval_return" in metrics else "episode_return"
+    values = np.asarray(metrics[metric], dtype=np.float64)                   # [seeds, log points]
+    env_steps = np.asarray(metrics["env_steps"], dtype=np.float64)[0]
+    final = stats.final_scores(values)
+    final_ci, eval_ci = stats.iqm_ci(final), stats.iqm_ci(eval_per_seed)
+    idx = subsample(values.shape[1])
+    curve = stats.iqm_ci(values[:, None, idx], reps=stats.CURVE_REPS)
+    per_seed_steps = int(env_steps[-1])
+    return {
+        "cell": cell.name, "preset": cell.preset, "algo": preset.algo, "env": cell.env, "suite": cell.suite,
+        "metric": metric, "steps": per_seed_steps, "asked_steps": steps, "seeds": seeds,
+        "devices": 1 if mesh is None else int(mesh.devices.size),
+        "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in _config_dict(cfg).items()},
+        "compile_s": compile_s, "run_s": run_s, "env_steps_per_s": seeds * per_seed_steps / run_s,
+        "final": {"per_seed": _floats(final), "iqm": final_ci.point, "low": final_ci.low, "high": final_ci.high,
+                  "rule": "per seed: the metric's mean over the last 5% of the log points (at least one)"},
+        "eval": {"episodes": episodes, "deterministic": cell.deterministic_eval, "per_seed": _floats(eval_per_seed),
+                 "iqm": eval_ci.point, "low": eval_ci.low, "high": eval_ci.high},
+        "curve": {"env_steps": _floats(env_steps[idx]), "iqm": _floats(curve.point), "low": _floats(curve.low),
+                  "high": _floats(curve.high), "per_seed": [_floats(v) for v in values[:, idx]]},
+        "reference": dataclasses.asdict(cell.reference) if cell.reference else None,
+        "tiny": tiny,
+    }
+
+
+def _config_dict(cfg) -> dict:  # noqa: ANN001
+    from purerl.config import config_to_dict
+
+    return config_to_dict(cfg)
+
+
+def write_atomic(path: Path, record: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=1) + "\n")
+    tmp.replace(path)
+
+
+def load_cells(cells_dir: Path = CELLS_DIR) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(cells_dir.glob("*.json"))]
+
+
+def _fmt_steps(n: float) -> str:
+    return f"{n / 1e6:g}M" if n >= 1e6 else f"{n / 1e3:g}k"
+
+
+def table(records: list[dict], suite: str) -> str:
+    """A markdown table of one suite's cells: purerl's IQM [CI] at its budget, the reference with its budget, the
+    ratio (at equal budgets only)."""
+    rows = [r for r in records if r.get("suite") == suite and not r.get("tiny")]
+    head = ("| algorithm | env | budget (env steps x seeds) | final return IQM [95% CI] | eval IQM [95% CI] | "
+            "reference (budget) | ratio | compile / run | env steps/s |\n|---|---|---|---|---|---|---|---|---|")
+    out = [head]
+    for r in sorted(rows, key=lambda r: (r["algo"], r["env"], r["steps"])):
+        f, e, ref = r["final"], r["eval"], r.get("reference")
+        ref_txt, ratio = "-", "-"
+        if ref:
+            ref_txt = f"{'~' if ref['approximate'] else ''}{ref['value']:g} ({_fmt_steps(ref['steps'])})"
+            if abs(ref["steps"] - r["steps"]) <= 0.01 * ref["steps"] and ref["value"]:
+                ratio = f"{f['iqm'] / ref['value']:.2f}"
+        out.append(f"| {r['algo'].upper()} | {r['env']} | {_fmt_steps(r['steps'])} x {r['seeds']} | "
+                   f"{f['iqm']:.1f} [{f['low']:.1f}, {f['high']:.1f}] | {e['iqm']:.1f} [{e['low']:.1f}, "
+                   f"{e['high']:.1f}] | {ref_txt} | {ratio} | {r['compile_s']:.0f} s / {r['run_s']:.0f} s | "
+                   f"{r['env_steps_per_s']:,.0f} |")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cells", default=None, help="comma-separated cell names (PRESET/ENV; see --list)")
+    ap.add_argument("--suite", default=None, help="the cells of one suite: " + ", ".join(sorted({c.suite for c in CELLS})))
+    ap.add_argument("--full", action="store_true", help="each preset's own budget (the references'; for a GPU)")
+    ap.add_argument("--seeds", type=int, default=None, help="seeds per cell (default: the cell's)")
+    ap.add_argument("--seed", type=int, default=0, help="the key the seeds are split from")
+    ap.add_argument("--redo", action="store_true", help="run cells whose results file exists too")
+    ap.add_argument("--one-device", action="store_true", help="do not split a CPU into one device per core")
+    ap.add_argument("--list", action="store_true", help="list the cells and stop")
+    ap.add_argument("--table", action="store_true", help="print the tables from the results files and stop")
+    ap.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)   # the tests' mode: 2 updates a cell
+    ap.add_argument("--out-dir", default=None, help="write the cell files here instead of docs/results/cells")
+    args = ap.parse_args(argv)
+
+    cells_dir = Path(args.out_dir) if args.out_dir else CELLS_DIR
+    chosen = CELLS
+    if args.cells:
+        names = args.cells.split(",")
+        unknown = [n for n in names if n not in {c.name for c in CELLS}]
+        if unknown:
+            ap.error(f"--cells: unknown cell(s) {', '.join(unknown)}; see --list")
+        chosen = [c for c in CELLS if c.name in names]
+    if args.suite:
+        chosen = [c for c in chosen if c.suite == args.suite]
+        if not chosen:
+            ap.error(f"--suite: no cells in {args.suite!r}")
+    if args.table:
+        records = load_cells(cells_dir)
+        for suite in sorted({r["suite"] for r in records}):
+            print(f"\n{suite}\n{table(records, suite)}")
+        return
+    if args.list:
+        for c in chosen:
+            for full in (False, True):
+                steps = cell_steps(c, full)
+                f = c.file(steps)
+                print(f"{c.name:<44} {'full' if full else 'cpu ':<5} {steps:>12,} steps  "
+                      f"{'done' if (cells_dir / f.name).is_file() else '-'}")
+        return
+
+    if not args.one_device and "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+        from provenance import cores
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                                   f" --xla_force_host_platform_device_count={cores()}").strip()
+    import jax
+
+    sys.path.insert(0, str(HERE))
+    from provenance import describe, provenance
+
+    n_dev = jax.local_device_count()
+    prov = provenance(argv if argv is None else [str(Path(__file__).relative_to(ROOT)), *argv])
+    print(describe(prov), f"({n_dev} device(s))", flush=True)
+    for c in chosen:
+        steps = cell_steps(c, args.full)
+        if args.tiny:
+            steps = 1
+        seeds = args.seeds or c.seeds
+        seeds = -(-seeds // n_dev) * n_dev
+        path = cells_dir / c.file(steps).name
+        if path.is_file() and not args.redo:
+            print(f"  {c.name}: {path.name} exists (--redo runs it again)", flush=True)
+            continue
+        t = time.perf_counter()
+        if args.tiny:
+            steps = _tiny_steps(c)
+            path = cells_dir / c.file(steps).name
+        record = run_cell(c, steps, seeds, args.seed, tiny=args.tiny)
+        record["provenance"] = {**prov, "date": provenance()["date"], "loadavg_end": list(os.getloadavg())}
+        record["budget"] = "tiny" if args.tiny else ("full" if args.full else "cpu")
+        write_atomic(path, record)
+        f = record["final"]
+        print(f"  {c.name}: {record['steps']:,} steps x {seeds} seeds: final IQM {f['iqm']:.1f} "
+              f"[{f['low']:.1f}, {f['high']:.1f}], eval IQM {record['eval']['iqm']:.1f}; compile "
+              f"{record['compile_s']:.0f} s, run {record['run_s']:.0f} s ({time.perf_counter() - t:.0f} s in all) "
+              f"-> {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}", flush=True)
+
+
+def _tiny_steps(cell: Cell) -> int:
+    """Two updates (on-policy) of the cell's preset: the tests' plumbing run."""
+    from purerl import algorithms, presets
+
+    preset = presets.load(cell.preset)
+    cfg = preset.apply(algorithms.module(preset.algo).Config)
+    return 2 * cfg.num_envs * getattr(cfg, "num_steps", 1)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(HERE))
+    main()
