@@ -218,13 +218,19 @@ class SweepResult:
                          + f"{r['mean']:>10.1f}{r['std']:>9.1f}{r['iqm']:>10.1f}  {band:<20}")
         return "\n".join(lines)
 
-    def save(self, out: str | Path) -> Path:
+    def save(self, out: str | Path, overwrite: bool = False, *,
+             flags: tuple[str, str] = ("`out`", "overwrite=True")) -> Path:
         """Write the sweep directory ``out`` (:func:`purerl.run.sweepdir.write_sweep`, whose module documents
         the files): ``sweep.json`` (algo, env, config, seeds, seed, metric, the swept ``values`` as given,
         ``summary``, ``best``, timings, ``final_returns [C, S]``) and ``metrics.npz`` (every metric as
-        ``[config, seed, log point]``). ``purerl plot`` reads such a directory as one curve per config. In a run
-        of several processes (``jax.distributed``) only process 0 writes; the others return ``out`` without
-        touching it."""
+        ``[config, seed, log point]``). ``purerl plot`` reads such a directory as one curve per config.
+
+        The rules of ``purerl sweep --out``: a directory that already holds a sweep is a ``ValueError`` unless
+        ``overwrite``, one that holds a training run always is (a run is never replaced by a sweep), and so is
+        one that another process is writing (``out/.lock``); the new files replace the old sweep only once both
+        are written, so a refused or failed save leaves ``out`` as it was. ``flags``: how the messages name
+        ``out`` and ``overwrite``. In a run of several processes (``jax.distributed``) only process 0 writes;
+        the others return ``out`` without touching it."""
         from purerl.config import config_to_dict
         from purerl.run.sweepdir import write_sweep
 
@@ -234,7 +240,8 @@ class SweepResult:
         return write_sweep(out, algo=self.algo, config=config_to_dict(self.config) if self.config is not None else {},
                            seeds=self.seeds, seed=self.seed, metric=self.metric, values=self.values,
                            metrics=self.metrics, summary=self.summary(), best=self.best,
-                           final_returns=self.final_returns(), compile_s=self.compile_s, run_s=self.run_s)
+                           final_returns=self.final_returns(), compile_s=self.compile_s, run_s=self.run_s,
+                           overwrite=overwrite, flags=flags)
 
 
 def run(algo: Any, config: Any, grid: dict[str, Sequence[float]] | None = None, *, space: dict | None = None,

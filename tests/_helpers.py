@@ -25,3 +25,13 @@ def docs_hooks():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def digest(path: Path) -> dict[str, str]:
+    """Every entry under directory ``path``: a file's SHA-256, ``"dir"`` for a directory (to check that a
+    refused or failed write left a directory byte-identical, nothing added or removed)."""
+    import hashlib
+
+    path = Path(path)
+    return {str(p.relative_to(path)): "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(path.rglob("*"))}

@@ -208,3 +208,29 @@ def test_a_renamed_field_is_one_warning_line_then_used(tmp_path):
     assert lines[0].startswith("purerl: FutureWarning: --set: config field `scale_reward` was renamed "
                                "`normalize_reward`")
     assert "`total_timesteps`" in lines[1]
+
+
+def test_train_refuses_a_sweep_directory_and_a_run_without_overwrite_leaving_them_byte_identical(tmp_path, capsys):
+    """`purerl train --out` on a sweep directory is refused even with --overwrite (a sweep is never replaced by
+    a run), on a run without --overwrite; one line, exit 2, before anything is compiled, every file as it was."""
+    from _helpers import digest
+    from purerl import cli
+    from purerl.run import sweepdir
+
+    sw = tmp_path / "sw"
+    sweepdir.write_sweep(sw, algo="ppo", config={"env": "CartPole-v1"}, seeds=2, seed=0, metric="episode_return",
+                         values={"learning_rate": [1e-4]}, metrics={"episode_return": np.ones((1, 2, 3)),
+                                                                    "env_steps": np.ones((1, 2, 3))},
+                         summary=[], best={}, final_returns=np.ones((1, 2)))
+    run = tmp_path / "run"
+    (run / "checkpoints" / "8").mkdir(parents=True)
+    (run / "config.json").write_text('{"algo": "ppo", "seeds": 1, "seed": 0, "config": {}}')
+    before = {d: digest(d) for d in (sw, run)}
+    for where, extra, needle in ((sw, [], "holds a sweep (sweep.json, metrics.npz), not a run: choose another --out "
+                                         "(--overwrite replaces only a run, never a sweep)"),
+                                 (sw, ["--overwrite"], "holds a sweep"),
+                                 (run, [], "already holds a run: continue it with `purerl resume")):
+        code = cli.main(["train", "ppo", *PPO_TINY, "--no-cache", "--out", str(where), *extra])
+        err = capsys.readouterr().err
+        assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+    assert {d: digest(d) for d in (sw, run)} == before

@@ -131,3 +131,125 @@ def test_bad_sweep_flags_are_one_line_before_building_anything(args, needle, cap
     code = cli.main(["sweep", "ppo", "--no-cache", "--grid", "learning_rate=1e-3", *args])
     err = capsys.readouterr().err
     assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+
+
+# ------------------------------------------------------------------ the sweep directory's guard (purerl sweep --out)
+
+def _run_dir(path):
+    """A directory holding a training run's files (as `purerl train` writes them; content not read)."""
+    (path / "checkpoints" / "8").mkdir(parents=True)
+    (path / "config.json").write_text('{"algo": "ppo", "seeds": 1, "seed": 0, "config": {}}')
+    (path / "metrics.json").write_text('{"episode_return": [[1.0]], "env_steps": [[1]]}')
+    return path
+
+
+@pytest.fixture(scope="module")
+def two_results():
+    """Two different sweep results of the stand-in algorithm (2 and 3 seeds)."""
+    return [sweep.run(_fake_algo([]), CFG, GRID, seeds=s, log=None) for s in (2, 3)]
+
+
+def test_save_refuses_a_sweep_a_run_a_file_and_a_locked_directory_leaving_each_byte_identical(tmp_path, two_results):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from _helpers import digest
+    from purerl.run import sweepdir
+
+    first, second = two_results
+    sw = first.save(tmp_path / "sw")
+    (sw / "episode_return.png").write_bytes(b"a plot drawn from the sweep")
+    before = digest(sw)
+    with pytest.raises(ValueError, match=r"`out` .*sw already holds a sweep: choose another `out`, or pass "
+                                         r"overwrite=True to replace it"):
+        second.save(sw)
+    assert digest(sw) == before
+    run = _run_dir(tmp_path / "run")
+    run_before = digest(run)
+    for overwrite in (False, True):      # a run is never replaced by a sweep
+        with pytest.raises(ValueError, match=r"holds a run \(config.json, checkpoints/\), not a sweep"):
+            second.save(run, overwrite=overwrite)
+        assert digest(run) == run_before
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="is a file"):
+        second.save(tmp_path / "file")
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:                                 # another process writes it: refused even with overwrite
+        (sw / ".lock").write_text(f"{socket.gethostname()} {sleeper.pid}")
+        locked = digest(sw)
+        with pytest.raises(ValueError, match="being written by another purerl run"):
+            second.save(sw, overwrite=True)
+        assert digest(sw) == locked
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    os.unlink(sw / ".lock")
+    # overwrite replaces the sweep: its two files, nothing else in the directory, no lock or staging left
+    second.save(sw, overwrite=True)
+    body, metrics = sweepdir.read_sweep(sw)
+    assert body["seeds"] == 3 and metrics["episode_return"].shape[1] == 3
+    assert sorted(p.name for p in sw.iterdir()) == ["episode_return.png", "metrics.npz", "sweep.json"]
+    assert (sw / "episode_return.png").read_bytes() == b"a plot drawn from the sweep"
+
+
+def test_a_save_that_fails_while_writing_keeps_the_old_sweep(tmp_path, two_results, monkeypatch):
+    from _helpers import digest
+    from purerl.run import sweepdir
+
+    first, second = two_results
+    sw = first.save(tmp_path / "sw")
+    before = digest(sw)
+
+    def full_disk(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(sweepdir.np, "savez_compressed", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        second.save(sw, overwrite=True)
+    assert digest(sw) == before          # the old sweep whole; no .starting, no .lock
+    with pytest.raises(OSError, match="No space left"):
+        second.save(tmp_path / "new")
+    assert not (tmp_path / "new").exists()   # a directory created for the save is removed again
+
+
+def test_sweep_command_guards_its_out_directory(tmp_path, two_results, monkeypatch, capsys):
+    """`purerl sweep --out` follows `train`'s rules, refusing before anything is compiled: a sweep there is
+    refused without --overwrite, a run always; a refused, failed or interrupted sweep leaves the directory
+    byte-identical; --overwrite replaces the old sweep."""
+    from _helpers import digest
+    from purerl import cli
+    from purerl.run import sweepdir
+
+    first, second = two_results
+    results = iter([first])
+    monkeypatch.setattr(sweep, "run", lambda *a, **k: next(results))
+    sw, run = tmp_path / "sw", _run_dir(tmp_path / "run")
+    args = ["sweep", "ppo", "--no-cache", "--grid", "learning_rate=1e-4,3e-4"]
+    assert cli.main([*args, "--out", str(sw)]) == 0
+    assert sweepdir.read_sweep(sw)[0]["seeds"] == 2
+    capsys.readouterr()
+    before, run_before = digest(sw), digest(run)
+    for extra, where, needle in (([], sw, f"--out {sw} already holds a sweep: choose another --out, or pass "
+                                          f"--overwrite to replace it"),
+                                 ([], run, f"--out {run} holds a run (config.json, checkpoints/), not a sweep: "
+                                           f"choose another --out (--overwrite replaces only a sweep, never a run)"),
+                                 (["--overwrite"], run, "holds a run")):
+        code = cli.main([*args, "--out", str(where), *extra])   # sweep.run's iterator is spent: not reached
+        err = capsys.readouterr().err
+        assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+    assert digest(sw) == before and digest(run) == run_before
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweep, "run", interrupted)
+    assert cli.main([*args, "--out", str(sw), "--overwrite"]) == 130
+    assert digest(sw) == before                                  # the old sweep stays, unlocked
+    monkeypatch.setattr(sweep, "run", lambda *a, **k: second)
+    assert cli.main([*args, "--out", str(sw), "--overwrite"]) == 0
+    assert sweepdir.read_sweep(sw)[0]["seeds"] == 3 and sorted(p.name for p in sw.iterdir()) == SWEEP_LISTING
+
+
+SWEEP_LISTING = ["metrics.npz", "sweep.json"]

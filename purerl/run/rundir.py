@@ -25,6 +25,9 @@
     OUT/.lock           while a run writes OUT (:class:`RunLock`)
     OUT/.starting/      while a new run has not saved its first checkpoint (:class:`NewRun`)
 
+A directory holds one kind of result, a run or a sweep (:mod:`purerl.run.sweepdir`); :func:`check_out` refuses
+to write one into a directory that holds the other, or over one of its own kind without ``overwrite``.
+
 A directory holds a run once its ``config.json`` is there; a new run's files appear in it together with its
 first checkpoint, so a run that was stopped before that leaves no trace (see :class:`NewRun`).
 
@@ -44,8 +47,8 @@ import numpy as np
 
 from purerl import algorithms
 
-__all__ = ["ALGOS", "NewRun", "Run", "RunLock", "algo_module", "eval_report", "holds_run", "load",
-           "read_config", "read_metrics", "remove_run", "run_summary", "write_config", "write_eval_report",
+__all__ = ["ALGOS", "NewRun", "Run", "RunLock", "algo_module", "check_out", "eval_report", "holds_run", "kind_of",
+           "load", "read_config", "read_metrics", "remove_run", "run_summary", "write_config", "write_eval_report",
            "write_metrics", "write_summary"]
 
 # What a run writes into its directory (besides the lock): removed by ``--overwrite``.
@@ -100,21 +103,62 @@ def remove_run(out: Path) -> None:
         (out / name).unlink(missing_ok=True)
 
 
+def kind_of(out: str | Path) -> str | None:
+    """What directory ``out`` holds: ``"run"`` (:func:`holds_run`), ``"sweep"``
+    (:func:`purerl.run.sweepdir.holds_sweep`) or ``None`` (neither, or no directory)."""
+    from purerl.run.sweepdir import holds_sweep
+
+    out = Path(out)
+    if not out.is_dir():
+        return None
+    return "run" if holds_run(out) else "sweep" if holds_sweep(out) else None
+
+
+_MARKS = {"run": "config.json, checkpoints/", "sweep": "sweep.json, metrics.npz"}
+
+
+def check_out(out: str | Path, kind: str, overwrite: bool = False, *,
+              flags: tuple[str, str] = ("--out", "--overwrite")) -> None:
+    """Whether a ``kind`` (``"run"`` or ``"sweep"``) may be written into ``out``: a ``ValueError`` naming the fix
+    when ``out`` is a file, holds a result of the other kind (refused even with ``overwrite``: a run is never
+    replaced by a sweep, nor a sweep by a run), or already holds one of its own kind and ``overwrite`` is not
+    given. ``flags``: how the message names the directory and the overwrite switch (the command line's by
+    default; ``SweepResult.save`` names its arguments)."""
+    name, switch = flags
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{name} {out} is a file; give a directory for the {kind} (it is created if missing)")
+    there = kind_of(out)
+    if there is None:
+        return
+    if there != kind:
+        raise ValueError(f"{name} {out} holds a {there} ({_MARKS[there]}), not a {kind}: choose another {name} "
+                         f"({switch} replaces only a {kind}, never a {there})")
+    if not overwrite:
+        resume = f"continue it with `purerl resume {out}`, " if kind == "run" else ""
+        raise ValueError(f"{name} {out} already holds a {kind}: {resume}choose another {name}, or pass {switch} to "
+                         f"replace it")
+
+
 class NewRun:
     """The files of a run that starts in ``out`` (whose :class:`RunLock` the caller holds), kept in
     ``out/.starting/`` until the run can be resumed: :meth:`commit`, called once its first checkpoint is saved
     (or when it stops with nothing to resume but something to show, a divergence's metrics), moves them into
     ``out`` — after deleting the run there when ``replace`` (``--overwrite``) — each entry by a rename on the
-    same file system, ``config.json`` (what marks a run) last. Leaving the ``with`` block without a commit
-    deletes them, so a start that is stopped or fails at any point before that leaves ``out`` as it was (and a
-    directory created for the lock is removed with the lock). A ``.starting`` left by a killed process is
+    same file system, ``marker`` (what marks a run: ``config.json``) last. Leaving the ``with`` block without a
+    commit deletes them, so a start that is stopped or fails at any point before that leaves ``out`` as it was
+    (and a directory created for the lock is removed with the lock). A ``.starting`` left by a killed process is
     deleted when the next run starts in ``out``. :attr:`path` is where the run's files go: the staging
-    directory, then ``out``."""
+    directory, then ``out``. A sweep directory is written the same way (``marker="sweep.json"``, ``remove``
+    deleting the old sweep's files: :func:`purerl.run.sweepdir.write_sweep`)."""
 
-    def __init__(self, out: str | Path, replace: bool = False):
+    def __init__(self, out: str | Path, replace: bool = False, *, marker: str = "config.json",
+                 remove: Any = remove_run):
         self.out = Path(out)
         self.staging = self.out / STAGING
         self.replace = replace
+        self.marker = marker
+        self.remove = remove
         self.committed = False
         self._failed = False
 
@@ -137,8 +181,8 @@ class NewRun:
             return
         self._failed = True  # until every entry is in place: a failed move leaves the staged files for the user
         if self.replace:
-            remove_run(self.out)
-        entries = sorted(self.staging.iterdir(), key=lambda p: (p.name == "config.json", p.name))
+            self.remove(self.out)
+        entries = sorted(self.staging.iterdir(), key=lambda p: (p.name == self.marker, p.name))
         for entry in entries:
             os.replace(entry, self.out / entry.name)
         self.staging.rmdir()
@@ -151,27 +195,38 @@ class NewRun:
             shutil.rmtree(self.staging, ignore_errors=True)
 
 
-class RunLock:
-    """``out/.lock`` while a run writes ``out``: created exclusively, holding the writer's host and pid, removed
-    on exit. A lock left by a process that no longer runs on this host is taken over. A directory that did not
-    exist is created, and removed again on exit if nothing but the lock was written into it (a start that
-    failed leaves no directory behind)."""
+_HELD: dict[str, int] = {}   # the lock files this process holds, with how many RunLocks entered each
 
-    def __init__(self, out: str | Path):
+
+class RunLock:
+    """``out/.lock`` while a run (or a sweep) writes ``out``: created exclusively, holding the writer's host and
+    pid, removed on exit. A lock left by a process that no longer runs on this host is taken over; one this
+    process holds already is entered again (and released by the outermost exit). A directory that did not
+    exist is created, and removed again on exit if nothing but the lock was written into it (a start that
+    failed leaves no directory behind). ``flag``: how a refusal names the directory's option (``None``: the
+    command has none, as ``purerl resume``)."""
+
+    def __init__(self, out: str | Path, flag: str | None = "--out"):
         self.out = Path(out)
         self.file = self.out / ".lock"
+        self.flag = flag
         self.created = False
+        self.nested = False
 
     def __enter__(self) -> "RunLock":
         import os
         import socket
 
         if self.out.exists() and not self.out.is_dir():
-            raise ValueError(f"--out {self.out} is a file; give a directory for the run (it is created if "
-                             f"missing)")
+            raise ValueError(f"{self.flag or 'the directory'} {self.out} is a file; give a directory for the "
+                             f"results (it is created if missing)")
         self.created = not self.out.exists()
         self.out.mkdir(parents=True, exist_ok=True)
         me = f"{socket.gethostname()} {os.getpid()}"
+        if _HELD.get(self._key()) and self._owner() == me:
+            _HELD[self._key()] += 1
+            self.nested = True
+            return self
         for _ in range(2):
             try:
                 fd = os.open(self.file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -183,9 +238,10 @@ class RunLock:
                 if not self._stale():
                     owner = self._owner() or "unknown"
                     self._cleanup()
+                    instead = f" or choose another {self.flag}" if self.flag else ""
                     raise ValueError(f"{self.out} is being written by another purerl run (host and pid: {owner}); "
-                                     f"wait for it to finish or choose another --out. If no run is writing it, "
-                                     f"delete {self.file}") from None
+                                     f"wait for it to finish{instead}. If no run is writing it, delete "
+                                     f"{self.file}") from None
                 self.file.unlink(missing_ok=True)
                 continue
             try:
@@ -194,8 +250,12 @@ class RunLock:
             except BaseException:  # e.g. a Ctrl-C between creating the lock and entering the block: no __exit__
                 self.__exit__()
                 raise
+            _HELD[self._key()] = 1
             return self
         raise ValueError(f"could not lock {self.out}: {self.file} keeps reappearing; is another run starting?")
+
+    def _key(self) -> str:
+        return str(self.file.resolve())
 
     def _owner(self) -> str | None:
         try:
@@ -227,6 +287,10 @@ class RunLock:
                 pass
 
     def __exit__(self, *exc) -> None:
+        if self.nested:
+            _HELD[self._key()] -= 1
+            return
+        _HELD.pop(self._key(), None)
         self.file.unlink(missing_ok=True)
         self._cleanup()
 

@@ -57,8 +57,8 @@ from purerl.run.signals import Abandon, Interrupted, Starting, Stops, signals_he
 
 # NonFiniteError, Interrupted, ProgressBar and find_non_finite live in guard, signals and progressbar; they are
 # named here too, where a run's outcome meets them.
-__all__ = ["CheckpointError", "Interrupted", "NonFiniteError", "ProgressBar", "RunOutcome", "RunRefused", "find_non_finite", "resume",
-           "train"]
+__all__ = ["CheckpointError", "Interrupted", "NonFiniteError", "ProgressBar", "RunOutcome", "RunRefused", "claim",
+           "find_non_finite", "resume", "train"]
 
 
 def chunk_length(num_updates: int, checkpoint_every: int = 0) -> int:
@@ -113,6 +113,36 @@ class RunRefused(ValueError):
     split over the devices, or process 0's run directory): they can all end the ordinary way."""
 
 
+def any_process(flag: bool) -> bool:
+    """Whether ``flag`` holds on any process (several processes: a collective, every process calls it at the
+    same point)."""
+    if jax.process_count() == 1:
+        return flag
+    from jax.experimental import multihost_utils
+
+    return bool(np.asarray(multihost_utils.process_allgather(np.int32(flag))).any())
+
+
+def claim(out: Path, held: contextlib.ExitStack, kind: str = "run", overwrite: bool = False) -> None:
+    """Process 0 locks ``out`` (:class:`purerl.run.rundir.RunLock`, held until ``held`` closes) and checks that a
+    ``kind`` (``"run"`` or ``"sweep"``) may be written there (:func:`purerl.run.rundir.check_out`: not a file,
+    not a result of the other kind, not one of its own without ``overwrite``); every process learns the
+    verdict. A refusal is the ``ValueError`` itself in one process, :class:`RunRefused` in each of several."""
+    refused = None   # process 0 alone looks at the directory
+    if jax.process_index() == 0:
+        try:
+            held.enter_context(rundir.RunLock(out))
+            rundir.check_out(out, kind, overwrite)
+        except (ValueError, OSError) as e:
+            refused = e
+    if any_process(refused is not None):
+        if jax.process_count() == 1:
+            raise refused
+        raise RunRefused(" ".join(str(refused).split()) if refused is not None else
+                         f"process 0 cannot write the {kind} into its --out {out} (its own message says why); "
+                         f"nothing was {'trained' if kind == 'run' else 'run'}") from refused
+
+
 class _Layout:
     """Where a run's seeds live: on this process's default device (``mesh`` None), or split over the devices of
     every process of a run of several (``jax.distributed``), with the programs' small outputs (metrics, finite
@@ -156,11 +186,7 @@ class _Layout:
 
     def any(self, flag: bool) -> bool:
         """Whether ``flag`` holds on any process (a collective: every process calls it at the same point)."""
-        if self.mesh is None:
-            return flag
-        from jax.experimental import multihost_utils
-
-        return bool(np.asarray(multihost_utils.process_allgather(np.int32(flag))).any())
+        return flag if self.mesh is None else any_process(flag)
 
     def whole(self, state: Any) -> Any:
         """The state of every seed on this process, as host arrays (gathered from all processes: a
@@ -252,7 +278,7 @@ def train(algo: str, cfg: Any, out: str | Path, *, seeds: int = 1, seed: int = 0
     ``error`` holds the :class:`NonFiniteError` and the newest checkpoint is the last good state.
 
     ``out`` is locked while the run writes it (``out/.lock``; a second run into it is refused). A directory
-    that already holds a run is refused unless ``overwrite``. The new run's files stay in ``out/.starting/``
+    that already holds a run is refused unless ``overwrite``, one that holds a sweep always (:func:`claim`). The new run's files stay in ``out/.starting/``
     until its first checkpoint is saved (at the end, on a stop signal, or after ``checkpoint_every`` updates)
     and only then replace the old run: a start that fails or is stopped before that leaves ``out`` as it was.
 
@@ -266,21 +292,7 @@ def train(algo: str, cfg: Any, out: str | Path, *, seeds: int = 1, seed: int = 0
         trainer = mod.make(cfg)
         layout = _Layout(seeds)
         with contextlib.ExitStack() as held:
-            refused = None   # process 0 alone looks at the run directory; every process learns its verdict
-            if layout.primary:
-                try:
-                    held.enter_context(rundir.RunLock(out))
-                    if rundir.holds_run(out) and not overwrite:
-                        raise ValueError(f"--out {out} already holds a run: continue it with `purerl resume "
-                                         f"{out}`, choose another --out, or pass --overwrite to replace it")
-                except (ValueError, OSError) as e:
-                    refused = e
-            if layout.any(refused is not None):
-                if layout.mesh is None:
-                    raise refused
-                raise RunRefused(" ".join(str(refused).split()) if refused is not None else
-                                 f"process 0 cannot write the run into its --out {out} (its own message says "
-                                 f"why); nothing was trained") from refused
+            claim(out, held, "run", overwrite)
             return _train(algo, cfg, out, trainer, seeds=seeds, seed=seed, checkpoint_every=checkpoint_every,
                           fused=fused, progress=progress, loggers=loggers, eval_episodes=eval_episodes,
                           overwrite=overwrite, resumed=None, starting=starting, layout=layout)

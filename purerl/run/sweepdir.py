@@ -14,6 +14,13 @@
                       final_returns      [C][S]: each run's final ``metric``
     OUT/metrics.npz   every metric as an array [config, seed, log point], under its own name
 
+A directory holds a sweep once its ``sweep.json`` or ``metrics.npz`` is there (:func:`holds_sweep`). Writing one
+(:func:`write_sweep`) follows the rules of a run directory (:mod:`purerl.run.rundir`): ``OUT/.lock`` while it is
+written (a second writer is refused), a directory holding a sweep is refused unless ``overwrite`` and one
+holding a run always, and the new files are written into ``OUT/.starting/`` and moved into ``OUT`` only when both
+are whole (the old ``sweep.json`` first removed, the new one moved in last), so a failed write leaves the old
+sweep as it was.
+
 The swept values live only in ``sweep.json``, so ``metrics.npz`` holds nothing but metrics and no metric name
 can collide with anything. Directories written before ``format`` 2 also stored each swept field's values in
 ``metrics.npz`` as ``value_<field>``; :func:`read_sweep` leaves those out, so old directories read as new ones.
@@ -28,25 +35,49 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FORMAT", "read_sweep", "write_sweep"]
+__all__ = ["FORMAT", "SWEEP_FILES", "holds_sweep", "read_sweep", "remove_sweep", "write_sweep"]
 
 FORMAT = 2   # sweep.json's "format": 2 = the swept values only in sweep.json (1, unmarked: also value_<field> in the npz)
+
+SWEEP_FILES = ("sweep.json", "metrics.npz")   # what a sweep writes into its directory; sweep.json marks it
+
+
+def holds_sweep(out: str | Path) -> bool:
+    """Whether directory ``out`` holds (part of) a sweep: its ``sweep.json`` or ``metrics.npz``."""
+    return any((Path(out) / name).exists() for name in SWEEP_FILES)
+
+
+def remove_sweep(out: str | Path) -> None:
+    """Delete the sweep in ``out`` (its two files, ``sweep.json`` first; other files are kept)."""
+    for name in SWEEP_FILES:
+        (Path(out) / name).unlink(missing_ok=True)
 
 
 def write_sweep(out: str | Path, *, algo: str, config: dict, seeds: int, seed: int | None, metric: str,
                 values: dict[str, Any], metrics: dict[str, Any], summary: list[dict], best: dict,
-                final_returns: Any, compile_s: float = 0.0, run_s: float = 0.0) -> Path:
+                final_returns: Any, compile_s: float = 0.0, run_s: float = 0.0, overwrite: bool = False,
+                flags: tuple[str, str] = ("`out`", "overwrite=True")) -> Path:
     """Write the sweep directory ``out`` (created if missing; see the module docstring): ``values[field]`` are
     the ``[C]`` swept values, ``metrics[name]`` the ``[C, S, L]`` arrays, ``config`` the base config as a dict
-    (:func:`purerl.config.config_to_dict`). Returns ``out``."""
+    (:func:`purerl.config.config_to_dict`). A directory that holds a run, or a sweep unless ``overwrite``, or
+    that another process is writing, is a ``ValueError`` naming the fix (``flags``: how it names ``out`` and
+    ``overwrite``), and is left as it was. Returns ``out``."""
+    from purerl.run.rundir import NewRun, RunLock, check_out
+    from purerl.run.signals import signals_held
+
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "sweep.json").write_text(json.dumps({
-        "format": FORMAT, "algo": algo, "env": config.get("env"), "config": config, "seeds": seeds, "seed": seed,
-        "metric": metric, "values": {k: [float(x) for x in np.asarray(v).reshape(-1)] for k, v in values.items()},
-        "summary": summary, "best": best, "compile_s": compile_s, "run_s": run_s,
-        "final_returns": np.asarray(final_returns).tolist()}, indent=2))
-    np.savez_compressed(out / "metrics.npz", **{k: np.asarray(v) for k, v in metrics.items()})
+    with RunLock(out, flag=flags[0]):
+        check_out(out, "sweep", overwrite, flags=flags)
+        with NewRun(out, replace=overwrite, marker="sweep.json", remove=remove_sweep) as new:
+            (new.path / "sweep.json").write_text(json.dumps({
+                "format": FORMAT, "algo": algo, "env": config.get("env"), "config": config, "seeds": seeds,
+                "seed": seed, "metric": metric,
+                "values": {k: [float(x) for x in np.asarray(v).reshape(-1)] for k, v in values.items()},
+                "summary": summary, "best": best, "compile_s": compile_s, "run_s": run_s,
+                "final_returns": np.asarray(final_returns).tolist()}, indent=2))
+            np.savez_compressed(new.path / "metrics.npz", **{k: np.asarray(v) for k, v in metrics.items()})
+            with signals_held():   # a Ctrl-C waits for the two renames
+                new.commit()
     return out
 
 
