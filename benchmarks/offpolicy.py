@@ -23,15 +23,6 @@ import numpy as np
 from purerl import ddpg, sac, td3
 from purerl.run.bench import measure
 
-# Reference numbers for the best-known pure-JAX SAC and Brax's own SAC, same budgets (from the issue).
-REFERENCE = {
-    "cpu": {"sac": {"compile_s": 7.0, "run_s": 28.8, "eval": -1000}},
-    "gpu": {"sac": {"compile_s": 12.9, "run_s": 3.7, "eval": -1000},
-            "sac-seeds": {"compile_s": 14.3, "run_s": 24.0},
-            "brax": {"steps_per_s": 4.0e3, "eval": 2770, "note": "Brax SAC, hopper, 524k steps"}},
-}
-
-
 def rows(small: bool, brax_steps: int) -> dict:
     seeds = 4 if small else 64
     pend = dict(env="Pendulum-v1")
@@ -94,18 +85,6 @@ def main() -> None:
         solved = "" if r["solved"] is None else f"{100 * r['solved']:.0f}%"
         print(f"{r['row']:<30}{r['compile_s']:>10.2f}{r['run_s']:>9.2f}{r['steps_per_s']:>12,.0f}"
               f"{r['final_return']:>9.1f}{solved:>8}")
-    ref = REFERENCE["gpu" if device.platform == "gpu" else "cpu"]
-    print(f"\nreference ({'H100' if device.platform == 'gpu' else '2-core CPU'}): {ref}")
-    for r in results:
-        base = ref.get(r["name"].replace("-64net", ""))
-        if base is None or (r["name"] == "sac-seeds" and args.small):
-            continue
-        if "run_s" in base:
-            print(f"  {r['row']}: run {base['run_s'] / r['run_s']:.2f}x, compile {base['compile_s'] / r['compile_s']:.2f}x "
-                  f"faster than the reference; return {r['final_return']:.0f} vs {base.get('eval', 'n/a')}")
-        else:
-            print(f"  {r['row']}: {r['steps_per_s'] / base['steps_per_s']:.2f}x the reference's env steps/s; "
-                  f"return {r['final_return']:.0f} vs {base['eval']} ({base['note']})")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"device": str(device), "jax": jax.__version__, "small": args.small,

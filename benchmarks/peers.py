@@ -1,10 +1,9 @@
 r"""purerl against rejax and PureJaxRL, timed side by side in one run.
 
-    bash ../shared/peers/setup.sh              # once: .peers-venv with rejax 0.1.3 (gymnax's old API)
-    python benchmarks/peers.py --prepare-pjr .peers/purejaxrl SRC     # once: PureJaxRL's files, see below
-    python benchmarks/peers.py --small --pjr .peers/purejaxrl         # the CPU rows (about 25 minutes, 2 cores)
+    bash benchmarks/peers_env.sh                                       # once: the peers, pinned (see there)
+    python benchmarks/peers.py --small --pjr .peers/purejaxrl          # the CPU rows, 3 rounds
     python benchmarks/peers.py --tiny --pjr .peers/purejaxrl --rows ppo1,ppo256,ppo2048,sac,cli  # plumbing only
-    python benchmarks/peers.py --rows ppo1,sac --rounds 5             # chosen rows; PureJaxRL quoted
+    python benchmarks/peers.py --rows ppo1,sac --rounds 5              # chosen rows; PureJaxRL not run
 
 Each system runs in its own worker process, fresh for every round so that compilation is never served from
 memory; the persistent compilation cache is off. purerl compiles as its README shows (``purerl.jit``: XLA
@@ -13,12 +12,12 @@ with plain ``jax.jit`` (compile time only), reported on its own line. Within a r
 (imports, builds its program) and reports ready; then the systems take turns: A, B, C compile, A, B, C run
 their compiled program once to warm up, then --runs more times each, alternated (A B C A B C); the next round
 goes in the reverse order. "compile" is ``jax.jit(f).lower(x).compile()``, "run" a later call of the compiled
-program. The table reports medians over rounds and runs, and purerl / the fastest peer measured in this run
-(quoted figures never enter the ratio). "final return": rejax's last evaluation; purerl's and PureJaxRL's
-mean return of the training episodes that ended in the last 5% of updates. A worker that fails is reported
-as failed (its stderr is in the .log beside --out); the other systems go on. --tiny (hidden) cuts every
-budget to a few thousand steps per seed, 1 round of 1 run: a dry run of the plumbing, not a measurement.
-The JSON (--out) is rewritten after every row, so a run cut short keeps the rows it finished.
+program. The table reports medians over rounds and runs, and purerl / the fastest peer measured in this run.
+"final return": rejax's last evaluation; purerl's and PureJaxRL's mean return of the training episodes that
+ended in the last 5% of updates. A worker that fails is reported as failed (its stderr is in the .log beside
+--out); the other systems go on. --tiny (hidden) cuts every budget to a few thousand steps per seed, 1 round
+of 1 run: a dry run of the plumbing, not a measurement. The JSON (--out) is rewritten after every row, so a
+run cut short keeps the rows it finished.
 
 Rows (identical work for every system: env steps, envs, rollout and minibatch shapes, networks, gradient
 steps; each library keeps its own defaults for the rest; PPO budgets are rounded down to whole updates, so
@@ -35,32 +34,22 @@ that every library runs the same number of them):
 Default rows: ppo1, ppo16, sac, cli (the CPU set: with --small, or on any backend but a GPU); all rows when
 purerl's jax runs on a GPU; --rows chooses.
 
-Peers. rejax runs from --peers-python (default .peers-venv/bin/python, the venv ../shared/peers/setup.sh
-makes) or, with --peers-pythonpath PATHS, from this interpreter with PYTHONPATH=PATHS (the GPU machine has no
-venv). PureJaxRL is a script, not a package: --pjr DIR names a folder with its ``ppo.py`` saved as
+Peers. ``bash benchmarks/peers_env.sh`` makes both, pinned: rejax 0.1.3 in the virtual environment
+.peers-venv (with gymnax 0.0.9, the step API it was written for, and the same jax as purerl's environment),
+and PureJaxRL's files in .peers/purejaxrl, cloned with git at a pinned commit. rejax runs from
+--peers-python (default .peers-venv/bin/python) or, with --peers-pythonpath PATHS, from this interpreter with
+PYTHONPATH=PATHS. PureJaxRL is a script, not a package: --pjr DIR names a folder with its ``ppo.py`` saved as
 ``pjr_ppo.py`` and its ``wrappers.py`` with navix's import commented out and the two brax imports in
 ``try/except ImportError``; ``--prepare-pjr DIR SRC`` writes that folder from SRC, a checkout of
-luchris429/purejaxrl or its bare git directory (the ``fetch`` tool's /work/.mirror/luchris429+purejaxrl/repo).
-Its worker runs in the peers' environment (gymnax 0.0.9, the step API it was written for) and builds
-``make_train(config)`` from the upper-case dict of its ``__main__`` with each row's numbers. Without --pjr the
-PureJaxRL column quotes the figures of the speed issue (2-core CPU, jax 0.9.2; ppo1 and ppo16 only, CPU only),
-labelled as quoted.
+luchris429/purejaxrl or its bare git directory (peers_env.sh calls it). Its worker runs in the peers'
+environment and builds ``make_train(config)`` from the upper-case dict of its ``__main__`` with each row's
+numbers. Without --pjr the PureJaxRL column reads "not run".
 
-On the GPU machine (one call; ``../shared`` does not travel, everything the call needs is in the checkout).
-Here, first:
+On an NVIDIA GPU of your own, every row (results in docs/results/peers-gpu.json):
 
-    bash ../shared/gpu/wheels.sh                  # .whl/ and .whl_old/ (git-ignored): purerl's and rejax's wheels
-    python benchmarks/peers.py --prepare-pjr .peers/purejaxrl /work/.mirror/luchris429+purejaxrl/repo
-
-then run's carry ``[".whl", ".whl_old", ".peers"]`` and this command, timeout_s 600 (all rows: 1 round of 1
-timed run, estimated at about 7 minutes from the H200 timings in ../shared/gpu/README.md; $OUT/peers.json is
-rewritten after every row; if time is short, --rows ppo1,ppo256,ppo2048,sac,cli drops the 16-seed row):
-
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl \
-      && python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site_old \
-      .whl_old/*.whl && export PYTHONUNBUFFERED=1 || exit; timeout 560 python3 benchmarks/peers.py \
-      --rounds 1 --runs 1 --purerl-pythonpath $PWD:/tmp/site --peers-pythonpath /tmp/site_old:/tmp/site \
-      --pjr .peers/purejaxrl --out $OUT/peers.json
+    pip install -e ".[cuda12]"        # or ".[cuda13]" for a CUDA 13 driver: purerl on jax's GPU build
+    PEERS_JAX=$(python -c "import jax; print(jax.__version__)") PEERS_CUDA=cuda12 bash benchmarks/peers_env.sh
+    python benchmarks/peers.py --pjr .peers/purejaxrl
 
 Workers on a GPU share it: each gets XLA_PYTHON_CLIENT_MEM_FRACTION = 0.9 / (workers alive at once) unless the
 variable is set. Worker stderr goes to the .log beside --out.
@@ -91,9 +80,6 @@ RESULTS = ROOT / "docs" / "results"   # peers-cpu.json, peers-gpu.json: the tabl
 CPU_ROWS = ("ppo1", "ppo16", "sac", "cli")
 ALL_ROWS = ("ppo1", "ppo16", "ppo256", "ppo2048", "sac", "cli")
 PEERS = ("purejaxrl", "rejax")
-# PureJaxRL's figures as the speed issue quotes them (2-core CPU, jax 0.9.2, the full budgets); used only
-# without --pjr, on a CPU, and never in a ratio.
-PUREJAXRL_QUOTED = {"ppo1": {"run_s": 3.66, "compile_s": 7.4}, "ppo16": {"run_s": 42.2}}
 
 
 # ----------------------------------------------------------------------------- rows
@@ -478,12 +464,11 @@ def _cell(v: float | None, unit: str = " s", fmt: str = ".2f") -> str:
 
 def build_table(res: dict, meta: dict) -> tuple[list[str], list[dict]]:
     """Markdown lines and one JSON record per row from ``compare``'s results. ``meta``: ``backend``, ``tiny``,
-    ``pjr_live`` (PureJaxRL measured in this run; else its quoted figures where there are any), ``header``,
+    ``pjr_live`` (PureJaxRL measured in this run; without it its PPO cells read "not run"), ``header``,
     ``rejax`` (its column title)."""
-    quote = not meta.get("pjr_live") and meta.get("backend") == "cpu" and not meta.get("tiny")
-    pj_title = "PureJaxRL" if meta.get("pjr_live") else "PureJaxRL (quoted, not in the ratio)"
+    pjr_live = bool(meta.get("pjr_live"))
     lines = [meta.get("header", ""), "",
-             f"| workload | {pj_title} | {meta.get('rejax', 'rejax 0.1.3')} | purerl | purerl / fastest peer |",
+             f"| workload | PureJaxRL | {meta.get('rejax', 'rejax 0.1.3')} | purerl | purerl / fastest peer |",
              "|---|---|---|---|---|"]
     table = []
     for row in ALL_ROWS:
@@ -498,9 +483,8 @@ def build_table(res: dict, meta: dict) -> tuple[list[str], list[dict]]:
                 rec["systems"][s] = {k: r[s].get(k) for k in ("compile_s", "run_s", "return")}
                 if "error" in r[s]:
                     rec["systems"][s]["error"] = r[s]["error"]
-            elif s == "purejaxrl" and quote and row in PUREJAXRL_QUOTED:
-                rec["systems"][s] = {"compile_s": PUREJAXRL_QUOTED[row].get("compile_s"),
-                                     "run_s": PUREJAXRL_QUOTED[row].get("run_s"), "return": None, "quoted": True}
+        # PureJaxRL has PPO only; without --pjr its PPO cells say that it was not run
+        not_run = {"purejaxrl"} if not pjr_live and rec["spec"]["algo"] == "ppo" else set()
         plain = r.get("purerl-jax.jit", {}).get("compile_s")
         rec["purerl_compile_s_jax_jit"] = plain
 
@@ -508,7 +492,8 @@ def build_table(res: dict, meta: dict) -> tuple[list[str], list[dict]]:
             out = []
             for s in PEERS:
                 v = rec["systems"].get(s)
-                out.append("failed" if v and "error" in v and v.get(what) is None
+                out.append("not run" if s in not_run and v is None
+                           else "failed" if v and "error" in v and v.get(what) is None
                            else _cell(v.get(what) if v else None))
             return out
 
@@ -516,8 +501,7 @@ def build_table(res: dict, meta: dict) -> tuple[list[str], list[dict]]:
                 ("run", "run_s", "run", rec["systems"]["purerl"]["run_s"]),
                 ("compile", "compile_s", "compile (`purerl.jit`)", rec["systems"]["purerl"]["compile_s"]),
                 ("compile_jax_jit", "compile_s", "compile with plain `jax.jit`", plain)):
-            measured = {s: v[what] for s, v in rec["systems"].items()
-                        if s in PEERS and not v.get("quoted") and v.get(what) is not None}
+            measured = {s: v[what] for s, v in rec["systems"].items() if s in PEERS and v.get(what) is not None}
             fastest = min(measured, key=measured.get) if measured else None
             ratio = mine / measured[fastest] if fastest and mine is not None else None
             rec[f"ratio_{key}"], rec[f"fastest_peer_{key}"] = ratio, fastest
@@ -525,7 +509,8 @@ def build_table(res: dict, meta: dict) -> tuple[list[str], list[dict]]:
             name = f"{label} ({short})" if key == "run" else short
             lines.append(f"| {name}: {title} | {pj} | {rj} | {_cell(mine)} | "
                          f"{'-' if ratio is None else f'{ratio:.2f} ({fastest})'} |")
-        rets = [_cell(rec["systems"].get(s, {}).get("return"), "", ".0f") for s in (*PEERS, "purerl")]
+        rets = ["not run" if s in not_run else _cell(rec["systems"].get(s, {}).get("return"), "", ".0f")
+                for s in (*PEERS, "purerl")]
         lines.append(f"| {short}: final return | {rets[0]} | {rets[1]} | {rets[2]} | |")
         table.append(rec)
     if "cli" in res and "ppo1" in res:
@@ -639,13 +624,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--runs", type=int, default=None, help="timed runs per system and round (default 1 with --small, "
                                                              "else 2)")
     ap.add_argument("--peers-python", default=None,
-                    help="interpreter of the peers (default: .peers-venv/bin/python, made by ../shared/peers/setup.sh; "
+                    help="interpreter of the peers (default: .peers-venv/bin/python, made by benchmarks/peers_env.sh; "
                          "this interpreter with --peers-pythonpath)")
     ap.add_argument("--peers-pythonpath", default=None, metavar="PATHS",
-                    help="run rejax and PureJaxRL with PYTHONPATH=PATHS (e.g. /tmp/site_old:/tmp/site), no venv")
+                    help="run rejax and PureJaxRL with PYTHONPATH=PATHS (folders that pip install --target filled), "
+                         "no venv")
     ap.add_argument("--purerl-pythonpath", default=None, metavar="PATHS",
-                    help="run purerl with PYTHONPATH=PATHS (e.g. $PWD:/tmp/site; default: this checkout in front of "
-                         "the inherited PYTHONPATH)")
+                    help="run purerl with PYTHONPATH=PATHS (default: this checkout in front of the inherited "
+                         "PYTHONPATH)")
     ap.add_argument("--pjr", default=None, metavar="DIR",
                     help="time PureJaxRL live from DIR (pjr_ppo.py, wrappers.py; see --prepare-pjr)")
     ap.add_argument("--prepare-pjr", nargs=2, default=None, metavar=("DIR", "SRC"),
@@ -675,11 +661,12 @@ def main(argv: list[str] | None = None) -> None:
         print(f"wrote {args.prepare_pjr[0]}: pjr_ppo.py, wrappers.py, SOURCE.txt")
         return
     if args.pjr and not (Path(args.pjr) / "pjr_ppo.py").exists():
-        sys.exit(f"peers.py: no pjr_ppo.py in {args.pjr}: run --prepare-pjr {args.pjr} SRC first")
+        sys.exit(f"peers.py: no pjr_ppo.py in {args.pjr}: run `bash benchmarks/peers_env.sh` (or --prepare-pjr "
+                 f"{args.pjr} SRC) first")
     launch = launches(args)
     if not args.peers_pythonpath and not Path(launch["peers"][0]).exists():
-        sys.exit(f"peers.py: no rejax environment at {launch['peers'][0]}: run `bash ../shared/peers/setup.sh` "
-                 f"from the project root, or pass --peers-python or --peers-pythonpath")
+        sys.exit(f"peers.py: no rejax environment at {launch['peers'][0]}: run `bash benchmarks/peers_env.sh`, "
+                 f"or pass --peers-python or --peers-pythonpath")
     rounds = args.rounds or (1 if args.tiny else 3 if args.small else 5)
     runs = args.runs or (1 if args.tiny or args.small else 2)
     extra = (["--tiny"] if args.tiny else []) + (["--pjr", args.pjr] if args.pjr else [])

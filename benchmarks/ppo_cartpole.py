@@ -24,13 +24,6 @@ from purerl import ppo
 from purerl.run.bench import env_ceiling_fn, interleaved, measure
 from purerl.run.runner import ProgressBar
 
-# Published reference numbers for the best-known JAX implementation on the same configs (from the issue).
-REFERENCE = {
-    "cpu": {"a": {"compile_s": 4.6, "run_s": 3.2}},
-    "gpu": {"a": {"run_s": 5.9}, "b": {"run_s": 18.3}, "c": {"run_s": 1.6}, "ceiling_c_steps_per_s": 137e6},
-}
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--small", action="store_true", help="CPU-sized run: 8 seeds for (b), 2e6 steps for (c)")
@@ -86,15 +79,6 @@ def main() -> None:
         if "progress_overhead" in r:
             print(f"  {r['row']}: run with the live progress bar {r['run_s_with_progress']:.2f}s "
                   f"({100 * r['progress_overhead']:+.1f}% vs without, medians of runs taken in alternation)")
-    ref = REFERENCE["gpu" if device.platform == "gpu" else "cpu"]
-    print(f"\nreference ({'H100' if device.platform == 'gpu' else '2-core CPU'}), best-known JAX implementation: {ref}")
-    for r in results:
-        key = r["row"][0]
-        if key in ref and "run_s" in ref[key] and not (args.small and key in "bc"):
-            line = f"  {key}: run speed-up {ref[key]['run_s'] / r['run_s']:.2f}x"
-            if "compile_s" in ref[key]:
-                line += f", compile speed-up {ref[key]['compile_s'] / r['compile_s']:.2f}x"
-            print(line)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"device": str(device), "jax": jax.__version__, "small": args.small,

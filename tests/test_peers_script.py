@@ -3,7 +3,10 @@ worker gets), the table's ratios and labels from fake worker results, and the Pu
 
 import ast
 import importlib
+import json
 import os
+import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -88,17 +91,20 @@ def test_table_live_peers(peers):
     assert sac_run.split("|")[2] == " - " and "0.33 (rejax)" in sac_run  # PureJaxRL has no SAC
 
 
-def test_table_quoted_never_in_ratio(peers):
-    res = {"ppo1": _res((2.0, 3.0, 500.0), (4.0, 3.5, 480.0))}
-    lines, table = peers.build_table(res, {"backend": "cpu", "pjr_live": False, "header": "H"})
-    pj = table[0]["systems"]["purejaxrl"]
-    assert pj["quoted"] and pj["run_s"] == peers.PUREJAXRL_QUOTED["ppo1"]["run_s"]
-    assert table[0]["ratio_run"] == pytest.approx(3.0 / 3.5) and table[0]["fastest_peer_run"] == "rejax"
-    assert "quoted" in lines[2]
-    # quoted CPU figures never stand beside GPU or tiny-budget measurements
-    for meta in ({"backend": "gpu"}, {"backend": "cpu", "tiny": True}):
-        _, table = peers.build_table(res, {**meta, "pjr_live": False})
-        assert "purejaxrl" not in table[0]["systems"]
+def test_table_without_pjr_says_not_run(peers):
+    """Without --pjr the PureJaxRL column says "not run" in the PPO rows (no figures from elsewhere stand in),
+    and the ratio is over the peers measured."""
+    res = {"ppo1": _res((2.0, 3.0, 500.0), (4.0, 3.5, 480.0)), "sac": _res((6.0, 10.0, -150.0), (6.0, 30.0, -1000.0))}
+    for meta in ({"backend": "cpu"}, {"backend": "gpu"}, {"backend": "cpu", "tiny": True}):
+        lines, table = peers.build_table(res, {**meta, "pjr_live": False, "header": "H"})
+        assert not hasattr(peers, "PUREJAXRL_QUOTED") and "purejaxrl" not in table[0]["systems"]
+        assert table[0]["ratio_run"] == pytest.approx(3.0 / 3.5) and table[0]["fastest_peer_run"] == "rejax"
+        assert lines[2].split("|")[2] == " PureJaxRL "
+        for ln in lines:
+            if ln.startswith("| PPO") or ln.startswith("| `ppo1`: compile (") or "`ppo1`: final return" in ln:
+                assert ln.split("|")[2] == " not run ", ln
+            if ln.startswith("| SAC") or ln.startswith("| `sac`: compile ("):
+                assert ln.split("|")[2] == " - ", ln   # PureJaxRL has no SAC: nothing to run
 
 
 def test_table_failed_peer(peers):
@@ -140,3 +146,51 @@ def test_prepare_pjr(peers, tmp_path):
     (src / "wrappers.py").write_text(WRAPPERS.replace("import navix as nx\n", ""))
     with pytest.raises(SystemExit, match="navix"):
         peers.prepare_pjr(tmp_path / "out2", tmp_path / "checkout")
+
+
+def _git(*args, cwd):
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd, check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def test_peers_env_prepares_purejaxrl_at_the_pinned_commit(tmp_path):
+    """benchmarks/peers_env.sh --pjr-only URL clones URL with git, checks out PUREJAXRL_COMMIT (not the newest
+    commit) and prepares the folder as --prepare-pjr does; a commit the URL lacks is one error line."""
+    repo = tmp_path / "upstream"
+    (repo / "purejaxrl").mkdir(parents=True)
+    _git("init", "-q", cwd=repo)
+    (repo / "purejaxrl" / "ppo.py").write_text("# pinned\nfrom wrappers import LogWrapper\n")
+    (repo / "purejaxrl" / "wrappers.py").write_text(WRAPPERS)
+    _git("add", ".", cwd=repo)
+    _git("commit", "-q", "-m", "pinned", cwd=repo)
+    pinned = _git("rev-parse", "HEAD", cwd=repo)
+    (repo / "purejaxrl" / "ppo.py").write_text("# newer\n")
+    _git("commit", "-q", "-am", "newer", cwd=repo)
+    env = dict(os.environ, PUREJAXRL_COMMIT=pinned, PEERS_DIR=str(tmp_path / "peers"),
+               PEERS_VENV=str(tmp_path / "no-venv"), PEERS_PYTHON=sys.executable)
+    script = BENCHMARKS / "peers_env.sh"
+    subprocess.run(["bash", str(script), "--pjr-only", str(repo)], env=env, check=True, cwd=tmp_path,
+                   capture_output=True, text=True)
+    out = tmp_path / "peers" / "purejaxrl"
+    assert (out / "pjr_ppo.py").read_text() == "# pinned\nfrom wrappers import LogWrapper\n"
+    assert "# import navix as nx" in (out / "wrappers.py").read_text()
+    assert f"commit {pinned}" in (out / "SOURCE.txt").read_text().splitlines()
+    assert not (tmp_path / "no-venv").exists()                      # --pjr-only makes no venv
+    missing = subprocess.run(["bash", str(script), "--pjr-only", str(repo)], cwd=tmp_path, capture_output=True,
+                             text=True, env={**env, "PUREJAXRL_COMMIT": "0" * 40})
+    assert missing.returncode == 1 and f"commit {'0' * 40} is not in {repo}" in missing.stderr
+
+
+def test_peers_env_pins_its_versions():
+    """Every package the peers' environment installs is pinned, and PureJaxRL's pinned commit is the one the
+    CPU results file names."""
+    text = (BENCHMARKS / "peers_env.sh").read_text()
+    packages = re.search(r"^PEERS_PACKAGES=\((.*)\)$", text, re.MULTILINE).group(1).split()
+    assert packages and all(re.fullmatch(r'"[a-z0-9_-]+==[0-9][0-9a-z.]*"', p) for p in packages), packages
+    assert '"rejax==0.1.3"' in packages and '"gymnax==0.0.9"' in packages
+    assert 'jax="jax==$PEERS_JAX"' in text and '"jaxlib==$PEERS_JAX"' in text and "PEERS_JAX:-0.9.2" in text
+    commit = re.search(r"PUREJAXRL_COMMIT:-([0-9a-f]+)\}", text).group(1)
+    assert len(commit) == 40
+    results = json.loads((BENCHMARKS.parent / "docs" / "results" / "peers-cpu.json").read_text())
+    named = results["systems"]["purejaxrl"]["version"]                 # "commit 31756b1"
+    assert named.startswith("commit ") and commit.startswith(named.split()[1])

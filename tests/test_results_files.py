@@ -174,3 +174,47 @@ def test_readme_presets_table_is_the_presets_reaches_lines():
         assert int(run_s) == run, (name, run_s, reaches)
         # measured where and when the paragraph above the table says
         assert re.search(r"\d{4}-\d{2}-\d{2}", reaches).group(0) in intro and "jax 0.9.2" in reaches, (name, reaches)
+
+
+# Paths of the machines purerl was written on and the tools there: a clone has none of them.
+OUTSIDE = ("../shared", "/work/", "/root/", ".mirror", "wheels.sh", "`fetch` tool", "$OUT/")
+
+
+def _tracked_files() -> list[Path]:
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    names = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    return [ROOT / n for n in names.decode().split("\0") if n and not n.startswith("tests/")]
+
+
+def test_repository_names_nothing_outside_itself():
+    """No tracked file outside tests/ (code, docs, benchmarks, results files, README) needs or names a folder
+    beside the checkout, a path of one machine or a tool that a clone does not have."""
+    found = []
+    for path in _tracked_files():
+        if not path.is_file():
+            continue
+        try:
+            text = path.read_text()
+        except UnicodeDecodeError:
+            continue
+        for i, line in enumerate(text.splitlines(), 1):
+            found += [f"{path.relative_to(ROOT)}:{i}: {word}" for word in OUTSIDE if word in line]
+    assert not found, "\n".join(found)
+
+
+def test_results_record_their_command_relative_to_the_repository():
+    """provenance() records the command with paths inside the checkout relative to it, and every results
+    file's command reads that way."""
+    provenance = benchmark("provenance")
+    p = provenance.provenance([str(BENCHMARKS / "algorithms.py"), "--out-dir", str(ROOT / "docs"), "/elsewhere"])
+    assert p["command"] == "python benchmarks/algorithms.py --out-dir docs /elsewhere"
+    assert isinstance(p["load_average"], float)
+    commands = [r["provenance"]["command"] for runs in _load("algorithms")["runs"].values() for r in runs]
+    commands += [_load("claims")["provenance"]["command"]]
+    for command in commands:
+        script = command.split()[1]
+        assert script.startswith("benchmarks/") and not Path(script).is_absolute(), command
