@@ -320,10 +320,14 @@ def plot_command(args: argparse.Namespace) -> Path:
                           reps=args.reps, seed=args.seed, max_points=args.points, top=args.top)
     print(f"wrote {path} and {path.with_suffix('.json')} (the curves and bands drawn)")
     envs = {c["env"] for c in curves}
-    if args.aggregate and len(envs) > 1:
-        prof = plot.plot_profile(args.dirs, path.with_name(path.stem + "_profile.png"), metric=args.metric,
-                                 labels=args.label, seed=args.seed)
-        print(f"wrote {prof} (performance profile over {len(envs)} envs)")
+    if args.aggregate and len(envs) > 1:   # the profile is extra: runs it cannot compare skip it with a note
+        try:
+            prof = plot.plot_profile(args.dirs, path.with_name(path.stem + "_profile.png"), metric=args.metric,
+                                     labels=args.label, seed=args.seed)
+        except ValueError as e:
+            print(f"no performance profile: {e}")
+        else:
+            print(f"wrote {prof} (performance profile over {len(envs)} envs)")
     return path
 
 
@@ -591,7 +595,8 @@ The file is loaded back and checked against the policy before the command ends."
                     "with --aggregate)")
     pl.add_argument("--aggregate", action="store_true",
                     help="IQM curves with stratified-bootstrap 95%% bands (numbers also in OUT's .json); runs of "
-                    "several envs also give OUT_profile.png, a performance profile of the final values")
+                    "several envs also give OUT_profile.png, a performance profile of the final values, when every "
+                    "method has a run of every env (otherwise a note says why there is none)")
     pl.add_argument("--reps", type=int, default=2000, help="bootstrap resamples per log point (default "
                     "%(default)s)")
     pl.add_argument("--points", type=int, default=200, help="the curve and band at this many log points spread "

@@ -431,3 +431,18 @@ def test_a_sweep_directory_plots_one_curve_per_config(tmp_path, capsys):
     (sw / "metrics.npz").unlink()
     with pytest.raises(ValueError, match="sweep.json but no metrics.npz"):
         plot.plot_runs([sw], tmp_path / "x.png")
+
+
+def test_aggregate_plot_of_runs_no_profile_can_compare_skips_the_profile_with_a_note(tmp_path, capsys):
+    """`purerl plot A B --aggregate` over two tasks whose runs a performance profile cannot compare (ppo only on
+    one, a2c only on the other): the IQM plot is written and the optional profile skipped with a note, exit 0."""
+    from purerl import cli
+
+    pts = np.ones((1, 20))
+    a = _fake_run(tmp_path / "a", "ppo", "CartPole-v1", np.array([[100.0], [300.0]]) * pts)
+    b = _fake_run(tmp_path / "b", "a2c", "Pendulum-v1", np.array([[-900.0], [-300.0]]) * pts)
+    code = cli.main(["plot", str(a), str(b), "--aggregate", "--reps", "20", "--out", str(tmp_path / "p.png")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert (tmp_path / "p.png").is_file() and not (tmp_path / "p_profile.png").exists()
+    assert "no performance profile: ppo has no run on Pendulum-v1" in out, out
