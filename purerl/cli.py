@@ -48,9 +48,12 @@ def setup_compilation_cache(cache_dir: str | None) -> None:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with a one-line error (the usage it would print is one `--help` away) and an epilog that may
-    be a function, called only when the help is shown: listing an algorithm's config fields imports it, and
-    with it jax, which a command such as `purerl presets` or `purerl plot` does not need."""
+    """argparse with a one-line error (the usage it would print is one `--help` away) from the command that
+    met the bad argument, naming the option meant where it can tell (a misspelt option, a value given without
+    its option, an option before the command or algorithm it belongs to), and an epilog and argument helps that
+    may be functions, called only when the help is shown: listing an algorithm's config fields or the env
+    suites imports them, and with them jax, which a command such as `purerl presets` or `purerl plot` does not
+    need."""
 
     @property
     def epilog(self) -> str | None:
@@ -61,8 +64,92 @@ class _Parser(argparse.ArgumentParser):
     def epilog(self, value: Any) -> None:
         self.__dict__["_epilog"] = value
 
+    def format_help(self) -> str:
+        for action in self._actions:
+            if callable(getattr(action, "lazy_help", None)):
+                action.help = action.lazy_help()
+        return super().format_help()
+
     def error(self, message: str):  # type: ignore[override]
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        args = sys.argv[1:] if args is None else list(args)
+        self._check_order(args)
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras:   # this command's own arguments: the error is its own, not its parent's
+            self.error(self._unrecognized(extras))
+        return namespace, extras
+
+    def _check_order(self, args: list[str]) -> None:
+        """An option before the command (or algorithm) it belongs to: `purerl train --env CartPole-v1 ppo`."""
+        choices = next((a.choices for a in self._actions if isinstance(a, argparse._SubParsersAction)), None)
+        if not choices or not args or not args[0].startswith("-") or args[0] in ("-h", "--help", "--version"):
+            return
+        at = next((i for i, a in enumerate(args) if a in choices), None)
+        if at is None:
+            return
+        import shlex
+
+        what = "algorithm" if self.prog.endswith(" train") else "command"
+        fixed = shlex.join(args[at:at + 1] + args[at + 1:] + args[:at])   # the options after what follows it
+        self.error(f"the {what} comes before its options: {self.prog} {fixed}")
+
+    def _unrecognized(self, extras: list[str]) -> str:
+        """The first argument this command does not take, with the option most likely meant."""
+        import difflib
+
+        options = [o for a in self._actions for o in a.option_strings if o.startswith("--")]
+        token = extras[0]
+        if token.startswith("-") and len(token) > 1:
+            name = token.split("=", 1)[0]
+            dashed = name.replace("_", "-")
+            if dashed == "--total-timesteps" and dashed not in options and "--steps" in options:
+                dashed = "--steps"   # bench's name for it
+            guess = dashed if dashed in options else next(iter(difflib.get_close_matches(dashed, options, 1, 0.75)),
+                                                          None)
+            return f"unrecognized option {name}" + (f"; did you mean {guess}?" if guess else "")
+        try:
+            float(token)
+            number = True
+        except ValueError:
+            number = False
+        if "--env" in options and not number:
+            return f"unexpected argument {token!r}; an env is given with its option: --env {token}"
+        return f"unexpected argument {token!r}"
+
+
+class _Version(argparse.Action):
+    """``purerl --version``: purerl's version with jax's and Python's (read without importing jax)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        import platform
+        from importlib import metadata
+
+        import purerl
+
+        try:
+            jax_version = metadata.version("jax")
+        except metadata.PackageNotFoundError:
+            jax_version = "not installed"
+        print(f"purerl {purerl.__version__} (jax {jax_version}, Python {platform.python_version()})")
+        parser.exit(0)
+
+
+def _env_help() -> str:
+    """The --env help: every suite's ids, read from purerl.envs.SUITES."""
+    from purerl.envs import SUITES
+
+    kinds = [f"{s.prefix}<name>" for s in SUITES if s.prefix]
+    bare = [f"a {s.title} name such as CartPole-v1" for s in SUITES if not s.prefix]
+    return f"env id: {', '.join(bare + kinds[:-1])} or {kinds[-1]}; default: the Config's"
+
+
+def _env_arg(g: Any) -> None:
+    g.add_argument("--env", default=None, help="env id; default: the Config's").lazy_help = _env_help
 
 
 def _count(text: str) -> int:
@@ -259,8 +346,8 @@ def eval_command(args: argparse.Namespace) -> dict:
         band = f"[{r['iqm_ci'][0]:.1f}, {r['iqm_ci'][1]:.1f}]"
         print(f"  {mode:<14}{r['mean']:>10.1f}{r['std']:>10.1f}{r['min']:>10.1f}{r['max']:>10.1f}"
               f"{r['iqm']:>10.1f}  {band:<20}{per_seed}")
-    print(f"  IQM: interquartile mean over the {run.seeds} seeds' mean returns; CI: stratified bootstrap over seeds, "
-          f"{stats.REPS} resamples")
+    over = "the seed's mean return" if run.seeds == 1 else f"the {run.seeds} seeds' mean returns"
+    print(f"  IQM: interquartile mean over {over}; CI: stratified bootstrap over seeds, {stats.REPS} resamples")
     print(f"  wrote {rundir.write_eval_report(report, args.out)}")
     return report
 
@@ -479,8 +566,7 @@ def _config_args(p: argparse.ArgumentParser, what: str) -> None:
     src.add_argument("--preset", default=None, help="start from a shipped preset (`purerl presets` lists them)")
     src.add_argument("--config", default=None, metavar="FILE",
                      help="start from a TOML/JSON file with a [config] table, or a run's config.json")
-    g.add_argument("--env", default=None,
-                   help="env id (gymnax name, brax/<name>, playground/<name> or craftax/<name>); default: the Config's")
+    _env_arg(g)
     g.add_argument("--total-timesteps", type=_count, default=None, help=f"env steps per {what} (1e6 works)")
     g.add_argument("--num-envs", type=_count, default=None, help=f"parallel environments per {what}")
     g.add_argument("--set", action="append", metavar="FIELD=VALUE",
@@ -502,6 +588,7 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
     p = _Parser(prog="purerl", description="purerl: policy-gradient RL as fused JAX programs.\n\n" +
                                 __doc__.split("\n\n")[1], formatter_class=fmt)
+    p.add_argument("--version", action=_Version, help="print purerl's version (with jax's and Python's) and exit")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     t = sub.add_parser("train", help="train an agent into a run directory",
@@ -547,8 +634,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", default=None, help="report path (default DIR/eval.json)")
     _common(e)
 
-    v = sub.add_parser("render", help="render an episode of a trained run (HTML for Brax, GIF for gymnax)")
-    v.add_argument("dir")
+    v = sub.add_parser("render", help="render an episode of a trained run (HTML for Brax, GIF for gymnax)",
+                       description="Play one episode of the run in DIR with its trained policy (the mode, or "
+                       "--stochastic) and its saved observation statistics, and draw it: DIR/render.html, Brax's "
+                       "interactive viewer, for a Brax env (open it in a browser; it loads its scripts from the "
+                       "internet), DIR/render.gif, an animated GIF with the step and return on each frame, for a "
+                       "gymnax env that has a renderer (classic control and the ones gymnax draws).")
+    v.add_argument("dir", metavar="DIR")
     v.add_argument("--out", default=None, help="output path (default DIR/render.html or DIR/render.gif)")
     v.add_argument("--seed-index", type=int, default=0, help="which of the run's seeds to render")
     v.add_argument("--seed", type=int, default=0, help="PRNG seed of the rendered episode")
@@ -616,7 +708,7 @@ The file is loaded back and checked against the policy before the command ends."
     src = g.add_mutually_exclusive_group()
     src.add_argument("--preset", default=None, help="start from a shipped preset (`purerl presets` lists them)")
     src.add_argument("--config", default=None, metavar="FILE", help="start from a TOML/JSON config file")
-    g.add_argument("--env", default=None, help="env id (gymnax name or brax/<name>); default: the Config's")
+    _env_arg(g)
     g.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override any config field (repeatable)")
     b.add_argument("--num-envs", type=_count_list, default=None, metavar="N1,N2,...",
                    help="parallel envs per seed at each point (default: the config's)")
@@ -649,7 +741,10 @@ The file is loaded back and checked against the policy before the command ends."
     _cluster_args(w)
     _common(w)
 
-    sub.add_parser("presets", help="list the shipped presets and the returns they reach")
+    sub.add_parser("presets", help="list the shipped presets and the returns they reach",
+                   description="One line per shipped preset (purerl/presets/NAME.toml): its name, algorithm, env "
+                   "and the return it reaches as measured by benchmarks/presets.py. Start from one with "
+                   "`purerl train ALGO --preset NAME`.")
     return p
 
 

@@ -380,16 +380,20 @@ def config_from_dict(config_cls: type, values: dict, source: str = "config") -> 
     return config_cls(**kwargs)
 
 
+SWITCH_WORDS = {True: ("true", "yes", "on", "1"), False: ("false", "no", "off", "0")}   # a switch's --set spellings
+
+
 def _coerce(text: str, default: Any, name: str) -> Any:
     t = text.strip()
     if t.lower() in ("none", "null"):
         return None
     if isinstance(default, bool):
-        if t.lower() in ("1", "true", "yes", "on"):
+        if t.lower() in SWITCH_WORDS[True]:
             return True
-        if t.lower() in ("0", "false", "no", "off"):
+        if t.lower() in SWITCH_WORDS[False]:
             return False
-        raise ValueError(f"config field `{name}` expects true/false, got {text!r}")
+        spellings = ", ".join(f"{on}/{off}" for on, off in zip(SWITCH_WORDS[True], SWITCH_WORDS[False]))
+        raise ValueError(f"config field `{name}` is a switch: give one of {spellings} (any case), got {text!r}")
     if isinstance(default, tuple):
         inner = t.strip("()[] ")
         parts = inner[:-1].split(",") if inner.endswith(",") else inner.split(",")  # "64," is (64,)

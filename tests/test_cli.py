@@ -234,3 +234,105 @@ def test_train_refuses_a_sweep_directory_and_a_run_without_overwrite_leaving_the
         err = capsys.readouterr().err
         assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
     assert {d: digest(d) for d in (sw, run)} == before
+
+
+# ----------------------------------------------------------------------------- what the command line says
+
+@pytest.mark.parametrize("argv, says", [
+    (["train", "ppo", "--total_timesteps", "1000"],
+     "purerl train ppo: error: unrecognized option --total_timesteps; did you mean --total-timesteps? "
+     "(see `purerl train ppo --help`)"),
+    (["train", "ppo", "--num_envs=8"], "unrecognized option --num_envs; did you mean --num-envs?"),
+    (["train", "ppo", "CartPole-v1"], "purerl train ppo: error: unexpected argument 'CartPole-v1'; an env is given "
+                                      "with its option: --env CartPole-v1 (see `purerl train ppo --help`)"),
+    (["sweep", "ppo", "CartPole-v1"], "purerl sweep: error: unexpected argument 'CartPole-v1'; an env is given"),
+    (["train", "--env", "CartPole-v1", "ppo", "--seeds", "2"],
+     "purerl train: error: the algorithm comes before its options: purerl train ppo --seeds 2 --env CartPole-v1"),
+    (["--no-cache", "eval", "runs/x"], "purerl: error: the command comes before its options: purerl eval runs/x "
+                                       "--no-cache"),
+    (["bench", "ppo", "--total_timesteps", "5"], "purerl bench: error: unrecognized option --total_timesteps; did "
+                                                 "you mean --steps?"),
+    (["train", "ppo", "--set", "normalize_obs=maybe", "--no-cache"],
+     "config field `normalize_obs` is a switch: give one of true/false, yes/no, on/off, 1/0 (any case), got "
+     "'maybe'"),
+])
+def test_a_mistyped_command_line_is_one_line_naming_what_was_meant(argv, says, capsys):
+    from purerl import cli
+
+    try:
+        code = cli.main(argv)
+    except SystemExit as e:   # argparse's own errors
+        code = e.code
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and says in err, err
+
+
+def test_version_and_every_command_and_env_option_described(capsys):
+    """`purerl --version`; every command has a description in its --help; each --env help lists every suite's
+    ids, read from purerl.envs.SUITES."""
+    from importlib import metadata
+
+    import purerl
+    from purerl import cli
+    from purerl.envs import SUITES
+
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--version"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0 and out.startswith(f"purerl {purerl.__version__} (jax {metadata.version('jax')}, Python ")
+    assert purerl.__version__ == metadata.version("purerl")
+    commands = next(a for a in cli.build_parser()._actions if a.dest == "command").choices
+    assert {"train", "resume", "eval", "render", "export", "plot", "bench", "sweep", "presets"} <= set(commands)
+    for name, parser in commands.items():
+        assert parser.description and len(parser.description) > 40, name
+    algos = next(a for a in commands["train"]._actions if a.dest == "algo").choices
+    for name, parser in [("bench", commands["bench"]), ("sweep", commands["sweep"]), ("train ppo", algos["ppo"])]:
+        text = " ".join(parser.format_help().split())
+        for suite in SUITES:
+            assert (f"{suite.prefix}<name>" if suite.prefix else "CartPole-v1") in text, (name, suite.prefix)
+
+
+def test_resume_into_a_locked_run_names_no_out_option(tmp_path, capsys):
+    """`purerl resume` has no --out: its refusal of a locked run says to wait, not to choose another --out."""
+    import socket
+    import subprocess
+    import sys
+
+    from purerl import cli, ppo
+    from purerl.run import rundir
+
+    run = tmp_path / "run"
+    rundir.write_config(run, "ppo", ppo.Config(env="CartPole-v1", num_envs=4, num_steps=32, total_timesteps=1024,
+                                               hidden_sizes=(16, 16)), 1, 0)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (run / ".lock").write_text(f"{socket.gethostname()} {sleeper.pid}")
+        code = cli.main(["resume", str(run), "--no-cache", "--no-progress"])
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"{run} is being written by another purerl run" in err and "wait for it to finish." in err, err
+    assert "--out" not in err
+
+
+def test_eval_of_one_seed_speaks_of_one_seed(tmp_path, monkeypatch, capsys):
+    """`purerl eval`'s IQM line: "over the seed's mean return" for one seed, "over the 3 seeds'" for three."""
+    import types
+
+    from purerl import cli
+    from purerl.run import rundir
+
+    for seeds, says in ((1, "IQM: interquartile mean over the seed's mean return;"),
+                        (3, "IQM: interquartile mean over the 3 seeds' mean returns;")):
+        run = types.SimpleNamespace(algo="ppo", config=types.SimpleNamespace(env="CartPole-v1"), seeds=seeds, step=4,
+                                    path=tmp_path)
+        mode = {"mean": 1.0, "std": 0.0, "min": 1.0, "max": 1.0, "per_seed_mean": [1.0] * seeds, "iqm": 1.0,
+                "iqm_ci": [1.0, 1.0]}
+        monkeypatch.setattr(rundir, "load", lambda *a, **k: run)
+        monkeypatch.setattr(rundir, "eval_report", lambda *a, **k: {"run": str(tmp_path), "deterministic": mode,
+                                                                    "stochastic": mode})
+        assert cli.main(["eval", str(tmp_path), "--no-cache"]) == 0
+        out = capsys.readouterr().out
+        assert says in out and "1 seeds" not in out, out

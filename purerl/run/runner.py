@@ -476,7 +476,7 @@ def resume(out: str | Path, *, progress: bool = False, loggers: tuple = (), eval
     mod = rundir.algo_module(body["algo"])
     cfg = config_from_dict(mod.Config, body["config"], source=str(out / "config.json"))
     trainer = mod.make(cfg.validate())
-    with rundir.RunLock(out):
+    with rundir.RunLock(out, flag=None):   # resume writes where the run is: no other directory to offer
         if ckpt.latest_step(out / "checkpoints") is None:
             raise ValueError(f"{out} has no checkpoint to resume from (the run stopped before its first save): "
                              f"start it again with `purerl train {body['algo']} --config {out / 'config.json'} "
