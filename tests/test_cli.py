@@ -336,3 +336,27 @@ def test_eval_of_one_seed_speaks_of_one_seed(tmp_path, monkeypatch, capsys):
         assert cli.main(["eval", str(tmp_path), "--no-cache"]) == 0
         out = capsys.readouterr().out
         assert says in out and "1 seeds" not in out, out
+
+
+@pytest.mark.parametrize("seeds", [1, 2])
+def test_the_progress_bar_draws_its_complete_line_once(seeds):
+    """The bar's 100% line is drawn once, at close, with the last return: not also by the last report or by the
+    return shown after the last chunk (a log or a notebook showed it twice)."""
+    import io
+
+    from purerl.run.progressbar import ProgressBar
+
+    buf = io.StringIO()
+    bar = ProgressBar(seeds, file=buf)
+    bar.start(10, 100)
+    bar.bar.mininterval = 0      # draw at every report, as a slow run does
+    for update in range(1, 11):
+        bar({"update": update, "episode_return": 5.0 * update} if seeds == 1 else {"update": update})
+    if seeds > 1:
+        bar.show_return(7.5)     # the runner's mean over seeds after the last chunk
+    bar.close()
+    frames = [f for f in buf.getvalue().replace("\n", "\r").split("\r") if f.strip()]
+    complete = [f for f in frames if "100%" in f]
+    assert len(complete) == 1, frames
+    assert "1.00k/1.00k" in complete[0] and f"ret={50.0 if seeds == 1 else 7.5}" in complete[0], complete
+    assert len(frames) > 3       # drawn along the way too

@@ -11,7 +11,8 @@ __all__ = ["ProgressBar"]
 
 class ProgressBar:
     """Host side of the in-jit progress callback: a tqdm bar over env steps (per seed) with the rate, ETA
-    and, for one seed, the latest episode return."""
+    and, for one seed, the latest episode return. The complete bar (100%) is drawn once, by :meth:`close`:
+    the last report and a return shown after it only update what that line will say."""
 
     def __init__(self, seeds: int, initial_updates: int = 0, file: Any = None):
         self.seeds = seeds
@@ -38,7 +39,10 @@ class ProgressBar:
         steps = int(payload["update"]) * self.steps_per_update
         with self._lock:
             if steps > self._done:
-                self.bar.update(steps - self._done)
+                if steps >= self.bar.total:   # the last report: close() draws the complete bar
+                    self.bar.n = self.bar.total
+                else:
+                    self.bar.update(steps - self._done)
                 self._done = steps
             if "episode_return" in payload:
                 ret = float(payload["episode_return"])
@@ -49,7 +53,7 @@ class ProgressBar:
         """Show a return computed on the host (the mean over seeds after a chunk)."""
         if self.bar is not None and value == value:
             with self._lock:
-                self.bar.set_postfix(ret=f"{value:.1f}")
+                self.bar.set_postfix(ret=f"{value:.1f}", refresh=self.bar.n < self.bar.total)
 
     def close(self) -> None:
         if self.bar is not None:
