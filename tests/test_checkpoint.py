@@ -122,3 +122,91 @@ def test_a_failed_replace_keeps_the_old_checkpoint(tmp_path, monkeypatch):
     state, meta = ckpt.restore(where, template)
     assert meta == {"v": "new"}
     _assert_tree_equal(state, _tree(2.0, 2))
+
+
+# --- a damaged checkpoint in a run directory: one line naming it and the newest step that still loads ---------
+
+def _damage(step_dir):
+    """Overwrite the array data of checkpoint ``step_dir`` (the chunk files of its state) with random bytes of
+    the same sizes, as a bad disk or a copy gone wrong would."""
+    rng = np.random.default_rng(7)
+    files = [f for f in (step_dir / "state").glob("ocdbt.process_*/d/*") if f.is_file()]
+    assert files
+    for f in files:
+        f.write_bytes(rng.integers(0, 256, f.stat().st_size, dtype=np.uint8).tobytes())
+
+
+def _snapshot(directory):
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def _cli(*args):
+    """``purerl ARGS --no-cache`` in this process: (exit code, stdout and stderr)."""
+    import contextlib
+    import io
+
+    from purerl import cli
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        code = cli.main([*args, "--no-cache"])
+    return code, out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def damaged_run(tmp_path_factory):
+    """A 6-update PPO run that kept checkpoints 4 and 6, with checkpoint 6's array data overwritten."""
+    from purerl.run import runner
+
+    out = tmp_path_factory.mktemp("damaged") / "run"
+    outcome = runner.train("ppo", CONFIGS["ppo"][1], out, checkpoint_every=2)
+    assert outcome.error is None and not outcome.interrupted
+    assert sorted(int(p.name) for p in (out / "checkpoints").iterdir()) == [4, 6]
+    _damage(out / "checkpoints" / "6")
+    return out
+
+
+def test_a_damaged_checkpoint_names_the_newest_step_that_loads(damaged_run):
+    from purerl.run import rundir
+
+    newest = damaged_run / "checkpoints" / "6"
+    with pytest.raises(ValueError) as raised:
+        rundir.load(damaged_run)
+    text = str(raised.value)
+    assert isinstance(raised.value, ckpt.CheckpointUnreadable) and (raised.value.step, raised.value.loads) == (6, 4)
+    assert f"checkpoint {newest} is damaged" in text and "checkpoint 4 still loads: --step 4" in text
+    assert "\n" not in text and len(text) < 600
+    assert rundir.load(damaged_run, step=4).step == 4          # what the message points to does load
+    before = _snapshot(damaged_run)
+    for command, how in (("eval", "--step 4 reads it"), ("export", "--step 4 reads it"),
+                         ("resume", f"delete {newest} to make it the newest")):
+        code, text = _cli(command, str(damaged_run))
+        assert code == 2 and text.count("\n") == 1 and text.startswith("purerl: error: "), (command, text)
+        assert f"checkpoint {newest} is damaged" in text and f"checkpoint 4 still loads: {how}" in text, text
+    assert _snapshot(damaged_run) == before                    # nothing written, nothing deleted
+    code, text = _cli("eval", str(damaged_run), "--step", "4", "--episodes", "1")
+    assert code == 0, text
+
+
+def test_resume_continues_from_the_step_that_loads_once_the_damaged_one_is_deleted(damaged_run, tmp_path):
+    from purerl.run import rundir, runner
+
+    run = tmp_path / "run"
+    shutil.copytree(damaged_run, run)
+    shutil.rmtree(run / "checkpoints" / "6")                   # as resume's message says
+    outcome = runner.resume(run)
+    assert outcome.error is None and not outcome.interrupted
+    assert rundir.load(run).step == 6                          # updates 5 and 6 ran again from checkpoint 4
+
+
+def test_no_checkpoint_that_loads_is_said(damaged_run, tmp_path):
+    from purerl.run import rundir
+
+    run = tmp_path / "run"
+    shutil.copytree(damaged_run, run)
+    _damage(run / "checkpoints" / "4")
+    with pytest.raises(ValueError, match=f"no checkpoint in {run / 'checkpoints'} loads") as raised:
+        rundir.load(run)
+    assert raised.value.loads is None and f"checkpoint {run / 'checkpoints' / '6'} cannot be restored" in str(raised.value)
+    code, text = _cli("export", str(run))
+    assert code == 2 and text.count("\n") == 1 and "no checkpoint in" in text, text

@@ -17,12 +17,12 @@ Typed PRNG keys are stored as their raw key data and re-wrapped on restore; arra
 ``Data`` has some, e.g. ``act`` of a model without actuator activations), which orbax refuses to write, are
 stored as one-element stand-ins and restored as the template's empty arrays. A checkpoint that does not
 match the template (another config, algorithm or seed count) or that is unreadable raises a ``ValueError``
-that says which.
+that says which; one whose files are damaged (bytes overwritten, a truncated copy) is a
+:class:`CheckpointUnreadable` (a ``ValueError`` too) naming the newest other step that still restores, if any.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ import numpy as np
 
 from purerl.core.keys import is_typed_key
 
-__all__ = ["latest_step", "restore", "save"]
+__all__ = ["CheckpointUnreadable", "latest_step", "restore", "save"]
 
 
 def _storable(x: Any) -> Any:
@@ -108,11 +108,48 @@ def latest_step(directory: str | Path) -> int | None:
         return mngr.latest_step()
 
 
-def restore(directory: str | Path, template: Any, step: int | None = None) -> tuple[Any, dict]:
-    """``(state, meta)`` from checkpoint ``step`` (default: the newest) with the structure, shapes and dtypes
-    of ``template`` (e.g. ``jax.eval_shape(trainer.init, key)``)."""
+class CheckpointUnreadable(ValueError):
+    """Checkpoint :attr:`step` in :attr:`directory` could not be restored (:attr:`reason`, one line): its files
+    are damaged, or it holds another state than the template's. :attr:`loads` is the newest other step of the
+    directory that restores into the same template (then the failing one is damaged), or ``None`` if none
+    does. The one-line message says both, and ``how`` to use the step that loads (by default: delete the
+    damaged one, which makes an older step the newest)."""
+
+    def __init__(self, directory: str | Path, step: int, reason: str, loads: int | None, how: str | None = None):
+        self.directory, self.step, self.reason, self.loads = Path(directory), int(step), reason, loads
+        path = self.directory / str(self.step)
+        if loads is None:
+            text = (f"checkpoint {path} cannot be restored into this run's state ({reason}): it is damaged, or it "
+                    f"belongs to another algorithm, config or seed count; no checkpoint in {self.directory} loads")
+        else:
+            text = (f"checkpoint {path} is damaged and cannot be read ({reason}); checkpoint {loads} still loads: "
+                    f"{how or f'delete {path} to make it the newest'}")
+        super().__init__(text)
+
+
+def _reason(e: BaseException) -> str:
+    """One short line for a failed restore: the innermost cause's first line (orbax wraps TensorStore's error,
+    whose text carries the whole store spec), its middle elided past 200 characters."""
+    seen = {id(e)}
+    while (e.__cause__ or e.__context__) is not None and id(e.__cause__ or e.__context__) not in seen:
+        e = e.__cause__ or e.__context__
+        seen.add(id(e))
+    text = " ".join(str(e).split("[tensorstore_spec")[0].split()) or type(e).__name__
+    return text if len(text) <= 200 else f"{text[:90]} ... {text[-100:]}"
+
+
+def _restore_step(mngr: Any, step: int, storable: Any) -> tuple[Any, dict]:
     import orbax.checkpoint as ocp
 
+    meta = mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+    got = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(storable)))["state"]
+    return got, meta
+
+
+def restore(directory: str | Path, template: Any, step: int | None = None) -> tuple[Any, dict]:
+    """``(state, meta)`` from checkpoint ``step`` (default: the newest) with the structure, shapes and dtypes
+    of ``template`` (e.g. ``jax.eval_shape(trainer.init, key)``). A checkpoint that cannot be read into the
+    template is a :class:`CheckpointUnreadable` naming the newest other step that can."""
     directory = Path(directory)
     if not directory.is_dir():
         raise ValueError(f"no checkpoint directory at {directory}")
@@ -125,11 +162,10 @@ def restore(directory: str | Path, template: Any, step: int | None = None) -> tu
             raise ValueError(f"no checkpoint {step} in {directory}; it holds {sorted(mngr.all_steps())} (the two "
                              f"newest of the run are kept)")
         try:
-            meta = mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
-            got = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(storable)))["state"]
-        except (ValueError, KeyError, TypeError, FileNotFoundError, json.JSONDecodeError) as e:
-            raise ValueError(f"checkpoint {directory}/{step} cannot be restored into this run's state (another "
-                             f"algorithm, config or seed count, or a damaged checkpoint): {e}") from e
+            got, meta = _restore_step(mngr, step, storable)
+        except Exception as e:  # noqa: BLE001 - orbax and TensorStore raise bare Exceptions for damaged data
+            raise CheckpointUnreadable(directory, step, _reason(e), _newest_loading(mngr, step, storable)) from None
+    leaves_t, treedef = jax.tree.flatten(template)
     leaves_t, treedef = jax.tree.flatten(template)
     leaves_g = jax.tree.leaves(got)
     if len(leaves_g) != len(leaves_t):
@@ -149,3 +185,14 @@ def restore(directory: str | Path, template: Any, step: int | None = None) -> tu
                              f"run's state has {tuple(t.shape)} {t.dtype}: another config or seed count")
         out.append(jax.numpy.asarray(g))
     return jax.tree.unflatten(treedef, out), meta
+
+
+def _newest_loading(mngr: Any, failed: int, storable: Any) -> int | None:
+    """The newest step other than ``failed`` that restores into ``storable``, or ``None``."""
+    for other in sorted((s for s in mngr.all_steps() if s != failed), reverse=True):
+        try:
+            _restore_step(mngr, other, storable)
+        except Exception:  # noqa: BLE001 - this one does not load either
+            continue
+        return int(other)
+    return None

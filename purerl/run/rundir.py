@@ -384,7 +384,9 @@ def eval_keys(seed: int, seeds: int):
 
 
 def load(path: str | Path, step: int | None = None, **make_kwargs: Any) -> Run:
-    """Rebuild the trainer of the run at ``path`` and restore checkpoint ``step`` (default the newest)."""
+    """Rebuild the trainer of the run at ``path`` and restore checkpoint ``step`` (default the newest). A
+    checkpoint that cannot be read is a ``ValueError`` (:class:`purerl.run.checkpoint.CheckpointUnreadable`)
+    naming it and the newest step that still loads."""
     import jax
 
     from purerl.config import config_from_dict
@@ -399,7 +401,11 @@ def load(path: str | Path, step: int | None = None, **make_kwargs: Any) -> Run:
     if ckpt.latest_step(path / "checkpoints") is None:
         raise ValueError(f"{path} holds no checkpoint of its train state (was it written by an older purerl, or "
                          f"interrupted before its first checkpoint?)")
-    state, meta = ckpt.restore(path / "checkpoints", template, step)
+    try:
+        state, meta = ckpt.restore(path / "checkpoints", template, step)
+    except ckpt.CheckpointUnreadable as e:   # the way to a step that loads, as the commands that load runs take it
+        raise ckpt.CheckpointUnreadable(e.directory, e.step, e.reason, e.loads,
+                                        how=f"--step {e.loads} reads it (step={e.loads} in Python)") from None
     return Run(path, body["algo"], mod, cfg, body["seeds"], body["seed"], trainer, state,
                int(meta.get("updates_done", -1)), meta)
 
