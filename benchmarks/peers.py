@@ -12,7 +12,11 @@ with plain ``jax.jit`` (compile time only), reported on its own line. Within a r
 (imports, builds its program) and reports ready; then the systems take turns: A, B, C compile, A, B, C run
 their compiled program once to warm up, then --runs more times each, alternated (A B C A B C); the next round
 goes in the reverse order. "compile" is ``jax.jit(f).lower(x).compile()``, "run" a later call of the compiled
-program. The table reports medians over rounds and runs, and purerl / the fastest peer measured in this run.
+program. The table reports medians over rounds and runs with the range (min-max) of the single timings in
+brackets, and purerl / the fastest peer measured in this run with the range of the ratios of timings taken side
+by side (the i-th timing of each system). A results file under docs/results/ needs 3 rounds or more (fewer
+are refused there: a spread needs them); ``--rebuild FILE`` rewrites a results file's table from the timings it
+holds, timing nothing.
 "final return": rejax's last evaluation; purerl's and PureJaxRL's mean return of the training episodes that
 ended in the last 5% of updates. A worker that fails is reported as failed (its stderr is in the .log beside
 --out); the other systems go on. --tiny (hidden) cuts every budget to a few thousand steps per seed, 1 round
@@ -73,11 +77,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
-from provenance import cores, cpu_name  # noqa: E402  (this folder's; imports no jax)
+from provenance import command, cores, cpu_name, load_average  # noqa: E402  (this folder's; imports no jax)
 
 RESULTS = ROOT / "docs" / "results"   # peers-cpu.json, peers-gpu.json: the tables the docs show
 
 CPU_ROWS = ("ppo1", "ppo16", "sac", "cli")
+MIN_ROUNDS = 3   # the docs' tables show the spread over rounds: fewer than 3 would not show one
 ALL_ROWS = ("ppo1", "ppo16", "ppo256", "ppo2048", "sac", "cli")
 PEERS = ("purejaxrl", "rejax")
 
@@ -462,10 +467,33 @@ def _cell(v: float | None, unit: str = " s", fmt: str = ".2f") -> str:
     return "-" if v is None else f"{v:{fmt}}{unit}"
 
 
+def _range(values: list[float] | None) -> tuple[float, float] | None:
+    """(min, max) of two or more timings, else None."""
+    return (min(values), max(values)) if values and len(values) > 1 else None
+
+
+def _timed(v: float | None, spread: tuple[float, float] | None, unit: str = " s") -> str:
+    """A median with the range of the timings behind it: ``3.27 s (3.10-3.40)``."""
+    if v is None:
+        return "-"
+    return f"{v:.2f}{unit}" + (f" ({spread[0]:.2f}-{spread[1]:.2f})" if spread else "")
+
+
+def ratio_range(mine: list[float] | None, theirs: list[float] | None) -> tuple[float, float] | None:
+    """The range of purerl / peer over timings taken side by side (the i-th of each system came from the same
+    round, in alternation), or None when there are fewer than two pairs or the lists do not pair up."""
+    if not mine or not theirs or len(mine) != len(theirs) or len(mine) < 2:
+        return None
+    ratios = [m / t for m, t in zip(mine, theirs, strict=True)]
+    return min(ratios), max(ratios)
+
+
 def build_table(res: dict, meta: dict) -> tuple[list[str], list[dict]]:
     """Markdown lines and one JSON record per row from ``compare``'s results. ``meta``: ``backend``, ``tiny``,
     ``pjr_live`` (PureJaxRL measured in this run; without it its PPO cells read "not run"), ``header``,
-    ``rejax`` (its column title)."""
+    ``rejax`` (its column title). Every time is the median over rounds and runs with the range of the
+    single timings in brackets (min-max), every ratio purerl's median over the fastest peer's with the range
+    of the ratios of timings taken side by side."""
     pjr_live = bool(meta.get("pjr_live"))
     lines = [meta.get("header", ""), "",
              f"| workload | PureJaxRL | {meta.get('rejax', 'rejax 0.1.3')} | purerl | purerl / fastest peer |",
@@ -481,12 +509,16 @@ def build_table(res: dict, meta: dict) -> tuple[list[str], list[dict]]:
         for s in ("purerl", *PEERS):
             if s in r:
                 rec["systems"][s] = {k: r[s].get(k) for k in ("compile_s", "run_s", "return")}
+                for k in ("compile_s", "run_s"):
+                    rec["systems"][s][f"{k}_range"] = _range(r[s].get(f"all_{k}"))
                 if "error" in r[s]:
                     rec["systems"][s]["error"] = r[s]["error"]
         # PureJaxRL has PPO only; without --pjr its PPO cells say that it was not run
         not_run = {"purejaxrl"} if not pjr_live and rec["spec"]["algo"] == "ppo" else set()
-        plain = r.get("purerl-jax.jit", {}).get("compile_s")
+        jit = r.get("purerl-jax.jit", {})
+        plain = jit.get("compile_s")
         rec["purerl_compile_s_jax_jit"] = plain
+        rec["purerl_compile_s_jax_jit_range"] = _range(jit.get("all_compile_s"))
 
         def cells(what: str) -> list[str]:
             out = []
@@ -494,21 +526,26 @@ def build_table(res: dict, meta: dict) -> tuple[list[str], list[dict]]:
                 v = rec["systems"].get(s)
                 out.append("not run" if s in not_run and v is None
                            else "failed" if v and "error" in v and v.get(what) is None
-                           else _cell(v.get(what) if v else None))
+                           else _timed(v.get(what), v.get(f"{what}_range")) if v else "-")
             return out
 
-        for key, what, title, mine in (
-                ("run", "run_s", "run", rec["systems"]["purerl"]["run_s"]),
-                ("compile", "compile_s", "compile (`purerl.jit`)", rec["systems"]["purerl"]["compile_s"]),
-                ("compile_jax_jit", "compile_s", "compile with plain `jax.jit`", plain)):
+        for key, what, title, mine, mine_all in (
+                ("run", "run_s", "run", rec["systems"]["purerl"]["run_s"], r["purerl"].get("all_run_s")),
+                ("compile", "compile_s", "compile (`purerl.jit`)", rec["systems"]["purerl"]["compile_s"],
+                 r["purerl"].get("all_compile_s")),
+                ("compile_jax_jit", "compile_s", "compile with plain `jax.jit`", plain, jit.get("all_compile_s"))):
             measured = {s: v[what] for s, v in rec["systems"].items() if s in PEERS and v.get(what) is not None}
             fastest = min(measured, key=measured.get) if measured else None
             ratio = mine / measured[fastest] if fastest and mine is not None else None
-            rec[f"ratio_{key}"], rec[f"fastest_peer_{key}"] = ratio, fastest
+            spread = ratio_range(mine_all, r[fastest].get(f"all_{what}")) if ratio is not None else None
+            rec[f"ratio_{key}"], rec[f"fastest_peer_{key}"], rec[f"ratio_{key}_range"] = ratio, fastest, spread
             pj, rj = cells(what) if key != "compile_jax_jit" else ("", "")
             name = f"{label} ({short})" if key == "run" else short
-            lines.append(f"| {name}: {title} | {pj} | {rj} | {_cell(mine)} | "
-                         f"{'-' if ratio is None else f'{ratio:.2f} ({fastest})'} |")
+            mine_range = (rec["systems"]["purerl"][f"{what}_range"] if key != "compile_jax_jit"
+                          else rec["purerl_compile_s_jax_jit_range"])
+            lines.append(f"| {name}: {title} | {pj} | {rj} | {_timed(mine, mine_range)} | "
+                         + ("-" if ratio is None else f"{ratio:.2f} ({fastest}"
+                            + (f"; {spread[0]:.2f}-{spread[1]:.2f}" if spread else "") + ")") + " |")
         rets = ["not run" if s in not_run else _cell(rec["systems"].get(s, {}).get("return"), "", ".0f")
                 for s in (*PEERS, "purerl")]
         lines.append(f"| {short}: final return | {rets[0]} | {rets[1]} | {rets[2]} | |")
@@ -516,11 +553,13 @@ def build_table(res: dict, meta: dict) -> tuple[list[str], list[dict]]:
     if "cli" in res and "ppo1" in res:
         api = res["ppo1"]["purerl"]["compile_s"] + res["ppo1"]["purerl"]["run_s"]
         c = res["cli"]
-        lines.append(f"| `purerl train ppo --env CartPole-v1`, empty cache: whole command | | | {c['first_s']:.2f} s "
-                     f"| {c['first_s'] / api:.2f} x the API's compile + run, {api:.2f} s |")
-        lines.append(f"| the same command again (cache filled) | | | {c['repeat_s']:.2f} s | "
+        first, repeat = _range(c.get("all_first_s")), _range(c.get("all_repeat_s"))
+        lines.append(f"| `purerl train ppo --env CartPole-v1`, empty cache: whole command | | | "
+                     f"{_timed(c['first_s'], first)} | {c['first_s'] / api:.2f} x the API's compile + run, "
+                     f"{api:.2f} s |")
+        lines.append(f"| the same command again (cache filled) | | | {_timed(c['repeat_s'], repeat)} | "
                      f"{c['repeat_s'] / api:.2f} x the API |")
-        table.append({"row": "cli", "api_s": api, **c})
+        table.append({"row": "cli", "api_s": api, **c, "first_s_range": first, "repeat_s_range": repeat})
     return lines, table
 
 
@@ -548,8 +587,18 @@ def header(meta: dict) -> str:
               else f"{me.get('device')} ({me.get('backend')}; host {me.get('cpu')}, {me.get('cores')} cores)")
     peers = "; ".join(f"{s} {i.get('version')} on jax {i.get('jax')}, Python {i.get('python')}"
                       for s, i in meta["systems"].items() if s in PEERS)
+    rounds, runs = meta["rounds"], meta["runs"]
+    load = meta.get("load_average")
+    loaded = (f"; load average {load:.1f} at the start (shared: longer times than on an idle machine)"
+              if load is not None and me.get("cores") and load > me["cores"] else
+              f"; load average {load:.1f} at the start" if load is not None else "")
     return (f"{meta['date']}: {device}; purerl on jax {me.get('jax')}, Python {me.get('python')}"
-            + (f"; {peers}" if peers else "") + f"; {meta['rounds']} rounds x {meta['runs']} runs"
+            + (f"; {peers}" if peers else "")
+            + f"; {rounds} round{'s' if rounds != 1 else ''} x {runs} timed run{'s' if runs != 1 else ''}: "
+            + ("medians, the range of the single timings in brackets" if rounds * runs > 1
+               else "single timings, no spread")
+            + (f" (fewer rounds than the {MIN_ROUNDS} that the documentation's tables need)"
+               if rounds < MIN_ROUNDS and not meta.get("tiny") else "") + loaded
             + (" (TINY budgets: plumbing only)" if meta.get("tiny") else ""))
 
 
@@ -640,12 +689,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                                 "peers-cpu.json, from which docs/benchmarks.md's table and the "
                                                 "README's speed sentence come; --tiny: benchmarks/results/"
                                                 "peers-tiny.json)")
+    ap.add_argument("--rebuild", default=None, metavar="FILE",
+                    help="rewrite the header, table and Markdown of a results file from the timings it holds (after "
+                         "a change to how they are shown), time nothing")
     ap.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # plumbing dry run: tiny budgets, 1x1
     ap.add_argument("--worker", nargs=2, metavar=("SYSTEM", "ROW"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.pjr:
         args.pjr = os.path.abspath(args.pjr)
     return args
+
+
+def rebuild(path: Path) -> dict:
+    """Rewrite a results file's header, ``table`` and ``markdown`` from the timings it holds (its ``results``),
+    as this version of the script shows them; every measured value stays as it is."""
+    data = json.loads(Path(path).read_text())
+    meta = {k: v for k, v in data.items() if k not in ("results", "table", "markdown")}
+    meta["header"] = header(meta)
+    lines, table = build_table(data["results"], meta)
+    data = {**meta, "results": data["results"], "table": table, "markdown": lines}
+    Path(path).write_text(json.dumps(data, indent=2))
+    return data
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -660,6 +724,18 @@ def main(argv: list[str] | None = None) -> None:
         prepare_pjr(Path(args.prepare_pjr[0]), Path(args.prepare_pjr[1]))
         print(f"wrote {args.prepare_pjr[0]}: pjr_ppo.py, wrappers.py, SOURCE.txt")
         return
+    if args.rebuild:
+        path = Path(args.rebuild)
+        rebuild(path)
+        print("\n".join(json.loads(path.read_text())["markdown"]) + f"\n\nrewrote {path}")
+        return
+    rounds = args.rounds or (1 if args.tiny else 3 if args.small else 5)
+    runs = args.runs or (1 if args.tiny or args.small else 2)
+    if rounds < 1 or runs < 1:
+        sys.exit(f"peers.py: --rounds and --runs must be at least 1, got {rounds} and {runs}")
+    if rounds < MIN_ROUNDS and not args.tiny and (args.out is None or Path(args.out).resolve().parent == RESULTS):
+        sys.exit(f"peers.py: the tables in docs/results/ need --rounds {MIN_ROUNDS} or more (their spread is "
+                 f"part of the result); pass --out elsewhere for fewer rounds")
     if args.pjr and not (Path(args.pjr) / "pjr_ppo.py").exists():
         sys.exit(f"peers.py: no pjr_ppo.py in {args.pjr}: run `bash benchmarks/peers_env.sh` (or --prepare-pjr "
                  f"{args.pjr} SRC) first")
@@ -667,8 +743,6 @@ def main(argv: list[str] | None = None) -> None:
     if not args.peers_pythonpath and not Path(launch["peers"][0]).exists():
         sys.exit(f"peers.py: no rejax environment at {launch['peers'][0]}: run `bash benchmarks/peers_env.sh`, "
                  f"or pass --peers-python or --peers-pythonpath")
-    rounds = args.rounds or (1 if args.tiny else 3 if args.small else 5)
-    runs = args.runs or (1 if args.tiny or args.small else 2)
     extra = (["--tiny"] if args.tiny else []) + (["--pjr", args.pjr] if args.pjr else [])
     log = Path(args.out).with_suffix(".log") if args.out else HERE / "results" / "peers.log"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -685,7 +759,8 @@ def main(argv: list[str] | None = None) -> None:
     meta = {"date": datetime.date.today().isoformat(), "backend": info["purerl"]["backend"],
             "device": info["purerl"]["device"], "jax": info["purerl"]["jax"], "python": info["purerl"]["python"],
             "systems": info, "rounds": rounds, "runs": runs, "tiny": args.tiny, "pjr_live": bool(args.pjr),
-            "rows": rows, "rejax": f"rejax {info['rejax']['version']}"}
+            "rows": rows, "rejax": f"rejax {info['rejax']['version']}", "command": command(None if argv is None else [__file__, *argv]),
+            "load_average": load_average()}
     meta["header"] = header(meta)
     me = info["purerl"]  # the one-line machine of earlier versions' JSON (benchmarks/figures.py shows it)
     meta["machine"] = (f"{me['cpu']}, {me['cores']} cores, {me['device'] if me['backend'] != 'cpu' else 'cpu'}, "

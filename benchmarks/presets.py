@@ -14,7 +14,17 @@ return (per seed the mean over its evaluation episodes; mean +- std over seeds).
 
 ``--write`` replaces only the ``reaches = "..."`` line of each measured preset's TOML file (the rest of the
 file stays byte-identical) with the measured numbers, the machine and the date. Results also go to
-benchmarks/results/presets.json. Run one measurement at a time on a shared CPU: timings are wall-clock.
+benchmarks/results/presets.json, with the machine's load average at the start (wall-clock times on a shared
+machine run longer; the reaches line says so). Run one measurement at a time on a shared CPU.
+
+One preset, one set of numbers: the presets that ``benchmarks/algorithms.py`` measures for the algorithm pages
+(docs/results/algorithms.json, 8 seeds, IQM with a 95% CI) take their ``reaches`` line from that file:
+
+    python benchmarks/presets.py --from-results        # rewrite those presets' reaches lines from the file
+
+and this script leaves them out of its own measurements. ``readme_tables()`` is the README's Presets tables,
+the ones from docs/results/algorithms.json and the others from the reaches lines (tests/test_results_files.py
+checks the README against it; ``--from-results`` prints it).
 """
 
 from __future__ import annotations
@@ -26,15 +36,25 @@ import os
 import platform
 import re
 import sys
+import textwrap
 from pathlib import Path
 
 import jax
 import numpy as np
 
-from purerl import algorithms, presets
-from purerl.run.bench import measure
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from provenance import load_average  # noqa: E402  (this folder's)
+
+from purerl import algorithms, presets  # noqa: E402
+from purerl.run.bench import measure  # noqa: E402
 
 REACHES = re.compile(r'^reaches[ \t]*=.*$', re.MULTILINE)
+ALGORITHM_RESULTS = HERE.parent / "docs" / "results" / "algorithms.json"
+# a reaches line this script wrote: "eval return M +- S (final training return ...), mean +- std over N seed(s) at
+# STEPS env steps; R s for all seeds in one program plus C s compile (benchmarks/presets.py, MACHINE, DATE)"
+MEASURED = re.compile(r"^eval return (-?[\d.]+) \+- ([\d.]+) .*?over (\d+) seeds? at ([\d,]+) env steps; (\d+) s for "
+                      r"all seeds .*\(benchmarks/presets\.py, (.*), (\d{4}-\d{2}-\d{2})\)$")
 
 
 def is_brax(preset: presets.Preset) -> bool:
@@ -54,6 +74,7 @@ def machine() -> str:
 
 def measure_preset(name: str, seeds: int, eval_episodes: int, repeats: int) -> dict:
     preset = presets.load(name)
+    load, cores = load_average(), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     algo = algorithms.module(preset.algo)      # the registry: ValueError naming the choices
     cfg = preset.apply(algo.Config)
     trainer = algo.make(cfg)
@@ -74,15 +95,118 @@ def measure_preset(name: str, seeds: int, eval_episodes: int, repeats: int) -> d
             "train_mean": float(np.nanmean(train_per_seed)), "train_std": float(np.nanstd(train_per_seed)),
             "eval_mean": float(eval_per_seed.mean()), "eval_std": float(eval_per_seed.std()),
             "eval_per_seed": eval_per_seed.tolist(), "train_per_seed": train_per_seed.tolist(),
-            "eval_episodes": eval_episodes}
+            "eval_episodes": eval_episodes, "load_average": load, "cores": cores}
+
+
+def shared_text(load: float | None, cores: int) -> str:
+    """`` on a shared machine (load average 7.8 on 2 cores)`` where other jobs loaded the machine (its load
+    average above its cores: wall-clock times run longer than on an idle machine), else nothing."""
+    return f" on a shared machine (load average {load:.1f} on {cores} cores)" if load and load > cores else ""
 
 
 def reaches_text(r: dict, where: str, date: str) -> str:
+    shared = shared_text(r.get("load_average"), r.get("cores", 0))
     return (f"eval return {r['eval_mean']:.1f} +- {r['eval_std']:.1f} (final training return "
             f"{r['train_mean']:.1f} +- {r['train_std']:.1f}), mean +- std over {r['seeds']} "
             f"seed{'s' if r['seeds'] != 1 else ''} at "
             f"{r['env_steps']:,} env steps; {r['run_s']:.0f} s for all seeds in one program plus "
-            f"{r['compile_s']:.0f} s compile (benchmarks/presets.py, {where}, {date})")
+            f"{r['compile_s']:.0f} s compile{shared} (benchmarks/presets.py, {where}, {date})")
+
+
+# --- the presets measured for the algorithm pages: docs/results/algorithms.json ----------------------------
+
+def algorithm_runs(path: Path = ALGORITHM_RESULTS) -> dict[str, dict]:
+    """``{preset: run}`` of the runs in docs/results/algorithms.json (benchmarks/algorithms.py)."""
+    data = json.loads(Path(path).read_text())
+    return {r["preset"]: r for runs in data["runs"].values() for r in runs}
+
+
+def _where(p: dict) -> str:
+    return (f"CPU {p['cores']} cores" if p.get("backend", "cpu") == "cpu"
+            else f"{p.get('device_count', 1)}x {p['device']}") + f", jax {p['jax']}"
+
+
+def reaches_from_run(r: dict) -> str:
+    """A preset's reaches line from its run in docs/results/algorithms.json: the same numbers as its algorithm
+    page."""
+    f, e, b, p = r["final"], r["eval"], r["budget"], r["provenance"]
+    shared = shared_text(p.get("load_average"), p["cores"])
+    return (f"eval return IQM {e['iqm']:.1f} [95% CI {e['low']:.1f}, {e['high']:.1f}] over {b['seeds']} seeds, "
+            f"{e['episodes']} new deterministic episodes each (return during training IQM {f['iqm']:.1f} "
+            f"[{f['low']:.1f}, {f['high']:.1f}]), at {b['env_steps_per_seed']:,} env steps; {r['run_s']:.0f} s for "
+            f"all seeds in one program plus {r['compile_s']:.0f} s compile{shared} (benchmarks/algorithms.py, "
+            f"docs/results/algorithms.json, {_where(p)}, {p['date'][:10]})")
+
+
+def _steps(n: int) -> str:
+    """5e5, 4.9e5, 2e4: a budget as the README's tables write it."""
+    mant, exp = f"{n:.1e}".split("e")
+    return f"{mant.removesuffix('.0')}e{int(exp)}"
+
+
+def _dates(dates: list[str]) -> str:
+    d = sorted(set(dates))
+    return d[0] if len(d) == 1 else ", ".join(d[:-1]) + " and " + d[-1]
+
+
+def readme_tables(path: Path = ALGORITHM_RESULTS) -> str:
+    """The README's Presets tables: first the presets of docs/results/algorithms.json with that file's numbers,
+    then every other preset that this script measured, from its reaches line."""
+    runs = algorithm_runs(path)
+    provs = [r["provenance"] for r in runs.values()]
+    cores = {p["cores"] for p in provs}
+    seeds = {r["budget"]["seeds"] for r in runs.values()}
+    episodes = {r["eval"]["episodes"] for r in runs.values()}
+    lines = [f"Measured by `python benchmarks/algorithms.py` (`docs/results/algorithms.json`, the numbers of the "
+             f"algorithm pages): {'/'.join(map(str, sorted(seeds)))} seeds in one program, then each seed's final "
+             f"policy evaluated deterministically on {'/'.join(map(str, sorted(episodes)))} new episodes; the IQM "
+             f"over the seeds with its 95% CI; {'; '.join(sorted({_where(p) for p in provs}))}, "
+             f"{_dates([p['date'][:10] for p in provs])}. A run time with a load average beside it was measured "
+             f"while other jobs shared the machine (load average above its {'/'.join(map(str, sorted(cores)))} "
+             f"cores), so it is longer than on an idle machine.", "",
+             "| preset | env steps | eval return: IQM [95% CI] | run s (all seeds) |", "|---|---|---|---|"]
+    for name, r in runs.items():
+        p, e = r["provenance"], r["eval"]
+        load = p.get("load_average")
+        run = f"{r['run_s']:.0f}" + (f" (load {load:.1f})" if shared_text(load, p["cores"]) else "")
+        lines.append(f"| {name} | {_steps(r['budget']['env_steps_per_seed'])} | {e['iqm']:.1f} [{e['low']:.1f}, "
+                     f"{e['high']:.1f}] | {run} |")
+    others = []
+    for name in presets.names():
+        m = MEASURED.match(presets.load(name).reaches)
+        if name not in runs and m:
+            others.append((name, m))
+    if others:
+        counts = [int(m.group(3)) for _, m in others]
+        usual = max(set(counts), key=counts.count)
+        odd = [f"{n_seeds} for {name}" for (name, _), n_seeds in zip(others, counts) if n_seeds != usual]
+        lines += ["", f"The other presets measured so far, by `python benchmarks/presets.py` ({usual} seeds in one "
+                      f"program" + (f", {'; '.join(odd)}" if odd else "") + "; 10 deterministic evaluation "
+                      f"episodes per seed, mean ± std over the seeds; "
+                      f"{'; '.join(sorted({m.group(6) for _, m in others}))}, "
+                      f"{_dates([m.group(7) for _, m in others])}):", "",
+                  "| preset | env steps | eval return | run s (all seeds) |", "|---|---|---|---|"]
+        for name, m in others:
+            mean, std, n_seeds = float(m.group(1)), float(m.group(2)), int(m.group(3))
+            ret = f"{mean:.1f} ± {std:.1f}" if n_seeds > 1 else f"{mean:.1f} (1 seed)"
+            lines.append(f"| {name} | {_steps(int(m.group(4).replace(',', '')))} | {ret} | "
+                         f"{m.group(5)} |")
+    return "\n".join(_fill(ln) for ln in lines) + "\n"
+
+
+def _fill(line: str) -> str:
+    """A paragraph wrapped at 110 columns as the README's text is (table rows stay one line)."""
+    if line.startswith("|") or not line:
+        return line
+    return textwrap.fill(line, 110, break_long_words=False, break_on_hyphens=False)
+
+
+def write_from_results(path: Path = ALGORITHM_RESULTS) -> list[str]:
+    """Rewrite the reaches line of every preset in docs/results/algorithms.json from that file."""
+    runs = algorithm_runs(path)
+    for name, r in runs.items():
+        write_reaches(name, reaches_from_run(r))
+    return list(runs)
 
 
 def write_reaches(name: str, text: str) -> None:
@@ -100,7 +224,7 @@ def write_reaches(name: str, text: str) -> None:
         raise RuntimeError(f"{path}: the rewritten reaches line does not read back")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", nargs="+", metavar="NAME", help="these presets only (any, Brax ones included)")
     ap.add_argument("--brax", action="store_true", help="add the Brax presets (sized for an accelerator)")
@@ -111,16 +235,31 @@ def main() -> None:
     ap.add_argument("--machine", default=None, help="machine text for --write (default: detected)")
     ap.add_argument("--date", default=datetime.date.today().isoformat(), help="date text for --write")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "presets.json"))
-    args = ap.parse_args()
+    ap.add_argument("--from-results", action="store_true",
+                    help="rewrite the reaches lines of the presets in docs/results/algorithms.json from that file, "
+                         "print the README's Presets tables and exit (nothing is trained)")
+    args = ap.parse_args(argv)
 
+    if args.from_results:
+        names = write_from_results()
+        print(f"rewrote the reaches line of {len(names)} preset(s) from {ALGORITHM_RESULTS.name}: "
+              f"{', '.join(names)}\n\nThe README's Presets tables (tests/test_results_files.py checks them):\n")
+        print(readme_tables(), end="")
+        return
     available = presets.names()
+    elsewhere = algorithm_runs()   # one preset, one set of numbers: these come from docs/results/algorithms.json
     if args.only:
         unknown = [n for n in args.only if n not in available]
         if unknown:
             sys.exit(f"unknown preset(s) {', '.join(unknown)}; available: {', '.join(available)}")
+        taken = [n for n in args.only if n in elsewhere]
+        if args.write and taken:
+            sys.exit(f"presets.py: the numbers of {', '.join(taken)} come from docs/results/algorithms.json "
+                     f"(benchmarks/algorithms.py, the algorithm pages): rerun that script, then "
+                     f"`python benchmarks/presets.py --from-results`")
         names = args.only
     else:
-        names = [n for n in available if args.brax or not is_brax(presets.load(n))]
+        names = [n for n in available if (args.brax or not is_brax(presets.load(n))) and n not in elsewhere]
     where = args.machine or machine()
     device = jax.devices()[0]
     print(f"device: {device.platform} ({device.device_kind}), {where}; {len(names)} preset(s) x {args.seeds} "

@@ -6,7 +6,8 @@
 ``provenance()`` gives the date (UTC), the machine (CPU model, the cores this process may use, the default
 device), the jax, jaxlib and Python versions, the purerl commit measured, the command that ran and the load average (other jobs on a shared
 machine slow a wall-clock measurement); ``describe(p)`` the one line a page
-shows under a table. Only the standard library and jax; no purerl import.
+shows under a table; ``command`` and ``load_average`` alone for scripts whose main process imports no jax
+(peers.py). Only the standard library and jax; no purerl import.
 """
 
 from __future__ import annotations
@@ -60,6 +61,17 @@ def _relative(arg: str) -> str:
     return arg[len(root):] if arg.startswith(root) else arg
 
 
+def command(argv: list[str] | None = None) -> str:
+    """The command that ran (``sys.argv`` unless given), paths inside the repository relative to it."""
+    return " ".join(["python", *(_relative(a) for a in (sys.argv if argv is None else argv))])
+
+
+def load_average() -> float | None:
+    """The 1-minute load average now (None where the system has none): above the cores, other jobs share the
+    machine and wall-clock times run longer than on an idle one."""
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+
+
 def provenance(argv: list[str] | None = None) -> dict:
     import jax
     import jaxlib
@@ -76,9 +88,9 @@ def provenance(argv: list[str] | None = None) -> dict:
         "jaxlib": jaxlib.__version__,
         "python": platform.python_version(),
         "purerl": purerl_source(),
-        "command": " ".join(["python", *(_relative(a) for a in (sys.argv if argv is None else argv))]),
+        "command": command(argv),
         # the machine may be shared: the 1-minute load average when the measurement started
-        "load_average": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+        "load_average": load_average(),
     }
 
 

@@ -293,6 +293,27 @@ def budget_text(b: dict) -> str:
     return "; ".join(parts)
 
 
+def _loaded(p: dict) -> bool:
+    """Whether a measurement ran on a machine that other jobs shared: its load average above its cores."""
+    load = p.get("load_average")
+    return bool(load and p.get("cores") and load > p["cores"])
+
+
+def training_return_text(r: dict) -> str:
+    """What a run's "during training" return is, as a table cell: which metric, over which log points."""
+    points = r["budget"]["log_points"]
+    tail = max(1, points // 20)
+    metric = code_cell(r["metric"])
+    if r["metric"] == "episode_return":
+        return (f"training episodes ({metric}: the episodes the sampling policy finished) in the last {tail} of "
+                f"{points} updates")
+    episodes = r["budget"].get("eval_episodes")
+    if tail == 1:
+        return f"the deterministic evaluation during training ({metric}, {episodes} episodes) at the last log point"
+    return (f"the deterministic evaluations during training ({metric}, {episodes} episodes each) at the last "
+            f"{tail} of {points} log points")
+
+
 def algorithm_results(algo: str, data: dict | None = None) -> str:
     """purerl.ALGO's runs in docs/results/algorithms.json (or ``data``, that file's content) as a page section
     (see the module docstring)."""
@@ -303,26 +324,40 @@ def algorithm_results(algo: str, data: dict | None = None) -> str:
                          f"`python benchmarks/algorithms.py --only {algo}`")
     p = runs[0]["provenance"]
     seeds = runs[0]["budget"]["seeds"]
+    loaded = _loaded(p)
+    times = " (shared machine)" if loaded else ""
     tiny = " **Tiny budgets: these numbers measure nothing.**" if any(r.get("tiny") for r in runs) else ""
     lines = [f"Measured by `python benchmarks/algorithms.py` ({provenance_text(p)}): each run is a shipped "
              f"preset, {seeds} seeds trained as one program, `jax.jit(jax.vmap(train))(keys)`; then each seed's "
-             f"final policy is evaluated deterministically. A return is the IQM over the seeds with its 95% "
-             f"stratified-bootstrap confidence interval in brackets (`purerl.run.stats.iqm_ci`, 10,000 "
-             f"resamples); a seed's final return is the mean over the last 5% of its log points.{tiny}", "",
-             "| env (preset) | budget | final return | deterministic evaluation | compile | run (all seeds) |",
+             f"final policy is evaluated again, deterministically, on newly drawn episodes. A return is the IQM "
+             f"over the seeds with its 95% stratified-bootstrap confidence interval in brackets "
+             f"(`purerl.run.stats.iqm_ci`, 10,000 resamples).{tiny}", "",
+             f"| env (preset) | budget | return during training | final policy, evaluated afresh | "
+             f"compile{times} | run, all seeds{times} |",
              "|---|---|---|---|---|---|"]
     for r in runs:
-        metric = "training episodes" if r["metric"] == "episode_return" else "evaluations"
         lines.append(f"| {cell(r['env'])} ({code_cell(r['preset'])}) | {cell(budget_text(r['budget']))} | "
-                     f"{ci_text(r['final'])} ({metric}, {code_cell(r['metric'])}) | "
-                     f"{ci_text(r['eval'])} ({r['eval']['episodes']} episodes per seed) | "
+                     f"{ci_text(r['final'])}: {training_return_text(r)} | "
+                     f"{ci_text(r['eval'])}: deterministic, {r['eval']['episodes']} new episodes per seed | "
                      f"{r['compile_s']:.1f} s | {r['run_s']:.1f} s |")
+    if runs[0]["metric"] == "episode_return":
+        what = ("The two returns measure different policies: during training, the return of the episodes that "
+                "the sampling policy played while it still learned (its exploration noise included); afresh, the "
+                "final parameters' deterministic policy (the mode of each action distribution).")
+    else:
+        gaps = [abs(f - e) for r in runs for f, e in zip(r["final"]["per_seed"], r["eval"]["per_seed"])
+                if f is not None and e is not None]
+        what = ("Both returns evaluate the same final deterministic policy, on different episodes: during training "
+                "on the evaluation episodes of the last log point, afresh on as many newly drawn ones. They differ "
+                "only by the episodes' initial states"
+                + (f" (per seed by up to {max(gaps):.0f} here)" if gaps else "")
+                + ", so their gap shows how much a mean over this many episodes depends on the episodes drawn.")
     load = p.get("load_average")
     shared = (f" The machine was shared with other jobs while it ran (load average {load:.1f} on {p['cores']} "
-              f"cores), so these wall times are longer than on an idle machine." if load and load > p["cores"]
-              else "")
-    lines += ["", "Compile is tracing plus XLA's compilation, timed apart from the run (the first call of the "
-              f"compiled program, which is the whole training run of every seed).{shared} The curves below show "
+              f"cores), so these wall times are longer than on an idle machine." if loaded else "")
+    lines += ["", what + " Compile is tracing plus XLA's compilation, timed apart from the run (the first call of "
+              f"the compiled program, which is the whole training run of every seed).{shared} The curves below "
+              "show "
               + ("the training episodes' return (with the policy's sampling noise) at each update"
                  if runs[0]["metric"] == "episode_return" else
                  "the deterministic policy's evaluation return at each log point")

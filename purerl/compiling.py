@@ -4,7 +4,8 @@ On a CPU, XLA spends most of a training program's compile time in LLVM's optimis
 these programs (many small kernels inside loops; the matrix products are library calls either way), LLVM's
 ``-O1`` compiles faster than the default ``-O3`` with the same run time. Programs that run once (the initial
 state, a final evaluation, a finiteness check) compile at ``-O0``, faster still, and their run time is
-milliseconds either way. The measurements are in docs/benchmarks.md ("Measurements behind code choices").
+milliseconds either way. Each row of the speed table in docs/benchmarks.md (docs/results/peers-cpu.json) compiles
+purerl's program both ways, with ``purerl.jit`` and with plain ``jax.jit``.
 
     train = jax.jit(ppo.make_train(cfg))          # works as always
     train = purerl.jit(ppo.make_train(cfg))       # the same program, compiled with purerl's options
@@ -23,7 +24,7 @@ __all__ = ["compile_options", "jit", "compile", "backend_default", "PER_BACKEND"
 # Loop sizes whose fastest value differs by backend, resolved when a program is built (``jax.default_backend()``)
 # wherever a Config leaves them at None. A GPU launches one kernel sequence per loop iteration, and unrolling the
 # rollout cuts the iterations: PPO ran faster with 8 there; on a CPU the same unroll ran slower (a larger loop
-# body, no launch cost to save). Measurements: docs/benchmarks.md, "Measurements behind code choices". The
+# body, no launch cost to save). The
 # off-policy loop's body holds every gradient step of an iteration, so unrolling it multiplies the program; it is
 # unmeasured on accelerators and stays at 1.
 PER_BACKEND = {

@@ -107,6 +107,54 @@ def test_table_without_pjr_says_not_run(peers):
                 assert ln.split("|")[2] == " - ", ln   # PureJaxRL has no SAC: nothing to run
 
 
+def test_table_shows_the_spread_of_rounds(peers):
+    """Three rounds: every time is the median with the range of the single timings, every ratio the ratio of
+    medians with the range of the ratios of timings taken side by side; the header names rounds and runs."""
+    def timed(compile_s, run_s):
+        return {"compile_s": sorted(compile_s)[1], "run_s": sorted(run_s)[1], "return": 500.0,
+                "all_compile_s": compile_s, "all_run_s": run_s}
+    res = {"ppo1": {"purerl": timed([2.0, 2.2, 1.9], [3.0, 2.8, 3.3]),
+                    "purerl-jax.jit": {"compile_s": 4.0, "run_s": None, "all_compile_s": [4.0, 3.9, 4.4]},
+                    "rejax": timed([4.0, 4.1, 3.8], [4.0, 3.5, 4.4])},
+           "cli": {"first_s": 10.0, "repeat_s": 7.0, "all_first_s": [9.5, 10.0, 11.0], "all_repeat_s": [7.0, 6.9, 7.2]}}
+    meta = {"backend": "cpu", "pjr_live": False, "rounds": 3, "runs": 1, "date": "D", "load_average": 5.0,
+            "systems": {"purerl": {"backend": "cpu", "cpu": "C", "cores": 2, "jax": "0.9.2", "python": "3.11"}}}
+    lines, table = peers.build_table(res, {**meta, "header": peers.header(meta)})
+    assert "3 rounds x 1 timed run: medians, the range of the single timings in brackets" in lines[0]
+    assert "load average 5.0 at the start (shared" in lines[0]
+    run = next(ln for ln in lines if "(`ppo1`): run" in ln).split("|")
+    assert run[3:6] == [" 4.00 s (3.50-4.40) ", " 3.00 s (2.80-3.30) ", " 0.75 (rejax; 0.75-0.80) "]
+    # ratios side by side: 3.0/4.0, 2.8/3.5, 3.3/4.4 = 0.75, 0.80, 0.75 -> 0.75-0.80
+    assert table[0]["ratio_run_range"] == pytest.approx((0.75, 0.8))
+    comp = next(ln for ln in lines if "`ppo1`: compile (" in ln).split("|")
+    assert comp[4] == " 2.00 s (1.90-2.20) " and table[0]["ratio_compile_range"] == pytest.approx((0.5, 2.2 / 4.1))
+    plain = next(ln for ln in lines if "plain `jax.jit`" in ln).split("|")
+    assert plain[4] == " 4.00 s (3.90-4.40) "
+    cli = next(ln for ln in lines if "empty cache" in ln).split("|")
+    assert cli[4] == " 10.00 s (9.50-11.00) "
+    # one round: single timings, said so, and refused for the docs' results
+    meta1 = {**meta, "rounds": 1, "load_average": 0.5}
+    assert "1 round x 1 timed run: single timings, no spread (fewer rounds than the 3" in peers.header(meta1)
+    assert "shared" not in peers.header(meta1)
+    with pytest.raises(SystemExit, match="need --rounds 3 or more"):
+        peers.main(["--rounds", "2"])
+    with pytest.raises(SystemExit, match="need --rounds 3 or more"):
+        peers.main(["--rounds", "1", "--out", str(peers.RESULTS / "peers-cpu.json")])
+
+
+def test_rebuild_rewrites_the_table_from_the_timings(peers, tmp_path):
+    """--rebuild shows a results file's timings as this version does and leaves every timing as it was."""
+    data = json.loads((peers.RESULTS / "peers-cpu.json").read_text())
+    old = {**data, "markdown": ["stale"], "table": [], "header": "stale"}
+    path = tmp_path / "peers.json"
+    path.write_text(json.dumps(old))
+    peers.main(["--rebuild", str(path)])
+    new = json.loads(path.read_text())
+    assert new["results"] == data["results"] and new["date"] == data["date"]
+    assert new["markdown"] == peers.build_table(data["results"], {**data, "header": peers.header(data)})[0]
+    assert new["markdown"][0] == new["header"] == peers.header(data)
+
+
 def test_table_failed_peer(peers):
     err = {"compile_s": None, "run_s": None, "return": None, "error": "purejaxrl worker died"}
     res = {"ppo2048": _res((2.0, 1.0, 500.0), (3.0, 2.0, 500.0), err)}

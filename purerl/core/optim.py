@@ -3,8 +3,7 @@
 :func:`make_optimizer` builds an optax transformation: global-norm clipping (optional), then Adam or RMSProp
 with its step size held in the optimiser state (``optax.inject_hyperparams``), all applied to one flat vector
 of every parameter (``optax.flatten``): a handful of large element-wise kernels per step instead of a few per
-parameter leaf, which on a CPU is most of an optimiser step's cost, and one launch each on a GPU (the
-measurement is in docs/benchmarks.md, "Measurements behind code choices").
+parameter leaf, which on a CPU is most of an optimiser step's cost, and one launch each on a GPU.
 
 The step size is set explicitly where an algorithm anneals it (:func:`annealed`: :func:`set_learning_rate`
 to :func:`linear_decay` of the update counter), so a schedule never depends on how many optimiser steps were

@@ -171,7 +171,7 @@ def linear_recurrence(decay: jax.Array, x: jax.Array) -> jax.Array:
     block's start value into the block before, ``y = y_block + a * y_next_block_start``. That is ``L + B``
     sequential steps instead of ``T`` (24 for a 128-step rollout); each step costs a dispatch on a CPU and a
     launch on a GPU. It was chosen over a parallel prefix (``lax.associative_scan``), which took as long to run
-    and longer to compile (docs/benchmarks.md, "Measurements behind code choices"). Equal to the step-by-step
+    and longer to compile. Equal to the step-by-step
     loop up to float rounding (the products are taken in another order)."""
     T = x.shape[0]
     L = max(d for d in range(1, math.isqrt(T) + 1) if T % d == 0)
@@ -264,8 +264,8 @@ def _mix(x: jax.Array) -> jax.Array:
 def permutation(key: jax.Array, n: int) -> jax.Array:
     """A pseudo-random permutation of ``0 .. n-1`` computed without sorting.
 
-    ``jax.random.permutation`` sorts ``n`` random keys, and a sort is slow on a CPU, more so under ``vmap``
-    (docs/benchmarks.md, "Measurements behind code choices"). Here a keyed Feistel network on ``k = ceil(log2 n)``
+    ``jax.random.permutation`` sorts ``n`` random keys, and a sort is slow on a CPU, more so under ``vmap``.
+    Here a keyed Feistel network on ``k = ceil(log2 n)``
     bits (``_ROUNDS`` rounds of an integer hash of one part xor-ed into the other, round keys drawn from
     ``key``) maps every index of ``[0, 2^k)`` to a distinct index; when ``n < 2^k`` the images below ``n``,
     taken in order, are a permutation of ``0 .. n-1``. Every step is elementwise (plus a prefix sum and a

@@ -40,8 +40,7 @@ from purerl.core.keys import as_key  # a leaf module (jax only): both key kinds,
 
 def split_keys(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     """``jax.random.split(key, shape)`` for a multi-dimensional ``shape``, split flat and reshaped: the same
-    keys' kind, and XLA compiles a one-dimensional split several times faster (docs/benchmarks.md,
-    "Measurements behind code choices")."""
+    keys' kind, and XLA compiles a one-dimensional split several times faster."""
     return jnp.reshape(jax.random.split(key, int(np.prod(shape))), tuple(shape))
 
 

@@ -1,7 +1,8 @@
 """Tuned configs shipped as data: ``purerl/presets/NAME.toml``.
 
 A preset file names its algorithm, the config fields it sets (everything else keeps the Config default)
-and the return it reaches, measured by ``benchmarks/presets.py``::
+and the return it reaches, measured by ``benchmarks/presets.py`` (or, for the presets that the algorithm pages
+show, taken from docs/results/algorithms.json by ``benchmarks/presets.py --from-results``)::
 
     algo = "ppo"
     description = "PPO on CartPole-v1"
