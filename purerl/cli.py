@@ -437,9 +437,10 @@ def bench_command(args: argparse.Namespace) -> list:
     num_envs = args.num_envs or [cfg.num_envs]
     trainers = bench.validate_points(mod, cfg, num_envs, args.seeds)   # every point checked before compiling
     device = bench.device_info()
+    steps = bench.steps_text(cfg.total_timesteps, [(t.config.num_envs, bench.steps_per_seed(t)) for t in trainers])
     print(f"{args.algo} on {cfg.env}: num_envs {','.join(map(str, num_envs))} x seeds "
-          f"{','.join(map(str, args.seeds))}, {cfg.total_timesteps:,} env steps per seed; "
-          f"{device['platform']} ({device['device_kind']}), jax {device['jax']}", flush=True)
+          f"{','.join(map(str, args.seeds))}, {steps}; {device['platform']} ({device['device_kind']}), "
+          f"jax {device['jax']}", flush=True)
     rows = bench.run_bench(args.algo, cfg, num_envs, args.seeds, repeats=args.repeats, seed=args.seed,
                            log=lambda line: print(line, flush=True), trainers=trainers)
     print()

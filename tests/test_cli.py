@@ -360,3 +360,29 @@ def test_the_progress_bar_draws_its_complete_line_once(seeds):
     assert len(complete) == 1, frames
     assert "1.00k/1.00k" in complete[0] and f"ret={50.0 if seeds == 1 else 7.5}" in complete[0], complete
     assert len(frames) > 3       # drawn along the way too
+
+
+def test_bench_header_says_the_steps_asked_and_the_whole_updates_run(tmp_path, monkeypatch, capsys):
+    """`purerl bench --steps 100000`: PPO runs whole updates of num_envs x 128 steps, 99,840 steps per seed at
+    num_envs 4 and 98,304 at 64; the line before the run and the table's header say both, not 100,000 then
+    99,840."""
+    from purerl import cli
+    from purerl.run import bench
+
+    def run_bench(algo, cfg, num_envs, seeds, trainers=None, **kwargs):   # the rows, without timing anything
+        return [{"algo": algo, "env": cfg.env, "num_envs": t.config.num_envs, "seeds": 1,
+                 "total_timesteps": cfg.total_timesteps, "steps_per_seed": bench.steps_per_seed(t), "compile_s": 1.0,
+                 "run_s": 1.0, "steps_per_s": 1.0, "ceiling_steps_per_s": 2.0, "train_over_ceiling": 0.5}
+                for t in trainers]
+
+    monkeypatch.setattr(bench, "run_bench", run_bench)
+    for num_envs, steps, says in (
+            ("4,64", "100000", "100,000 env steps per seed asked; run in whole updates: 99,840 at num_envs 4, "
+                               "98,304 at num_envs 64"),
+            ("4", "1e5", "100,000 env steps per seed asked, 99,840 run (whole updates)"),
+            ("4", "4096", "4,096 env steps per seed;")):
+        code = cli.main(["bench", "ppo", "--env", "CartPole-v1", "--num-envs", num_envs, "--steps", steps,
+                         "--out", str(tmp_path / "b.json")])
+        lines = capsys.readouterr().out.splitlines()
+        header = next(line for line in lines if line.startswith("device:"))
+        assert code == 0 and says in lines[0] and says.rstrip(";") in header, lines

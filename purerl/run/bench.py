@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["device_info", "env_ceiling_fn", "format_table", "interleaved", "measure", "plot_bench", "run_bench",
-           "validate_points", "write_report"]
+           "steps_per_seed", "steps_text", "validate_points", "write_report"]
 
 
 def _count(name: str, value: Any, minimum: int = 1) -> int:
@@ -84,6 +84,24 @@ def interleaved(fns: dict, args, repeats: int) -> dict:
     return {name: statistics.median(t) for name, t in times.items()}
 
 
+def steps_per_seed(trainer: Any) -> int:
+    """The env steps per seed ``trainer.train`` takes (warm-up included): whole updates, so at most
+    ``total_timesteps`` on-policy."""
+    return int(trainer.env_steps_before + trainer.num_log_points * trainer.steps_per_log_point)
+
+
+def steps_text(asked: int, points: Sequence[tuple[int, int]]) -> str:
+    """The env steps per seed for a table's header: ``asked`` (``total_timesteps``) and, where they differ from
+    it, the steps each ``(num_envs, steps)`` point runs in whole updates."""
+    run = dict(points)
+    if set(run.values()) == {asked}:
+        return f"{asked:,} env steps per seed"
+    if len(set(run.values())) == 1:
+        return f"{asked:,} env steps per seed asked, {next(iter(run.values())):,} run (whole updates)"
+    each = ", ".join(f"{s:,} at num_envs {n}" for n, s in run.items())
+    return f"{asked:,} env steps per seed asked; run in whole updates: {each}"
+
+
 def env_ceiling_fn(trainer: Any):
     """``(run(key) -> episodes finished, env steps per seed)``: ``trainer.env`` stepped with uniformly random
     actions (any action of a discrete space, a uniform draw from a box's bounds) for as many env steps as
@@ -96,7 +114,7 @@ def env_ceiling_fn(trainer: Any):
 
     env = trainer.env
     n = env.num_envs
-    steps = trainer.env_steps_before + trainer.num_log_points * trainer.steps_per_log_point
+    steps = steps_per_seed(trainer)
     inner = max(1, trainer.steps_per_log_point // n)      # vector steps per rollout call (an update's)
     outer, rest = divmod(steps // n, inner)
     space = env.action_space
@@ -165,7 +183,8 @@ def validate_points(module: Any, config: Any, num_envs: Sequence[int], seeds: Se
 
 def run_bench(algo: str, config: Any, num_envs: Sequence[int], seeds: Sequence[int], *, repeats: int = 1,
               seed: int = 0, log=None, trainers: Sequence[Any] | None = None) -> list[dict]:
-    """One row per (num_envs, seeds) point: ``compile_s``, ``run_s``, ``env_steps`` (all seeds), ``steps_per_s``
+    """One row per (num_envs, seeds) point: ``total_timesteps`` (asked per seed), ``steps_per_seed`` (run per
+    seed, in whole updates: :func:`steps_per_seed`), ``compile_s``, ``run_s``, ``env_steps`` (all seeds), ``steps_per_s``
     (= ``env_steps / run_s``), the ceiling's ``ceiling_compile_s``, ``ceiling_run_s`` and
     ``ceiling_steps_per_s``, and ``train_over_ceiling``; ``repeats`` (at least 1) timed calls per program after
     a warm-up call, their median reported. The training program is compiled with the options the
@@ -186,14 +205,15 @@ def run_bench(algo: str, config: Any, num_envs: Sequence[int], seeds: Sequence[i
     for trainer in trainers:
         cfg = trainer.config
         ceil, ceil_steps = env_ceiling_fn(trainer)
-        steps = trainer.env_steps_before + trainer.num_log_points * trainer.steps_per_log_point
+        steps = steps_per_seed(trainer)
         for s in seeds:
             keys = jax.random.split(jax.random.key(seed), int(s))
             c_s, r_s, _ = measure(lambda k: jax.vmap(lambda kk: trainer.train(kk).metrics)(k), keys, repeats,
                                   warmup=1, compiler_options=options)
             cc_s, cr_s, _ = measure(jax.vmap(ceil), keys, repeats, warmup=1, compiler_options=options)
             row = {"algo": algo, "env": cfg.env, "num_envs": cfg.num_envs, "seeds": int(s),
-                   "steps_per_seed": steps, "env_steps": steps * int(s), "compile_s": c_s, "run_s": r_s,
+                   "total_timesteps": int(cfg.total_timesteps), "steps_per_seed": steps,
+                   "env_steps": steps * int(s), "compile_s": c_s, "run_s": r_s,
                    "steps_per_s": steps * int(s) / r_s, "ceiling_env_steps": ceil_steps * int(s),
                    "ceiling_compile_s": cc_s, "ceiling_run_s": cr_s,
                    "ceiling_steps_per_s": ceil_steps * int(s) / cr_s}
@@ -211,7 +231,9 @@ def format_table(rows: Sequence[dict], device: dict, repeats: int = 1) -> str:
     head = (f"device: {d['platform']} ({d['device_kind']}, {d['device_count']} device(s)), jax {d['jax']}; "
             f"run s = {'the second call' if repeats == 1 else f'median of {repeats} calls after the first'}")
     if rows:
-        head += f"; {rows[0]['algo']} on {rows[0]['env']}, {rows[0]['steps_per_seed']:,} env steps per seed"
+        points = [(r["num_envs"], r["steps_per_seed"]) for r in rows]
+        head += (f"; {rows[0]['algo']} on {rows[0]['env']}, "
+                 f"{steps_text(rows[0].get('total_timesteps', rows[0]['steps_per_seed']), points)}")
     hdr = (f"{'num_envs':>9}{'seeds':>7}{'compile s':>11}{'run s':>9}{'env steps/s':>14}"
            f"{'ceiling steps/s':>17}{'train/ceiling':>15}")
     lines = [head, hdr, "-" * len(hdr)]
