@@ -29,6 +29,9 @@ Generated files (nothing of them is committed):
                                     highlighted, stored outputs (text, PNG images) shown; nothing is executed
     assets/pygments.css             the colours of the code highlighted at build time (pymdownx.highlight)
 
+Every built page's images are links to themselves (``on_page_content``: :func:`link_figures`), so a figure
+shrunk to a phone's column opens at full size.
+
 And a Griffe extension for mkdocstrings (``docs/hooks.py:SphinxRoles`` in mkdocs.yml): the docstrings are
 written with Sphinx roles (``:func:`make```, ``:class:`~purerl.core.loop.Trainer```); each becomes a link to
 the object's documentation where the site has one (a code span otherwise), the reStructuredText ``::`` before
@@ -471,6 +474,33 @@ def on_page_markdown(markdown: str, page, config, files) -> str:  # noqa: ANN001
     markdown = re.sub(r"<!-- claims-table -->", lambda m: claims_table(), markdown)
     markdown = re.sub(r"<!-- results-table: ([\w.-]+) -->", lambda m: results_table(m.group(1)), markdown)
     return re.sub(r"<!-- metrics: (\w+) -->", lambda m: metrics_table(m.group(1)), markdown)
+
+
+_TAG = re.compile(r"<a\b[^>]*>|</a\s*>|<img\b[^>]*>", re.I)
+
+
+def link_figures(page_html: str) -> str:
+    """Every image that is not already inside a link becomes a link to itself (``<a class="figure-link"
+    href=SRC>``), so a figure shrunk to a narrow column opens at full size."""
+    out, depth, last = [], 0, 0
+    for m in _TAG.finditer(page_html):
+        tag = m.group(0)
+        if tag[:2].lower() == "</":
+            depth = max(0, depth - 1)
+        elif tag[:2].lower() == "<a":
+            depth += 1
+        elif depth == 0:
+            src = re.search(r"""\ssrc=("[^"]*"|'[^']*')""", tag)
+            if src:
+                out.append(page_html[last:m.start()])
+                out.append(f'<a class="figure-link" href={src.group(1)}>{tag}</a>')
+                last = m.end()
+    out.append(page_html[last:])
+    return "".join(out)
+
+
+def on_page_content(page_html: str, page, config, files) -> str:  # noqa: ANN001 - mkdocs' hook signature
+    return link_figures(page_html)
 
 
 # --- docstrings: Sphinx roles, literal blocks, private parameters ------------------------------------------

@@ -3,15 +3,13 @@ values and policies at all (after Andy Jones, "Debugging RL, Without the Agonizi
 
 Each probe isolates one thing; an algorithm that fails one has a bug there:
 
-=====================  ===========================================================  =======================
-id                     what it is                                                   what a learner reaches
-=====================  ===========================================================  =======================
-``ConstantValue``      one step, observation 1, reward 1                            V = 1
-``ObservedValue``      one step, observation x = +-1 (drawn per episode), reward x   V(x) = x
-``DelayedValue``       two steps, observations 0 then 1, reward 1 at the end only   V(0) = gamma, V(1) = 1
-``BestAction``         one step, observation 1, reward for the action taken         the best action always
-``ObservedAction``     one step, observation x = +-1, the best action depends on x  the best action for x
-=====================  ===========================================================  =======================
+| id | what it is | what a learner reaches |
+|---|---|---|
+| ``ConstantValue`` | one step, observation 1, reward 1 | V = 1 |
+| ``ObservedValue`` | one step, observation x = +-1 (drawn per episode), reward x | V(x) = x |
+| ``DelayedValue`` | two steps, observations 0 then 1, reward 1 at the end only | V(0) = gamma, V(1) = 1 |
+| ``BestAction`` | one step, observation 1, reward for the action taken | the best action always |
+| ``ObservedAction`` | one step, observation x = +-1, the best action depends on x | the best action for x |
 
 Every probe comes with discrete actions (``probe/<id>``: 2 actions) and continuous ones
 (``probe/<id>-Continuous``: one action in ``[-1, 1]``). Action rewards: discrete, +1 for the right action
