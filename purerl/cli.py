@@ -520,7 +520,7 @@ def sweep_command(args: argparse.Namespace) -> Any:
             return res
         print(f"{args.algo} on {cfg.env}: {res.num_configs} config(s) x {res.seeds} seed(s) on {res.devices} "
               f"device(s), {res.chunks} chunk(s); compile {res.compile_s:.1f} s, run {res.run_s:.1f} s")
-        print(f"final {res.metric} (mean of the last 5% of log points), ranked:")
+        print(f"final {res.metric} (mean of the last 5% of log points) of each config over its seeds:")
         print(res.table())
         res.save(out, overwrite=args.overwrite, flags=("--out", "--overwrite"))
     print(f"  wrote {out}/  (sweep.json, metrics.npz with [config, seed, log point] arrays; `purerl plot {out}` "

@@ -191,7 +191,10 @@ class SweepResult:
     def summary(self) -> list[dict]:
         """One row per config, best first: its values and the mean, std and interquartile mean (IQM) of the
         final return over seeds, with the IQM's stratified-bootstrap 95% interval (``iqm_low``, ``iqm_high``;
-        :func:`purerl.run.stats.iqm_ci`, resampling the config's seeds, bootstrap seed 0)."""
+        :func:`purerl.run.stats.iqm_ci`, resampling the config's seeds, bootstrap seed 0), and ``config_index``,
+        its index in ``values`` and the metrics' first axis. Ranked by the IQM, the statistic purerl reports
+        (robust to a seed that fails or shines alone), then by the mean; a NaN IQM (a seed with no finished
+        episode) ranks last."""
         from purerl.run import stats
 
         final = self.final_returns()
@@ -202,19 +205,24 @@ class SweepResult:
             rows.append({**{n: float(v[c]) for n, v in self.values.items()}, "mean": float(np.mean(x)),
                          "std": float(np.std(x)), "iqm": ci.point, "iqm_low": ci.low, "iqm_high": ci.high,
                          "config_index": c})
-        return sorted(rows, key=lambda r: -r["mean"])
+        return sorted(rows, key=lambda r: (np.isnan(r["iqm"]), -np.nan_to_num(r["iqm"]),
+                                           -np.nan_to_num(r["mean"], nan=-np.inf), r["config_index"]))
 
     @property
     def best(self) -> dict:
+        """The swept values of the best config (the first row of :meth:`summary`: the highest IQM)."""
         return {n: v for n, v in self.summary()[0].items() if n in self.values}
 
     def table(self) -> str:
+        """:meth:`summary` as text: one line per config, best (highest IQM) first, under a line saying so; the
+        first column is the config's index (``config_index``)."""
         names = list(self.values)
         hdr = "".join(f"{n:>16}" for n in names) + f"{'mean':>10}{'std':>9}{'iqm':>10}  {'iqm 95% CI':<20}"
-        lines = [f"{'rank':>4}" + hdr, "-" * (4 + len(hdr))]
-        for i, r in enumerate(self.summary()):
+        lines = [f"ranked by IQM over the {self.seeds} seed{'s' if self.seeds != 1 else ''} (best first); "
+                 f"config: its index in the sweep's values", f"{'config':>6}" + hdr, "-" * (6 + len(hdr))]
+        for r in self.summary():
             band = f"[{r['iqm_low']:.1f}, {r['iqm_high']:.1f}]"
-            lines.append(f"{i + 1:>4}" + "".join(f"{r[n]:>16.4g}" for n in names)
+            lines.append(f"{r['config_index']:>6}" + "".join(f"{r[n]:>16.4g}" for n in names)
                          + f"{r['mean']:>10.1f}{r['std']:>9.1f}{r['iqm']:>10.1f}  {band:<20}")
         return "\n".join(lines)
 

@@ -25,7 +25,7 @@ def test_sweep_equals_individual_runs_and_ranks_configs():
     single = jax.jit(ppo.make_train(SMALL.replace(learning_rate=1e-2, clip_eps=0.3)))(keys[1])
     np.testing.assert_allclose(res.metrics["episode_return"][3, 1], single.metrics["episode_return"], rtol=1e-5)
     rows = res.summary()
-    assert [r["mean"] for r in rows] == sorted((r["mean"] for r in rows), reverse=True)
+    assert [r["iqm"] for r in rows] == sorted((r["iqm"] for r in rows), reverse=True)
     final = res.final_returns()
     assert rows[0]["mean"] == pytest.approx(final[rows[0]["config_index"]].mean())
     from purerl.run import stats
@@ -98,7 +98,7 @@ def test_sweep_command_prints_ranked_table(tmp_path):
                         "--set", "num_minibatches=2", "--out", str(tmp_path / "sw")],
                        capture_output=True, text=True, timeout=600, env=dict(os.environ, JAX_PLATFORMS="cpu"))
     assert p.returncode == 0, p.stderr[-3000:]
-    assert "rank" in p.stdout and "learning_rate" in p.stdout
+    assert "ranked by IQM" in p.stdout and "config   learning_rate" in p.stdout
     data = json.loads((tmp_path / "sw" / "sweep.json").read_text())
     assert len(data["summary"]) == 2 and np.asarray(data["final_returns"]).shape == (2, 2)
     assert data["values"] == {"learning_rate": [1e-3, 1e-2]}            # as given, not their float32 roundings

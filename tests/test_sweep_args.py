@@ -253,3 +253,25 @@ def test_sweep_command_guards_its_out_directory(tmp_path, two_results, monkeypat
 
 
 SWEEP_LISTING = ["metrics.npz", "sweep.json"]
+
+
+def test_the_sweep_table_shows_config_indices_ranked_by_iqm():
+    """Ranked by the IQM, the statistic purerl reports, not by the mean (here the two orders are opposite), and
+    each line starts with the config's index, not its rank."""
+    from purerl.run import stats
+
+    final = np.array([[0.0, 10.0, 10.0, 10.0],      # IQM 10, mean 7.5
+                      [9.0, 9.0, 9.0, 9.0],         # IQM 9, mean 9
+                      [100.0, 0.0, 0.0, 0.0],       # IQM 0, mean 25: one seed shines alone
+                      [np.nan, 1.0, 1.0, 1.0]])     # no finished episode in one seed: ranked last
+    res = sweep.SweepResult(values={"learning_rate": np.array([1e-4, 3e-4, 1e-3, 3e-3])},
+                            metrics={"episode_return": final[:, :, None]}, seeds=4)
+    rows = res.summary()
+    assert [r["config_index"] for r in rows] == [0, 1, 2, 3]
+    assert [r["iqm"] for r in rows[:3]] == [stats.iqm(final[c]) for c in range(3)] == [10.0, 9.0, 0.0]
+    assert res.best == {"learning_rate": 1e-4}
+    lines = res.table().splitlines()
+    assert lines[0].startswith("ranked by IQM over the 4 seeds (best first); config: its index")
+    assert lines[1].split()[:2] == ["config", "learning_rate"]
+    assert [line.split()[:2] for line in lines[3:]] == [["0", "0.0001"], ["1", "0.0003"], ["2", "0.001"],
+                                                        ["3", "0.003"]]

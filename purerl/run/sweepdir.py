@@ -7,8 +7,8 @@
                       metric             the metric the sweep ranks by (its final value: the mean of the last 5%
                                          of log points)
                       values             {field: [C]}: each config's swept values, as given (float64)
-                      summary            one row per config, best first: its values, mean, std, iqm, iqm_low,
-                                         iqm_high (over seeds) and config_index
+                      summary            one row per config, best (highest iqm) first: its values, mean, std,
+                                         iqm, iqm_low, iqm_high (over seeds) and config_index
                       best               the best config's swept values
                       compile_s, run_s   the sweep's compile and run time
                       final_returns      [C][S]: each run's final ``metric``
