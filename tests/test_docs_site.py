@@ -121,6 +121,28 @@ def test_config_tables_leave_out_refused_fields_and_escape_cells():
     assert row.count("|") == 5 and "-&#124;A&#124;" in row    # four cells
 
 
+def public_run_modules() -> list[str]:
+    import pkgutil
+
+    import purerl.run
+
+    return sorted(f"purerl.run.{m.name}" for m in pkgutil.iter_modules(purerl.run.__path__)
+                  if not m.name.startswith("_"))
+
+
+def test_every_public_module_of_purerl_run_is_in_the_api_reference():
+    nav = (ROOT / "mkdocs.yml").read_text()
+    documented = {}
+    for page in sorted(DOCS.glob("api*.md")):
+        assert f": {page.name}" in nav, f"docs/{page.name} is not in mkdocs.yml's nav"
+        for name in re.findall(r"^::: (purerl\.run\.\w+)", page.read_text(), flags=re.M):
+            documented[name] = page.name
+    modules = public_run_modules()
+    assert {"purerl.run.export", "purerl.run.render", "purerl.run.loggers", "purerl.run.cluster"} <= set(modules)
+    missing = [m for m in modules if m not in documented]
+    assert not missing, f"public modules of purerl.run missing from the API reference (docs/api*.md): {missing}"
+
+
 # --- the built site ------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
@@ -274,7 +296,11 @@ def test_built_algorithm_pages(site):
                         "api-training": ["purerl.core.loop.Trainer", "purerl.core.onpolicy.policy_gradient_loss",
                                          "purerl.core.offpolicy.critic_loss", "purerl.core.offpolicy.td_target"],
                         "api-networks": ["purerl.networks.ActorCritic", "purerl.networks.QEnsemble"],
-                        "api": ["purerl.sweep.SweepResult"],
+                        "api": ["purerl.sweep.SweepResult", "purerl.run.progressbar.ProgressBar"],
+                        "api-tools": ["purerl.run.export.export_policy", "purerl.run.render.render",
+                                      "purerl.run.render.note", "purerl.run.loggers.TensorBoardLogger",
+                                      "purerl.run.loggers.WandbLogger", "purerl.run.cluster.supervise",
+                                      "purerl.run.profiling.phase_profile"],
                         "algorithms/ppo": ["purerl.ppo.loss"], "algorithms/trpo": ["purerl.trpo.surrogate"],
                         "algorithms/ddpg": ["purerl.ddpg.actor_loss"],
                         "algorithms/sac": ["purerl.sac.actor_loss", "purerl.sac.temperature_loss"],
