@@ -1,14 +1,16 @@
 """The ``purerl`` command: the outside-of-jit layer around ``make_train``.
 
-    purerl train ALGO [--env ENV] [--preset NAME | --config FILE] [--set field=value ...] [--seeds K] [--out DIR]
+    purerl train ALGO [--env ENV] [--preset NAME | --config FILE] [--set field=value ...] [--seeds K] [--seed S]
+                      [--out DIR [--overwrite]] [--fused] [--no-progress]
     purerl resume DIR                  continue an interrupted run from its newest checkpoint
     purerl eval DIR [--episodes N]     deterministic and stochastic returns of a trained run
     purerl render DIR                  an HTML viewer (Brax) or an animated GIF (gymnax) of the trained policy
     purerl export DIR [--format onnx]  the trained policy as a file that runs without purerl (jax or ONNX)
     purerl plot DIR [DIR ...]          learning curves, mean (or --aggregate: IQM) and 95% band over seeds, as PNG
     purerl bench ALGO --env ENV        compile/run time and env steps/s against num_envs and seeds, and the env's ceiling
-    purerl sweep ALGO --grid f=v1,v2   hyperparameters x seeds in one vmapped program
+    purerl sweep ALGO --grid f=v1,v2   hyperparameters x seeds in one vmapped program [--out DIR [--overwrite]]
     purerl presets                     the shipped presets and the returns they reach
+    purerl --version                   purerl's version, with jax's and Python's
 
 ``purerl train ALGO --help`` lists every config field of ALGO with its default and meaning.
 """

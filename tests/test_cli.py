@@ -386,3 +386,31 @@ def test_bench_header_says_the_steps_asked_and_the_whole_updates_run(tmp_path, m
         lines = capsys.readouterr().out.splitlines()
         header = next(line for line in lines if line.startswith("device:"))
         assert code == 0 and says in lines[0] and says.rstrip(";") in header, lines
+
+
+def test_the_readme_synopsis_lists_every_command_and_only_options_each_takes():
+    """The README's command-line synopsis: every command (export included), the options a new user reaches for
+    (--seed, --overwrite, --fused, --no-progress), and no option its command does not take."""
+    from pathlib import Path
+
+    from purerl import cli
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = readme.split("\n## Command line\n", 1)[1].split("```bash\n", 1)[1].split("\n```", 1)[0]
+    top = cli.build_parser()
+    commands = next(a for a in top._actions if a.dest == "command").choices
+    algos = next(a for a in commands["train"]._actions if a.dest == "algo").choices
+    listed: dict[str, set[str]] = {}
+    command = None
+    for line in block.splitlines():
+        text = line.split("  #", 1)[0]
+        if line.startswith("purerl "):
+            command = text.split()[1] if not text.split()[1].startswith("-") else "purerl"
+        listed.setdefault(command, set()).update(re.findall(r"(?<![\w-])--[a-z][a-z-]*", text))
+    assert set(listed) == set(commands) | {"purerl"}, sorted(listed)
+    for command, options in listed.items():
+        parser = top if command == "purerl" else algos["ppo"] if command == "train" else commands[command]
+        takes = {o for a in parser._actions for o in a.option_strings}
+        assert options <= takes, (command, sorted(options - takes))
+    assert {"--seed", "--overwrite", "--fused", "--no-progress"} <= listed["train"]
+    assert {"--seed", "--overwrite"} <= listed["sweep"] and "--version" in listed["purerl"]
