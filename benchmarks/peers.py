@@ -67,10 +67,12 @@ import json
 import math
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
@@ -563,22 +565,40 @@ def build_table(res: dict, meta: dict) -> tuple[list[str], list[dict]]:
     return lines, table
 
 
-def readme_sentence(results: dict) -> str:
-    """The README's speed sentence from a CPU results file (the JSON this script writes): tests/
+NAMES = {"purejaxrl": "PureJaxRL", "rejax": "rejax"}
+
+
+def fill(text: str, width: int = 110) -> str:
+    """A paragraph wrapped as the README's text is, never inside a `code span`."""
+    protected = re.sub(r"`[^`]*`", lambda m: m.group(0).replace(" ", "\0"), text)
+    return textwrap.fill(protected, width, break_long_words=False, break_on_hyphens=False).replace("\0", " ")
+
+
+def readme_table(results: dict) -> str:
+    """The README's speed table from a CPU results file (the JSON this script writes): tests/
     test_results_files.py checks that the README holds exactly this, so a rerun that changes the numbers says
     what to paste (``main`` prints it)."""
     recs = {r["row"]: r for r in results["table"]}
     me = results["systems"]["purerl"]
 
     def x(row: str, key: str) -> str:
-        return f"{recs[row][f'ratio_{key}']:.2f}x"
+        rec = recs[row]
+        spread = rec.get(f"ratio_{key}_range")
+        return (f"{NAMES[rec[f'fastest_peer_{key}']]}: {rec[f'ratio_{key}']:.2f}x"
+                + (f" ({spread[0]:.2f}-{spread[1]:.2f})" if spread else ""))
 
-    return (f"Speed, measured by `python benchmarks/peers.py --small` on {results['date']} on a {me['cores']}-core "
-            f"{me['cpu']} CPU (jax {me['jax']}; `docs/results/peers-cpu.json`, the figure above): PPO CartPole "
-            f"runs in {x('ppo1', 'run')} the time of the fastest peer measured ({recs['ppo1']['fastest_peer_run']}) "
-            f"at 1 seed and {x('ppo16', 'run')} ({recs['ppo16']['fastest_peer_run']}) at 16 vmapped seeds, and "
-            f"compiles in {x('ppo1', 'compile')} and {x('ppo16', 'compile')}; SAC Pendulum runs in "
-            f"{x('sac', 'run')} and compiles in {x('sac', 'compile')}.")
+    rounds = results["rounds"]
+    intro = (f"Speed against the fastest peer measured (purerl's time over the peer's: below 1 is faster), by "
+             f"`python benchmarks/peers.py --small` on {results['date']} on a {me['cores']}-core {me['cpu']} CPU "
+             f"(jax {me['jax']}; {rounds} round{'s' if rounds != 1 else ''}"
+             + (", the range over them in brackets" if rounds > 1 else "")
+             + "; `docs/results/peers-cpu.json`, the figure above):")
+    rows = [("PPO CartPole-v1, 1 seed", "ppo1"), ("PPO CartPole-v1, 16 seeds vmapped", "ppo16"),
+            ("SAC Pendulum-v1, 1 seed", "sac")]
+    lines = [fill(intro), "",
+             "| workload | run | compile |", "|---|---|---|"]
+    lines += [f"| {title} | {x(row, 'run')} | {x(row, 'compile')} |" for title, row in rows]
+    return "\n".join(lines) + "\n"
 
 
 def header(meta: dict) -> str:
@@ -687,7 +707,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="write DIR from SRC (a purejaxrl checkout or its bare git directory) and exit")
     ap.add_argument("--out", default=None, help="results file (default docs/results/peers-BACKEND.json, e.g. "
                                                 "peers-cpu.json, from which docs/benchmarks.md's table and the "
-                                                "README's speed sentence come; --tiny: benchmarks/results/"
+                                                "README's speed table come; --tiny: benchmarks/results/"
                                                 "peers-tiny.json)")
     ap.add_argument("--rebuild", default=None, metavar="FILE",
                     help="rewrite the header, table and Markdown of a results file from the timings it holds (after "
@@ -789,8 +809,8 @@ def main(argv: list[str] | None = None) -> None:
     lines = write()
     print("\n" + "\n".join(lines))
     if meta["backend"] == "cpu" and not args.tiny and {"ppo1", "ppo16", "sac"} <= set(res):
-        print("\nThe README's speed sentence (tests/test_results_files.py checks it against this file):\n"
-              + readme_sentence(json.loads(out.read_text())))
+        print("\nThe README's speed table (tests/test_results_files.py checks it against this file):\n\n"
+              + readme_table(json.loads(out.read_text())))
     print(f"\nwrote {out} (worker stderr: {log})")
 
 

@@ -142,6 +142,24 @@ def test_table_shows_the_spread_of_rounds(peers):
         peers.main(["--rounds", "1", "--out", str(peers.RESULTS / "peers-cpu.json")])
 
 
+def test_readme_table_shows_ratios_with_their_range(peers):
+    """The README's speed table: per workload the fastest peer, purerl's time over its time and, with several
+    rounds, the range of the side-by-side ratios."""
+    def timed(c, r):
+        return {"compile_s": sorted(c)[1], "run_s": sorted(r)[1], "return": 1.0, "all_compile_s": c, "all_run_s": r}
+    res = {row: {"purerl": timed([2.0, 2.0, 2.0], [1.0, 1.2, 0.9]), "rejax": timed([4.0, 4.0, 4.0], [2.0, 2.0, 2.0]),
+                 "purejaxrl": timed([1.0, 1.0, 1.0], [4.0, 4.0, 4.0])} for row in ("ppo1", "ppo16", "sac")}
+    meta = {"backend": "cpu", "pjr_live": True}
+    _, table = peers.build_table(res, meta)
+    results = {"table": table, "rounds": 3, "date": "2026-01-02",
+               "systems": {"purerl": {"cores": 2, "cpu": "AMD EPYC", "jax": "0.9.2"}}}
+    text = peers.readme_table(results)
+    assert "`python benchmarks/peers.py --small` on 2026-01-02 on a 2-core AMD EPYC CPU" in " ".join(text.split())
+    assert "3 rounds, the range over them in brackets" in " ".join(text.split())
+    assert "| PPO CartPole-v1, 1 seed | rejax: 0.50x (0.45-0.60) | PureJaxRL: 2.00x (2.00-2.00) |" in text.splitlines()
+    assert all(len(ln) <= 110 for ln in text.splitlines() if not ln.startswith("|"))
+
+
 def test_rebuild_rewrites_the_table_from_the_timings(peers, tmp_path):
     """--rebuild shows a results file's timings as this version does and leaves every timing as it was."""
     data = json.loads((peers.RESULTS / "peers-cpu.json").read_text())

@@ -7,8 +7,8 @@ the date, the machine and the jax version of its measurement.
   end to end in its tiny mode.
 * docs/results/claims.json (benchmarks/claims.py): every claim's value with its interval, pass rule and
   verdict, over >= 8 seeds; the Claims page is generated from it.
-* docs/results/peers-cpu.json (benchmarks/peers.py): the README's speed sentence is the one
-  ``peers.readme_sentence`` writes from it, and the Benchmarks page's table is its Markdown.
+* docs/results/peers-cpu.json (benchmarks/peers.py): the README's speed table is the one
+  ``peers.readme_table`` writes from it, and the Benchmarks page's table is its Markdown.
 * The README's presets tables are ``benchmarks/presets.readme_tables()``: the presets of docs/results/
   algorithms.json with that file's numbers (their ``reaches`` lines too), the others from the ``reaches``
   lines benchmarks/presets.py wrote.
@@ -165,15 +165,21 @@ def test_peers_results_have_three_rounds_and_show_their_spread():
     assert re.search(r"\d\.\d\d s \(\d+\.\d\d-\d+\.\d\d\)", run), run
 
 
-def test_readme_speed_sentence_is_the_peers_results_file():
+def test_readme_speed_table_is_the_peers_results_file():
     peers = benchmark("peers")
     data = _load("peers-cpu")
     assert {"date", "systems", "table", "markdown"} <= set(data)
     me = data["systems"]["purerl"]
     assert me["backend"] == "cpu" and me["cores"] and me["cpu"] and me["jax"]
-    expected = peers.readme_sentence(data)
-    readme = " ".join((ROOT / "README.md").read_text().split())
-    assert expected in readme, f"the README's speed sentence should read:\n{expected}"
+    expected = peers.readme_table(data)
+    readme = (ROOT / "README.md").read_text()
+    assert expected in readme, f"the README's speed table should read:\n{expected}"
+    recs = {r["row"]: r for r in data["table"]}
+    for row, title in (("ppo1", "PPO CartPole-v1, 1 seed"), ("ppo16", "PPO CartPole-v1, 16 seeds vmapped"),
+                       ("sac", "SAC Pendulum-v1, 1 seed")):
+        line = next(ln for ln in readme.splitlines() if ln.startswith(f"| {title} |"))
+        run, compile_ = line.split("|")[2:4]
+        assert f": {recs[row]['ratio_run']:.2f}x" in run and f": {recs[row]['ratio_compile']:.2f}x" in compile_
     page = (DOCS / "benchmarks.md").read_text()
     assert "<!-- results-table: peers-cpu -->" in page
     assert hooks().results_table("peers-cpu").splitlines()[0].startswith(data["date"])

@@ -16,8 +16,8 @@ and ``(1 + confidence) / 2`` percentiles of the statistic over the resamples. Wi
 element is resampled on its own, as ``rliable`` does.
 
 This module reimplements the two ``rliable`` functions purerl uses instead of depending on the package:
-``rliable`` 1.2.0 pulls in arch, statsmodels, pandas and seaborn (about 160 MB), does not import with pandas 3
-(arch 7.2 fails at import), ignores its ``random_state`` argument (it draws from numpy's global generator)
+``rliable`` 1.2.0 does not import with pandas 3 (arch 7.2 fails at import), the pandas that purerl's own
+install brings (gymnax requires seaborn, which requires pandas), adds arch and statsmodels, ignores its ``random_state`` argument (it draws from numpy's global generator)
 and bootstraps in a Python loop, one resample at a time (here the resamples are drawn and reduced as arrays).
 Given ``seed``, the resamples here are the ones ``rliable`` draws after ``np.random.seed(seed)``, so the
 numbers are the same (the tests compare them where ``rliable`` is installed).
