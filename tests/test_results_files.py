@@ -219,6 +219,19 @@ def test_readme_presets_tables_are_the_results_and_reaches_lines():
         assert shown.startswith(f"{float(m.group(1)):.1f}") and run_s == m.group(5), (name, shown)
 
 
+def test_presets_script_reaches_lines_read_back_and_say_when_the_machine_was_shared():
+    """What benchmarks/presets.py writes into a reaches line is what readme_tables() reads back, and a time
+    measured with the load average above the cores says so."""
+    bench = benchmark("presets")
+    r = {"eval_mean": -81.04, "eval_std": 4.1, "train_mean": -87.1, "train_std": 3.8, "seeds": 4, "env_steps": 499_712,
+         "run_s": 17.2, "compile_s": 14.0, "load_average": 3.5, "cores": 2}
+    text = bench.reaches_text(r, "CPU 2 cores, jax 0.9.2", "2026-01-02")
+    m = bench.MEASURED.match(text)
+    assert m and m.groups() == ("-81.0", "4.1", "4", "499,712", "17", "CPU 2 cores, jax 0.9.2", "2026-01-02")
+    assert "on a shared machine (load average 3.5 on 2 cores)" in text
+    assert "shared" not in bench.reaches_text({**r, "load_average": 0.3}, "CPU 2 cores, jax 0.9.2", "2026-01-02")
+
+
 def test_presets_script_leaves_the_algorithm_pages_presets_alone():
     """benchmarks/presets.py --write refuses a preset whose numbers come from docs/results/algorithms.json
     (before anything is trained), and measures none of them by default."""
