@@ -659,7 +659,7 @@ folded in, the actions the env takes out (int32 [batch] for a discrete env; floa
 within the env's bounds for a continuous one). A recurrent policy takes and returns its memory:
 (memory [batch, H], obs) -> (action, next memory), an episode starting from zeros [batch, H].
 The file is loaded back and checked against the policy before the command ends.""", epilog="""formats:
-  jax    jax.export's serialised StableHLO; needs jax only (this version or newer):
+  jax    jax.export's serialised StableHLO; needs jax (this version or newer) and flatbuffers:
            policy = jax.export.deserialize(open("policy.jax", "rb").read())
            action = policy.call(obs)                  # recurrent: action, memory = policy.call(memory, obs)
   onnx   through jax2onnx (pip install "purerl[onnx]"), for onnxruntime and other ONNX runtimes:

@@ -12,8 +12,9 @@ symbolic: one file serves any batch. A recurrent policy takes and returns its me
 ``(memory [batch, H], obs) -> (action, memory)``, an episode starting from zeros ``[batch, H]``.
 
 * ``jax``: :func:`jax.export.export` serialised (StableHLO with its calling convention), lowered for CPU and
-  CUDA by default; a consumer needs jax only (the same or a newer version than the exporter's):
-  ``jax.export.deserialize(data).call(obs)``.
+  CUDA by default; a consumer needs jax (the same or a newer version than the exporter's) and flatbuffers,
+  which jax's deserialiser imports but jax does not install (``pip install jax flatbuffers``; purerl requires
+  it): ``jax.export.deserialize(data).call(obs)``.
 * ``onnx``: converted by jax2onnx (the ``purerl[onnx]`` extra, with onnxruntime); inputs named ``obs``
   (and ``memory``), outputs ``action`` (and ``next_memory``); the model's metadata names the algorithm, env and
   checkpoint. A policy using an operation the converter lacks is a ``ValueError`` naming it.
