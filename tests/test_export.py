@@ -4,6 +4,7 @@ PPO policy, each briefly trained (with observation normalisation, so the saved s
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -28,6 +29,11 @@ RUNS = {  # name: (algo, config, seeds, the seed exported)
     "ppo-recurrent": ("ppo", ppo.Config(env="CartPole-v1", recurrent=True, **PPO_SMALL), 1, 0),
 }
 FORMATS = ("jax", "onnx")
+# The onnx format needs the onnx extra (jax2onnx, which brings onnx, and onnxruntime); without it those cases
+# are skipped with this reason (the jax format needs only the base install: tests/test_base_install.py).
+ONNX_INSTALLED = all(importlib.util.find_spec(m) is not None for m in ("jax2onnx", "onnx", "onnxruntime"))
+needs_onnx = pytest.mark.skipif(not ONNX_INSTALLED, reason='needs the onnx extra: pip install -e ".[onnx]"')
+WRITTEN = FORMATS if ONNX_INSTALLED else ("jax",)
 
 # Runs in a fresh interpreter: loads every artefact with jax or onnxruntime alone and computes the actions of
 # the observations (and memories) in inputs.npz, for all of them and for the first 7 (another batch size).
@@ -35,7 +41,6 @@ CONSUMER = textwrap.dedent("""
     import json, sys
     import numpy as np
     import jax
-    import onnxruntime as ort
 
     jobs = json.load(open("jobs.json"))
     inputs = np.load("inputs.npz")
@@ -49,6 +54,7 @@ CONSUMER = textwrap.dedent("""
                 got = policy.call(*xs)
                 got = [np.asarray(g) for g in (got if isinstance(got, (tuple, list)) else [got])]
             else:
+                import onnxruntime as ort
                 session = ort.InferenceSession(job["path"], providers=["CPUExecutionProvider"])
                 got = session.run(None, dict(zip(job["inputs"], xs)))
             for i, g in enumerate(got):
@@ -78,7 +84,7 @@ def exported(runs, tmp_path_factory):
     where = tmp_path_factory.mktemp("exported")
     files, printed = {}, []
     for name, (_, _, _, seed_index) in RUNS.items():
-        for fmt in FORMATS:
+        for fmt in WRITTEN:
             path = where / f"{name}.{fmt}"
             if name == "ppo-discrete":
                 code, text = _cli("export", str(runs[name]), "--format", fmt, "--out", str(path), "--seed-index",
@@ -147,7 +153,7 @@ def _expected(run_dir, name, inputs, seed_index):
     return [np.asarray(act(obs))]
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("fmt", ["jax", pytest.param("onnx", marks=needs_onnx)])
 @pytest.mark.parametrize("name", list(RUNS))
 def test_exported_policy_acts_as_the_trained_policy(runs, consumed, inputs, name, fmt):
     want = _expected(runs[name], name, inputs, RUNS[name][3])
@@ -180,15 +186,27 @@ def test_the_normalisation_and_the_seed_are_the_runs(runs, inputs):
     assert np.mean(a0 != a1) > 0.05
 
 
-def test_command_line_reports_the_signature_and_onnx_metadata(exported, runs):
-    files, printed = exported
+def test_command_line_reports_the_signature(exported):
+    _, printed = exported
     assert "int32 [batch]" in printed[0] and "obs float32 [batch, 4]" in printed[0]
     assert printed[0].startswith("wrote ") and printed[0].count("\n") == 1
-    onnx = pytest.importorskip("onnx")
+
+
+def _onnx_metadata(path):
+    import onnx
+
+    return {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+
+
+@needs_onnx
+def test_onnx_input_and_output_names_metadata_and_no_unused_constants(exported, runs):
+    import onnx
+
+    files, _ = exported
     model = onnx.load(str(files[("ppo-recurrent", "onnx")][0]))
     assert [i.name for i in model.graph.input] == ["memory", "obs"]
     assert [o.name for o in model.graph.output] == ["action", "next_memory"]
-    meta = {p.key: p.value for p in model.metadata_props}
+    meta = _onnx_metadata(files[("ppo-recurrent", "onnx")][0])
     assert meta["algo"] == "ppo" and meta["env"] == "CartPole-v1" and meta["step"] == "2"
     assert not [i.name for i in model.graph.initializer
                 if i.name not in {x for n in model.graph.node for x in n.input}]   # no unused constants
@@ -228,6 +246,54 @@ def test_errors_are_one_line_with_exit_code_2(runs, tmp_path, monkeypatch):
     assert not (tmp_path / "p.onnx").exists()
 
 
+@needs_onnx
+def test_python_and_command_line_onnx_files_carry_the_same_metadata(exported, runs, tmp_path):
+    # the command line's file (ppo-discrete, --seed-index 1) and export_trainer_policy's of the same train state
+    files, _ = exported
+    seed = RUNS["ppo-discrete"][3]
+    cli_meta = _onnx_metadata(files[("ppo-discrete", "onnx")][0])
+    assert cli_meta == {"producer": "purerl", "algo": "ppo", "env": "CartPole-v1", "step": "2",
+                        "seed_index": str(seed)}
+    run = rundir.load(runs["ppo-discrete"])
+    written = export.export_trainer_policy(run.trainer, run.seed_state(seed), tmp_path / "p.onnx", "onnx")
+    assert _onnx_metadata(written.path) == {k: v for k, v in cli_meta.items() if k != "seed_index"}
+    # an off-policy state counts its updates in another field; the caller's entries are added
+    run = rundir.load(runs["sac"])
+    written = export.export_trainer_policy(run.trainer, run.seed_state(0), tmp_path / "s.onnx", "onnx",
+                                           metadata={"note": "from a notebook"})
+    assert _onnx_metadata(written.path) == {"producer": "purerl", "algo": "sac", "env": "Pendulum-v1",
+                                            "step": str(run.step), "note": "from a notebook"}
+    assert run.step == 2   # the run's checkpoint: its 2 log points
+
+
+@needs_onnx
+def test_the_onnx_extras_orbax_downgrade_is_said_where_the_extra_is_installed():
+    # the README's export section and docs/installation.md name the extra's jax2onnx pin, the orbax-checkpoint
+    # cap that jax2onnx declares and the orbax-checkpoint version this environment (which has the extra) got
+    import tomllib
+    from importlib import metadata
+    from pathlib import Path
+
+    from packaging.requirements import Requirement
+
+    root = Path(__file__).resolve().parent.parent
+    extra = tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"]["onnx"]
+    (pin,) = [str(Requirement(r).specifier).removeprefix("==") for r in extra if r.startswith("jax2onnx")]
+    assert metadata.version("jax2onnx") == pin
+    (cap,) = [Requirement(r).specifier for r in metadata.requires("jax2onnx") if r.startswith("orbax-checkpoint")]
+    (upper,) = [s.version for s in cap if s.operator == "<"]
+    got = metadata.version("orbax-checkpoint")
+    assert got in cap and not cap.contains("0.12.0")
+    readme = " ".join((root / "README.md").read_text().split("\n## Exporting a trained policy\n")[1]
+                      .split("\n## ")[0].split())
+    assert (f"The `onnx` extra pins jax2onnx {pin}, which requires orbax-checkpoint below {upper}" in readme
+            and f"downgrades it to {got} without a warning" in readme)
+    row = [line for line in (root / "docs" / "installation.md").read_text().splitlines()
+           if line.startswith('| `pip install -e ".[onnx]"`')]
+    assert len(row) == 1 and f"jax2onnx {pin}" in row[0] and f"below {upper}" in row[0] and f"to {got}" in row[0]
+
+
+@needs_onnx
 def test_an_operation_the_converter_lacks_is_named(runs, tmp_path):
     run = rundir.load(runs["sac"])
     base = run.trainer.policy
@@ -245,6 +311,7 @@ def test_an_operation_the_converter_lacks_is_named(runs, tmp_path):
     assert export.export_trainer_policy(trainer, run.seed_state(0), tmp_path / "p.jax", "jax").path.is_file()
 
 
+@needs_onnx
 def test_the_readme_consumers_run_without_purerl(runs, exported, tmp_path):
     # the README's onnxruntime and jax consumers, as written, in a fresh process, on ppo-discrete's files
     import re

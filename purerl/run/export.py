@@ -16,8 +16,10 @@ symbolic: one file serves any batch. A recurrent policy takes and returns its me
   which jax's deserialiser imports but jax does not install (``pip install jax flatbuffers``; purerl requires
   it): ``jax.export.deserialize(data).call(obs)``.
 * ``onnx``: converted by jax2onnx (the ``purerl[onnx]`` extra, with onnxruntime); inputs named ``obs``
-  (and ``memory``), outputs ``action`` (and ``next_memory``); the model's metadata names the algorithm, env and
-  checkpoint. A policy using an operation the converter lacks is a ``ValueError`` naming it.
+  (and ``memory``), outputs ``action`` (and ``next_memory``); the model's metadata (:func:`onnx_metadata`)
+  names the producer, the algorithm, env and checkpoint (``step``: the updates done), and the seed exported
+  from a run directory (``seed_index``). A policy using an operation the converter lacks is a ``ValueError``
+  naming it.
 
 Each artefact is checked after it is written: loaded back (jax's deserializer, an onnxruntime session) and
 its actions compared with ``trainer.policy(state)`` on a batch of observations.
@@ -34,7 +36,7 @@ from typing import Any, Callable
 import numpy as np
 
 __all__ = ["FORMATS", "ONNX_INSTALL", "ExportedPolicy", "PolicyFunction", "export_policy", "export_trainer_policy",
-           "policy_function", "to_jax", "to_onnx"]
+           "onnx_metadata", "policy_function", "to_jax", "to_onnx"]
 
 FORMATS = ("jax", "onnx")
 SUFFIX = {"jax": ".jax", "onnx": ".onnx"}
@@ -163,16 +165,40 @@ def to_onnx(policy: PolicyFunction, opset: int = DEFAULT_OPSET, metadata: dict[s
     return model.SerializeToString()
 
 
+def onnx_metadata(trainer: Any, state: Any) -> dict[str, str]:
+    """What an ONNX file exported from ``trainer`` and one train ``state`` says about itself: ``producer``
+    (``purerl``), ``algo`` (the algorithm of the trainer's config), ``env`` and ``step`` (the updates the state
+    has done: the checkpoint of a run directory). :func:`export_policy` adds ``seed_index``."""
+    from purerl import algorithms
+
+    meta = {"producer": "purerl"}
+    algo = type(trainer.config).__module__.rpartition(".")[2]
+    if algo in algorithms.NAMES:
+        meta["algo"] = algo
+    env = getattr(trainer.config, "env", None)
+    if isinstance(env, str):
+        meta["env"] = env
+    for counter in ("update_step", "log_point"):   # on-policy and off-policy states: updates (log points) done
+        value = getattr(state, counter, None)
+        if value is not None and np.ndim(value) == 0:
+            meta["step"] = str(int(value))
+            break
+    return meta
+
+
 def export_trainer_policy(trainer: Any, state: Any, out: str | Path, format: str = "jax", *,  # noqa: A002
                           platforms: tuple[str, ...] = DEFAULT_PLATFORMS, opset: int = DEFAULT_OPSET,
                           metadata: dict[str, str] | None = None, check: bool = True) -> ExportedPolicy:
     """Write ``trainer.policy(state)`` (one train state, not a batch of seeds) to ``out`` in ``format``
-    (``"jax"`` or ``"onnx"``) and, with ``check``, compare the written file's actions with the policy's."""
+    (``"jax"`` or ``"onnx"``) and, with ``check``, compare the written file's actions with the policy's. An ONNX
+    file's metadata is :func:`onnx_metadata` with ``metadata``'s entries added (or replacing them)."""
     format = _format(format)
     out = Path(out)
     if out.is_dir():
         raise ValueError(f"--out {out} is a directory; give a file path (e.g. {out / ('policy' + SUFFIX[format])})")
     policy = policy_function(trainer, state)
+    if format == "onnx":
+        metadata = {**onnx_metadata(trainer, state), **(metadata or {})}
     data = to_jax(policy, platforms) if format == "jax" else to_onnx(policy, opset, metadata)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".partial")
@@ -210,8 +236,7 @@ def export_policy(run_dir: str | Path, *, step: int | None = None, format: str =
         raise ValueError(f"seed_index must lie in [0, {run.seeds - 1}] for this {run.seeds}-seed run, got "
                          f"{seed_index}")
     out = Path(out) if out is not None else run.path / f"policy{SUFFIX[format]}"
-    metadata = {"producer": "purerl", "algo": run.algo, "env": run.config.env, "step": str(run.step),
-                "seed_index": str(seed_index)}
+    metadata = {"algo": run.algo, "env": run.config.env, "step": str(run.step), "seed_index": str(seed_index)}
     return export_trainer_policy(run.trainer, run.seed_state(seed_index), out, format, platforms=platforms,
                                  opset=opset, metadata=metadata, check=check)
 
