@@ -207,6 +207,7 @@ def test_no_checkpoint_that_loads_is_said(damaged_run, tmp_path):
     _damage(run / "checkpoints" / "4")
     with pytest.raises(ValueError, match=f"no checkpoint in {run / 'checkpoints'} loads") as raised:
         rundir.load(run)
-    assert raised.value.loads is None and f"checkpoint {run / 'checkpoints' / '6'} cannot be restored" in str(raised.value)
+    assert raised.value.loads is None
+    assert f"checkpoint {run / 'checkpoints' / '6'} cannot be restored" in str(raised.value)
     code, text = _cli("export", str(run))
     assert code == 2 and text.count("\n") == 1 and "no checkpoint in" in text, text
