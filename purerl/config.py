@@ -130,6 +130,8 @@ def check_leaf(cfg: Any, field: str, *, low: float | None = None, high: float | 
 
 # --- one validation path for every Config -------------------------------------------------------------------
 
+TORSOS = ("mlp", "cnn")  # the network torsos (purerl.networks.torso_args)
+
 _WHAT = {"bool": "True or False", "int": "an integer", "float": "a finite real number", "str": "a string",
          "ints": "a tuple of positive integers such as (64, 64)"}
 
@@ -271,6 +273,13 @@ class BaseConfig(Validated):
     num_envs: int = static_field(4, "parallel environments")
     hidden_sizes: tuple = static_field((64, 64), "MLP widths of the networks")
     activation: str = static_field("tanh", "hidden activation: tanh, relu, elu, gelu, silu")
+    torso: str = static_field("mlp", "network torso: mlp, or cnn (convolutions over an image-like observation, "
+                              "e.g. MinAtar's 10x10xC grid, before the MLP layers)")
+    cnn_channels: tuple = static_field((16,), "cnn torso: output channels of each convolution (stride 1, no "
+                                       "padding)")
+    cnn_kernel: int = static_field(3, "cnn torso: the convolutions' kernel size")
+    layer_norm: bool = static_field(False, "LayerNorm before the activation of every hidden layer (dense and "
+                                    "convolutional) of every network")
     unroll: int | None = static_field(None, "lax.scan unroll of the env-step loop (a speed knob, same results); "
                                       "None: chosen per backend when the program is built (see "
                                       "purerl.compiling.PER_BACKEND)")
@@ -278,6 +287,8 @@ class BaseConfig(Validated):
     gamma: float = leaf_field(0.99, "discount factor")
 
     _unroll_default = "onpolicy_unroll"  # the PER_BACKEND entry an unset unroll resolves to
+    _applies = {name: (lambda c: c.torso == "cnn", "it shapes the CNN torso; set torso='cnn' to use it")
+                for name in ("cnn_channels", "cnn_kernel")}
 
     @property
     def scan_unroll(self) -> int:
@@ -298,6 +309,10 @@ class BaseConfig(Validated):
         check(self.activation in ACTIVATIONS, "activation", self.activation, f"use one of {sorted(ACTIVATIONS)}")
         check(len(self.hidden_sizes) >= 1 and all(h > 0 for h in self.hidden_sizes), "hidden_sizes",
               self.hidden_sizes, "use a tuple of positive ints, e.g. (64, 64)")
+        check(self.torso in TORSOS, "torso", self.torso, f"use one of {TORSOS}")
+        check(len(self.cnn_channels) >= 1 and all(c > 0 for c in self.cnn_channels), "cnn_channels",
+              self.cnn_channels, "use a tuple of positive ints, e.g. (16,) or (32, 64)")
+        check(self.cnn_kernel >= 1, "cnn_kernel", self.cnn_kernel, "use a positive integer, e.g. 3")
         check_leaf(self, "gamma", low=0.0, high=1.0)
 
 
@@ -314,6 +329,10 @@ def check_env_fields(cfg: Any, env: Any, suite: Any) -> None:
     for name, why in suite.ignored_fields(env.max_episode_steps).items():
         if name in defaults and not _same(getattr(cfg, name), defaults[name]):
             refuse(name, why)
+    if getattr(cfg, "torso", "mlp") == "cnn" and len(env.obs_shape) != 3:
+        raise ValueError(f"config field `torso` = 'cnn' does not apply to env {cfg.env!r}: its observations have "
+                         f"shape {tuple(env.obs_shape)}, and the CNN torso needs an image-like (height, width, "
+                         f"channels) one such as MinAtar's; use torso='mlp'")
     if env.is_discrete:
         for name in ("action_transform", "state_dependent_std"):
             if name in defaults and getattr(cfg, name) != defaults[name]:

@@ -28,7 +28,7 @@ from purerl.config import check, check_leaf, leaf_field, static_field
 from purerl.core import offpolicy, optim
 from purerl.core.loop import Result, Trainer
 from purerl.core.progress import ProgressFn
-from purerl.networks import DeterministicActor, QEnsemble
+from purerl.networks import DeterministicActor, QEnsemble, torso_args
 
 __all__ = ["Config", "AgentState", "actor_loss", "make", "make_agent", "make_train", "smoothed_target_action",
            "Result"]
@@ -83,10 +83,12 @@ def actor_loss(q: jax.Array) -> jax.Array:
     return -jnp.mean(q[0])
 
 
-def make_agent(cfg: Config, action_dim: int) -> offpolicy.Agent:
-    """The learning rule for a validated ``cfg`` (the training loop is added by :func:`make`)."""
-    actor = DeterministicActor(action_dim, cfg.hidden_sizes, cfg.activation)
-    critic = QEnsemble(cfg.num_critics, cfg.hidden_sizes, cfg.activation)
+def make_agent(cfg: Config, action_dim: int, obs_shape: tuple[int, ...] | None = None) -> offpolicy.Agent:
+    """The learning rule for a validated ``cfg`` (the training loop is added by :func:`make`); ``obs_shape``
+    (the env's) is needed only by a CNN torso."""
+    torso = torso_args(cfg, obs_shape)
+    actor = DeterministicActor(action_dim, **torso)
+    critic = QEnsemble(cfg.num_critics, **torso)
     actor_tx = optim.make_optimizer("adam", cfg.actor_lr)
     critic_tx = optim.make_optimizer("adam", cfg.critic_lr)
 

@@ -6,7 +6,8 @@ mean initial policy) and value heads gain 1, the initialisation the PPO literatu
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+import dataclasses
+from typing import Any, Callable, Sequence
 
 import distrax
 import flax.linen as nn
@@ -28,18 +29,64 @@ def _dense(features: int, gain: float, name: str | None = None) -> nn.Dense:
                     bias_init=nn.initializers.zeros, name=name)
 
 
-class MLP(nn.Module):
-    """Hidden layers only: ``x -> act(W x + b)`` per width in ``hidden_sizes``."""
+@dataclasses.dataclass(frozen=True)
+class ConvSpec:
+    """A convolutional front for image-like observations: ``obs_shape`` ``(H, W, C)`` (observations arrive flat,
+    ``[..., H * W * C]``, and are reshaped to it), then per entry of ``channels`` a ``kernel`` x ``kernel`` convolution
+    with stride 1 and no padding, (LayerNorm,) activation; the result is flattened for the dense layers."""
 
-    hidden_sizes: Sequence[int] = (64, 64)
-    activation: str = "tanh"
+    obs_shape: tuple[int, ...]
+    channels: tuple[int, ...] = (16,)
+    kernel: int = 3
+
+
+class CNN(nn.Module):
+    """The convolutional front of :class:`ConvSpec` (flat observations in, flat features out)."""
+
+    spec: ConvSpec
+    activation: str = "relu"
+    layer_norm: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         act = ACTIVATIONS[self.activation]
+        batch = x.shape[:-1]
+        x = jnp.reshape(x, (-1, *self.spec.obs_shape))
+        for c in self.spec.channels:
+            x = nn.Conv(c, (self.spec.kernel, self.spec.kernel), padding="VALID",
+                        kernel_init=nn.initializers.orthogonal(np.sqrt(2.0)), bias_init=nn.initializers.zeros)(x)
+            x = act(nn.LayerNorm()(x) if self.layer_norm else x)
+        return jnp.reshape(x, (*batch, -1))
+
+
+class MLP(nn.Module):
+    """The torso every network shares: ``x -> act(W x + b)`` per width in ``hidden_sizes`` (with ``layer_norm``,
+    ``act(LayerNorm(W x + b))``), after the convolutional front of ``conv`` when it is set."""
+
+    hidden_sizes: Sequence[int] = (64, 64)
+    activation: str = "tanh"
+    layer_norm: bool = False
+    conv: ConvSpec | None = None
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        act = ACTIVATIONS[self.activation]
+        if self.conv is not None:
+            x = CNN(self.conv, self.activation, self.layer_norm)(x)
         for h in self.hidden_sizes:
-            x = act(_dense(h, np.sqrt(2.0))(x))
+            x = _dense(h, np.sqrt(2.0))(x)
+            x = act(nn.LayerNorm()(x) if self.layer_norm else x)
         return x
+
+
+def torso_args(cfg: Any, obs_shape: tuple[int, ...]) -> dict:
+    """The torso fields every network takes, from a config (``hidden_sizes``, ``activation``, ``layer_norm``,
+    ``torso`` and its ``cnn_*`` fields) and the env's :attr:`~purerl.envs.base.VecEnv.obs_shape`."""
+    conv = None
+    if getattr(cfg, "torso", "mlp") == "cnn":
+        conv = ConvSpec(tuple(obs_shape), tuple(cfg.cnn_channels), int(cfg.cnn_kernel))
+    return {"hidden_sizes": tuple(cfg.hidden_sizes), "activation": cfg.activation,
+            "layer_norm": bool(getattr(cfg, "layer_norm", False)), "conv": conv}
 
 
 class CategoricalHead(nn.Module):
@@ -100,10 +147,13 @@ class ActorCritic(nn.Module):
     activation: str = "tanh"
     shared: bool = False
     state_dependent_std: bool = False
+    layer_norm: bool = False
+    conv: ConvSpec | None = None
 
     def setup(self):
-        self.actor_torso = MLP(self.hidden_sizes, self.activation)
-        self.critic_torso = self.actor_torso if self.shared else MLP(self.hidden_sizes, self.activation)
+        torso = (self.hidden_sizes, self.activation, self.layer_norm, self.conv)
+        self.actor_torso = MLP(*torso)
+        self.critic_torso = self.actor_torso if self.shared else MLP(*torso)
         if self.discrete:
             self.policy_head = CategoricalHead(self.action_dim)
         else:
@@ -134,9 +184,11 @@ class RecurrentActorCritic(nn.Module):
     hidden_sizes: Sequence[int] = (64, 64)
     activation: str = "tanh"
     state_dependent_std: bool = False
+    layer_norm: bool = False
+    conv: ConvSpec | None = None
 
     def setup(self):
-        self.embed = MLP(self.hidden_sizes, self.activation)
+        self.embed = MLP(self.hidden_sizes, self.activation, self.layer_norm, self.conv)
         self.cell = nn.GRUCell(features=self.hidden_sizes[-1])
         if self.discrete:
             self.policy_head = CategoricalHead(self.action_dim)
@@ -167,6 +219,21 @@ def unroll_recurrent(network: RecurrentActorCritic, params, hidden0: jax.Array, 
     return hiddens, pis, values
 
 
+class CategoricalActor(nn.Module):
+    """``pi(.|s)``: a torso and a categorical head (discrete SAC's actor)."""
+
+    num_actions: int
+    hidden_sizes: Sequence[int] = (64, 64)
+    activation: str = "relu"
+    layer_norm: bool = False
+    conv: ConvSpec | None = None
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> distrax.Distribution:
+        return CategoricalHead(self.num_actions)(MLP(self.hidden_sizes, self.activation, self.layer_norm,
+                                                     self.conv)(obs))
+
+
 # --- off-policy actor-critics (DDPG, TD3, SAC): actions live in [-1, 1], rescaled to the env's bounds ---
 
 class DeterministicActor(nn.Module):
@@ -175,10 +242,13 @@ class DeterministicActor(nn.Module):
     action_dim: int
     hidden_sizes: Sequence[int] = (256, 256)
     activation: str = "relu"
+    layer_norm: bool = False
+    conv: ConvSpec | None = None
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> jax.Array:
-        return jnp.tanh(_dense(self.action_dim, 0.01)(MLP(self.hidden_sizes, self.activation)(obs)))
+        h = MLP(self.hidden_sizes, self.activation, self.layer_norm, self.conv)(obs)
+        return jnp.tanh(_dense(self.action_dim, 0.01)(h))
 
 
 def tanh_gaussian(mean: jax.Array, log_std: jax.Array) -> distrax.Distribution:
@@ -197,10 +267,12 @@ class TanhGaussianActor(nn.Module):
     hidden_sizes: Sequence[int] = (256, 256)
     activation: str = "relu"
     log_std_range: tuple[float, float] = (-5.0, 2.0)
+    layer_norm: bool = False
+    conv: ConvSpec | None = None
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
-        h = MLP(self.hidden_sizes, self.activation)(obs)
+        h = MLP(self.hidden_sizes, self.activation, self.layer_norm, self.conv)(obs)
         mean = _dense(self.action_dim, 0.01)(h)
         lo, hi = self.log_std_range
         log_std = jnp.clip(_dense(self.action_dim, 0.01)(h), lo, hi)
@@ -208,15 +280,19 @@ class TanhGaussianActor(nn.Module):
 
 
 class QNetwork(nn.Module):
-    """``Q(s, a)`` on the concatenation of observation and action."""
+    """``Q(s, a)`` on the concatenation of observation (its convolutional features with ``conv``) and action."""
 
     hidden_sizes: Sequence[int] = (256, 256)
     activation: str = "relu"
+    layer_norm: bool = False
+    conv: ConvSpec | None = None
 
     @nn.compact
     def __call__(self, obs: jax.Array, action: jax.Array) -> jax.Array:
+        if self.conv is not None:
+            obs = CNN(self.conv, self.activation, self.layer_norm)(obs)
         x = jnp.concatenate([obs, action], axis=-1)
-        return jnp.squeeze(_dense(1, 1.0)(MLP(self.hidden_sizes, self.activation)(x)), -1)
+        return jnp.squeeze(_dense(1, 1.0)(MLP(self.hidden_sizes, self.activation, self.layer_norm)(x)), -1)
 
 
 class QEnsemble(nn.Module):
@@ -226,9 +302,11 @@ class QEnsemble(nn.Module):
     num_critics: int = 2
     hidden_sizes: Sequence[int] = (256, 256)
     activation: str = "relu"
+    layer_norm: bool = False
+    conv: ConvSpec | None = None
 
     @nn.compact
     def __call__(self, obs: jax.Array, action: jax.Array) -> jax.Array:
         ensemble = nn.vmap(QNetwork, variable_axes={"params": 0}, split_rngs={"params": True},
                            in_axes=None, out_axes=0, axis_size=self.num_critics)
-        return ensemble(self.hidden_sizes, self.activation)(obs, action)
+        return ensemble(self.hidden_sizes, self.activation, self.layer_norm, self.conv)(obs, action)

@@ -31,7 +31,7 @@ from purerl.config import check, check_leaf, leaf_field, static_field
 from purerl.core import offpolicy, optim
 from purerl.core.loop import Result, Trainer
 from purerl.core.progress import ProgressFn
-from purerl.networks import QEnsemble, TanhGaussianActor, tanh_gaussian
+from purerl.networks import QEnsemble, TanhGaussianActor, tanh_gaussian, torso_args
 
 __all__ = ["AgentState", "Config", "Result", "actor_loss", "make", "make_agent", "make_train", "temperature_loss"]
 
@@ -79,10 +79,12 @@ def temperature_loss(log_alpha: jax.Array, entropy: jax.Array, target_entropy: A
     return -log_alpha * jax.lax.stop_gradient(target_entropy - entropy)
 
 
-def make_agent(cfg: Config, action_dim: int) -> offpolicy.Agent:
-    """The learning rule for a validated ``cfg`` (the training loop is added by :func:`make`)."""
-    actor = TanhGaussianActor(action_dim, cfg.hidden_sizes, cfg.activation)
-    critic = QEnsemble(cfg.num_critics, cfg.hidden_sizes, cfg.activation)
+def make_agent(cfg: Config, action_dim: int, obs_shape: tuple[int, ...] | None = None) -> offpolicy.Agent:
+    """The learning rule for a validated ``cfg`` (the training loop is added by :func:`make`); ``obs_shape``
+    (the env's) is needed only by a CNN torso."""
+    torso = torso_args(cfg, obs_shape)
+    actor = TanhGaussianActor(action_dim, **torso)
+    critic = QEnsemble(cfg.num_critics, **torso)
     target_entropy = -float(action_dim) if cfg.target_entropy is None else cfg.target_entropy
     tx = optim.by_group(actor=optim.make_optimizer("adam", cfg.actor_lr),
                         critic=optim.make_optimizer("adam", cfg.critic_lr),

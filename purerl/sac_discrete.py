@@ -25,8 +25,6 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-import distrax
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from flax import struct
@@ -36,7 +34,7 @@ from purerl.config import check_config, check_leaf, leaf_field, static_field
 from purerl.core import offpolicy, optim
 from purerl.core.loop import Result, Trainer
 from purerl.core.progress import ProgressFn
-from purerl.networks import MLP, CategoricalHead, QEnsemble
+from purerl.networks import CategoricalActor, QEnsemble, torso_args
 
 __all__ = ["AgentState", "Config", "Result", "actor_loss", "make", "make_agent", "make_train", "soft_value"]
 
@@ -63,18 +61,6 @@ class Config(sac.Config):
 AgentState = sac.AgentState
 
 
-class CategoricalActor(nn.Module):
-    """``pi(.|s)``: an MLP and a categorical head."""
-
-    num_actions: int
-    hidden_sizes: tuple = (64, 64)
-    activation: str = "relu"
-
-    @nn.compact
-    def __call__(self, obs: jax.Array) -> distrax.Distribution:
-        return CategoricalHead(self.num_actions)(MLP(self.hidden_sizes, self.activation)(obs))
-
-
 def soft_value(probs: jax.Array, log_probs: jax.Array, q: jax.Array, alpha: Any) -> jax.Array:
     """``sum_a pi(a|s) (q(s, a) - alpha log pi(a|s))`` over the last (action) axis."""
     return jnp.sum(probs * (q - alpha * log_probs), axis=-1)
@@ -86,10 +72,12 @@ def actor_loss(probs: jax.Array, log_probs: jax.Array, q: jax.Array, alpha: Any)
     return -jnp.mean(soft_value(probs, log_probs, jax.lax.stop_gradient(q), alpha))
 
 
-def make_agent(cfg: Config, num_actions: int) -> offpolicy.Agent:
-    """The learning rule for a validated ``cfg`` (the training loop is added by :func:`make`)."""
-    actor = CategoricalActor(num_actions, cfg.hidden_sizes, cfg.activation)
-    critic = QEnsemble(cfg.num_critics, cfg.hidden_sizes, cfg.activation)
+def make_agent(cfg: Config, num_actions: int, obs_shape: tuple[int, ...] | None = None) -> offpolicy.Agent:
+    """The learning rule for a validated ``cfg`` (the training loop is added by :func:`make`); ``obs_shape``
+    (the env's) is needed only by a CNN torso."""
+    torso = torso_args(cfg, obs_shape)
+    actor = CategoricalActor(num_actions, **torso)
+    critic = QEnsemble(cfg.num_critics, **torso)
     one_hot = jnp.eye(num_actions, dtype=jnp.float32)
     target_entropy = 0.98 * jnp.log(float(num_actions)) if cfg.target_entropy is None else cfg.target_entropy
     tx = optim.by_group(actor=optim.make_optimizer("adam", cfg.actor_lr),

@@ -340,16 +340,16 @@ def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None
                          env_steps_before=cfg.warmup_iterations * cfg.num_envs)
 
 
-def build(config: OffPolicyConfig, make_agent: Callable[[Any, int], Agent], progress: ProgressFn | None = None,
+def build(config: OffPolicyConfig, make_agent: Callable[[Any, int, tuple], Agent], progress: ProgressFn | None = None,
           progress_metrics: tuple[str, ...] = (), *, config_cls: type = OffPolicyConfig) -> Trainer:
     """What every off-policy ``make`` is: validate ``config``, build the algorithm's agent for the env's
-    action size or count (``make_agent(cfg, env.action_dim)``), check that the agent accepts the env's action
+    action size or count and its observation shape (``make_agent(cfg, env.action_dim, env.obs_shape)``), check that the agent accepts the env's action
     space and wrap it in the shared loop. ``config`` must be an instance of the algorithm's ``config_cls``."""
     check_config(config, config_cls)
     cfg = config.validate()
     env = make_env(cfg, 1)
     check_env_fields(cfg, env, envs.suite_of(env.env_id))
-    agent = make_agent(cfg, env.action_dim)
+    agent = make_agent(cfg, env.action_dim, env.obs_shape)
     if env.is_discrete != agent.discrete:
         kind, other = ("discrete", "continuous (Box)") if env.is_discrete else ("continuous", "discrete")
         fix = ("a continuous env such as 'Pendulum-v1' or 'brax/hopper', or sac_discrete or PPO for discrete "

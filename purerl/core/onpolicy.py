@@ -32,7 +32,8 @@ from purerl.core.loop import Trainer, build_trainer, carry_episodes, env_steps
 from purerl.core.progress import ProgressFn
 from purerl.core.trajectory import EpisodeTally, Rollout, gae, rollout, standardize
 from purerl.core.sharding import constrain_envs
-from purerl.networks import ActorCritic, RecurrentActorCritic, policy_noise, sample_with, unroll_recurrent
+from purerl.networks import (ActorCritic, RecurrentActorCritic, policy_noise, sample_with, torso_args,
+                             unroll_recurrent)
 
 __all__ = ["OnPolicyConfig", "TrainState", "collect", "end_update", "env_splitter", "make_init", "make_env",
            "make_network", "make_policy", "make_trainer", "policy_at", "policy_gradient_loss", "Setup", "setup",
@@ -165,14 +166,14 @@ def make_env(cfg: OnPolicyConfig, num_envs: int, train: bool) -> envs.VecEnv:
 
 def make_network(cfg: OnPolicyConfig, env: envs.VecEnv) -> ActorCritic | RecurrentActorCritic:
     """The actor-critic for ``cfg``: a GRU one (:class:`~purerl.networks.RecurrentActorCritic`) when the config
-    has ``recurrent=True``, else MLPs."""
+    has ``recurrent=True``, else feed-forward torsos (:func:`~purerl.networks.torso_args`: MLP, optionally after
+    a CNN, optionally with LayerNorm)."""
+    torso = torso_args(cfg, env.obs_shape)
     if getattr(cfg, "recurrent", False):
         return RecurrentActorCritic(action_dim=env.action_dim, discrete=env.is_discrete,
-                                    hidden_sizes=cfg.hidden_sizes, activation=cfg.activation,
-                                    state_dependent_std=cfg.state_dependent_std)
-    return ActorCritic(action_dim=env.action_dim, discrete=env.is_discrete, hidden_sizes=cfg.hidden_sizes,
-                       activation=cfg.activation, shared=cfg.shared_network,
-                       state_dependent_std=cfg.state_dependent_std)
+                                    state_dependent_std=cfg.state_dependent_std, **torso)
+    return ActorCritic(action_dim=env.action_dim, discrete=env.is_discrete, shared=cfg.shared_network,
+                       state_dependent_std=cfg.state_dependent_std, **torso)
 
 
 def policy_at(network: ActorCritic | RecurrentActorCritic, params: Any, memory: Any, obs: jax.Array):

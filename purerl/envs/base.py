@@ -127,6 +127,12 @@ class VecEnv:
         return self
 
     @property
+    def obs_shape(self) -> tuple[int, ...]:
+        """The observation's own shape (e.g. MinAtar's ``(10, 10, C)`` grid). Observations travel flat,
+        ``[num_envs, obs_dim]`` with ``obs_dim = prod(obs_shape)``; a CNN torso reshapes them to this."""
+        return getattr(self, "_obs_shape", None) or (self.obs_dim,)
+
+    @property
     def is_discrete(self) -> bool:
         return isinstance(self.action_space, Discrete)
 

@@ -117,7 +117,9 @@ class GymnaxEnv(VecEnv):
         self.env_id = env_id
         self.num_envs = int(num_envs)
         self.gymnax_env, self.env_params = env, params
-        self.obs_dim = int(np.prod(env.observation_space(params).shape))
+        shape = tuple(int(d) for d in env.observation_space(params).shape)
+        self.obs_dim = int(np.prod(shape))
+        self._obs_shape = shape or (1,)
         act = env.action_space(params)
         if hasattr(act, "n"):
             self.action_space = Discrete(int(act.n))
