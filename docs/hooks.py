@@ -26,7 +26,8 @@ machine and the jax version of its measurement and cannot be edited by hand apar
 Generated files (nothing of them is committed):
 
     notebooks/NAME.md               each notebooks/NAME.ipynb as a page: Markdown cells as they are, code cells
-                                    highlighted, stored outputs (text, PNG images) shown; nothing is executed
+                                    highlighted, stored outputs (text, PNG and GIF images) shown, with a note
+                                    saying how they were computed; nothing is executed
     assets/pygments.css             the colours of the code highlighted at build time (pymdownx.highlight)
 
 Every built page's images are links to themselves (``on_page_content``: :func:`link_figures`), so a figure
@@ -409,14 +410,22 @@ def _strip_ansi(text: str) -> str:
 
 
 def notebook_markdown(path: Path, images: dict[str, bytes]) -> str:
-    """A notebook as a Markdown page; its PNG outputs are added to ``images`` (``name -> bytes``) and linked
+    """A notebook as a Markdown page; its PNG and GIF outputs are added to ``images`` (``name -> bytes``) and linked
     as ``{stem}/{name}``. Outputs are shown as stored: nothing is executed."""
     nb = json.loads(path.read_text())
     lang = nb.get("metadata", {}).get("language_info", {}).get("name", "python")
     stored = any(c.get("outputs") for c in nb["cells"])
-    note = (f"!!! note \"`notebooks/{path.name}`\"\n    Rendered from the notebook as stored"
-            + (" with its outputs" if stored else ", which holds no outputs: run it to see them (`jupyter lab`, "
-               "from `notebooks/`)") + "; nothing is executed when the site is built.\n")
+    mode = nb.get("metadata", {}).get("purerl", {}).get("executed", {}).get("mode")
+    if not stored:
+        how = ", which holds no outputs: run it to see them (`jupyter lab`, from `notebooks/`)"
+    elif mode == "small":
+        how = (" with the outputs of an execution in its small mode (`python notebooks/execute.py`, "
+               "`PURERL_NOTEBOOK_SMALL=1`): tiny budgets that show every cell at work, not what the real "
+               "budgets reach; run it without the variable for those")
+    else:
+        how = " with its outputs"
+    note = (f"!!! note \"`notebooks/{path.name}`\"\n    Rendered from the notebook as stored{how}; nothing is "
+            "executed when the site is built.\n")
     parts = []
     for n, c in enumerate(nb["cells"]):
         source = "".join(c.get("source", ""))
@@ -440,9 +449,10 @@ def notebook_markdown(path: Path, images: dict[str, bytes]) -> str:
                 parts.append(_fence(_strip_ansi("\n".join(out.get("traceback", []))), "text"))
             elif kind in ("display_data", "execute_result"):
                 data = out.get("data", {})
-                if "image/png" in data:
-                    name = f"cell{n}_{k}.png"
-                    images[name] = base64.b64decode("".join(data["image/png"]))
+                mime = next((m for m in ("image/png", "image/gif") if m in data), None)
+                if mime:
+                    name = f"cell{n}_{k}.{mime.split('/')[1]}"
+                    images[name] = base64.b64decode("".join(data[mime]))
                     parts.append(f"![output of cell {n}]({path.stem}/{name})\n")
                 elif "text/plain" in data:
                     parts.append(_fence("".join(data["text/plain"]), "text"))

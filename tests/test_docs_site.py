@@ -269,6 +269,21 @@ def test_readme_code_arrives_on_the_built_pages(site):
     assert '<span class="kn">import</span>' in (site / "getting-started" / "index.html").read_text()
 
 
+def test_built_notebook_pages_show_their_outputs(site):
+    expected = {"quickstart": (5, ["small mode {", "final return per seed:", "ranked by IQM"]),
+                "sac_pendulum": (2, ["small mode {", "eval return", "deterministic:"])}
+    for name, (images, texts) in expected.items():
+        path = site / "notebooks" / name / "index.html"
+        page, parsed = path.read_text(), parse(path)
+        shown = page.count("<img ")
+        assert shown >= images, f"notebooks/{name}: {shown} output images, expected {images} or more"
+        assert re.search(r'<img [^>]*src="cell\d+_\d+\.gif"', page), f"notebooks/{name}: the rendered GIF is missing"
+        outputs = "\n".join(parsed.pres)
+        for text in texts:
+            assert text in outputs, f"notebooks/{name}: the output {text!r} is not on the page"
+        assert "outputs of an execution in its small mode" in "".join(parsed.text), name
+
+
 # metrics only one algorithm (or family) logs: each must be on its page's metrics table
 OWN_METRICS = {"ppo": ("approx_kl", "clip_frac", "kl_stopped"), "reinforce": ("baseline", "complete_frac"),
                "a2c": ("grad_norm",), "a3c": ("staleness",), "trpo": ("kl", "accepted", "line_search_steps"),

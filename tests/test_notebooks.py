@@ -1,17 +1,20 @@
-"""The example notebooks execute end to end (in their small mode) and produce what they promise.
+"""The example notebooks: stored with the outputs of their current code, and they execute end to end (in their
+small mode) and produce what they promise.
 
-Each notebook runs in a fresh kernel of the interpreter running the tests (a kernelspec written to a
-temporary Jupyter path, so no installed ``python3`` kernelspec is needed), with ``PURERL_NOTEBOOK_SMALL=1``
-(tiny budgets) and ``JAX_PLATFORMS=cpu``, in a temporary working directory that receives its ``runs/``.
-The last cell of each notebook evaluates a summary dict; the tests read it from the executed notebook.
+Each notebook runs in a fresh kernel of the interpreter running the tests (``notebooks/execute.py``: a kernelspec
+written to a temporary Jupyter path, so no installed ``python3`` kernelspec is needed), with
+``PURERL_NOTEBOOK_SMALL=1`` (tiny budgets) and ``JAX_PLATFORMS=cpu``, in a temporary working directory that
+receives its ``runs/``. The last cell of each notebook evaluates a summary dict; the tests read it from the
+executed notebook.
 """
 
 from __future__ import annotations
 
 import ast
+import functools
+import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,37 +24,22 @@ nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-KERNEL = "purerl-notebook-test"
-CELL_TIMEOUT_S = 600
 
 
-def _kernelspec(root: Path) -> None:
-    """A kernelspec named KERNEL under ``root/kernels`` that starts this interpreter's ipykernel."""
-    spec = root / "kernels" / KERNEL
-    spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "purerl notebook test",
-        "language": "python",
-    }))
+@functools.cache
+def notebook_runner():
+    """notebooks/execute.py, which executes the notebooks and stores their outputs."""
+    spec = importlib.util.spec_from_file_location("purerl_notebooks_execute", NOTEBOOKS / "execute.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def execute(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def execute(name: str, tmp_path: Path):
     """Execute ``notebooks/<name>`` in small mode in ``tmp_path/work``; return the executed notebook."""
-    jupyter = tmp_path / "jupyter"
-    _kernelspec(jupyter)
     work = tmp_path / "work"
     work.mkdir()
-    # The kernel inherits this process's environment.
-    monkeypatch.setenv("JUPYTER_PATH", str(jupyter))
-    monkeypatch.setenv("PURERL_NOTEBOOK_SMALL", "1")
-    monkeypatch.setenv("JAX_PLATFORMS", "cpu")
-    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name=KERNEL,
-                                     resources={"metadata": {"path": str(work)}})
-    client.execute()  # raises CellExecutionError (with the cell and its traceback) if any cell fails
-    return nb, work
+    return notebook_runner().execute(NOTEBOOKS / name, work, small=True), work
 
 
 def summary(nb) -> dict:
@@ -66,24 +54,34 @@ def _images(nb, mime: str) -> int:
     return sum(mime in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
 
 
-# Stored with its outputs on purpose: its plots and table are what it is for (a full run takes minutes).
-WITH_OUTPUTS = {"claims.ipynb"}
-
-
-def test_notebooks_are_committed_without_outputs():
-    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+def test_notebooks_are_stored_with_the_outputs_of_their_current_code():
+    runner = notebook_runner()
+    for name in runner.SMALL_OUTPUTS:
+        path = NOTEBOOKS / name
         nb = nbformat.read(path, as_version=4)
         nbformat.validate(nb)
-        assert nb.metadata["kernelspec"]["name"] == "python3", path.name
-        for cell in nb.cells:
-            if cell.cell_type == "code" and path.name not in WITH_OUTPUTS:
-                assert cell.outputs == [] and cell.execution_count is None, f"{path.name}: a cell has outputs"
-        first = next(c for c in nb.cells if c.cell_type == "code")
-        assert 'SMALL = os.environ.get("PURERL_NOTEBOOK_SMALL") == "1"' in first.source, path.name
+        assert nb.metadata["kernelspec"]["name"] == "python3", name
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert 'SMALL = os.environ.get("PURERL_NOTEBOOK_SMALL") == "1"' in code[0].source, name
+        executed = nb.metadata.get("purerl", {}).get("executed")
+        redo = f"python notebooks/execute.py {name}"
+        assert executed, f"{name} holds no record of its execution: {redo}"
+        assert executed["mode"] == "small", name
+        assert executed["sources_sha256"] == runner.sources_sha256(nb), \
+            f"{name}: the stored outputs were computed from older code: {redo}"
+        # one execution, top to bottom, that failed nowhere and showed every promised output
+        assert [c.execution_count for c in code] == list(range(1, len(code) + 1)), name
+        assert not [o for c in code for o in c.outputs if o.output_type == "error"], name
+        assert "small mode" in "".join(o.get("text", "") for o in code[0].outputs), name
+        assert _images(nb, "image/png") >= 1 and _images(nb, "image/gif") == 1, name
+        text = path.read_text()
+        assert len(text.encode()) <= runner.MAX_STORED_BYTES, f"{name}: {len(text.encode())} bytes"
+        named = [p for p in runner.machine_paths() if p in text]
+        assert not named, f"{name} names paths of the machine it was executed on: {named}"
 
 
-def test_quickstart_notebook(tmp_path, monkeypatch):
-    nb, work = execute("quickstart.ipynb", tmp_path, monkeypatch)
+def test_quickstart_notebook(tmp_path):
+    nb, work = execute("quickstart.ipynb", tmp_path)
     s = summary(nb)
     assert s["small"] is True
     # one sweep row per learning rate, and the best one is among them
@@ -104,8 +102,8 @@ def test_quickstart_notebook(tmp_path, monkeypatch):
     assert _images(nb, "image/gif") == 1
 
 
-def test_sac_pendulum_notebook(tmp_path, monkeypatch):
-    nb, work = execute("sac_pendulum.ipynb", tmp_path, monkeypatch)
+def test_sac_pendulum_notebook(tmp_path):
+    nb, work = execute("sac_pendulum.ipynb", tmp_path)
     s = summary(nb)
     assert s["small"] is True
     assert s["num_evals"] == len(s["eval_returns"]) == 3
