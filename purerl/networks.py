@@ -234,6 +234,28 @@ class CategoricalActor(nn.Module):
                                                      self.conv)(obs))
 
 
+class DiscreteQNetwork(nn.Module):
+    """``Q(s, .)``: one value per discrete action, ``[..., num_actions]``, from a torso and a linear head. With
+    ``dueling`` (Wang et al., 2016) the torso feeds two linear heads, a state value ``V(s)`` and advantages
+    ``A(s, a)``, combined as ``V(s) + A(s, a) - mean_a A(s, a)``."""
+
+    num_actions: int
+    hidden_sizes: Sequence[int] = (64, 64)
+    activation: str = "relu"
+    layer_norm: bool = False
+    conv: ConvSpec | None = None
+    dueling: bool = False
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> jax.Array:
+        h = MLP(self.hidden_sizes, self.activation, self.layer_norm, self.conv)(obs)
+        if not self.dueling:
+            return _dense(self.num_actions, 1.0)(h)
+        value = _dense(1, 1.0, name="value")(h)
+        advantage = _dense(self.num_actions, 1.0, name="advantage")(h)
+        return value + advantage - jnp.mean(advantage, axis=-1, keepdims=True)
+
+
 # --- off-policy actor-critics (DDPG, TD3, SAC): actions live in [-1, 1], rescaled to the env's bounds ---
 
 class DeterministicActor(nn.Module):

@@ -95,3 +95,25 @@ def test_torso_errors_name_the_field():
         ppo.Config(cnn_kernel=5).validate()
     with pytest.raises(ValueError, match="`cnn_channels`"):
         ppo.Config(torso="cnn", cnn_channels=(0,)).validate()
+
+
+def test_discrete_q_network_heads():
+    from purerl.networks import DiscreteQNetwork
+
+    obs = jax.random.normal(jax.random.key(0), (3, 5))
+    plain = DiscreteQNetwork(4, (8,))
+    params = plain.init(jax.random.key(1), obs)
+    p = params["params"]
+    h = np.maximum(np.asarray(obs) @ p["MLP_0"]["Dense_0"]["kernel"] + p["MLP_0"]["Dense_0"]["bias"], 0.0)
+    np.testing.assert_allclose(plain.apply(params, obs), h @ p["Dense_0"]["kernel"] + p["Dense_0"]["bias"],
+                               rtol=1e-5, atol=1e-6)
+    dueling = DiscreteQNetwork(4, (8,), dueling=True)
+    params = dueling.init(jax.random.key(1), obs)
+    params = jax.tree.map(lambda x: x + 0.1 * jax.random.normal(jax.random.key(2), x.shape), params)
+    p = params["params"]
+    h = np.maximum(np.asarray(obs) @ p["MLP_0"]["Dense_0"]["kernel"] + p["MLP_0"]["Dense_0"]["bias"], 0.0)
+    v = h @ p["value"]["kernel"] + p["value"]["bias"]
+    a = h @ p["advantage"]["kernel"] + p["advantage"]["bias"]
+    q = np.asarray(dueling.apply(params, obs))
+    np.testing.assert_allclose(q, v + a - a.mean(-1, keepdims=True), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(q.mean(-1), v[:, 0], rtol=1e-5, atol=1e-6)     # the advantages average to zero
