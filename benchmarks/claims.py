@@ -6,10 +6,13 @@
 
 Every value in the table comes from a run made here; nothing is a constant. Each is measured on 8 seeds or
 more, run as one vmapped program, and reported as the interquartile mean (IQM) over the seeds with its 95%
-stratified-bootstrap confidence interval (``purerl.run.stats.iqm_ci``); the verdict is read from the
-interval against the claim's pass rule (``Row.rule``): "holds" when the interval lies wholly on the claim's
-side of the threshold, "FAILS" when it lies wholly on the other side, "inconclusive" when it straddles it. The
-claims:
+stratified-bootstrap confidence interval (``purerl.run.stats.iqm_ci``). Each row's verdict is produced by its
+pass rule, a list of :class:`Check`: one interval read against one threshold, "holds" when the interval lies
+wholly on the claim's side, "FAILS" when it lies wholly on the other side (or beyond a second, named threshold),
+"inconclusive" when it straddles; a row holds when all its checks hold and fails when one fails. The rule's text
+on the Claims page is written from the same checks (``Row.rule``). The verdicts are read from the stored data
+alone (:data:`JUDGES`, one per row), so ``--rejudge`` re-reads a results file after a rule changes, and the
+tests check that the stored verdicts are what the rules make of the stored numbers. The claims:
 
 1. A state-dependent baseline leaves the policy-gradient estimate unbiased and lowers its variance.
 2. Actor-critic (TD/GAE) estimates have lower variance than REINFORCE's Monte-Carlo returns at the same
@@ -18,14 +21,20 @@ claims:
 4. PPO's clipped objective keeps the probability ratio near [1 - eps, 1 + eps] and the KL small, where the
    unclipped objective on the same data with the same learning rate drifts further.
 5. TRPO's accepted steps satisfy mean KL <= delta.
-6. DDPG overestimates Q against Monte-Carlo returns of its own policy; TD3's twin-minimum target reduces it.
+6. DDPG overestimates Q against Monte-Carlo returns of its own policy; TD3's twin-minimum target removes the
+   overestimation (measured: TD3 underestimates instead, by more than DDPG overestimates).
 7. SAC with automatic temperature drives the policy entropy to the target entropy.
-8. A3C's stale gradients: final return and staleness against A2C at equal samples.
+8. A3C's stale gradients still learn: A3C with gradients up to 8 updates stale against the same workers without
+   staleness (K = 0), and against A2C at equal samples (A3C also makes more, smaller updates than A2C, so that
+   comparison does not isolate staleness).
 
 How each is measured is in the docstring of its ``claim_N`` function. ``measure(tiny, only)`` returns the rows
 (and the data behind them, for plots: see notebooks/claims.ipynb); ``main`` prints the table and writes
 docs/results/claims.json (with the date, the machine and the jax version), from which the documentation's
-Claims page is generated (``--tiny`` writes benchmarks/results/claims-tiny.json instead).
+Claims page and the claims notebook are generated (``--tiny`` writes benchmarks/results/claims-tiny.json
+instead); :func:`load` reads it back as rows.
+
+    python benchmarks/claims.py --rejudge  # the stored results' verdicts re-read with today's rules, no run
 """
 
 from __future__ import annotations
@@ -54,16 +63,102 @@ HERE = Path(__file__).resolve().parent
 SEEDS = 8          # seeds (independent replicates) behind every interval, tiny mode included
 
 
+@dataclass(frozen=True)
+class Check:
+    """One part of a row's pass rule: the interval ``ci`` = (IQM, low, high) of a quantity (``point``: an exact
+    value, the three equal) read against a threshold.
+
+    With ``below``, the claim is that the quantity lies below it: the check holds when the whole interval does
+    (``high < below``), fails when the whole interval lies at or above ``fail`` (default ``below``) and is
+    inconclusive otherwise. ``above`` mirrors it (holds when ``low > above``, fails when ``high <= fail``).
+    ``threshold`` and ``fail_text`` are how the rule's text names the two thresholds (default: their values)."""
+
+    of: str
+    ci: tuple[float, float, float]
+    below: float | None = None
+    above: float | None = None
+    fail: float | None = None
+    threshold: str = ""
+    fail_text: str = ""
+    point: bool = False
+
+    def __post_init__(self):
+        if (self.below is None) == (self.above is None):
+            raise ValueError(f"Check {self.of!r}: give one of below and above, got below={self.below}, "
+                             f"above={self.above}")
+        object.__setattr__(self, "ci", tuple(float(x) for x in self.ci))
+
+    @property
+    def fails_at(self) -> float:
+        if self.fail is not None:
+            return self.fail
+        return self.below if self.below is not None else self.above
+
+    def verdict(self) -> bool | str:
+        _, low, high = self.ci
+        if self.below is not None:
+            return True if high < self.below else False if low >= self.fails_at else "inconclusive"
+        return True if low > self.above else False if high <= self.fails_at else "inconclusive"
+
+    @property
+    def subject(self) -> str:
+        return self.of if self.point else f"the CI of {self.of}"
+
+    def holds_text(self) -> str:
+        """Where the interval must lie for the check to hold: "below 2", "above 0.9 x ..."."""
+        side, value = ("below", self.below) if self.below is not None else ("above", self.above)
+        return f"{side} {self.threshold or f'{value:g}'}"
+
+    def fails_text(self) -> str:
+        """Where the interval lying wholly makes the check fail: "at or above 2"."""
+        side = "at or above" if self.below is not None else "at or below"
+        where = (self.fail_text or (f"{self.fail:g}" if self.fail is not None else self.threshold)
+                 or f"{self.fails_at:g}")
+        return f"{side} {where}"
+
+
+def both(*verdicts: bool | str) -> bool | str:
+    """All of several verdicts: False if one fails, True if all hold, else "inconclusive"."""
+    if any(v is False for v in verdicts):
+        return False
+    return True if all(v is True for v in verdicts) else "inconclusive"
+
+
+def rule_text(checks: list[Check]) -> str:
+    """The pass rule as the Claims page states it, written from the checks that decide the verdict (consecutive
+    checks of one quantity share their subject)."""
+    if not checks:
+        return ""
+    groups: list[list[Check]] = []
+    for c in checks:
+        if groups and groups[-1][0].subject == c.subject:
+            groups[-1].append(c)
+        else:
+            groups.append([c])
+    holds = " and ".join(f"{g[0].subject} lies {' and '.join(c.holds_text() for c in g)}" for g in groups)
+    fails = " or ".join(f"{'it' if len(groups) == 1 else g[0].subject} lies {'' if g[0].point else 'wholly '}"
+                        f"{' or '.join(c.fails_text() for c in g)}" for g in groups)
+    return f"holds if {holds}; FAILS if {fails}; inconclusive otherwise"
+
+
 @dataclass
 class Row:
     claim: int
+    key: str                      # the judge (JUDGES) that makes this row from its data
     statement: str
     quantity: str
     value: str                    # the measured value(s), with the 95% CI of the quantity the verdict reads
-    verdict: bool | str | None    # True holds, False fails, "inconclusive", None: reported, no pass/fail rule
+    checks: list[Check]           # the pass rule; empty: reported, no verdict
     data: dict = field(default_factory=dict)
-    rule: str = ""                # how the verdict is read from the interval
-    ci: list | None = None        # [IQM, low, high] of the quantity the verdict reads
+    # produced by the checks:
+    verdict: bool | str | None = field(init=False)   # True holds, False fails, "inconclusive", None: reported
+    rule: str = field(init=False)                    # the pass rule's text
+    ci: list | None = field(init=False)              # [IQM, low, high] of the first check's quantity
+
+    def __post_init__(self):
+        self.verdict = both(*(c.verdict() for c in self.checks)) if self.checks else None
+        self.rule = rule_text(self.checks)
+        self.ci = list(self.checks[0].ci) if self.checks else None
 
 
 def iqm_ci(per_seed) -> stats.Interval:
@@ -75,19 +170,9 @@ def ci_text(ci: stats.Interval, fmt: str = ".3f") -> str:
     return f"{ci.point:{fmt}} [{ci.low:{fmt}}, {ci.high:{fmt}}]"
 
 
-def read_ci(ci: stats.Interval, above: float | None = None, below: float | None = None) -> bool | str:
-    """The verdict of a claim that the quantity lies ``above`` (or ``below``) a threshold: True when the whole
-    interval does, False when the whole interval lies on the other side, "inconclusive" otherwise."""
-    if above is not None:
-        return True if ci.low > above else False if ci.high <= above else "inconclusive"
-    return True if ci.high < below else False if ci.low >= below else "inconclusive"
-
-
-def both(*verdicts: bool | str) -> bool | str:
-    """All of several verdicts: False if one fails, True if all hold, else "inconclusive"."""
-    if any(v is False for v in verdicts):
-        return False
-    return True if all(v is True for v in verdicts) else "inconclusive"
+def exact(value: float) -> tuple[float, float, float]:
+    """An exact value as a check's interval."""
+    return (float(value),) * 3
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -179,39 +264,15 @@ def claim_1_2(tiny: bool, seed: int) -> list[Row]:
     variances, biases = np.asarray(variances), np.asarray(biases)
     _, var_mc_all = _moments(est["mc"])
     _, var_b_all = _moments(est["mc_baseline"])
-    ci_nb, ci_var = iqm_ci(nb), iqm_ci(var_ratio)
-    ci_td0 = iqm_ci(variances[:, 0])
-    grow = np.min(variances[:, 1:] / variances[:, :-1], axis=1)        # per group: the smallest step up
-    ci_grow = iqm_ci(grow)
-    ci_shrink, ci_nb0 = iqm_ci(biases[:, 0] - biases[:, -1]), iqm_ci(nb0)
     var_iqm = [float(stats.iqm(variances[:, i])) for i in range(len(lambdas))]
     bias_iqm = [float(stats.iqm(biases[:, i])) for i in range(len(lambdas))]
-    where = f"IQM over {SEEDS} groups of {per} batches"
-    rows = [
-        Row(1, "baseline keeps the estimate unbiased",
-            f"normalised squared bias of MC vs MC-V (about 1 if unbiased), {where}", ci_text(ci_nb, ".2f"),
-            read_ci(ci_nb, below=3.0), {"normalized_bias": nb, "batches": SEEDS * per},
-            "holds if the CI lies below 3", list(ci_nb)),
-        Row(1, "baseline lowers the variance", "tr Cov(MC - V) / tr Cov(MC)", ci_text(ci_var),
-            read_ci(ci_var, below=1.0), {"var_mc": var_mc_all, "var_baseline": var_b_all, "per_group": var_ratio},
-            "holds if the CI lies below 1", list(ci_var)),
-        Row(2, "TD actor-critic has lower variance than REINFORCE", "tr Cov(GAE(0)) / tr Cov(MC)",
-            ci_text(ci_td0, ".4f"), read_ci(ci_td0, below=1.0), {"per_group": variances[:, 0].tolist()},
-            "holds if the CI lies below 1", list(ci_td0)),
-        Row(2, "variance grows with lambda", "tr Cov(GAE(lam)) / tr Cov(MC), lam = " +
-            ", ".join(f"{x:g}" for x in lambdas) + "; smallest ratio of consecutive ones",
-            ", ".join(f"{x:.3f}" for x in var_iqm) + "; " + ci_text(ci_grow, ".2f"), read_ci(ci_grow, above=1.0),
-            {"lambdas": list(lambdas), "variance_ratio": var_iqm, "per_group": variances.tolist()},
-            "holds if the CI of the smallest ratio var(next lam) / var(lam) lies above 1", list(ci_grow)),
-        Row(2, "bias shrinks with lambda", "||E g_lam - E g_MC-V|| / ||E g_MC-V||, same lambdas; "
-            "bias(0) - bias(1); normalised squared bias of GAE(0)",
-            ", ".join(f"{x:.3f}" for x in bias_iqm) + "; " + ci_text(ci_shrink) + "; " + ci_text(ci_nb0, ".1f"),
-            both(read_ci(ci_shrink, above=0.0), read_ci(ci_nb0, above=3.0)),
-            {"relative_bias": bias_iqm, "normalized_bias_td0": nb0, "per_group": biases.tolist()},
-            "holds if the CI of bias(0) - bias(1) lies above 0 and that of GAE(0)'s normalised squared bias "
-            "above 3 (TD(0) is biased)", list(ci_shrink)),
-    ]
-    return rows
+    return judge_all({
+        "baseline-unbiased": {"normalized_bias": nb, "batches": SEEDS * per},
+        "baseline-variance": {"var_mc": var_mc_all, "var_baseline": var_b_all, "per_group": var_ratio},
+        "td-variance": {"per_group": variances[:, 0].tolist()},
+        "variance-grows": {"lambdas": list(lambdas), "variance_ratio": var_iqm, "per_group": variances.tolist()},
+        "bias-shrinks": {"relative_bias": bias_iqm, "normalized_bias_td0": nb0, "per_group": biases.tolist()},
+    })
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -258,12 +319,7 @@ def claim_3(tiny: bool, seed: int) -> list[Row]:
     n = 64 if tiny else 512
     keys = jax.random.split(jax.random.key(seed), SEEDS)
     err, ls_err = (np.asarray(x, np.float64) for x in jax.jit(jax.vmap(lambda k: score_errors(k, n)))(keys))
-    ci, ci_ls = iqm_ci(err), iqm_ci(ls_err)
-    rule = "holds if the CI lies below 1e-4 (float32 rounding)"
-    return [Row(3, "Gaussian score = (a - mu)/sigma^2 grad mu", "max relative |autodiff - closed form| (mean params)",
-                ci_text(ci, ".1e"), read_ci(ci, below=1e-4), {"n": n, "per_seed": err.tolist()}, rule, list(ci)),
-            Row(3, "... and d/dlog sigma = (a - mu)^2/sigma^2 - 1", "max relative |autodiff - closed form| (log-std)",
-                ci_text(ci_ls, ".1e"), read_ci(ci_ls, below=1e-4), {"per_seed": ls_err.tolist()}, rule, list(ci_ls))]
+    return judge_all({"score-mean": {"n": n, "per_seed": err.tolist()}, "score-logstd": {"per_seed": ls_err.tolist()}})
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -326,19 +382,9 @@ def claim_4(tiny: bool, seed: int) -> list[Row]:
         fn = jax.jit(jax.vmap(lambda k, c=clipped: surrogate_drift(network, params, k, eps, c, epochs, lr)))
         per_key[clipped] = {k: np.asarray(v, np.float64) for k, v in fn(keys).items()}
     c, u = ({k: float(np.mean(v)) for k, v in per_key[x].items()} for x in (True, False))
-    rows = []
-    for key, statement, quantity, fmt in (
-            ("outside", "clipping keeps the ratio near [1-eps, 1+eps]",
-             "fraction of ratios outside, clipped vs unclipped", ".3f"),
-            ("kl", "clipping keeps the KL small", "mean KL(old||new) after 10 epochs, clipped vs unclipped", ".4f")):
-        ci_c, ci_u = iqm_ci(per_key[True][key]), iqm_ci(per_key[False][key])
-        diff = iqm_ci(per_key[False][key] - per_key[True][key])
-        rows.append(Row(4, statement, quantity + "; difference", f"{ci_text(ci_c, fmt)} vs {ci_text(ci_u, fmt)}; "
-                        f"{ci_text(diff, fmt)}", read_ci(diff, above=0.0),
-                        {"clipped": c, "unclipped": u, "per_key": {"clipped": per_key[True][key].tolist(),
-                                                                    "unclipped": per_key[False][key].tolist()}},
-                        "holds if the CI of the per-key difference unclipped - clipped lies above 0", list(diff)))
-    return rows
+    data = {"clipped": c, "unclipped": u, "per_key": {"clipped": {k: v.tolist() for k, v in per_key[True].items()},
+                                                      "unclipped": {k: v.tolist() for k, v in per_key[False].items()}}}
+    return judge_all({"clip-ratio": data, "clip-kl": data})
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -355,18 +401,8 @@ def claim_5(tiny: bool, seed: int) -> list[Row]:
     acc = np.asarray(res.metrics["accepted"]) > 0.5
     per_seed = np.where(acc, kl, -np.inf).max(axis=1) / cfg.max_kl       # -inf: no step accepted
     ret = float(np.nanmean(np.asarray(res.metrics["episode_return"])[:, -3:]))
-    if not acc.any(axis=1).all():
-        verdict, ci, value = "inconclusive", None, f"{int((~acc.any(axis=1)).sum())} seed(s) accepted no step"
-    else:
-        ci = iqm_ci(per_seed)
-        verdict = both(read_ci(ci, below=1.0 + 1e-6), bool(per_seed.max() <= 1.0 + 1e-6))
-        value = f"{ci_text(ci)} (largest {per_seed.max():.3f})"
-    return [Row(5, "TRPO's accepted steps satisfy mean KL <= delta",
-                f"per seed: max KL of its accepted steps / delta ({int(acc.sum())} accepted steps, "
-                f"{acc.mean():.0%} of updates)", value, verdict,
-                {"kl": kl.tolist(), "accepted": acc.tolist(), "final_return": ret, "per_seed": per_seed.tolist()},
-                "holds if the CI lies below 1 and no accepted step of any seed exceeds delta (float32 slack 1e-6)",
-                None if ci is None else list(ci))]
+    return judge_all({"trpo-kl": {"kl": kl.tolist(), "accepted": acc.tolist(), "final_return": ret,
+                                  "per_seed": per_seed.tolist(), "max_kl": cfg.max_kl}})
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -430,19 +466,16 @@ def claim_6(tiny: bool, seed: int) -> list[Row]:
         cfg = module.Config(**common)
         res = jax.jit(jax.vmap(lambda k, m=module, c=cfg: q_bias(m, c, k)))(keys)
         out[name] = {k: np.asarray(v, np.float64) for k, v in res.items()}
-    half = out["ddpg"]["q"].shape[1] // 2
-    per_seed = {k: np.mean((v["q"] - v["mc"])[:, half:], axis=1) for k, v in out.items()}
-    ci = {k: iqm_ci(v) for k, v in per_seed.items()}
-    td3_below = (True if ci["td3"].high < ci["ddpg"].low else False if ci["td3"].low > ci["ddpg"].high
-                 else "inconclusive")
     data = {k: {"env_steps": v["env_steps"][0].tolist(), "q": v["q"].tolist(), "mc": v["mc"].tolist(),
                 "eval_return": v["eval_return"].tolist()} for k, v in out.items()}
-    return [Row(6, "DDPG overestimates Q", "per seed: mean Q(s0, mu(s0)) - MC return, 2nd half of training, DDPG",
-                ci_text(ci["ddpg"], "+.1f"), read_ci(ci["ddpg"], above=0.0), data, "holds if the CI lies above 0",
-                list(ci["ddpg"])),
-            Row(6, "TD3's twin-min target reduces it", "same for TD3 (vs DDPG above)", ci_text(ci["td3"], "+.1f"),
-                td3_below, {"per_seed": {k: v.tolist() for k, v in per_seed.items()}},
-                "holds if TD3's CI lies wholly below DDPG's (fails if wholly above)", list(ci["td3"]))]
+    per_seed = {"per_seed": {k: _q_minus_mc(v).tolist() for k, v in data.items()}}
+    return judge_all({"ddpg-overestimates": data, "td3-removes": per_seed, "td3-size": per_seed})
+
+
+def _q_minus_mc(run: dict) -> np.ndarray:
+    """Per seed: the mean of Q - MC over the second half of the log points."""
+    gap = np.asarray(run["q"], np.float64) - np.asarray(run["mc"], np.float64)
+    return gap[:, gap.shape[1] // 2:].mean(axis=1)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -455,18 +488,9 @@ def claim_7(tiny: bool, seed: int) -> list[Row]:
     cfg = sac.Config(env="Pendulum-v1", total_timesteps=3_000 if tiny else 12_000, learning_starts=1_000,
                      hidden_sizes=(64, 64), num_evals=6 if tiny else 12, eval_episodes=4)
     res = jax.jit(jax.vmap(sac.make_train(cfg)))(jax.random.split(jax.random.key(seed), SEEDS))
-    ent = np.asarray(res.metrics["entropy"], np.float64)
-    target, tol = -1.0, 0.3
-    first, last = iqm_ci(ent[:, 0]), iqm_ci(ent[:, -1])
-    inside = (True if target - tol < last.low and last.high < target + tol
-              else False if last.high <= target - tol or last.low >= target + tol else "inconclusive")
-    return [Row(7, "auto temperature drives entropy to the target", "entropy at first / last log point (target -1)",
-                f"{first.point:.2f} -> {ci_text(last, '.2f')}",
-                both(inside, bool(abs(last.point - target) < abs(first.point - target))),
-                {"entropy": ent.tolist(), "alpha": np.asarray(res.metrics["alpha"]).tolist(),
-                 "env_steps": np.asarray(res.metrics["env_steps"])[0].tolist()},
-                f"holds if the CI of the last log point's entropy lies within target +- {tol} and its IQM is "
-                f"nearer the target than the first's", list(last))]
+    return judge_all({"sac-entropy": {"entropy": np.asarray(res.metrics["entropy"], np.float64).tolist(),
+                                      "alpha": np.asarray(res.metrics["alpha"]).tolist(),
+                                      "env_steps": np.asarray(res.metrics["env_steps"])[0].tolist()}})
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -487,8 +511,9 @@ def claim_8(tiny: bool, seed: int) -> list[Row]:
         r = np.asarray(metrics["episode_return"], np.float64)
         final = stats.final_scores(r)
         ci = iqm_ci(final)
+        auc = np.nanmean(r, axis=1)
         return {"final": ci.point, "final_ci": [ci.low, ci.high], "final_per_seed": final.tolist(),
-                "auc": float(stats.iqm(np.nanmean(r, axis=1))), "staleness": staleness}
+                "auc": float(stats.iqm(auc)), "auc_per_seed": auc.tolist(), "staleness": staleness}
 
     cfg = a2c.Config(env="CartPole-v1", total_timesteps=steps)
     results = {"a2c": summary(jax.jit(jax.vmap(a2c.make_train(cfg)))(keys).metrics)}
@@ -496,19 +521,216 @@ def claim_8(tiny: bool, seed: int) -> list[Row]:
         cfg = a3c.Config(env="CartPole-v1", total_timesteps=steps, num_envs=2, num_workers=4, max_staleness=k)
         m = jax.jit(jax.vmap(a3c.make_train(cfg)))(keys).metrics
         results[f"a3c_K{k}"] = summary(m, float(np.mean(m["staleness"])))
-    base, stale = results["a2c"], results["a3c_K8"]
-    lo, hi = stale["final_ci"]
-    verdict = (False if stale["staleness"] <= 0 or hi < 0.9 * base["final_ci"][0]
-               else True if lo >= 0.9 * base["final_ci"][1] else "inconclusive")
-    ci_of = lambda r: f"{r['final']:.0f} [{r['final_ci'][0]:.0f}, {r['final_ci'][1]:.0f}]"  # noqa: E731
-    text = "; ".join(f"{name} {ci_of(r)} / {r['auc']:.0f} s={r['staleness']:.1f}" for name, r in results.items())
-    return [Row(8, "A3C's stale gradients still learn", "final return, A3C (staleness 0..8) vs A2C, equal samples",
-                f"{ci_of(stale)} vs {ci_of(base)} (mean staleness {stale['staleness']:.1f})", verdict,
-                {"results": results, "env_steps": steps, "seeds": SEEDS},
-                "holds if A3C's CI lies wholly above 0.9 x the upper end of A2C's (fails if wholly below 0.9 x "
-                "its lower end, or if no gradient was stale)", [stale["final"], lo, hi]),
-            Row(8, "return by max staleness K", "final return IQM [CI] / IQM of the mean over the run, mean "
-                "staleness s", text, None, {})]
+    data = {"results": results, "env_steps": steps, "seeds": SEEDS}
+    return judge_all({"a3c-staleness": data, "a3c-vs-a2c": data, "a3c-by-k": data})
+
+
+# --------------------------------------------------------------------------------------------------------
+# Verdicts: each row made from its data alone, so a stored results file can be re-read (--rejudge)
+# --------------------------------------------------------------------------------------------------------
+
+def _baseline_unbiased(d: dict) -> Row:
+    nb = d["normalized_bias"]
+    groups = len(nb)
+    per = d["batches"] // groups
+    ci = iqm_ci(nb)
+    return Row(1, "baseline-unbiased", f"baseline adds no bias beyond the noise of {per} batches",
+               f"normalised squared bias of MC vs MC-V per group of B = {per} batches: 1 + B ||bias||^2 / tr Cov "
+               f"(about 1 without bias), IQM over {groups} groups", ci_text(ci, ".2f"),
+               [Check("the normalised squared bias", ci, below=2.0,
+                      threshold=f"2 (a bias smaller than the standard error of a {per}-batch mean)", fail_text="2")],
+               d)
+
+
+def _ratio_below_1(claim: int, key: str, statement: str, quantity: str, fmt: str):
+    def judge(d: dict) -> Row:
+        ci = iqm_ci(d["per_group"])
+        return Row(claim, key, statement, quantity, ci_text(ci, fmt), [Check("the ratio", ci, below=1.0)], d)
+    return judge
+
+
+def _variance_grows(d: dict) -> Row:
+    v = np.asarray(d["per_group"], np.float64)                       # [groups, lambdas]
+    ci = iqm_ci(np.min(v[:, 1:] / v[:, :-1], axis=1))                # per group: the smallest step up
+    iqms = [float(stats.iqm(v[:, i])) for i in range(v.shape[1])]
+    return Row(2, "variance-grows", "variance grows with lambda",
+               "tr Cov(GAE(lam)) / tr Cov(MC), lam = " + ", ".join(f"{x:g}" for x in d["lambdas"]) +
+               "; smallest ratio of consecutive ones",
+               ", ".join(f"{x:.3f}" for x in iqms) + "; " + ci_text(ci, ".2f"),
+               [Check("the smallest ratio var(next lam) / var(lam)", ci, above=1.0)], d)
+
+
+def _bias_shrinks(d: dict) -> Row:
+    b = np.asarray(d["per_group"], np.float64)                       # [groups, lambdas]
+    ci_step = iqm_ci(np.min(b[:, :-1] - b[:, 1:], axis=1))           # per group: the smallest step down
+    ci_td0 = iqm_ci(d["normalized_bias_td0"])
+    iqms = [float(stats.iqm(b[:, i])) for i in range(b.shape[1])]
+    return Row(2, "bias-shrinks", "bias shrinks with lambda",
+               "||E g_lam - E g_MC-V|| / ||E g_MC-V||, same lambdas; smallest decrease between consecutive "
+               "lambdas; normalised squared bias of GAE(0)",
+               ", ".join(f"{x:.3f}" for x in iqms) + "; " + ci_text(ci_step) + "; " + ci_text(ci_td0, ".1f"),
+               [Check("the smallest decrease", ci_step, above=0.0),
+                Check("GAE(0)'s normalised squared bias", ci_td0, above=2.0,
+                      threshold="2 (TD(0) is biased by more than the standard error)", fail_text="2")], d)
+
+
+def _score(key: str, statement: str, params: str):
+    def judge(d: dict) -> Row:
+        ci = iqm_ci(d["per_seed"])
+        return Row(3, key, statement, f"max relative |autodiff - closed form| ({params})", ci_text(ci, ".1e"),
+                   [Check("the relative error", ci, below=1e-4, threshold="1e-4 (float32 rounding)",
+                          fail_text="1e-4")], d)
+    return judge
+
+
+def _clipping(key: str, metric: str, statement: str, quantity: str, fmt: str):
+    def judge(d: dict) -> Row:
+        clipped = np.asarray(d["per_key"]["clipped"][metric], np.float64)
+        unclipped = np.asarray(d["per_key"]["unclipped"][metric], np.float64)
+        ci_c, ci_u, diff = iqm_ci(clipped), iqm_ci(unclipped), iqm_ci(unclipped - clipped)
+        return Row(4, key, statement, quantity + "; difference",
+                   f"{ci_text(ci_c, fmt)} vs {ci_text(ci_u, fmt)}; {ci_text(diff, fmt)}",
+                   [Check("the per-key difference unclipped - clipped", diff, above=0.0)], d)
+    return judge
+
+
+def _trpo_kl(d: dict) -> Row:
+    per_seed = np.asarray(d["per_seed"], np.float64)
+    acc = np.asarray(d["accepted"], bool)
+    quantity = (f"per seed: max KL of its accepted steps / delta ({int(acc.sum())} accepted steps, "
+                f"{acc.mean():.0%} of updates)")
+    accepting = per_seed[np.isfinite(per_seed)]                      # -inf: a seed that accepted no step
+    if accepting.size == 0:
+        return Row(5, "trpo-kl", "TRPO's accepted steps satisfy mean KL <= delta", quantity,
+                   "no step was accepted", [], d)
+    ci = iqm_ci(accepting)
+    slack = "1 (float32 slack 1e-6)"
+    value = f"{ci_text(ci)} (largest {accepting.max():.3f})"
+    if accepting.size < per_seed.size:
+        value += f"; {per_seed.size - accepting.size} seed(s) accepted no step"
+    return Row(5, "trpo-kl", "TRPO's accepted steps satisfy mean KL <= delta", quantity, value,
+               [Check("the per-seed max KL / delta", ci, below=1.0 + 1e-6, threshold=slack, fail_text="1"),
+                Check("the largest KL / delta of any accepted step", exact(accepting.max()), below=1.0 + 1e-6,
+                      threshold=slack, fail_text="1", point=True)], d)
+
+
+def _ddpg_overestimates(d: dict) -> Row:
+    ci = iqm_ci(_q_minus_mc(d["ddpg"]))
+    return Row(6, "ddpg-overestimates", "DDPG overestimates Q",
+               "per seed: mean Q(s0, mu(s0)) - MC return, 2nd half of training, DDPG", ci_text(ci, "+.1f"),
+               [Check("DDPG's Q - MC", ci, above=0.0)], d)
+
+
+def _td3_removes(d: dict) -> Row:
+    ddpg, td3 = iqm_ci(d["per_seed"]["ddpg"]), iqm_ci(d["per_seed"]["td3"])
+    return Row(6, "td3-removes", "TD3's twin-min target removes the overestimation (TD3 underestimates)",
+               "same for TD3 (vs DDPG above)", ci_text(td3, "+.1f"),
+               [Check("TD3's Q - MC", td3, below=0.0),
+                Check("TD3's Q - MC", td3, below=ddpg.low, fail=ddpg.high,
+                      threshold=f"the lower end of DDPG's CI ({ddpg.low:+.1f})",
+                      fail_text=f"the upper end of DDPG's CI ({ddpg.high:+.1f})")], d)
+
+
+def _td3_size(d: dict) -> Row:
+    ddpg, td3 = (iqm_ci(np.abs(d["per_seed"][k])) for k in ("ddpg", "td3"))
+    return Row(6, "td3-size", "TD3's twin-min target makes the bias smaller in size",
+               "per seed: |mean Q(s0, mu(s0)) - MC return|, 2nd half of training, TD3 vs DDPG",
+               f"{ci_text(td3, '.1f')} vs {ci_text(ddpg, '.1f')}",
+               [Check("TD3's |Q - MC|", td3, below=ddpg.low, fail=ddpg.high,
+                      threshold=f"the lower end of DDPG's CI ({ddpg.low:.1f})",
+                      fail_text=f"the upper end of DDPG's CI ({ddpg.high:.1f})")], d)
+
+
+def _sac_entropy(d: dict) -> Row:
+    ent = np.asarray(d["entropy"], np.float64)
+    target, tol = -1.0, 0.3                                          # -|A| for Pendulum's one action
+    first, last = iqm_ci(ent[:, 0]), iqm_ci(ent[:, -1])
+    closer = abs(last.point - target) - abs(first.point - target)
+    return Row(7, "sac-entropy", "auto temperature drives entropy to the target",
+               "entropy at first / last log point (target -1)", f"{first.point:.2f} -> {ci_text(last, '.2f')}",
+               [Check("the last log point's entropy", last, above=target - tol, threshold=f"{target - tol:g} "
+                      f"(target - {tol:g})", fail_text=f"{target - tol:g}"),
+                Check("the last log point's entropy", last, below=target + tol, threshold=f"{target + tol:g} "
+                      f"(target + {tol:g})", fail_text=f"{target + tol:g}"),
+                Check("|IQM of the last - target| - |IQM of the first - target|", exact(closer), below=0.0,
+                      point=True)], d)
+
+
+def _final_ci(r: dict) -> stats.Interval:
+    return iqm_ci(r["final_per_seed"])
+
+
+def _final_text(r: dict) -> str:
+    ci = _final_ci(r)
+    return f"{ci.point:.0f} [{ci.low:.0f}, {ci.high:.0f}]"
+
+
+def _a3c_staleness(d: dict) -> Row:
+    fresh, stale = d["results"]["a3c_K0"], d["results"]["a3c_K8"]
+    ci0, ci8 = _final_ci(fresh), _final_ci(stale)
+    return Row(8, "a3c-staleness", "A3C still learns with gradients up to 8 updates stale",
+               f"final return after {d['env_steps']:,} env steps (CartPole's most is 500), A3C with staleness drawn "
+               f"from 0..8 vs 0: the same 4 workers and updates",
+               f"{_final_text(stale)} vs {_final_text(fresh)} (mean staleness {stale['staleness']:.1f} vs "
+               f"{fresh['staleness']:.1f})",
+               [Check("K = 8's final return", ci8, above=0.9 * ci0.high, fail=0.9 * ci0.low,
+                      threshold=f"0.9 x the upper end of K = 0's CI ({0.9 * ci0.high:.0f})",
+                      fail_text=f"0.9 x its lower end ({0.9 * ci0.low:.0f})"),
+                Check("K = 8's mean staleness", exact(stale["staleness"]), above=0.0, point=True)], d)
+
+
+def _a3c_vs_a2c(d: dict) -> Row:
+    base, stale = d["results"]["a2c"], d["results"]["a3c_K8"]
+    ci_a2c, ci8 = _final_ci(base), _final_ci(stale)
+    return Row(8, "a3c-vs-a2c", "A3C with stale gradients ends at least as high as A2C at equal samples",
+               "final return, A3C (K = 8) vs A2C; A3C makes 4 smaller updates per 40 env steps where A2C makes one, "
+               "so this does not isolate staleness", f"{_final_text(stale)} vs {_final_text(base)}",
+               [Check("A3C's final return", ci8, above=0.9 * ci_a2c.high, fail=0.9 * ci_a2c.low,
+                      threshold=f"0.9 x the upper end of A2C's CI ({0.9 * ci_a2c.high:.0f})",
+                      fail_text=f"0.9 x its lower end ({0.9 * ci_a2c.low:.0f})")], d)
+
+
+def _a3c_by_k(d: dict) -> Row:
+    text = "; ".join(f"{name} {_final_text(r)} / {r['auc']:.0f} s={r['staleness']:.1f}"
+                     for name, r in d["results"].items())
+    return Row(8, "a3c-by-k", "return by max staleness K",
+               "final return IQM [CI] / IQM of the mean over the run, mean staleness s", text, [], d)
+
+
+JUDGES = {
+    "baseline-unbiased": _baseline_unbiased,
+    "baseline-variance": _ratio_below_1(1, "baseline-variance", "baseline lowers the variance",
+                                        "tr Cov(MC - V) / tr Cov(MC)", ".3f"),
+    "td-variance": _ratio_below_1(2, "td-variance", "TD actor-critic has lower variance than REINFORCE",
+                                  "tr Cov(GAE(0)) / tr Cov(MC)", ".4f"),
+    "variance-grows": _variance_grows,
+    "bias-shrinks": _bias_shrinks,
+    "score-mean": _score("score-mean", "Gaussian score = (a - mu)/sigma^2 grad mu", "mean params"),
+    "score-logstd": _score("score-logstd", "... and d/dlog sigma = (a - mu)^2/sigma^2 - 1", "log-std"),
+    "clip-ratio": _clipping("clip-ratio", "outside", "clipping keeps the ratio near [1-eps, 1+eps]",
+                            "fraction of ratios outside, clipped vs unclipped", ".3f"),
+    "clip-kl": _clipping("clip-kl", "kl", "clipping keeps the KL small",
+                         "mean KL(old||new) after 10 epochs, clipped vs unclipped", ".4f"),
+    "trpo-kl": _trpo_kl,
+    "ddpg-overestimates": _ddpg_overestimates,
+    "td3-removes": _td3_removes,
+    "td3-size": _td3_size,
+    "sac-entropy": _sac_entropy,
+    "a3c-staleness": _a3c_staleness,
+    "a3c-vs-a2c": _a3c_vs_a2c,
+    "a3c-by-k": _a3c_by_k,
+}
+
+
+def judge_all(data: dict[str, dict]) -> list[Row]:
+    """The rows of ``{key: data}``, each made by its judge."""
+    return [JUDGES[key](d) for key, d in data.items()]
+
+
+def load(path: str | Path) -> list[Row]:
+    """The rows of a results file, made again from their stored data by today's judges (their verdicts are
+    what today's rules make of the stored numbers)."""
+    return [JUDGES[r["key"]](r["data"]) for r in json.loads(Path(path).read_text())["rows"]]
 
 
 CLAIMS = {1: claim_1_2, 3: claim_3, 4: claim_4, 5: claim_5, 6: claim_6, 7: claim_7, 8: claim_8}
@@ -546,22 +768,41 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def rejudge(path: str | Path) -> list[Row]:
+    """Rewrite the rows of a results file as today's judges make them from the stored data (statements, values,
+    rules and verdicts; the measurements and their provenance are kept), with the date of the re-reading."""
+    path = Path(path)
+    results = json.loads(path.read_text())
+    rows = load(path)
+    results["rows"] = [asdict(r) for r in rows]
+    results["rejudged"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    path.write_text(json.dumps(results, indent=1, default=float) + "\n")
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tiny", action="store_true", help="seconds-sized budgets (the tests' mode)")
     ap.add_argument("--only", default=None, help="comma-separated claim numbers")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None, help="results file (default docs/results/claims.json; with --tiny "
                                                 "benchmarks/results/claims-tiny.json)")
-    args = ap.parse_args()
+    ap.add_argument("--rejudge", action="store_true", help="measure nothing: re-read the verdicts of the results "
+                                                           "file from its stored data with today's rules")
+    args = ap.parse_args(argv)
     only = tuple(int(x) for x in args.only.split(",")) if args.only else None
+    default = HERE / "results" / "claims-tiny.json" if args.tiny else HERE.parent / "docs" / "results" / "claims.json"
+    out = Path(args.out) if args.out else default
+    if args.rejudge:
+        rows = rejudge(out)
+        print(table(rows))
+        print(f"wrote {out} (verdicts re-read from its stored data)")
+        return
     sys.path.insert(0, str(HERE))
     from provenance import describe, provenance
 
     prov = provenance()
     print(f"{describe(prov)}; {'tiny' if args.tiny else 'full'} budgets, {SEEDS} seeds, seed {args.seed}")
-    default = HERE / "results" / "claims-tiny.json" if args.tiny else HERE.parent / "docs" / "results" / "claims.json"
-    out = Path(args.out) if args.out else default
     out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     rows: list[Row] = []

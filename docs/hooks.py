@@ -376,18 +376,21 @@ CLAIM_VERDICTS = {True: "holds", False: "**FAILS**", None: "(reported)", "inconc
 
 def claims_table() -> str:
     """docs/results/claims.json (benchmarks/claims.py) as a page states it: where and when, then one row per
-    measured quantity with its value (IQM [95% CI] over the seeds), its pass rule and the verdict."""
+    measured quantity with its verdict (second, so that a phone shows it without scrolling), its value (IQM
+    [95% CI] over the seeds), the pass rule that produced the verdict and the quantity measured."""
     data = _results("claims")
     tiny = " **Tiny budgets: these numbers measure nothing.**" if data.get("tiny") else ""
+    rejudged = (f" Verdicts read from the stored data with the rules below on {data['rejudged']} "
+                f"(`python benchmarks/claims.py --rejudge`)." if data.get("rejudged") else "")
     lines = [f"Measured by `python benchmarks/claims.py` ({provenance_text(data['provenance'])}; "
              f"{data['seconds'] / 60:.0f} minutes for all claims), {data['seeds']} seeds or more per value, seed "
-             f"{data['seed']}.{tiny}", "",
-             "| # | claim | measured quantity | value: IQM [95% CI] | pass rule | verdict |",
+             f"{data['seed']}.{tiny}{rejudged}", "",
+             "| # | claim | verdict | value: IQM [95% CI] | pass rule | measured quantity |",
              "|---|---|---|---|---|---|"]
     for r in data["rows"]:
         verdict = CLAIM_VERDICTS[r["verdict"]]
-        lines.append(f"| {r['claim']} | {cell(r['statement'])} | {cell(r['quantity'])} | {cell(r['value'])} | "
-                     f"{cell(r.get('rule') or 'none: reported')} | {verdict} |")
+        lines.append(f"| {r['claim']} | {cell(r['statement'])} | {verdict} | {cell(r['value'])} | "
+                     f"{cell(r.get('rule') or 'none: reported')} | {cell(r['quantity'])} |")
     return "\n".join(lines) + "\n"
 
 
@@ -422,6 +425,9 @@ def notebook_markdown(path: Path, images: dict[str, bytes]) -> str:
         how = (" with the outputs of an execution in its small mode (`python notebooks/execute.py`, "
                "`PURERL_NOTEBOOK_SMALL=1`): tiny budgets that show every cell at work, not what the real "
                "budgets reach; run it without the variable for those")
+    elif mode == "results":
+        how = (" with the outputs of an execution that reads the stored results (`docs/results/claims.json`, "
+               "the numbers of the Claims page) and measures nothing")
     else:
         how = " with its outputs"
     note = (f"!!! note \"`notebooks/{path.name}`\"\n    Rendered from the notebook as stored{how}; nothing is "

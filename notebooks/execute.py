@@ -1,16 +1,20 @@
 """Execute the example notebooks in a fresh kernel and, on request, store their outputs in the .ipynb files.
 
-    python notebooks/execute.py                     # quickstart and sac_pendulum, small mode, outputs stored
+    python notebooks/execute.py                     # every notebook, outputs stored
     python notebooks/execute.py quickstart.ipynb    # one of them
 
 The kernel is this interpreter's ipykernel (a kernelspec written to a temporary Jupyter path, so no installed
-``python3`` kernelspec is needed), run with ``JAX_PLATFORMS=cpu`` and, by default, ``PURERL_NOTEBOOK_SMALL=1``
-(tiny budgets: a few seconds a notebook, outputs of a few hundred kB). It starts in a temporary folder that
-receives the notebook's ``runs/``. The stored notebook records how it was executed in its metadata
-(``purerl.executed``: the mode and a hash of its code cells' sources), so a test can tell stored outputs
-that no longer belong to the code above them. Outputs that name a path of the executing machine (the
-checkout, the interpreter, the temporary folder) are refused. ``claims.ipynb`` is stored with its full-budget
-outputs and is not executed here by default (minutes; ``--full`` runs any notebook with its real budgets).
+``python3`` kernelspec is needed), run with ``JAX_PLATFORMS=cpu``, in the mode :data:`STORED` names:
+
+* ``small``: with ``PURERL_NOTEBOOK_SMALL=1`` (tiny budgets: a few seconds a notebook, outputs of a few hundred
+  kB), started in a temporary folder that receives the notebook's ``runs/``;
+* ``results``: ``claims.ipynb``, started in ``notebooks/``, reads the results ``benchmarks/claims.py`` stored
+  (``docs/results/claims.json``) and measures nothing.
+
+The stored notebook records how it was executed in its metadata (``purerl.executed``: the mode and a hash of
+its code cells' sources), so a test can tell stored outputs that no longer belong to the code above them.
+Outputs that name a path of the executing machine (the checkout, the interpreter, the temporary folder) are
+refused.
 
 ``tests/test_notebooks.py`` and ``tests/test_claims_notebook.py`` execute the notebooks with :func:`execute`.
 """
@@ -27,10 +31,11 @@ from pathlib import Path
 
 NOTEBOOKS = Path(__file__).resolve().parent
 ROOT = NOTEBOOKS.parent
-SMALL_OUTPUTS = ("quickstart.ipynb", "sac_pendulum.ipynb")   # stored from a small-mode execution
+STORED = {"quickstart.ipynb": "small", "sac_pendulum.ipynb": "small", "claims.ipynb": "results"}
+SMALL_OUTPUTS = tuple(name for name, mode in STORED.items() if mode == "small")
 KERNEL = "purerl-notebook"
 CELL_TIMEOUT_S = 1800
-MAX_STORED_BYTES = 400_000
+MAX_STORED_BYTES = 450_000
 
 
 def sources_sha256(nb) -> str:
@@ -88,17 +93,20 @@ def machine_paths(*extra: Path) -> list[str]:
     return sorted(p for p in paths if len(p) > 1)
 
 
-def store(name: str, small: bool = True) -> Path:
-    """Execute ``notebooks/<name>`` and write it back with its outputs and ``purerl.executed`` metadata."""
+def store(name: str) -> Path:
+    """Execute ``notebooks/<name>`` in its :data:`STORED` mode and write it back with its outputs and
+    ``purerl.executed`` metadata."""
     import nbformat
 
     path = NOTEBOOKS / name
+    mode = STORED[name]
+    small = mode == "small"
     with tempfile.TemporaryDirectory() as work:
-        nb = execute(path, Path(work), small=small)
+        nb = execute(path, Path(work) if small else NOTEBOOKS, small=small)
         # The kernel's own metadata is the executing machine's; the stored notebook keeps the generic one.
         nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python",
                                      "name": "python3"}
-        nb.metadata["purerl"] = {"executed": {"mode": "small" if small else "full",
+        nb.metadata["purerl"] = {"executed": {"mode": mode,
                                               "sources_sha256": sources_sha256(nb)}}
         for cell in nb.cells:
             cell.metadata.pop("execution", None)     # timestamps of this execution
@@ -106,7 +114,7 @@ def store(name: str, small: bool = True) -> Path:
         named = [p for p in machine_paths(Path(work)) if p in text]
     if named:
         raise SystemExit(f"{name}: the outputs name paths of this machine ({', '.join(named)}); not stored")
-    if small and len(text.encode()) > MAX_STORED_BYTES:
+    if len(text.encode()) > MAX_STORED_BYTES:
         raise SystemExit(f"{name}: {len(text.encode()) / 1e3:.0f} kB with outputs, over {MAX_STORED_BYTES / 1e3:.0f} "
                          f"kB; not stored")
     path.write_text(text)
@@ -115,11 +123,14 @@ def store(name: str, small: bool = True) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("notebooks", nargs="*", default=list(SMALL_OUTPUTS), help="notebook file names in notebooks/")
-    p.add_argument("--full", action="store_true", help="the real budgets instead of PURERL_NOTEBOOK_SMALL=1")
+    p.add_argument("notebooks", nargs="*", default=list(STORED),
+                   help=f"notebook file names in notebooks/: {', '.join(STORED)} (default: all)")
     args = p.parse_args(argv)
+    unknown = [name for name in args.notebooks if name not in STORED]
+    if unknown:
+        p.error(f"unknown notebook {unknown[0]!r}: choose from {', '.join(STORED)}")
     for name in args.notebooks:
-        path = store(Path(name).name, small=not args.full)
+        path = store(name)
         print(f"wrote {path.relative_to(ROOT)} ({path.stat().st_size / 1e3:.0f} kB)")
     return 0
 

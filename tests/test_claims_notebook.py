@@ -1,17 +1,17 @@
-"""notebooks/claims.ipynb executes end to end in its small mode and ends with the table of claims 1..8.
+"""notebooks/claims.ipynb measures and draws every claim in its small mode and ends with the table of claims 1..8.
 
-The notebook runs in a fresh kernel of the interpreter running the tests (a kernelspec written to a temporary
-Jupyter path), with ``PURERL_NOTEBOOK_SMALL=1`` (the claims' tiny budgets) and ``JAX_PLATFORMS=cpu``, started in
-``notebooks/`` as Jupyter would (its first cell walks up from there to find ``benchmarks/claims.py``). The executed
-copy stays in memory: the stored notebook keeps its full-budget outputs. Slow: the tiny claims (8 seeds each) take
-several minutes on two cores. The tiny verdicts themselves are asserted by tests/test_claims.py; here only that every
-cell runs, every claim appears in the final table and every section drew its figure.
+The notebook runs in a fresh kernel of the interpreter running the tests (notebooks/execute.py), with
+``PURERL_NOTEBOOK_SMALL=1`` (it then measures, with the claims' tiny budgets) and ``JAX_PLATFORMS=cpu``, started
+in ``notebooks/`` as Jupyter would (its first cell walks up from there to find ``benchmarks/claims.py``). The
+executed copy stays in memory: the stored notebook keeps the outputs that draw the stored results
+(tests/test_notebooks.py checks them). Slow: the tiny claims (8 seeds each) take several minutes on two cores.
+The tiny verdicts themselves are asserted by tests/test_claims.py; here only that every cell runs, every
+claim appears in the final table and every section drew its figure.
 """
 
 from __future__ import annotations
 
-import json
-import sys
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -20,9 +20,7 @@ nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "claims.ipynb"
-KERNEL = "purerl-claims-notebook-test"
-CELL_TIMEOUT_S = 1800
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 
 def _table_claims(text: str) -> list[int]:
@@ -36,23 +34,12 @@ def _table_claims(text: str) -> list[int]:
 
 
 @pytest.mark.slow
-def test_claims_notebook_small(tmp_path, monkeypatch):
-    spec = tmp_path / "jupyter" / "kernels" / KERNEL
-    spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "purerl claims notebook test",
-        "language": "python",
-    }))
-    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
-    monkeypatch.setenv("PURERL_NOTEBOOK_SMALL", "1")
-    monkeypatch.setenv("JAX_PLATFORMS", "cpu")
-    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-    nb = nbformat.read(NOTEBOOK, as_version=4)
+def test_claims_notebook_small():
+    spec = importlib.util.spec_from_file_location("purerl_notebooks_execute", NOTEBOOKS / "execute.py")
+    runner = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runner)
     # Run from notebooks/ (where jupyter starts it): the first cell walks up to the repository root.
-    client = nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name=KERNEL,
-                                     resources={"metadata": {"path": str(NOTEBOOK.parent)}})
-    client.execute()  # raises CellExecutionError (with the cell and its traceback) if any cell fails
+    nb = runner.execute(NOTEBOOKS / "claims.ipynb", NOTEBOOKS, small=True)
 
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert 'SMALL = os.environ.get("PURERL_NOTEBOOK_SMALL") == "1"' in code[0].source
