@@ -400,6 +400,41 @@ def results_table(name: str) -> str:
     return "\n".join(data["markdown"]) + "\n"
 
 
+# --- citation ----------------------------------------------------------------------------------------------
+
+def _bib(value: str) -> str:
+    return re.sub(r"([{}&%$#_])", r"\\\1", str(value))
+
+
+def bibtex(cff: str | None = None) -> str:
+    """The BibTeX entry of CITATION.cff (``cff``: its text; default the repository's file): title, authors,
+    version, year (``date-released``), DOI, URL (``repository-code`` or ``url``) and licence, as far as the file
+    gives them; nothing is added that it does not hold."""
+    import yaml
+
+    meta = yaml.safe_load(cff if cff is not None else (ROOT / "CITATION.cff").read_text())
+    authors = []
+    for a in meta.get("authors", []):
+        if "name" in a:                                  # an entity, such as a team: kept whole
+            authors.append("{" + _bib(a["name"]) + "}")
+        else:
+            authors.append(", ".join(_bib(a[k]) for k in ("family-names", "given-names") if a.get(k)))
+    fields = [("title", "{" + _bib(meta["title"]) + "}"), ("author", " and ".join(authors))]
+    if meta.get("version"):
+        fields.append(("version", _bib(meta["version"])))
+    if meta.get("date-released"):
+        fields.append(("year", str(meta["date-released"])[:4]))
+    if meta.get("doi"):
+        fields.append(("doi", _bib(meta["doi"])))
+    url = meta.get("repository-code") or meta.get("url")
+    if url:
+        fields.append(("url", url))
+    if meta.get("license"):
+        fields.append(("license", _bib(meta["license"])))
+    key = re.sub(r"\W", "", meta["title"].split(":")[0].lower()) or "software"
+    return "@software{" + key + ",\n" + "".join(f"  {k} = {{{v}}},\n" for k, v in fields) + "}\n"
+
+
 # --- notebooks ---------------------------------------------------------------------------------------------
 
 def _fence(text: str, lang: str = "") -> str:

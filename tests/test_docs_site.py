@@ -143,6 +143,29 @@ def test_every_public_module_of_purerl_run_is_in_the_api_reference():
     assert not missing, f"public modules of purerl.run missing from the API reference (docs/api*.md): {missing}"
 
 
+def test_readme_bibtex_is_generated_from_citation_cff():
+    yaml = pytest.importorskip("yaml")
+    # the generator, on a file with every field it reads (a hand-written expectation)
+    sample = ("title: \"a_b & {c}: x\"\nauthors:\n  - family-names: Doe\n    given-names: Jane\n  - name: Team X\n"
+              "version: 1.2\ndate-released: 2025-01-02\ndoi: 10.1/x\nrepository-code: https://example.org/x\n"
+              "license: MIT\n")
+    assert hooks().bibtex(sample) == (
+        "@software{a_bc,\n  title = {{a\\_b \\& \\{c\\}: x}},\n  author = {Doe, Jane and {Team X}},\n"
+        "  version = {1.2},\n  year = {2025},\n  doi = {10.1/x},\n  url = {https://example.org/x},\n"
+        "  license = {MIT},\n}\n")
+    # the README's entry is the one CITATION.cff gives, and holds nothing the file does not
+    section = markdown_it_section((ROOT / "README.md").read_text(), "Citing purerl")
+    (entry,) = fenced_blocks(section)
+    assert entry == hooks().bibtex()
+    meta = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert meta["title"] in entry and str(meta["version"]) in entry
+    # a repository URL appears (in the entry and as the site's repo_url) only once CITATION.cff holds one
+    has_url = bool(meta.get("repository-code") or meta.get("url"))
+    assert ("url = {" in entry) == has_url
+    assert ("repo_url:" in (ROOT / "mkdocs.yml").read_text()) == has_url
+    assert ("Citing purerl", "index.md") in [(t, p) for p, t in includes()]
+
+
 # --- the built site ------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
@@ -267,6 +290,11 @@ def test_readme_code_arrives_on_the_built_pages(site):
     assert 'result = jax.jit(train)(jax.random.key(0))' in text
     # highlighted at build time: Pygments' token classes are in the HTML
     assert '<span class="kn">import</span>' in (site / "getting-started" / "index.html").read_text()
+
+
+def test_built_home_page_shows_the_bibtex_entry(site):
+    home = "\n".join(parse(site / "index.html").pres)
+    assert hooks().bibtex().strip() in home
 
 
 def test_built_notebook_pages_show_their_outputs(site):
