@@ -12,8 +12,8 @@ A cell names a shipped preset (``purerl/presets/NAME.toml``, its algorithm and s
 Its budget is the preset's own ``total_timesteps`` with ``--full``; otherwise the cell's CPU budget (what a 2-core
 CPU finishes in about an hour), and every number says which budget it is at. The seeds are keys split from
 ``jax.random.key(--seed)`` and train as ``jit(vmap(train))``; when jax has several local devices (a CPU splits
-into one device per core unless ``--one-device``) the seeds are split over them (``--seeds`` is rounded up to a
-multiple of the device count). Compile time (trace + XLA) is taken apart from run time
+into one device per core unless ``--one-device``: :mod:`purerl.run.devices`) the seeds are split over them
+(``--seeds`` is rounded up to a multiple of the device count). Compile time (trace + XLA) is taken apart from run time
 (:func:`purerl.run.bench.measure`); env steps per second counts every seed's steps over the run time.
 
 Per cell, in ``docs/results/cells/<preset>__<env>__<steps>.json``: the final score per seed (the curve's metric
@@ -92,45 +92,28 @@ def cell_steps(cell: Cell, full: bool) -> int:
     return int(presets.load(cell.preset).config["total_timesteps"]) if full else cell.cpu_steps
 
 
-def seed_mesh(seeds: int):
-    """A 1-D mesh over this process's devices for ``seeds`` runs, or None on one device."""
-    import jax
-    import numpy as np
-    from jax.sharding import Mesh
-
-    devices = jax.local_devices()
-    if len(devices) < 2:
-        return None
-    assert seeds % len(devices) == 0
-    return Mesh(np.asarray(devices), ("seeds",))
-
-
 def run_cell(cell: Cell, steps: int, seeds: int, seed: int, tiny: bool = False) -> dict:
     import jax
     import numpy as np
 
     from algorithms import _floats, subsample
     from purerl import algorithms, compiling, presets
-    from purerl.core.sharding import split_keys
     from purerl.run import stats
     from purerl.run.bench import measure
+    from purerl.run.devices import local_mesh, split_runs
 
     preset = presets.load(cell.preset)
     module = algorithms.module(preset.algo)
     cfg = preset.apply(module.Config).replace(env=cell.env, total_timesteps=steps)
     trainer = module.make(cfg)
-    keys = jax.random.split(jax.random.key(seed), seeds)
-    mesh = seed_mesh(seeds)
-    if mesh is not None:
-        keys = split_keys(keys, mesh)
+    keys = split_runs(jax.random.split(jax.random.key(seed), seeds))     # over the CPU's cores
+    mesh = local_mesh(seeds)
     compile_s, run_s, res = measure(jax.vmap(trainer.train), keys, repeats=1,
                                     compiler_options=compiling.compile_options("train"))
     episodes = 2 if tiny else cell.eval_episodes
     evaluate = compiling.jit(jax.vmap(lambda s, k: trainer.evaluate(s, k, episodes, cell.deterministic_eval)),
                              kind="once")
-    eval_keys = jax.random.split(jax.random.key(seed + 1), seeds)
-    if mesh is not None:
-        eval_keys = split_keys(eval_keys, mesh)
+    eval_keys = split_runs(jax.random.split(jax.random.key(seed + 1), seeds))
     ev = jax.device_get(evaluate(res.state, eval_keys))
     eval_per_seed = np.asarray(ev["returns"], dtype=np.float64).mean(axis=1)
 
@@ -243,10 +226,9 @@ def main(argv: list[str] | None = None) -> None:
                       f"{'done' if (cells_dir / f.name).is_file() else '-'}")
         return
 
-    if not args.one_device and "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
-        from provenance import cores
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                                   f" --xla_force_host_platform_device_count={cores()}").strip()
+    from purerl.run.devices import use_cpu_cores
+
+    use_cpu_cores(1 if args.one_device else None)     # before jax starts: one CPU device per core
     import jax
 
     sys.path.insert(0, str(HERE))

@@ -254,8 +254,10 @@ def _finish(outcome, algo: str, cfg: Any, out: Path, seeds: int, seed: int, eval
     first = summary["start_update"]  # updates done before this process (a resumed run)
     process_steps, rate = summary["process_env_steps"], summary["env_steps_per_s"]
     pm = "±"
+    devices = summary.get("devices", 1)
     print(f"{algo} on {cfg.env}: {seeds} seed(s) x {per_seed:,} env steps"
           + (f" ({warmup:,} of them random warm-up)" if warmup else "")
+          + (f", split over {devices} devices" if devices > 1 else "")
           + (f", resumed after update {first} of {outcome.num_updates}" if first else ""))
     print(f"  final return   {summary['final_return_mean']:.1f} {pm} {summary['final_return_std']:.1f}"
           f"   (mean of the last 5% of updates; over seeds)")
@@ -555,6 +557,13 @@ def _cluster(args: argparse.Namespace):
                          args.connect_timeout)
 
 
+def _devices_arg(p: argparse.ArgumentParser, what: str = "seeds") -> None:
+    p.add_argument("--cpu-devices", type=_count, default=None, metavar="N",
+                   help=f"on a CPU, split the {what} over N jax devices, one per core by default (the most that "
+                   f"divide them evenly); 1 runs everything as one device. Ignored with --coordinator (the devices "
+                   f"are XLA_FLAGS') and where XLA_FLAGS sets --xla_force_host_platform_device_count")
+
+
 def _common(p: argparse.ArgumentParser, *, cache: bool = True) -> None:
     if cache:
         p.add_argument("--cache-dir", default=_default_cache_dir(),
@@ -616,6 +625,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run as one fused program (no chunks: Ctrl-C cannot save, the NaN/inf check runs at "
                        "the end); the fastest way for short runs")
         _logging_args(a)
+        _devices_arg(a)
         _common(a)
         _cluster_args(a, "the seeds are split over the devices of all processes (--seeds a multiple of their "
                          "count); ")
@@ -625,6 +635,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "chunking; the result equals an uninterrupted run bit for bit.")
     r.add_argument("dir")
     _logging_args(r)
+    _devices_arg(r)
     _common(r)
 
     e = sub.add_parser("eval", help="evaluate a trained run (deterministic and stochastic)",
@@ -724,6 +735,7 @@ The file is loaded back and checked against the policy before the command ends."
     b.add_argument("--seed", type=int, default=0, help="base PRNG seed")
     b.add_argument("--out", default=None, metavar="FILE.json", help="JSON path (default runs/bench-ALGO-ENV-TIME.json)")
     b.add_argument("--plot", default=None, metavar="FILE.png", help="also draw env steps/s against num_envs")
+    _devices_arg(b)
 
     w = sub.add_parser("sweep", help="sweep numeric hyperparameters x seeds in one vmapped program",
                        description="Every combination of --grid values (and --samples random draws from "
@@ -742,6 +754,7 @@ The file is loaded back and checked against the policy before the command ends."
     w.add_argument("--overwrite", action="store_true", help="replace the sweep already in --out (the old one stays "
                    "until the new one is written whole)")
     _cluster_args(w)
+    _devices_arg(w, "runs (configs x seeds)")
     _common(w)
 
     sub.add_parser("presets", help="list the shipped presets and the returns they reach",
@@ -764,6 +777,10 @@ def main(argv: list[str] | None = None, *, exit_now: bool = False) -> int:
         if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "1") == "1":
             os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     args = build_parser().parse_args(argv)
+    if hasattr(args, "cpu_devices") and getattr(args, "coordinator", None) is None:
+        from purerl.run import devices
+
+        devices.use_cpu_cores(args.cpu_devices)   # before jax starts its CPU backend
     cluster_ = None
     commands = {"train": train_command, "resume": resume_command, "eval": eval_command, "render": render_command,
                 "plot": plot_command, "bench": bench_command, "sweep": sweep_command, "presets": presets_command}

@@ -193,6 +193,7 @@ def run_bench(algo: str, config: Any, num_envs: Sequence[int], seeds: Sequence[i
     import jax
 
     from purerl.compiling import compile_options
+    from purerl.run.devices import split_runs
     from purerl.run.rundir import algo_module
 
     repeats = _count("repeats", repeats)
@@ -207,7 +208,7 @@ def run_bench(algo: str, config: Any, num_envs: Sequence[int], seeds: Sequence[i
         ceil, ceil_steps = env_ceiling_fn(trainer)
         steps = steps_per_seed(trainer)
         for s in seeds:
-            keys = jax.random.split(jax.random.key(seed), int(s))
+            keys = split_runs(jax.random.split(jax.random.key(seed), int(s)))   # over the CPU's cores
             c_s, r_s, _ = measure(lambda k: jax.vmap(lambda kk: trainer.train(kk).metrics)(k), keys, repeats,
                                   warmup=1, compiler_options=options)
             cc_s, cr_s, _ = measure(jax.vmap(ceil), keys, repeats, warmup=1, compiler_options=options)

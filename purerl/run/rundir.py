@@ -17,7 +17,9 @@
                           process_env_steps           env steps (all seeds) of the updates this process ran;
                           env_steps_per_s             process_env_steps / run_s;
                           start_update, num_updates   the updates done before this process (0, or where a
-                                                      resumed run continued) and the run's total
+                                                      resumed run continued) and the run's total;
+                          devices                     the devices this process split the seeds over (a CPU:
+                                                      one per core, :mod:`purerl.run.devices`)
     OUT/eval.json       written by ``purerl eval`` (:func:`eval_report`, :func:`write_eval_report`): the
                         deterministic and stochastic returns of a checkpoint's policy, per seed and episode
     OUT/checkpoints/N/  the whole train state after N updates (orbax; the two newest are kept, the last one is
@@ -315,7 +317,7 @@ def write_metrics(out: Path, metrics: dict) -> None:
 
 
 def run_summary(algo: str, env: str, seeds: int, trainer: Any, metrics: dict, evaluation: dict, compile_s: float,
-                run_s: float, start_update: int, updates_done: int, num_updates: int) -> dict:
+                run_s: float, start_update: int, updates_done: int, num_updates: int, devices: int = 1) -> dict:
     """The summary.json record of a finished run (or of its resumed part): see the module docstring."""
     from purerl.run.stats import final_scores
 
@@ -332,7 +334,7 @@ def run_summary(algo: str, env: str, seeds: int, trainer: Any, metrics: dict, ev
         "eval_return_std": None if eval_mean is None else float(np.std(eval_mean)),
         "compile_s": compile_s, "run_s": run_s,
         "process_env_steps": process_steps, "env_steps_per_s": process_steps / run_s if run_s > 0 else None,
-        "start_update": start_update, "num_updates": num_updates,
+        "start_update": start_update, "num_updates": num_updates, "devices": devices,
     }
 
 

@@ -144,22 +144,34 @@ def claim(out: Path, held: contextlib.ExitStack, kind: str = "run", overwrite: b
 
 
 class _Layout:
-    """Where a run's seeds live: on this process's default device (``mesh`` None), or split over the devices of
-    every process of a run of several (``jax.distributed``), with the programs' small outputs (metrics, finite
-    flags, evaluation) replicated to every process."""
+    """Where a run's seeds live: on this process's default device (``mesh`` None); split over this process's
+    devices (a CPU presented as one device per core, :mod:`purerl.run.devices`: the most of them the seeds split
+    over evenly); or split over the devices of every process of a run of several (``jax.distributed``), with
+    the programs' small outputs (metrics, finite flags, evaluation) replicated to every process. Each device runs
+    its share of the seeds as the one-device program of that many seeds would."""
 
     def __init__(self, seeds: int):
+        from jax.sharding import Mesh
+
+        from purerl.run.devices import local_mesh
+
         self.mesh = None
         self.primary = jax.process_index() == 0
-        if jax.process_count() > 1:
-            from jax.sharding import Mesh
-
+        self.several = jax.process_count() > 1
+        if self.several:
             n = jax.device_count()
             if seeds % n:
                 near = " or ".join(f"--seeds {k}" for k in (n * (seeds // n), n * (seeds // n + 1)) if k)
                 raise RunRefused(f"seeds = {seeds} cannot be split evenly over the {n} devices of the "
                                  f"{jax.process_count()} processes: give a multiple of {n} ({near})")
             self.mesh = Mesh(np.asarray(jax.devices()), ("seeds",))
+        else:
+            self.mesh = local_mesh(seeds)
+
+    @property
+    def devices(self) -> int:
+        """How many devices the seeds are split over."""
+        return 1 if self.mesh is None else int(self.mesh.devices.size)
 
     def keys(self, keys: Any) -> Any:
         from purerl.core.sharding import split_keys
@@ -186,12 +198,12 @@ class _Layout:
 
     def any(self, flag: bool) -> bool:
         """Whether ``flag`` holds on any process (a collective: every process calls it at the same point)."""
-        return flag if self.mesh is None else any_process(flag)
+        return any_process(flag) if self.several else flag
 
     def whole(self, state: Any) -> Any:
         """The state of every seed on this process, as host arrays (gathered from all processes: a
         collective); typed keys as their raw data, which :mod:`purerl.run.checkpoint` stores anyway."""
-        if self.mesh is None:
+        if not self.several:
             return state
         from purerl.core.sharding import gather
 
@@ -426,7 +438,7 @@ def _train(algo: str, cfg: Any, out: Path, trainer: Any, *, seeds: int, seed: in
                         saved = save(state, done)
                     if stop:
                         break
-                if stops.abandon and layout.mesh is not None:   # the others may be inside a chunk: no saving
+                if stops.abandon and layout.several:   # the others may be inside a chunk: no saving
                     raise KeyboardInterrupt(f"a second stop signal: process {jax.process_index()} of "
                                             f"{jax.process_count()} stopped at once, without saving")
                 if stops.abandon and saved != done:  # the last finished chunk's state (the initial one at worst)
@@ -442,7 +454,7 @@ def _train(algo: str, cfg: Any, out: Path, trainer: Any, *, seeds: int, seed: in
         if done == n_total and error is None:
             evaluation = programs.evaluate(state)
             summary = rundir.run_summary(algo, cfg.env, seeds, trainer, metrics, evaluation, compile_s, run_s,
-                                         done0, done, n_total)
+                                         done0, done, n_total, layout.devices)
             if primary:
                 rundir.write_summary(out, summary)
         return RunOutcome(state, metrics, compile_s, run_s, done, n_total,
