@@ -287,7 +287,7 @@ def test_readme_code_arrives_on_the_built_pages(site):
             code = re.sub(r"\s+", " ", block).strip()
             assert code in pres, f"docs/{page}: a code block of README section {title!r} is missing:\n{block}"
     text = "".join(parse(site / "getting-started" / "index.html").text)
-    assert 'result = jax.jit(train)(jax.random.key(0))' in text
+    assert 'result = purerl.jit(train)(jax.random.key(0))' in text
     # highlighted at build time: Pygments' token classes are in the HTML
     assert '<span class="kn">import</span>' in (site / "getting-started" / "index.html").read_text()
 
