@@ -33,7 +33,7 @@ class Config(onpolicy.OnPolicyConfig):
 
     num_envs: int = static_field(8, "parallel environments")
     num_steps: int = static_field(5, "steps per env per update (the n of n-step returns)")
-    optimizer: str = static_field("rmsprop", "rmsprop (decay 0.99) or adam")
+    optimizer: str = static_field("rmsprop", "rmsprop (decay 0.99), adam or radam")
     normalize_advantages: bool = static_field(False, "standardise advantages per batch")
     learning_rate: float = leaf_field(7e-4, "optimiser step size")
     gae_lambda: float = leaf_field(1.0, "GAE lambda; 1 gives n-step returns bootstrapped at the rollout end")

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from purerl import ddpg, ppo, sac, trpo
+from purerl import ddpg, pqn, ppo, sac, trpo
 from purerl.core import offpolicy, onpolicy
 
 LOG2 = math.log(2.0)
@@ -117,3 +117,31 @@ def test_sac_actor_loss_and_temperature_loss_by_hand():
 def test_ddpg_actor_loss_follows_the_first_critic():
     q = jnp.array([[1.0, 3.0], [-100.0, -100.0]])  # the second critic is ignored
     assert float(ddpg.actor_loss(q)) == pytest.approx(-2.0)
+
+
+class FixedQ:
+    """``apply(params, obs) -> params["q"]``: Q-values ``[B, A]`` fixed by the "params" (``obs`` is ignored)."""
+
+    def apply(self, params, obs):
+        return params["q"]
+
+
+def test_pqn_loss_regresses_the_taken_actions_q_on_the_returns_by_hand():
+    # Q = [[1, 3], [2, 0], [0, 5]], actions (1, 0, 1): Q(s, a) = (3, 2, 5); returns (2, 2, 1): errors (1, 0, 4)
+    # squared: mean 0.5 err^2 = 0.5 (1 + 0 + 16) / 3 = 17/6; its gradient err / 3 at the taken action only
+    # huber (delta 1): (0.5, 0, 4 - 0.5) -> mean 4/3; its gradient clip(err, -1, 1) / 3
+    params = {"q": jnp.array([[1.0, 3.0], [2.0, 0.0], [0.0, 5.0]])}
+    batch = {"obs": jnp.zeros((3, 1)), "action": jnp.array([1, 0, 1]), "target": jnp.array([2.0, 2.0, 1.0])}
+    cfg = pqn.Config()
+    value, aux = pqn.loss(FixedQ(), params, batch, cfg)
+    assert float(value) == pytest.approx(17 / 6, abs=1e-6) and float(aux["td_loss"]) == float(value)
+    assert float(aux["q"]) == pytest.approx(10 / 3, abs=1e-6)
+    grad = jax.grad(lambda p: pqn.loss(FixedQ(), p, batch, cfg)[0])(params)["q"]
+    np.testing.assert_allclose(np.asarray(grad), [[0, 1 / 3], [0, 0], [0, 4 / 3]], atol=1e-6)
+    huber = cfg.replace(td_loss="huber")
+    assert float(pqn.loss(FixedQ(), params, batch, huber)[0]) == pytest.approx(4 / 3, abs=1e-6)
+    grad = jax.grad(lambda p: pqn.loss(FixedQ(), p, batch, huber)[0])(params)["q"]
+    np.testing.assert_allclose(np.asarray(grad), [[0, 1 / 3], [0, 0], [0, 1 / 3]], atol=1e-6)
+    # the returns are targets, not a path for the gradient
+    to_target = jax.grad(lambda g: pqn.loss(FixedQ(), params, {**batch, "target": g}, cfg)[0])(batch["target"])
+    assert not np.asarray(to_target).any()

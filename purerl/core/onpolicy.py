@@ -5,13 +5,16 @@
 * :class:`TrainState` and :func:`make_init`: parameters, optimiser state, env state and counters; every
   update ends with :func:`end_update` (the new values, the counters and the episodes that ended).
 * :func:`setup` (:func:`make_env`, :func:`make_network`, :func:`env_splitter`): the validated config, the
-  wrapped vector env, the actor-critic and the env-axis splitter an algorithm's ``make`` starts from.
+  wrapped vector env, the actor-critic (or the algorithm's own network) and the env-axis splitter an
+  algorithm's ``make`` starts from.
 * :func:`env_splitter`: optional splitting of the env batch over devices (one agent, several devices).
 * :func:`collect`: one rollout with the current stochastic policy (actions and their log-probabilities), a
-  :class:`~purerl.core.trajectory.Rollout` whether or not the policy has memory (:func:`policy_at`).
+  :class:`~purerl.core.trajectory.Rollout` whether or not the policy has memory (:func:`policy_at`);
+  :func:`collect_with` the same for any acting function (PQN's epsilon-greedy one).
 * :func:`values_and_gae`: ``V(obs)``, ``V(final_obs)`` in two batched calls, then GAE(lambda) targets.
 * :func:`policy_gradient_loss`: score-function policy loss with weights, value regression, entropy bonus.
-* :func:`make_policy`: the trained policy on raw observations.
+* :func:`make_policy`: the trained policy on raw observations (the policy's mode or a sample, or an
+  algorithm's own acting function).
 * :func:`make_trainer`: the :class:`~purerl.core.loop.Trainer` of an algorithm's ``init`` and ``update``.
 """
 
@@ -35,9 +38,9 @@ from purerl.core.sharding import constrain_envs
 from purerl.networks import (ActorCritic, RecurrentActorCritic, policy_noise, sample_with, torso_args,
                              unroll_recurrent)
 
-__all__ = ["OnPolicyConfig", "TrainState", "collect", "end_update", "env_splitter", "make_init", "make_env",
-           "make_network", "make_policy", "make_trainer", "policy_at", "policy_gradient_loss", "Setup", "setup",
-           "trainer", "values_and_gae"]
+__all__ = ["OnPolicyConfig", "TrainState", "collect", "collect_with", "end_update", "env_splitter", "make_init",
+           "make_env", "make_network", "make_policy", "make_trainer", "policy_at", "policy_gradient_loss", "Setup",
+           "setup", "trainer", "values_and_gae"]
 
 @struct.dataclass
 class OnPolicyConfig(BaseConfig):
@@ -140,17 +143,20 @@ class Setup:
 
     cfg: Any                      # the validated config
     env: envs.VecEnv              # the training env (normalisation and reward scaling as configured)
-    network: ActorCritic
+    network: Any                  # the actor-critic, or what the algorithm's ``network`` builder made
     shard: Callable[..., Any]     # the env-axis splitter for the mesh (:func:`env_splitter`)
 
 
-def setup(config: OnPolicyConfig, mesh: Mesh | None = None, *, config_cls: type = OnPolicyConfig) -> Setup:
+def setup(config: OnPolicyConfig, mesh: Mesh | None = None, *, config_cls: type = OnPolicyConfig,
+          network: Callable[[Any, envs.VecEnv], Any] | None = None) -> Setup:
     """Validate ``config`` (an instance of the algorithm's ``config_cls``) and build the training env, the
-    actor-critic and the env-axis splitter."""
+    network (``network(cfg, env)``; default :func:`make_network`, the actor-critic) and the env-axis
+    splitter."""
     check_config(config, config_cls)
     cfg = config.validate()
     env = make_env(cfg, cfg.num_envs, train=True)
-    return Setup(cfg=cfg, env=env, network=make_network(cfg, env), shard=env_splitter(cfg, mesh))
+    build = make_network if network is None else network
+    return Setup(cfg=cfg, env=env, network=build(cfg, env), shard=env_splitter(cfg, mesh))
 
 
 def make_env(cfg: OnPolicyConfig, num_envs: int, train: bool) -> envs.VecEnv:
@@ -199,11 +205,25 @@ def collect(env: envs.VecEnv, network: ActorCritic | RecurrentActorCritic, param
         action = sample_with(pi, noise)
         return action, {"log_prob": pi.log_prob(action)}, mem
 
+    def draw(k, batch_shape):
+        return policy_noise(k, batch_shape, network.discrete, network.action_dim)
+
+    return collect_with(env, policy, draw, env_state, obs, key, num_steps, unroll, shard, memory)
+
+
+def collect_with(env: envs.VecEnv, policy: Callable, draw: Callable, env_state: Any, obs: jax.Array,
+                 key: jax.Array, num_steps: int, unroll: int = 1, shard=_identity, memory: Any = None) -> Rollout:
+    """A rollout (:func:`~purerl.core.trajectory.rollout`) of any acting function ``policy(obs, x_t, memory) ->
+    (action, extras, memory)``, where ``x_t`` is step ``t`` of the randomness ``draw(key, (num_steps,
+    num_envs))`` draws ahead for the whole rollout (a pytree of ``[T, N, ...]`` arrays, e.g.
+    :func:`~purerl.networks.policy_noise` or :func:`~purerl.core.exploration.greedy_noise`), with the env axis
+    kept split over the devices of ``shard`` in and out. :func:`collect` is this with the stochastic policy of
+    an actor-critic."""
     with jax.named_scope("rollout"):
         k_noise, k_roll = jax.random.split(key)
-        noise = policy_noise(k_noise, (num_steps, env.num_envs), network.discrete, network.action_dim)
+        inputs = draw(k_noise, (num_steps, env.num_envs))
         out = rollout(env, policy, shard(env_state), shard(obs), k_roll, num_steps, unroll=unroll,
-                      policy_inputs=shard(noise, 1), memory=shard(memory))
+                      policy_inputs=shard(inputs, 1), memory=shard(memory))
     return Rollout(shard(out.env_state), shard(out.obs), shard(out.memory), shard(out.traj, 1), out.tally)
 
 
@@ -271,15 +291,19 @@ def policy_gradient_loss(network: ActorCritic, params: Any, batch: dict, ent_coe
     return loss, {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
 
 
-def make_policy(network: ActorCritic, train_env: envs.VecEnv):
+def make_policy(network: ActorCritic, train_env: envs.VecEnv, act: Callable | None = None):
     """``policy(state, deterministic=True) -> act(obs, key)`` for any train state with ``params`` and
     ``env_state``: the policy's mode (or a sample) on raw observations, normalised with the state's frozen
     observation statistics. For a recurrent network ``act`` is a
-    :class:`~purerl.core.evaluation.RecurrentAct`, which carries the policy's memory through an episode."""
+    :class:`~purerl.core.evaluation.RecurrentAct`, which carries the policy's memory through an episode.
+    An algorithm whose network is no actor-critic passes its own ``act(state, obs, key, deterministic) ->
+    action`` (on the normalised observations)."""
 
     def policy(state: Any, deterministic: bool = True):
         rms = train_env.obs_normalizer(state.env_state)
         norm = (lambda o: o) if rms is None else rms.normalize  # noqa: E731
+        if act is not None:
+            return lambda obs, k: act(state, norm(obs), k, deterministic)
         choose = lambda pi, k: pi.mode() if deterministic else pi.sample(seed=k)  # noqa: E731
 
         def step(memory, obs, k):
@@ -298,8 +322,8 @@ def make_trainer(cfg: OnPolicyConfig, env: envs.VecEnv, network: ActorCritic, *,
                  policy: Callable | None = None) -> Trainer:
     """The :class:`~purerl.core.loop.Trainer` of an on-policy algorithm: one log point per update of
     ``steps_per_update`` env steps, the fused ``train``, and evaluation of ``policy`` (default
-    :func:`make_policy`) in evaluation envs (raw rewards, observations normalised with the training
-    statistics)."""
+    :func:`make_policy` of ``network``) in evaluation envs (raw rewards, observations normalised with the
+    training statistics)."""
     return build_trainer(config=cfg, env=env, num_log_points=cfg.num_updates,
                          steps_per_log_point=cfg.steps_per_update, init=init, update=update,
                          policy=make_policy(network, env) if policy is None else policy,

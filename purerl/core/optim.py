@@ -1,6 +1,6 @@
 """The one optimiser path every algorithm uses.
 
-:func:`make_optimizer` builds an optax transformation: global-norm clipping (optional), then Adam or RMSProp
+:func:`make_optimizer` builds an optax transformation: global-norm clipping (optional), then Adam, RAdam or RMSProp
 with its step size held in the optimiser state (``optax.inject_hyperparams``), all applied to one flat vector
 of every parameter (``optax.flatten``): a handful of large element-wise kernels per step instead of a few per
 parameter leaf, which on a CPU is most of an optimiser step's cost, and one launch each on a GPU.
@@ -24,16 +24,18 @@ import optax
 __all__ = ["OPTIMIZERS", "annealed", "apply", "by_group", "learning_rate", "linear_decay", "make_optimizer",
            "set_learning_rate"]
 
-OPTIMIZERS = ("adam", "rmsprop")
+OPTIMIZERS = ("adam", "radam", "rmsprop")
 
 
 def make_optimizer(kind: str = "adam", learning_rate: Any = 3e-4, *, max_grad_norm: Any = None,
                    eps: Any = 1e-8, decay: Any = 0.99) -> optax.GradientTransformation:
-    """Clip by global norm (``max_grad_norm``; None: no clipping), then Adam (``eps``) or RMSProp (``decay``,
-    ``eps``) with step size ``learning_rate``, on one flat parameter vector. Numeric arguments may be traced
-    (swept with ``jax.vmap``)."""
+    """Clip by global norm (``max_grad_norm``; None: no clipping), then Adam (``eps``), RAdam (rectified Adam,
+    Liu et al., 2020; ``eps``) or RMSProp (``decay``, ``eps``) with step size ``learning_rate``, on one flat
+    parameter vector. Numeric arguments may be traced (swept with ``jax.vmap``)."""
     if kind == "adam":
         scale = optax.inject_hyperparams(optax.adam)(learning_rate=learning_rate, eps=eps)
+    elif kind == "radam":
+        scale = optax.inject_hyperparams(optax.radam)(learning_rate=learning_rate, eps=eps)
     elif kind == "rmsprop":
         scale = optax.inject_hyperparams(optax.rmsprop)(learning_rate=learning_rate, decay=decay, eps=eps)
     else:

@@ -4,8 +4,8 @@
   giving a :class:`Rollout`: ``[T, N, ...]`` :class:`Transition` arrays, an :class:`EpisodeTally` of the
   episodes that ended and the env state, observation and policy memory to continue from; :func:`scan_env` is
   the time loop under it (env randomness drawn ahead of the loop).
-* **Returns and advantages** over time-major ``[T, N]`` rollouts — :func:`gae`, :func:`reward_to_go`,
-  :func:`first_episode`, all on one backward recurrence (:func:`linear_recurrence`). Conventions used by every
+* **Returns and advantages** over time-major ``[T, N]`` rollouts — :func:`gae`, :func:`q_lambda`,
+  :func:`reward_to_go`, :func:`first_episode`, all on one backward recurrence (:func:`linear_recurrence`). Conventions used by every
   estimator here: ``next_values[t]`` is the value of the observation that followed step ``t`` *within its
   episode* (``V(final_obs[t])``), so a time-limit truncation bootstraps from the real last observation;
   ``terminated[t]`` zeroes that bootstrap; ``done[t]`` (terminated or truncated) stops the recursion from
@@ -26,7 +26,8 @@ from flax import struct
 from purerl.envs.base import VecEnv
 
 __all__ = ["EpisodeTally", "Rollout", "Transition", "first_episode", "flatten_time_env", "gae", "linear_recurrence",
-           "noise_chunk", "permutation", "reward_to_go", "rollout", "scan_env", "shuffled_minibatches", "standardize"]
+           "noise_chunk", "permutation", "q_lambda", "reward_to_go", "rollout", "scan_env", "shuffled_minibatches",
+           "standardize"]
 
 
 @struct.dataclass
@@ -205,6 +206,25 @@ def gae(rewards: jax.Array, values: jax.Array, next_values: jax.Array, terminate
     deltas = rewards + gamma * not_term * next_values - values
     adv = linear_recurrence(gamma * lam * not_done, deltas)
     return adv, adv + values
+
+
+def q_lambda(rewards: jax.Array, next_values: jax.Array, terminated: jax.Array, done: jax.Array, gamma,
+             lam) -> jax.Array:
+    """Peng's Q(lambda) returns as PQN forms them (Gallici et al., 2024), backwards over a rollout:
+    ``G_t = r_t + gamma (1 - terminated_t) [(1 - lam) next_values_t + lam G_{t+1}]``, where ``next_values[t]``
+    is ``max_a Q(final_obs[t], a)``. Where the episode ended at ``t`` (``done``) or the rollout does (the last
+    step), ``G_{t+1}`` is not of this episode or not known, so the step bootstraps fully:
+    ``G_t = r_t + gamma (1 - terminated_t) next_values_t`` (zero on termination, the final observation's value
+    on truncation). ``lam = 0`` gives one-step Q-learning targets, ``lam = 1`` the discounted returns to the
+    episode's end, bootstrapped at truncations and at the rollout's end.
+
+    These are GAE's value targets (:func:`gae`) with ``values[t] = max_a Q(obs[t], a)``, computed without
+    ``values``: one network call over the final observations instead of two."""
+    not_term = 1.0 - terminated.astype(jnp.float32)
+    carry = lam * (1.0 - done.astype(jnp.float32))          # the weight on G_{t+1}: 0 where the episode ended
+    carry = carry.at[-1].set(0.0)                           # ... and at the rollout's last step
+    x = rewards + gamma * not_term * (1.0 - carry) * next_values
+    return linear_recurrence(gamma * carry, x)
 
 
 def reward_to_go(rewards: jax.Array, done: jax.Array, gamma) -> tuple[jax.Array, jax.Array]:

@@ -1,0 +1,183 @@
+"""Parallelised Q-Network (PQN; Gallici et al., 2024, "Simplifying Deep Temporal Difference Learning"), one
+fused program on the on-policy core.
+
+    cfg = pqn.Config(env="CartPole-v1")
+    result = jax.jit(pqn.make_train(cfg))(jax.random.key(0))
+    result.metrics["episode_return"]      # [num_updates]
+
+Q-learning without a replay buffer or a target network: each update collects ``num_steps`` steps from
+``num_envs`` envs with an epsilon-greedy policy of the current Q-network (a torso with LayerNorm and a linear
+head, :class:`~purerl.networks.DiscreteQNetwork`), forms Q(lambda) returns over the rollout
+(:func:`~purerl.core.trajectory.q_lambda`: bootstrapping from the true final observation on a time-limit
+truncation and at the rollout's end, not on termination), then runs ``num_epochs`` epochs of
+``num_minibatches`` shuffled minibatches on the squared (or Huber) error of ``Q(s, a)`` against those returns,
+with global gradient-norm clipping and Adam or RAdam, the step size optionally decayed linearly to 0. Epsilon
+falls linearly from ``epsilon_start`` to ``epsilon_finish`` over the first ``epsilon_anneal_fraction`` of the
+updates. Discrete actions only; evaluation is greedy. There is one log point per update.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+from jax.sharding import Mesh
+
+from purerl import envs
+from purerl.config import check, check_leaf, leaf_field, static_field
+from purerl.core import onpolicy, optim
+from purerl.core.exploration import epsilon_greedy, greedy_noise, linear_schedule
+from purerl.core.loop import Result, Trainer
+from purerl.core.onpolicy import TrainState
+from purerl.core.progress import ProgressFn
+from purerl.core.trajectory import flatten_time_env, q_lambda, shuffled_minibatches
+from purerl.networks import DiscreteQNetwork, torso_args
+
+__all__ = ["Config", "TrainState", "Result", "TD_LOSSES", "epsilon", "loss", "make", "make_network", "make_train"]
+
+TD_LOSSES = ("squared", "huber")
+
+
+@struct.dataclass
+class Config(onpolicy.OnPolicyConfig):
+    """The shared on-policy fields (:class:`~purerl.core.onpolicy.OnPolicyConfig`) plus PQN's own."""
+
+    # --- static: shapes and switches (change the compiled program) ---
+    total_timesteps: int = static_field(200_000, "env steps in the whole run (rounded down to whole updates)")
+    num_envs: int = static_field(32, "parallel environments")
+    num_steps: int = static_field(64, "steps per env per update (the rollout the Q(lambda) returns run over)")
+    hidden_sizes: tuple = static_field((128, 128), "MLP widths of the Q-network")
+    activation: str = static_field("relu", "hidden activation: tanh, relu, elu, gelu, silu")
+    layer_norm: bool = static_field(True, "LayerNorm before the activation of every hidden layer of the Q-network "
+                                    "(PQN's stabiliser in place of a target network)")
+    dueling: bool = static_field(False, "a dueling head (Wang et al., 2016): V(s) + A(s, a) - mean_a A(s, a)")
+    num_epochs: int = static_field(4, "passes over each rollout")
+    num_minibatches: int = static_field(16, "minibatches per epoch; must divide num_envs * num_steps")
+    td_loss: str = static_field("squared", "squared (0.5 err^2) or huber (delta 1) error of Q(s, a) against its "
+                                "Q(lambda) return")
+    optimizer: str = static_field("adam", "adam, radam (purejaxql's) or rmsprop (decay 0.99)")
+    anneal_lr: bool = static_field(True, "decay the learning rate linearly to 0 over the run")
+    # --- leaves: numeric hyperparameters (traceable, vmappable) ---
+    learning_rate: float = leaf_field(2.5e-4, "optimiser step size (initial value when annealed)")
+    q_lambda: float = leaf_field(0.65, "lambda of the Q(lambda) returns: 0 one-step Q-learning, 1 Monte-Carlo "
+                                 "returns bootstrapped at the rollout's end")
+    epsilon_start: float = leaf_field(1.0, "exploration epsilon of the first update")
+    epsilon_finish: float = leaf_field(0.05, "exploration epsilon after the anneal")
+    epsilon_anneal_fraction: float = leaf_field(0.2, "fraction of the updates over which epsilon falls linearly "
+                                                "from epsilon_start to epsilon_finish (0: epsilon_finish "
+                                                "throughout)")
+    max_grad_norm: float = leaf_field(10.0, "global gradient-norm clip")
+
+    _applies = {"shared_network": (lambda c: False, "PQN has one network, the Q-network")}
+
+    def _check(self) -> None:
+        super()._check()
+        for name in ("num_epochs", "num_minibatches"):
+            check(getattr(self, name) >= 1, name, getattr(self, name), "use a positive integer")
+        check(self.steps_per_update % self.num_minibatches == 0, "num_minibatches", self.num_minibatches,
+              f"it must divide num_envs * num_steps = {self.steps_per_update}")
+        check(self.td_loss in TD_LOSSES, "td_loss", self.td_loss, f"use one of {TD_LOSSES}")
+        check(self.optimizer in optim.OPTIMIZERS, "optimizer", self.optimizer, f"use one of {optim.OPTIMIZERS}")
+        for name in ("q_lambda", "epsilon_start", "epsilon_finish", "epsilon_anneal_fraction"):
+            check_leaf(self, name, low=0.0, high=1.0)
+
+
+def make_network(cfg: Config, env: envs.VecEnv) -> DiscreteQNetwork:
+    """The Q-network for ``cfg`` (:func:`~purerl.networks.torso_args`: MLP, optionally after a CNN, with LayerNorm
+    by default); ``env`` must have discrete actions."""
+    if not env.is_discrete:
+        raise ValueError(f"config field `env` = {cfg.env!r} has continuous actions; purerl.pqn needs discrete "
+                         f"actions (one Q-value per action). Use a discrete env such as 'CartPole-v1', or ppo or sac "
+                         f"for continuous actions.")
+    return DiscreteQNetwork(num_actions=env.action_dim, dueling=cfg.dueling, **torso_args(cfg, env.obs_shape))
+
+
+def epsilon(cfg: Config, update_step: Any) -> jax.Array:
+    """The exploration epsilon of update ``update_step`` (counted from 0): ``epsilon_start`` moved linearly to
+    ``epsilon_finish`` over ``epsilon_anneal_fraction * num_updates`` updates, then held."""
+    return linear_schedule(cfg.epsilon_start, cfg.epsilon_finish, update_step,
+                           cfg.epsilon_anneal_fraction * cfg.num_updates)
+
+
+def loss(network: DiscreteQNetwork, params: Any, batch: dict, cfg: Config) -> tuple[jax.Array, dict]:
+    """PQN's minibatch loss and its diagnostics: the mean over the minibatch of ``0.5 (Q(s, a) - G)^2``
+    (``td_loss="squared"``) or of the Huber loss with delta 1 (``"huber"``: the same inside ``|err| <= 1``,
+    ``|err| - 0.5`` outside). ``batch``: flat ``obs``, ``action`` (int) and ``target`` (the Q(lambda) return
+    ``G``, no gradient)."""
+    q = network.apply(params, batch["obs"])
+    q_taken = jnp.take_along_axis(q, batch["action"][..., None].astype(jnp.int32), axis=-1)[..., 0]
+    err = q_taken - jax.lax.stop_gradient(batch["target"])
+    per_step = 0.5 * jnp.square(err) if cfg.td_loss == "squared" else optax.huber_loss(err, delta=1.0)
+    td_loss = jnp.mean(per_step)
+    return td_loss, {"td_loss": td_loss, "q": jnp.mean(q_taken)}
+
+
+def make(config: Config, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = (),
+         mesh: Mesh | None = None) -> Trainer:
+    """Build PQN for ``config``: validated here, in Python, before anything is traced.
+
+    ``progress``: optional host function for live progress (see :func:`purerl.core.loop.make_train_fn`).
+    ``mesh``: split the env batch over these devices (:mod:`purerl.core.sharding`); same result up to
+    float error, ``num_envs`` a multiple of the device count."""
+    s = onpolicy.setup(config, mesh, config_cls=Config, network=make_network)
+    cfg, env, network, shard = s.cfg, s.env, s.network, s.shard
+    tx = optim.make_optimizer(cfg.optimizer, cfg.learning_rate, max_grad_norm=cfg.max_grad_norm)
+    init = onpolicy.make_init(env, network, tx.init, shard)
+    q_values = lambda params, obs: network.apply(params, obs)  # noqa: E731
+
+    def draw(k, batch_shape):
+        return greedy_noise(k, batch_shape, env.action_dim)
+
+    def minibatch_step(carry, mb):
+        params, opt_state = carry
+        grads, aux = jax.grad(loss, argnums=1, has_aux=True)(network, params, mb, cfg)
+        params, opt_state = optim.apply(tx, params, grads, opt_state)
+        aux["grad_norm"] = optax.global_norm(grads)
+        return (params, opt_state), aux
+
+    def update(state: TrainState) -> tuple[TrainState, dict]:
+        key, k_roll, k_epochs = jax.random.split(state.key, 3)
+        eps = epsilon(cfg, state.update_step)
+
+        def act(obs, noise, memory):
+            return epsilon_greedy(q_values(state.params, obs), eps, noise), {}, memory
+
+        ro = onpolicy.collect_with(env, act, draw, state.env_state, state.obs, k_roll, cfg.num_steps,
+                                   cfg.scan_unroll, shard)
+        traj = ro.traj
+        with jax.named_scope("advantage"):
+            next_q = jnp.max(q_values(state.params, traj.final_obs), axis=-1)
+            targets = q_lambda(traj.reward, next_q, traj.terminated, traj.done, cfg.gamma, cfg.q_lambda)
+        batch = flatten_time_env({"obs": traj.obs, "action": traj.action, "target": targets})
+        opt_state, lr = optim.annealed(state.opt_state, cfg.learning_rate, state.update_step, cfg.num_updates,
+                                       cfg.anneal_lr)
+
+        def epoch(carry, k):
+            return jax.lax.scan(minibatch_step, carry, shuffled_minibatches(k, batch, cfg.num_minibatches))
+
+        with jax.named_scope("minibatch_updates"):
+            (params, opt_state), aux = jax.lax.scan(epoch, (state.params, opt_state),
+                                                    jax.random.split(k_epochs, cfg.num_epochs))
+        state, metrics = onpolicy.end_update(state, ro.tally, cfg.steps_per_update, params=params,
+                                             opt_state=opt_state, env_state=ro.env_state, obs=ro.obs, key=key)
+        return state, {**metrics, **{k: jnp.mean(v) for k, v in aux.items()},
+                       "lambda_return": jnp.mean(targets), "epsilon": eps,
+                       "learning_rate": jnp.asarray(lr, jnp.float32)}
+
+    def act(state: TrainState, obs: jax.Array, key: jax.Array, deterministic: bool) -> jax.Array:
+        """Greedy, or (``deterministic=False``) epsilon-greedy at the epsilon of the state's next update."""
+        q = q_values(state.params, obs)
+        if deterministic:
+            return jnp.argmax(q, axis=-1).astype(jnp.int32)
+        return epsilon_greedy(q, epsilon(cfg, state.update_step), greedy_noise(key, q.shape[:-1], env.action_dim))
+
+    return onpolicy.make_trainer(cfg, env, network, init=init, update=update, progress=progress,
+                                 progress_metrics=progress_metrics, policy=onpolicy.make_policy(network, env, act))
+
+
+def make_train(config: Config, progress: ProgressFn | None = None):
+    """``train(key) -> Result``: the whole PQN run, pure and jittable (vmap it over keys or leaves)."""
+    return make(config, progress).train
