@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-from purerl import ppo, sac
+from purerl import dqn, pqn, ppo, sac
 from purerl.core.loop import run_chunk
 from purerl.run import checkpoint as ckpt
 
@@ -18,10 +18,19 @@ CONFIGS = {
                                       num_minibatches=2, hidden_sizes=(16, 16), recurrent=True)),  # state holds memory
     "sac": (sac, sac.Config(env="Pendulum-v1", total_timesteps=600, learning_starts=200, num_evals=4,
                             eval_episodes=2, batch_size=32, hidden_sizes=(16, 16))),   # state holds the replay buffer
+    "sac-normalized": (sac, sac.Config(env="Pendulum-v1", total_timesteps=600, learning_starts=200, num_evals=4,
+                                       eval_episodes=2, batch_size=32, hidden_sizes=(16, 16),
+                                       normalize_obs=True)),   # and the observation statistics
+    # the sequence replay of n-step returns and the epsilon schedule's count
+    "dqn": (dqn, dqn.Config(env="CartPole-v1", total_timesteps=600, learning_starts=200, num_envs=2, num_evals=4,
+                            eval_episodes=2, batch_size=32, hidden_sizes=(16, 16), n_step=3,
+                            target_update_period=7)),
+    "pqn": (pqn, pqn.Config(env="CartPole-v1", total_timesteps=4 * 16 * 6, num_envs=4, num_steps=16,
+                            num_minibatches=2, hidden_sizes=(16,), epsilon_anneal_fraction=1.0)),  # epsilon moves
 }
 
 
-@pytest.mark.parametrize("name", ["ppo", "ppo-recurrent", "sac"])
+@pytest.mark.parametrize("name", ["ppo", "ppo-recurrent", "sac", "sac-normalized", "dqn", "pqn"])
 def test_resumed_run_equals_uninterrupted_run(name, tmp_path):
     algo, cfg = CONFIGS[name]
     trainer = algo.make(cfg)
@@ -33,9 +42,15 @@ def test_resumed_run_equals_uninterrupted_run(name, tmp_path):
     ckpt.save(tmp_path / "ck", middle, step=k, meta={"algo": name, "update": k})
     if name == "ppo-recurrent":
         assert np.abs(np.asarray(middle.memory)).max() > 0   # a memory that is saved and restored
+    if name == "sac-normalized":
+        assert float(middle.obs_rms.count) > 200 and np.abs(np.asarray(middle.obs_rms.mean)).max() > 0
+    middle_rms = jax.device_get(getattr(middle, "obs_rms", None))
     full, m2 = half(middle)                                       # uninterrupted: the state stays in memory
     del middle
     state, meta = ckpt.restore(tmp_path / "ck", jax.eval_shape(trainer.init, key))
+    if name == "sac-normalized":                                  # the statistics came back from the disk
+        np.testing.assert_array_equal(np.asarray(state.obs_rms.var), np.asarray(middle_rms.var))
+        np.testing.assert_array_equal(np.asarray(state.obs_rms.count), np.asarray(middle_rms.count))
     assert meta == {"algo": name, "update": k} and ckpt.latest_step(tmp_path / "ck") == k
     last, m2_resumed = half(state)                                # resumed: the state went through the disk
     for m in m2:

@@ -25,7 +25,7 @@ RUNS = {  # name: (algo, config, seeds, the seed exported)
     "ppo-discrete": ("ppo", ppo.Config(env="CartPole-v1", **PPO_SMALL), 2, 1),
     "ppo-continuous": ("ppo", ppo.Config(env="Pendulum-v1", **PPO_SMALL), 1, 0),
     "sac": ("sac", sac.Config(env="Pendulum-v1", num_envs=2, total_timesteps=240, learning_starts=40, num_evals=2,
-                              eval_episodes=0, batch_size=16, hidden_sizes=(16, 16)), 1, 0),
+                              eval_episodes=0, batch_size=16, hidden_sizes=(16, 16), normalize_obs=True), 1, 0),
     "ppo-recurrent": ("ppo", ppo.Config(env="CartPole-v1", recurrent=True, **PPO_SMALL), 1, 0),
 }
 FORMATS = ("jax", "onnx")
@@ -180,6 +180,13 @@ def test_the_normalisation_and_the_seed_are_the_runs(runs, inputs):
     state = run.seed_state(0)
     rms = run.trainer.env.obs_normalizer(state.env_state)
     assert rms is not None and float(np.abs(np.asarray(rms.mean)).max()) > 1e-3
+    # the off-policy run keeps its statistics in the state (obs_rms), and its policy applies them
+    run = rundir.load(runs["sac"])
+    state = run.seed_state(0)
+    assert float(np.abs(np.asarray(state.obs_rms.mean)).max()) > 1e-3
+    unit = state.replace(obs_rms=state.obs_rms.replace(mean=0 * state.obs_rms.mean, var=1 + 0 * state.obs_rms.var))
+    obs = inputs["sac/obs"]
+    assert np.abs(np.asarray(run.trainer.policy(state)(obs)) - np.asarray(run.trainer.policy(unit)(obs))).max() > 1e-2
     two = rundir.load(runs["ppo-discrete"])
     obs = inputs["ppo-discrete/obs"]
     a0, a1 = (np.asarray(two.trainer.policy(two.seed_state(i))(obs)) for i in (0, 1))

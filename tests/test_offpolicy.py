@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import struct
 from scipy import integrate
 
 from purerl import ddpg, sac, sac_discrete, td3
@@ -300,6 +301,77 @@ def test_discrete_agent_owns_its_actions_on_the_shared_loop():
     assert set(np.asarray(trainer.agent_policy(state, deterministic=False)(obs, jax.random.key(1))).tolist()) <= {0, 1}
     result = jax.jit(trainer.train)(jax.random.key(0))
     assert np.isfinite(np.asarray(result.metrics["critic_loss"])).all()
+
+
+# --- observation normalisation (normalize_obs): raw observations in replay, the agent sees normalised ones ---
+
+@struct.dataclass
+class _Seen:
+    params: jax.Array
+    obs: jax.Array          # the last learning batch's obs and next_obs, as the agent received them
+    next_obs: jax.Array
+
+
+def _spy_agent() -> offpolicy.Agent:
+    """An agent that acts with zeros and keeps what it is given: the observations it acted on (as its
+    exploration state), the last batch it learned from (in its state) and, as its deterministic action, the
+    first entry of the observation it was evaluated on."""
+    return offpolicy.Agent(
+        init=lambda key, obs: _Seen(jnp.zeros(()), jnp.zeros((32, OBS_DIM)), jnp.zeros((32, OBS_DIM))),
+        explore=lambda a, obs, es, key: (jnp.zeros((obs.shape[0], ACT_DIM)), obs),
+        learn=lambda a, batch, key: (a.replace(obs=batch["obs"], next_obs=batch["next_obs"]), {}),
+        act=lambda a, obs: obs[:, :ACT_DIM],
+        explore_init=lambda n: jnp.zeros((n, OBS_DIM)), explore_reset=lambda x, done: x)
+
+
+def _normalise(x, rows):
+    """x normalised with numpy's mean and variance of ``rows`` (and the statistics' prior of weight 1e-4)."""
+    n = len(rows)
+    mean = rows.sum(0) / (n + 1e-4)
+    var = (1e-4 + ((rows - rows.mean(0)) ** 2).sum(0) + rows.mean(0) ** 2 * 1e-4 * n / (n + 1e-4)) / (n + 1e-4)
+    return (x - mean) / np.sqrt(var + 1e-8), mean, var
+
+
+def test_normalize_obs_keeps_raw_replay_and_shows_the_agent_normalised_observations():
+    """Brax's SAC scheme, in the loop every off-policy algorithm shares: the statistics are numpy's mean and
+    variance of every observation added to replay (the warm-up's too); replay holds the raw observations; the
+    agent acts on the newest one normalised with the statistics before it, learns from batches normalised with
+    the statistics after it, and is evaluated (policy, evaluate, export) with the state's statistics."""
+    cfg = sac.Config(**TINY, normalize_obs=True).validate()
+    trainer = offpolicy.make_trainer(cfg, _spy_agent())
+    state = jax.jit(trainer.train)(jax.random.key(0)).state
+    raw = np.asarray(state.buffer.experience["obs"], np.float64)[0]     # 620 slots in order, each written once
+    assert raw.shape == (620, OBS_DIM) and int(state.buffer.current_index) == 0 and bool(state.buffer.is_full)
+    np.testing.assert_allclose(raw[:, 0] ** 2 + raw[:, 1] ** 2, 1.0, rtol=1e-5)  # raw Pendulum (cos, sin, .)
+    rms = state.obs_rms
+    _, mean, var = _normalise(raw, raw)
+    np.testing.assert_allclose(rms.mean, mean, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(rms.var, var, rtol=1e-4, atol=1e-5)
+    assert float(rms.count) == pytest.approx(620 + 1e-4)
+    # acting: the last step acted on the last observation added, normalised without it
+    acted, _, _ = _normalise(raw[-1], raw[:-1])
+    np.testing.assert_allclose(np.asarray(state.explore_state)[0], acted, rtol=1e-4, atol=1e-4)
+    # learning: the last batch, un-normalised with the final statistics, is rows of the raw replay
+    std = np.sqrt(np.asarray(rms.var, np.float64) + 1e-8)
+    for seen, stored in ((state.agent.obs, raw), (state.agent.next_obs, state.buffer.experience["next_obs"][0])):
+        back = np.asarray(seen, np.float64) * std + np.asarray(rms.mean, np.float64)
+        dist = np.abs(back[:, None, :] - np.asarray(stored, np.float64)[None]).max(-1).min(-1)
+        assert dist.max() < 1e-4, dist.max()
+        assert np.abs(np.asarray(seen)[:, 0] ** 2 + np.asarray(seen)[:, 1] ** 2 - 1).max() > 0.1  # not raw
+    # evaluation: the policy of raw observations normalises them with the state's statistics
+    obs = jnp.asarray([[1.0, 0.0, 0.5], [0.0, -1.0, -3.0]])
+    want = (np.asarray(obs) - np.asarray(rms.mean)) / np.asarray(rms.std)
+    np.testing.assert_allclose(trainer.agent_policy(state)(obs), want[:, :1], rtol=1e-5)
+    np.testing.assert_allclose(trainer.agent_policy(state, deterministic=False)(obs, jax.random.key(1)),
+                               np.zeros((2, 1)))
+
+
+def test_normalize_obs_is_off_by_default_and_leaves_no_statistics():
+    assert offpolicy.OffPolicyConfig().normalize_obs is False
+    state = jax.eval_shape(sac.make(sac.Config(**TINY)).init, jax.random.key(0))
+    assert state.obs_rms is None
+    state = jax.eval_shape(sac.make(sac.Config(**TINY, normalize_obs=True)).init, jax.random.key(0))
+    assert state.obs_rms.mean.shape == (OBS_DIM,)
 
 
 def test_config_errors_name_the_field():

@@ -19,6 +19,16 @@ Replay stores ``(obs, action, reward, next_obs, terminated)`` with ``next_obs`` 
 any auto-reset, so a time-limit truncation bootstraps from ``Q(next_obs, .)`` and only a termination cuts
 the return (the target is ``r + gamma * (1 - terminated) * Q'``).
 
+Observation normalisation (``normalize_obs``, Brax's SAC scheme) lives here too, for every off-policy
+algorithm alike: replay keeps the *raw* observations; a running mean and variance
+(:class:`~purerl.envs.wrappers.RunningMeanStd`, :attr:`OffPolicyState.obs_rms`) folds in the observation of
+every transition added (warm-up included), after the step that acted on it; the agent only ever sees
+observations normalised with the statistics of the moment: when it acts (the statistics before the step),
+when it learns (each sampled batch's ``obs`` and ``next_obs``, with the statistics that include the step just
+taken) and when it is evaluated (:meth:`Trainer.policy <purerl.core.loop.Trainer>`, the evaluation and an
+exported policy: the state's statistics, frozen). With ``normalize_obs`` False, ``obs_rms`` is None and
+nothing changes.
+
 An algorithm supplies an :class:`Agent`: ``init(key, obs) -> agent_state``, ``explore(agent_state, obs,
 explore_state, key) -> (action, explore_state)``, ``learn(agent_state, batch, key) -> (agent_state, metrics)``
 and ``act(agent_state, obs) -> action`` (deterministic, for evaluation). ``agent_state.params`` is what
@@ -53,6 +63,7 @@ from purerl.core.loop import Trainer, build_trainer, carry_episodes, env_steps
 from purerl.core.progress import ProgressFn
 from purerl.core.trajectory import EpisodeTally, scan_env
 from purerl.envs.base import split_keys
+from purerl.envs.wrappers import RunningMeanStd
 
 __all__ = ["OffPolicyConfig", "Agent", "OffPolicyState", "critic_loss", "make_replay", "polyak", "td_target",
            "explore_noise", "continuous_actions", "discrete_actions",
@@ -81,6 +92,9 @@ class OffPolicyConfig(BaseConfig):
     eval_episodes: int = static_field(10, "episodes per evaluation (0: no evaluation, training returns only)")
     unroll: int | None = static_field(None, "lax.scan unroll of the env-step/update loop (a speed knob, same "
                                       "results); None: 1 on every backend (purerl.compiling.PER_BACKEND)")
+    normalize_obs: bool = static_field(False, "normalise observations by a running mean/std of the collected ones "
+                                       "(Brax's SAC): replay keeps raw observations, the networks see them "
+                                       "normalised with the current statistics")
     # --- leaves ---
     tau: float = leaf_field(0.005, "Polyak averaging rate of the target networks")
     actor_lr: float = leaf_field(3e-4, "actor Adam step size")
@@ -187,6 +201,7 @@ class OffPolicyState:
     log_point: jax.Array    # int32: log points so far
     last_return: jax.Array
     last_length: jax.Array
+    obs_rms: RunningMeanStd | None = None   # the observation statistics with normalize_obs, else None
 
     @property
     def params(self) -> Any:
@@ -242,6 +257,12 @@ def _nanmean(x: jax.Array) -> jax.Array:
     return jnp.where(ok.any(), jnp.sum(jnp.where(ok, x, 0.0)) / jnp.maximum(ok.sum(), 1), jnp.nan)
 
 
+def normalized(rms: RunningMeanStd | None, obs: jax.Array) -> jax.Array:
+    """``obs`` normalised with the statistics ``rms`` (over the last axis, any leading axes), or as it is
+    without statistics (``normalize_obs`` False)."""
+    return obs if rms is None else rms.normalize(obs)
+
+
 def make_env(cfg: OffPolicyConfig, num_envs: int) -> envs.VecEnv:
     return envs.make(cfg.env, num_envs, backend=cfg.env_backend, episode_length=cfg.episode_length,
                      action_transform="rescale")
@@ -268,41 +289,46 @@ def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None
                    "reward": jnp.zeros((), jnp.float32), "next_obs": obs[0], "terminated": jnp.zeros((), bool)}
 
         def warmup(carry, inp):
-            env_state, obs, buffer, tally = carry
+            env_state, obs, buffer, tally, rms = carry
             action, env_random = inp
             env_state, ts = env.step(env_random, env_state, action)
-            return (env_state, ts.obs, add(buffer, obs, action, ts), tally.add(ts.done, ts.info)), None
+            rms = None if rms is None else rms.update(obs)
+            return (env_state, ts.obs, add(buffer, obs, action, ts), tally.add(ts.done, ts.info), rms), None
 
         k_act, k_env = jax.random.split(k_warm)
         actions = agent.warmup_actions(k_act, (cfg.warmup_iterations, cfg.num_envs))
-        (env_state, obs, buffer, tally), _ = scan_env(
-            env, warmup, (env_state, obs, replay.init(example), EpisodeTally.zero()), k_env,
+        rms = RunningMeanStd.create((env.obs_dim,)) if cfg.normalize_obs else None
+        (env_state, obs, buffer, tally, rms), _ = scan_env(
+            env, warmup, (env_state, obs, replay.init(example), EpisodeTally.zero(), rms), k_env,
             cfg.warmup_iterations, actions)
         nan = jnp.full((), jnp.nan, jnp.float32)
         zero = jnp.zeros((), jnp.int32)
         return OffPolicyState(agent_state, buffer, env_state, obs, agent.explore_init(cfg.num_envs),
                               k_state, zero + cfg.warmup_iterations, zero, tally.mean_return(nan),
-                              tally.mean_length(nan))
+                              tally.mean_length(nan), rms)
 
     def iteration(carry, inp):
         s, tally = carry
         (k_explore, k_grads), env_random = inp
         with jax.named_scope("act"):
-            action, explore_state = agent.explore(s.agent, s.obs, s.explore_state, k_explore)
+            action, explore_state = agent.explore(s.agent, normalized(s.obs_rms, s.obs), s.explore_state, k_explore)
         with jax.named_scope("env_step"):
             env_state, ts = env.step(env_random, s.env_state, action)
         with jax.named_scope("replay_add"):
             buffer = add(s.buffer, s.obs, action, ts)
+        rms = None if s.obs_rms is None else s.obs_rms.update(s.obs)
         explore_state = agent.explore_reset(explore_state, ts.done)  # for the next episode
 
         def gradient_step(a, k):
             with jax.named_scope("replay_sample"):
                 batch = replay.sample(buffer, k[0]).experience
+            if rms is not None:
+                batch = {**batch, "obs": rms.normalize(batch["obs"]), "next_obs": rms.normalize(batch["next_obs"])}
             return agent.learn(a, batch, k[1])
 
         agent_state, metrics = jax.lax.scan(gradient_step, s.agent, k_grads)
         s = s.replace(agent=agent_state, buffer=buffer, env_state=env_state, obs=ts.obs, noise=explore_state,
-                      iteration=s.iteration + 1)
+                      iteration=s.iteration + 1, obs_rms=rms)
         return (s, tally.add(ts.done, ts.info)), metrics
 
     def update(state: OffPolicyState) -> tuple[OffPolicyState, dict]:
@@ -321,17 +347,18 @@ def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None
         log_point = state.log_point + 1
         if eval_env is not None:
             with jax.named_scope("evaluation"):
-                out["eval_return"] = evaluate_policy(eval_env, lambda o, k: agent.act(state.agent, o),
-                                                     k_eval)["mean"]
+                out["eval_return"] = evaluate_policy(eval_env, policy(state), k_eval)["mean"]
         state, episodes = carry_episodes(state, tally, key=key, log_point=log_point)
         return state, {**out, **episodes, "env_steps": env_steps(state.iteration, cfg.num_envs),
                        "gradient_steps": log_point * cfg.iterations_per_log * cfg.gradient_steps}
 
     def policy(state: OffPolicyState, deterministic: bool = True):
-        """The deterministic action, or with ``deterministic`` False the training-time exploration."""
+        """The deterministic action, or with ``deterministic`` False the training-time exploration, of raw
+        observations (normalised here with the state's statistics, when it has them)."""
         if deterministic:
-            return lambda o, k: agent.act(state.agent, o)
-        return lambda o, k: agent.explore(state.agent, o, agent.explore_init(o.shape[0]), k)[0]
+            return lambda o, k: agent.act(state.agent, normalized(state.obs_rms, o))
+        return lambda o, k: agent.explore(state.agent, normalized(state.obs_rms, o), agent.explore_init(o.shape[0]),
+                                          k)[0]
 
     return build_trainer(config=cfg, env=env, num_log_points=cfg.num_evals, steps_per_log_point=cfg.steps_per_log,
                          init=init, update=update, policy=policy,
