@@ -38,6 +38,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 CELLS_DIR = ROOT / "docs" / "results" / "cells"
+FIGURES = ROOT / "docs" / "figures" / "results"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,7 +72,7 @@ class Cell:
         return CELLS_DIR / f"{self.preset}__{self.env.replace('/', '-')}__{steps}.json"
 
 
-GYMNAX_PPO = ("gymnax's README, environment table (PPO agents of gymnax-blines, agents/<game>/ppo.yaml, trained for "
+GYMNAX_PPO = ("gymnax's README, environment table (PPO agents of gymnax-blines, agents/GAME/ppo.yaml, trained for "
               "1e7 env steps; the return of its final evaluation)")
 GYMNAX_PPO_DIFFERS = ("same settings (MLP 2x256 ReLU, 64 envs x 128 steps, lr 5e-4, 4 epochs x 8 minibatches, gamma "
                       "0.999); gymnax warms the learning rate up over 5% of updates, purerl does not")
@@ -164,25 +165,102 @@ def _fmt_steps(n: float) -> str:
     return f"{n / 1e6:g}M" if n >= 1e6 else f"{n / 1e3:g}k"
 
 
-def table(records: list[dict], suite: str) -> str:
-    """A markdown table of one suite's cells: purerl's IQM [CI] at its budget, the reference with its budget, the
-    ratio (at equal budgets only)."""
-    rows = [r for r in records if r.get("suite") == suite and not r.get("tiny")]
-    head = ("| algorithm | env | budget (env steps x seeds) | final return IQM [95% CI] | eval IQM [95% CI] | "
-            "reference (budget) | ratio | compile / run | env steps/s |\n|---|---|---|---|---|---|---|---|---|")
-    out = [head]
-    for r in sorted(rows, key=lambda r: (r["algo"], r["env"], r["steps"])):
-        f, e, ref = r["final"], r["eval"], r.get("reference")
-        ref_txt, ratio = "-", "-"
+def _ci(d: dict) -> str:
+    if d.get("iqm") is None:
+        return "no finished episode"
+    return f"{d['iqm']:.1f} [{d['low']:.1f}, {d['high']:.1f}]"
+
+
+SUITE_TITLES = {"minatar": "MinAtar (gymnax)", "brax": "Brax", "classic": "Classic control"}
+
+
+def suite_table(records: list[dict], suite: str, cells: list[Cell] | None = None) -> str:
+    """One suite's Markdown table: per cell (algorithm, env, budget) purerl's final return IQM [95% CI] and its
+    fresh evaluation, the published reference with its budget and source, their ratio (where the budgets are
+    equal), the times and the throughput. Cells of ``cells`` without a results file yet are listed as not
+    measured. The numbered notes under the table name each reference's source and what differs."""
+    cells = CELLS if cells is None else cells
+    rows = sorted((r for r in records if r.get("suite") == suite and not r.get("tiny")),
+                  key=lambda r: (r["algo"], r["env"], r["steps"]))
+    done = {r["cell"] for r in rows}
+    sources: list[str] = []
+
+    def note(ref: dict) -> str:
+        text = ref["source"] + (f"; differs: {ref['differs']}" if ref.get("differs") else "")
+        if text not in sources:
+            sources.append(text)
+        return f"[{sources.index(text) + 1}]"
+
+    out = ["| algorithm | env | env steps x seeds | final return, IQM [95% CI] | final policy, evaluated afresh | "
+           "reference (its budget) | ratio | compile / run | env steps/s |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ref, ref_txt, ratio = r.get("reference"), "-", "-"
         if ref:
-            ref_txt = f"{'~' if ref['approximate'] else ''}{ref['value']:g} ({_fmt_steps(ref['steps'])})"
-            if abs(ref["steps"] - r["steps"]) <= 0.01 * ref["steps"] and ref["value"]:
-                ratio = f"{f['iqm'] / ref['value']:.2f}"
-        out.append(f"| {r['algo'].upper()} | {r['env']} | {_fmt_steps(r['steps'])} x {r['seeds']} | "
-                   f"{f['iqm']:.1f} [{f['low']:.1f}, {f['high']:.1f}] | {e['iqm']:.1f} [{e['low']:.1f}, "
-                   f"{e['high']:.1f}] | {ref_txt} | {ratio} | {r['compile_s']:.0f} s / {r['run_s']:.0f} s | "
-                   f"{r['env_steps_per_s']:,.0f} |")
+            ref_txt = f"{'~' if ref.get('approximate') else ''}{ref['value']:g} ({_fmt_steps(ref['steps'])}) {note(ref)}"
+            if abs(ref["steps"] - r["steps"]) <= 0.01 * ref["steps"] and ref["value"] and r["final"].get("iqm") is not None:
+                ratio = f"{r['final']['iqm'] / ref['value']:.2f}"
+        ev = r["eval"]
+        mode = "greedy" if ev.get("deterministic") else "sampled"
+        out.append(f"| {r['algo'].upper().replace('_', ' ')} | {r['env']} | {_fmt_steps(r['steps'])} x {r['seeds']} | "
+                   f"{_ci(r['final'])} | {_ci(ev)} ({mode}, {ev['episodes']} episodes) | {ref_txt} | {ratio} | "
+                   f"{r['compile_s']:.0f} s / {r['run_s']:,.0f} s | {r['env_steps_per_s']:,.0f} |")
+    for c in cells:
+        if c.suite == suite and c.name not in done:
+            ref = f"{c.reference.value:g} ({_fmt_steps(c.reference.steps)}) {note(dataclasses.asdict(c.reference))}" \
+                if c.reference else "-"
+            out.append(f"| {algo_of(c).upper().replace('_', ' ')} | {c.env} | {_fmt_steps(c.cpu_steps)} x {c.seeds} | "
+                       f"not measured yet | | {ref} | | | |")
+    if len(out) == 2:
+        return f"No cells of this suite yet (benchmarks/results.py has none named {suite!r})."
+    out += [""] + [f"[{i + 1}] {s}" + "  " for i, s in enumerate(sources)]
     return "\n".join(out)
+
+
+def plot_suite(records: list[dict], suite: str, path: Path) -> bool:
+    """The suite's learning curves, one panel per env, one IQM line with its 95% CI band per algorithm (and
+    budget); False where the suite has no measured cell."""
+    rows = [r for r in records if r.get("suite") == suite and not r.get("tiny")]
+    if not rows:
+        return False
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from algorithms import steps_axis
+
+    envs = sorted({r["env"] for r in rows})
+    fig = Figure(figsize=(4.2 * len(envs), 3.4), dpi=110)
+    FigureCanvasAgg(fig)
+    algos = sorted({r["algo"] for r in rows})
+    for i, env in enumerate(envs):
+        ax = fig.add_subplot(1, len(envs), i + 1)
+        for r in sorted((r for r in rows if r["env"] == env), key=lambda r: (r["algo"], r["steps"])):
+            c, color = r["curve"], f"C{algos.index(r['algo'])}"
+            x = np.asarray(c["env_steps"], dtype=float)
+            num = lambda v: np.asarray([np.nan if u is None else u for u in v], dtype=float)  # noqa: E731
+            ax.fill_between(x, num(c["low"]), num(c["high"]), color=color, alpha=0.2, linewidth=0)
+            ax.plot(x, num(c["iqm"]), color=color, linewidth=1.6,
+                    label=f"{r['algo'].upper().replace('_', ' ')} ({r['seeds']} seeds)")
+            ref = r.get("reference")
+            if ref:
+                ax.axhline(ref["value"], color=color, linestyle=":", linewidth=1)
+        steps_axis(ax)
+        ax.set_title(env, fontsize=9)
+        ax.set_ylabel("return (IQM, 95% CI)", fontsize=8)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="upper left")
+    fig.suptitle(f"{SUITE_TITLES.get(suite, suite)}: learning curves (dotted: the reference)", fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png")
+    return True
+
+
+def algo_of(cell: Cell) -> str:
+    import tomllib
+
+    return tomllib.loads((ROOT / "purerl" / "presets" / f"{cell.preset}.toml").read_text())["algo"]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -196,6 +274,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--one-device", action="store_true", help="do not split a CPU into one device per core")
     ap.add_argument("--list", action="store_true", help="list the cells and stop")
     ap.add_argument("--table", action="store_true", help="print the tables from the results files and stop")
+    ap.add_argument("--plot", action="store_true", help="with --table: draw each suite's curves into "
+                                                        "docs/figures/results/SUITE.png")
     ap.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)   # the tests' mode: 2 updates a cell
     ap.add_argument("--out-dir", default=None, help="write the cell files here instead of docs/results/cells")
     args = ap.parse_args(argv)
@@ -214,8 +294,10 @@ def main(argv: list[str] | None = None) -> None:
             ap.error(f"--suite: no cells in {args.suite!r}")
     if args.table:
         records = load_cells(cells_dir)
-        for suite in sorted({r["suite"] for r in records}):
-            print(f"\n{suite}\n{table(records, suite)}")
+        for suite in sorted({r["suite"] for r in records} | {c.suite for c in chosen}):
+            print(f"\n{SUITE_TITLES.get(suite, suite)}\n\n{suite_table(records, suite)}")
+            if args.plot and plot_suite(records, suite, FIGURES / f"{suite}.png"):
+                print(f"drew {FIGURES / f'{suite}.png'}")
         return
     if args.list:
         for c in chosen:

@@ -19,6 +19,8 @@ In a page's Markdown:
     <!-- results-table: NAME -->    the Markdown table a benchmark script wrote into docs/results/NAME.json
                                     (its ``markdown`` lines), under the line naming its date, machine and jax
     <!-- claims-table -->           the claims table of docs/results/claims.json (benchmarks/claims.py)
+    <!-- results-cells: SUITE -->   the results table of one suite from docs/results/cells/*.json (written by
+                                    benchmarks/results.py, whose ``suite_table`` renders it) and its curves
 
 Every measured number on a page comes from a results file through one of these, so it carries the date, the
 machine and the jax version of its measurement and cannot be edited by hand apart from its source.
@@ -142,9 +144,16 @@ def refused_fields(config_cls: type) -> set[str]:
     """Fields ``config_cls`` refuses to change from their defaults: ``recurrent`` where the algorithm has no
     recurrent policy (``_recurrent_supported``), and any switch whose other value, with every other field
     at its default, fails validation naming that field (TRPO's ``shared_network``; a field whose ``_applies``
-    rule never holds)."""
+    rule never holds), and any field whose ``_applies`` rule is :func:`purerl.config.never` (DQN's
+    ``actor_lr``)."""
+    from purerl.config import never
+
     names = {f.name for f in dataclasses.fields(config_cls)}
     out = set()
+    rules: dict = {}
+    for klass in reversed(config_cls.__mro__):   # merged as Validated merges them: a subclass's rule wins
+        rules.update(vars(klass).get("_applies", {}))
+    out.update(name for name, (rule, _) in rules.items() if rule is never)
     if "recurrent" in names and not getattr(config_cls, "_recurrent_supported", True):
         out.add("recurrent")
     for f in dataclasses.fields(config_cls):
@@ -217,7 +226,11 @@ METRIC_MEANINGS = {
     "actor_loss": "actor loss (DDPG/TD3: -mean Q1(s, mu(s)); SAC: mean alpha log pi - min Q; discrete SAC: "
                   "mean sum_a pi (alpha log pi - min Q)); NaN where TD3's delayed actor took no step",
     "q": "mean Q value of the sampled batch's actions (first critic, or the ensemble mean)",
-    "target_q": "mean TD target r + gamma (1 - terminated) Q'(s', a')",
+    "target_q": "mean TD target r + gamma (1 - terminated) Q'(s', a') (DQN: its n-step form, with max_a or "
+                "Double DQN's action in place of a')",
+    "td_loss": "the TD loss of the Q-network against its targets (Huber's or half the squared error), mean over "
+               "the log point's gradient steps",
+    "epsilon": "the exploration epsilon at the end of the log point (the linear schedule over env steps)",
     "alpha": "the entropy temperature",
     "alpha_loss": "the temperature's loss -log(alpha) (target_entropy - entropy)",
     "gradient_steps": "gradient steps taken so far",
@@ -394,6 +407,36 @@ def claims_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+@functools.cache
+def _benchmark_module(name: str):  # noqa: ANN202 - a module
+    """benchmarks/NAME.py, loaded from its file (the benchmarks folder is not a package)."""
+    import importlib.util
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    spec = importlib.util.spec_from_file_location(f"purerl_benchmarks_{name}", ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module      # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+def results_cells(suite: str) -> str:
+    """The results table of ``suite`` (benchmarks/results.py's cells), where and when its cells ran, and its
+    curves where they are drawn."""
+    results = _benchmark_module("results")
+    records = [r for r in results.load_cells() if r.get("suite") == suite and not r.get("tiny")]
+    when = sorted({provenance_text(r["provenance"]) for r in records})
+    lines = [results.suite_table(records, suite), ""]
+    if when:
+        lines.append("Measured by `python benchmarks/results.py` (" + "; ".join(when) + ").")
+    figure = ROOT / "docs" / "figures" / "results" / f"{suite}.png"
+    if figure.is_file():
+        lines += ["", f"![{results.SUITE_TITLES.get(suite, suite)}: learning curves, IQM and 95% CI per algorithm]"
+                      f"(figures/results/{suite}.png)"]
+    return "\n".join(lines) + "\n"
+
+
 def results_table(name: str) -> str:
     """The ``markdown`` lines a benchmark script stored in docs/results/NAME.json, as they are."""
     data = _results(name)
@@ -524,6 +567,7 @@ def on_page_markdown(markdown: str, page, config, files) -> str:  # noqa: ANN001
     markdown = re.sub(r"<!-- results: (\w+) -->", lambda m: algorithm_results(m.group(1)), markdown)
     markdown = re.sub(r"<!-- claims-table -->", lambda m: claims_table(), markdown)
     markdown = re.sub(r"<!-- results-table: ([\w.-]+) -->", lambda m: results_table(m.group(1)), markdown)
+    markdown = re.sub(r"<!-- results-cells: (\w+) -->", lambda m: results_cells(m.group(1)), markdown)
     return re.sub(r"<!-- metrics: (\w+) -->", lambda m: metrics_table(m.group(1)), markdown)
 
 
