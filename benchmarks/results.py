@@ -62,7 +62,7 @@ class Cell:
     eval_episodes: int = 16
     deterministic_eval: bool = True
     suite: str = "classic"
-    reference: Reference | None = None
+    references: tuple[Reference, ...] = ()     # the first one at the cell's budget gives the ratio
 
     @property
     def name(self) -> str:
@@ -77,13 +77,29 @@ GYMNAX_PPO = ("gymnax's README, environment table (PPO agents of gymnax-blines, 
 GYMNAX_PPO_DIFFERS = ("same settings (MLP 2x256 ReLU, 64 envs x 128 steps, lr 5e-4, 4 epochs x 8 minibatches, gamma "
                       "0.999); gymnax warms the learning rate up over 5% of updates, purerl does not")
 
+MINATAR_PAPER = ("Young and Tian (2019), MinAtar: the learning curves in the MinAtar repository's README "
+                 "(img/learning_curves.gif, 30 runs each), read at 5e6 frames (one frame is one env step), so "
+                 "approximate")
+MINATAR_PAPER_DIFFERS = ("MinAtar's own envs with sticky actions (p = 0.1; gymnax has none); the curve is the "
+                         "moving average of the last 100 training episodes")
+MINATAR_ENVS = ("Breakout-MinAtar", "SpaceInvaders-MinAtar", "Asterix-MinAtar", "Freeway-MinAtar")
 MINATAR_PPO = {"Breakout-MinAtar": 28.0, "SpaceInvaders-MinAtar": 131.0, "Asterix-MinAtar": 15.0,
                "Freeway-MinAtar": 58.0}
+MINATAR_AC = {"Breakout-MinAtar": 17.5, "SpaceInvaders-MinAtar": 185.0, "Asterix-MinAtar": 19.0,
+              "Freeway-MinAtar": 47.0}                                    # AC(lambda = 0.8), online, no replay
+MINATAR_DQN = {"Breakout-MinAtar": 10.0, "SpaceInvaders-MinAtar": 43.0, "Asterix-MinAtar": 17.0,
+               "Freeway-MinAtar": 50.0}                                   # DQN with replay and target network
+
+
+def _minatar_paper(table: dict, env: str, what: str) -> Reference:
+    return Reference(table[env], 5_000_000, f"{MINATAR_PAPER}: {what}", MINATAR_PAPER_DIFFERS, approximate=True)
+
 
 CELLS: list[Cell] = [
     *(Cell("ppo-minatar", env, 10_000_000, seeds=6, deterministic_eval=False, suite="minatar",
-           reference=Reference(ret, 10_000_000, GYMNAX_PPO, GYMNAX_PPO_DIFFERS))
-      for env, ret in MINATAR_PPO.items()),
+           references=(Reference(MINATAR_PPO[env], 10_000_000, GYMNAX_PPO, GYMNAX_PPO_DIFFERS),
+                       _minatar_paper(MINATAR_AC, env, "actor-critic with eligibility traces (lambda 0.8)")))
+      for env in MINATAR_ENVS),
 ]
 
 
@@ -139,7 +155,7 @@ def run_cell(cell: Cell, steps: int, seeds: int, seed: int, tiny: bool = False) 
                  "iqm": eval_ci.point, "low": eval_ci.low, "high": eval_ci.high},
         "curve": {"env_steps": _floats(env_steps[idx]), "iqm": _floats(curve.point), "low": _floats(curve.low),
                   "high": _floats(curve.high), "per_seed": [_floats(v) for v in values[:, idx]]},
-        "reference": dataclasses.asdict(cell.reference) if cell.reference else None,
+        "references": [dataclasses.asdict(r) for r in cell.references],
         "tiny": tiny,
     }
 
@@ -194,12 +210,16 @@ def suite_table(records: list[dict], suite: str, cells: list[Cell] | None = None
     out = ["| algorithm | env | env steps x seeds | final return, IQM [95% CI] | final policy, evaluated afresh | "
            "reference (its budget) | ratio | compile / run | env steps/s |",
            "|---|---|---|---|---|---|---|---|---|"]
+    def refs_text(refs: list[dict]) -> str:
+        return "; ".join(f"{'~' if ref.get('approximate') else ''}{ref['value']:g} ({_fmt_steps(ref['steps'])}) "
+                         f"{note(ref)}" for ref in refs) or "-"
+
     for r in rows:
-        ref, ref_txt, ratio = r.get("reference"), "-", "-"
-        if ref:
-            ref_txt = f"{'~' if ref.get('approximate') else ''}{ref['value']:g} ({_fmt_steps(ref['steps'])}) {note(ref)}"
-            if abs(ref["steps"] - r["steps"]) <= 0.01 * ref["steps"] and ref["value"] and r["final"].get("iqm") is not None:
-                ratio = f"{r['final']['iqm'] / ref['value']:.2f}"
+        refs = r.get("references") or ([r["reference"]] if r.get("reference") else [])
+        ref_txt, ratio = refs_text(refs), "-"
+        same = [ref for ref in refs if abs(ref["steps"] - r["steps"]) <= 0.01 * ref["steps"] and ref["value"]]
+        if same and r["final"].get("iqm") is not None:
+            ratio = f"{r['final']['iqm'] / same[0]['value']:.2f}"
         ev = r["eval"]
         mode = "greedy" if ev.get("deterministic") else "sampled"
         out.append(f"| {r['algo'].upper().replace('_', ' ')} | {r['env']} | {_fmt_steps(r['steps'])} x {r['seeds']} | "
@@ -207,8 +227,7 @@ def suite_table(records: list[dict], suite: str, cells: list[Cell] | None = None
                    f"{r['compile_s']:.0f} s / {r['run_s']:,.0f} s | {r['env_steps_per_s']:,.0f} |")
     for c in cells:
         if c.suite == suite and c.name not in done:
-            ref = f"{c.reference.value:g} ({_fmt_steps(c.reference.steps)}) {note(dataclasses.asdict(c.reference))}" \
-                if c.reference else "-"
+            ref = refs_text([dataclasses.asdict(x) for x in c.references])
             out.append(f"| {algo_of(c).upper().replace('_', ' ')} | {c.env} | {_fmt_steps(c.cpu_steps)} x {c.seeds} | "
                        f"not measured yet | | {ref} | | | |")
     if len(out) == 2:
@@ -242,8 +261,7 @@ def plot_suite(records: list[dict], suite: str, path: Path) -> bool:
             ax.fill_between(x, num(c["low"]), num(c["high"]), color=color, alpha=0.2, linewidth=0)
             ax.plot(x, num(c["iqm"]), color=color, linewidth=1.6,
                     label=f"{r['algo'].upper().replace('_', ' ')} ({r['seeds']} seeds)")
-            ref = r.get("reference")
-            if ref:
+            for ref in (r.get("references") or [])[:1]:
                 ax.axhline(ref["value"], color=color, linestyle=":", linewidth=1)
         steps_axis(ax)
         ax.set_title(env, fontsize=9)
