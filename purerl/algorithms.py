@@ -37,6 +37,8 @@ ALGORITHMS = (
     Algorithm("a3c", "on-policy", ("discrete", "continuous"),
               "asynchronous workers' stale gradients, emulated in one program"),
     Algorithm("trpo", "on-policy", ("discrete", "continuous"), "natural gradient by conjugate gradient, KL line search"),
+    Algorithm("pqn", "on-policy", ("discrete",),
+              "Q(lambda) over parallel envs, LayerNorm, no replay or target network, epsilon-greedy"),
     Algorithm("ddpg", "off-policy", ("continuous",), "deterministic actor, replay buffer, Gaussian or OU noise"),
     Algorithm("td3", "off-policy", ("continuous",), "twin critics, delayed policy, target smoothing"),
     Algorithm("sac", "off-policy", ("continuous",), "tanh-Gaussian actor, twin critics, automatic temperature"),

@@ -61,7 +61,7 @@ class Config(onpolicy.OnPolicyConfig):
     optimizer: str = static_field("adam", "adam, radam (purejaxql's) or rmsprop (decay 0.99)")
     anneal_lr: bool = static_field(True, "decay the learning rate linearly to 0 over the run")
     # --- leaves: numeric hyperparameters (traceable, vmappable) ---
-    learning_rate: float = leaf_field(2.5e-4, "optimiser step size (initial value when annealed)")
+    learning_rate: float = leaf_field(5e-4, "optimiser step size (initial value when annealed)")
     q_lambda: float = leaf_field(0.65, "lambda of the Q(lambda) returns: 0 one-step Q-learning, 1 Monte-Carlo "
                                  "returns bootstrapped at the rollout's end")
     epsilon_start: float = leaf_field(1.0, "exploration epsilon of the first update")

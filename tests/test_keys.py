@@ -1,6 +1,6 @@
 """Both kinds of PRNG key at every public entry point, for every algorithm.
 
-The matrix: every registered algorithm (9) x {typed ``jax.random.key``, legacy uint32 ``jax.random.PRNGKey``} x {alone, vmapped
+The matrix: every registered algorithm x {typed ``jax.random.key``, legacy uint32 ``jax.random.PRNGKey``} x {alone, vmapped
 over 2 seeds} x {train, init + update, evaluate, policy}. ``jax.random.PRNGKey(s)`` and ``jax.random.key(s)``
 hold the same threefry key, so every result must be equal bit for bit between the two kinds. Per algorithm and
 key kind the four entry points, alone and vmapped, are one jitted program (two compilations per algorithm).
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import purerl
-from purerl import a2c, a3c, algorithms, ddpg, envs, ppo, reinforce, sac, sac_discrete, td3, trpo
+from purerl import a2c, a3c, algorithms, ddpg, envs, pqn, ppo, reinforce, sac, sac_discrete, td3, trpo
 from purerl.core.keys import as_key
 
 ON = dict(env="CartPole-v1", num_envs=2, hidden_sizes=(8,))
@@ -25,6 +25,7 @@ CONFIGS = {
     "a3c": (a3c, dict(ON, num_steps=5, total_timesteps=40)),
     "reinforce": (reinforce, dict(ON, num_steps=500, total_timesteps=2000)),
     "trpo": (trpo, dict(ON, num_steps=16, total_timesteps=64)),
+    "pqn": (pqn, dict(ON, num_steps=16, total_timesteps=64, num_minibatches=2, num_epochs=1)),
     "ddpg": (ddpg, OFF),
     "td3": (td3, OFF),
     "sac": (sac, OFF),

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import purerl
-from purerl import a2c, a3c, algorithms, ddpg, envs, ppo, reinforce, sac, sac_discrete, td3, trpo
+from purerl import a2c, a3c, algorithms, ddpg, envs, pqn, ppo, reinforce, sac, sac_discrete, td3, trpo
 from purerl.core import onpolicy
 from purerl.networks import ActorCritic
 
@@ -23,7 +23,7 @@ OFF = dict(num_envs=4, total_timesteps=1600, hidden_sizes=(16, 16), learning_sta
 # One gradient step per update (A2C, A3C, REINFORCE) needs more updates than PPO's 16 to move a Gaussian's mean
 ON_POLICY = {"ppo": (ppo, {}), "a2c": (a2c, {"total_timesteps": 8 * 16 * 200}),
              "a3c": (a3c, {"total_timesteps": 8 * 16 * 200}), "trpo": (trpo, {}),
-             "reinforce": (reinforce, {"baseline": "value", "total_timesteps": 8 * 16 * 400})}
+             "reinforce": (reinforce, {"baseline": "value", "total_timesteps": 8 * 16 * 400}), "pqn": (pqn, {})}
 OFF_POLICY = {"ddpg": (ddpg, {"total_timesteps": 8000}), "td3": (td3, {"total_timesteps": 8000}), "sac": (sac, {}),
               "sac_discrete": (sac_discrete, {})}
 # The best return is 1; an action that ignores the observation earns 0 (discrete) or at most 0.75 (continuous:
@@ -104,8 +104,13 @@ def _train_and_evaluate(trainer, probe_obs=None, value_of=None):
     return run
 
 
-def _on_policy_value(cfg):
-    network = onpolicy.make_network(cfg, envs.make(cfg.env, cfg.num_envs))
+def _on_policy_value(module, cfg):
+    """``V(obs)`` of a train state: the critic's, or for PQN ``max_a Q(obs, a)``."""
+    env = envs.make(cfg.env, cfg.num_envs)
+    if module is pqn:
+        q_network = pqn.make_network(cfg, env)
+        return lambda state, obs: jnp.max(q_network.apply(state.params, obs), axis=-1)
+    network = onpolicy.make_network(cfg, env)
 
     def value_of(state, obs):
         return network.apply(state.params, obs, method=ActorCritic.value)
@@ -125,16 +130,18 @@ def test_on_policy_algorithms_learn_probe_values_and_policies(algo):
     for probe, gamma, obs, values in (("ObservedValue", 0.99, [[-1.0], [1.0]], [-1.0, 1.0]),
                                       ("DelayedValue", 0.5, [[0.0], [1.0]], [0.5, 1.0])):
         cfg = module.Config(**{**ON, "env": f"probe/{probe}", "gamma": gamma, **extra})
-        runs[probe] = _train_and_evaluate(module.make(cfg), jnp.array(obs), _on_policy_value(cfg))
+        runs[probe] = _train_and_evaluate(module.make(cfg), jnp.array(obs), _on_policy_value(module, cfg))
         expect[probe] = values
-    # policies: the best action, and the best action for the observation, discrete and continuous
-    for probe in ("ObservedAction", "ObservedAction-Continuous"):
+    # policies: the best action for the observation, discrete and (where the algorithm takes them) continuous
+    policy_probes = [p for p in ("ObservedAction", "ObservedAction-Continuous")
+                     if "continuous" in algorithms.get(algo).actions or not p.endswith("-Continuous")]
+    for probe in policy_probes:
         runs[probe] = _train_and_evaluate(module.make(module.Config(**{**ON, "env": f"probe/{probe}", **extra})))
     out = jax.device_get(_program(runs))
     for probe, values in expect.items():
         got = np.asarray(out[probe]["values"]).mean(0)
         np.testing.assert_allclose(got, values, atol=0.1, err_msg=f"{algo} {probe}: V = {got}, expected {values}")
-    for probe in ("ObservedAction", "ObservedAction-Continuous"):
+    for probe in policy_probes:
         mean = float(np.mean(out[probe]["eval"]))
         assert mean >= PASS[probe], f"{algo} {probe}: deterministic return {mean:.3f} (best 1)"
 

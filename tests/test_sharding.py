@@ -1,4 +1,4 @@
-"""One agent (PPO, A2C, REINFORCE, TRPO) with its env batch split over 4 CPU devices equals the
+"""One agent (PPO, A2C, REINFORCE, TRPO, PQN) with its env batch split over 4 CPU devices equals the
 single-device run."""
 
 import json
@@ -13,15 +13,17 @@ SCRIPT = textwrap.dedent("""
     os.environ["JAX_PLATFORMS"] = "cpu"
     import json, jax, numpy as np
     from jax.sharding import NamedSharding
-    from purerl import a2c, ppo, reinforce, trpo
+    from purerl import a2c, pqn, ppo, reinforce, trpo
     from purerl.core.sharding import env_mesh
     cfg = ppo.Config(env="CartPole-v1", num_envs=8, num_steps=32, total_timesteps=8 * 32 * 10, num_minibatches=4,
                      hidden_sizes=(16, 16))
     others = [a2c.Config(env="CartPole-v1", num_envs=8, total_timesteps=8 * 5 * 20, hidden_sizes=(16, 16)),
               reinforce.Config(env="CartPole-v1", num_envs=8, total_timesteps=8 * 500 * 2, hidden_sizes=(16, 16)),
-              trpo.Config(env="CartPole-v1", num_envs=8, num_steps=32, total_timesteps=8 * 32 * 4, hidden_sizes=(16, 16))]
+              trpo.Config(env="CartPole-v1", num_envs=8, num_steps=32, total_timesteps=8 * 32 * 4, hidden_sizes=(16, 16)),
+              pqn.Config(env="CartPole-v1", num_envs=8, num_steps=16, total_timesteps=8 * 16 * 6, hidden_sizes=(16,),
+                         num_minibatches=4)]
     diff = pdiff = 0.0
-    for algo, c in [(ppo, cfg), (a2c, others[0]), (reinforce, others[1]), (trpo, others[2])]:
+    for algo, c in [(ppo, cfg), (a2c, others[0]), (reinforce, others[1]), (trpo, others[2]), (pqn, others[3])]:
         single = jax.jit(algo.make_train(c))(jax.random.key(0))
         split = jax.jit(algo.make(c, mesh=env_mesh()).train)(jax.random.key(0))
         diff = max([diff] + [float(np.max(np.abs(np.asarray(split.metrics[k]) - np.asarray(single.metrics[k]))))
