@@ -225,12 +225,15 @@ METRIC_MEANINGS = {
     "critic_loss": "mean squared TD error of the critics against the target",
     "actor_loss": "actor loss (DDPG/TD3: -mean Q1(s, mu(s)); SAC: mean alpha log pi - min Q; discrete SAC: "
                   "mean sum_a pi (alpha log pi - min Q)); NaN where TD3's delayed actor took no step",
-    "q": "mean Q value of the sampled batch's actions (first critic, or the ensemble mean)",
+    "q": "mean Q value of the sampled batch's actions (first critic, or the ensemble mean; PQN: of the "
+         "minibatches' actions)",
     "target_q": "mean TD target r + gamma (1 - terminated) Q'(s', a') (DQN: its n-step form, with max_a or "
                 "Double DQN's action in place of a')",
     "td_loss": "the TD loss of the Q-network against its targets (Huber's or half the squared error), mean over "
-               "the log point's gradient steps",
-    "epsilon": "the exploration epsilon at the end of the log point (the linear schedule over env steps)",
+               "the log point's gradient steps (PQN: against the Q(lambda) returns, over the update's minibatches)",
+    "epsilon": "the exploration epsilon at the end of the log point (the linear schedule over env steps; PQN: "
+               "the epsilon of this update's rollout, the schedule over updates)",
+    "lambda_return": "mean Q(lambda) return of the rollout: the target the Q-network regresses on (PQN)",
     "alpha": "the entropy temperature",
     "alpha_loss": "the temperature's loss -log(alpha) (target_entropy - entropy)",
     "gradient_steps": "gradient steps taken so far",
@@ -360,7 +363,8 @@ def algorithm_results(algo: str, data: dict | None = None) -> str:
     if runs[0]["metric"] == "episode_return":
         what = ("The two returns measure different policies: during training, the return of the episodes that "
                 "the sampling policy played while it still learned (its exploration noise included); afresh, the "
-                "final parameters' deterministic policy (the mode of each action distribution).")
+                "final parameters' deterministic policy (the mode of each action distribution, or PQN's greedy "
+                "action).")
     else:
         gaps = [abs(f - e) for r in runs for f, e in zip(r["final"]["per_seed"], r["eval"]["per_seed"])
                 if f is not None and e is not None]

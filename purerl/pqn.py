@@ -46,7 +46,6 @@ class Config(onpolicy.OnPolicyConfig):
     """The shared on-policy fields (:class:`~purerl.core.onpolicy.OnPolicyConfig`) plus PQN's own."""
 
     # --- static: shapes and switches (change the compiled program) ---
-    total_timesteps: int = static_field(200_000, "env steps in the whole run (rounded down to whole updates)")
     num_envs: int = static_field(32, "parallel environments")
     num_steps: int = static_field(64, "steps per env per update (the rollout the Q(lambda) returns run over)")
     hidden_sizes: tuple = static_field((128, 128), "MLP widths of the Q-network")

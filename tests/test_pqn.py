@@ -129,3 +129,24 @@ def test_the_cartpole_preset_solves_cartpole_over_4_vmapped_seeds():
 
     greedy = np.asarray(jax.jit(jax.vmap(run))(jax.random.split(jax.random.key(0), 4)))
     assert greedy.mean() >= 475, greedy
+
+
+def test_the_readme_bullet_states_the_defaults_presets_and_metrics(tiny):
+    from pathlib import Path
+
+    from purerl import presets
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    bullet = readme[readme.index("- `pqn`:"):]
+    bullet = " ".join(bullet[:bullet.index("\n\n")].split())
+    cfg = pqn.Config()
+    assert "Defaults: 32 envs x 64 steps, 4 epochs x 16 minibatches, (128, 128) ReLU, Adam 5e-4 decayed" in bullet
+    assert (cfg.num_envs, cfg.num_steps, cfg.num_epochs, cfg.num_minibatches) == (32, 64, 4, 16)
+    assert cfg.hidden_sizes == (128, 128) and cfg.activation == "relu" and cfg.layer_norm
+    assert cfg.optimizer == "adam" and cfg.learning_rate == 5e-4 and cfg.anneal_lr
+    assert "`pqn-cartpole` preset (5e5 steps)" in bullet
+    assert presets.load("pqn-cartpole").config == {"env": "CartPole-v1", "total_timesteps": 500_000}
+    assert presets.load("pqn-minatar").config["torso"] == "cnn"
+    assert "Metrics `td_loss`, `q`, `lambda_return`, `epsilon`." in bullet
+    _, result = tiny
+    assert {"td_loss", "q", "lambda_return", "epsilon"} <= set(result.metrics)

@@ -19,7 +19,8 @@ SCRIPT = textwrap.dedent("""
                      hidden_sizes=(16, 16))
     others = [a2c.Config(env="CartPole-v1", num_envs=8, total_timesteps=8 * 5 * 20, hidden_sizes=(16, 16)),
               reinforce.Config(env="CartPole-v1", num_envs=8, total_timesteps=8 * 500 * 2, hidden_sizes=(16, 16)),
-              trpo.Config(env="CartPole-v1", num_envs=8, num_steps=32, total_timesteps=8 * 32 * 4, hidden_sizes=(16, 16)),
+              trpo.Config(env="CartPole-v1", num_envs=8, num_steps=32, total_timesteps=8 * 32 * 4,
+                          hidden_sizes=(16, 16)),
               pqn.Config(env="CartPole-v1", num_envs=8, num_steps=16, total_timesteps=8 * 16 * 6, hidden_sizes=(16,),
                          num_minibatches=4)]
     diff = pdiff = 0.0

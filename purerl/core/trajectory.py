@@ -5,11 +5,11 @@
   episodes that ended and the env state, observation and policy memory to continue from; :func:`scan_env` is
   the time loop under it (env randomness drawn ahead of the loop).
 * **Returns and advantages** over time-major ``[T, N]`` rollouts — :func:`gae`, :func:`q_lambda`,
-  :func:`reward_to_go`, :func:`first_episode`, all on one backward recurrence (:func:`linear_recurrence`). Conventions used by every
-  estimator here: ``next_values[t]`` is the value of the observation that followed step ``t`` *within its
-  episode* (``V(final_obs[t])``), so a time-limit truncation bootstraps from the real last observation;
-  ``terminated[t]`` zeroes that bootstrap; ``done[t]`` (terminated or truncated) stops the recursion from
-  reaching into the next episode.
+  :func:`reward_to_go`, :func:`first_episode`, all on one backward recurrence (:func:`linear_recurrence`).
+  Conventions used by every estimator here: ``next_values[t]`` is the value of the observation that followed
+  step ``t`` *within its episode* (``V(final_obs[t])``), so a time-limit truncation bootstraps from the real
+  last observation; ``terminated[t]`` zeroes that bootstrap; ``done[t]`` (terminated or truncated) stops the
+  recursion from reaching into the next episode.
 * **Minibatches** — :func:`flatten_time_env` and :func:`shuffled_minibatches` (a sort-free
   :func:`permutation`).
 """
