@@ -50,6 +50,7 @@ __all__ = [
     "check_flag",
     "check_leaf",
     "check_env_fields",
+    "never",
     "field_docs",
     "apply_overrides",
 ]
@@ -248,6 +249,12 @@ class Validated:
             if changed and not applies(self):
                 raise ValueError(f"config field `{name}` = {value!r} does not apply: {what}; leave it at its "
                                  f"default ({default!r})")
+
+
+def never(config: Any) -> bool:
+    """The ``_applies`` rule of a field an algorithm inherits and has no use for (DQN's ``actor_lr``): a change
+    from the default is refused, and the docs' Config table leaves the field out."""
+    return False
 
 
 def _same(value: Any, default: Any) -> bool:

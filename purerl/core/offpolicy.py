@@ -3,6 +3,8 @@
 * :class:`OffPolicyConfig`: the fields every off-policy algorithm has (env, replay, schedule, evaluation).
 * :func:`make_replay`: a flashbax item buffer of transitions with a bounded capacity; the vectorised envs
   add ``num_envs`` transitions per step, sampling is uniform over slots already written.
+  :func:`make_sequence_replay`: a flashbax trajectory buffer, one row per env, whose samples are
+  ``sequence_length`` consecutive transitions of one env (DQN's n-step returns).
 * :func:`td_target` and :func:`critic_loss`: the critics' target and regression loss (DDPG, TD3, SAC).
 * :func:`polyak`: target-network averaging ``target <- tau * online + (1 - tau) * target``.
 * :func:`explore_noise`: Gaussian or Ornstein-Uhlenbeck exploration for deterministic actors.
@@ -36,7 +38,12 @@ and ``act(agent_state, obs) -> action`` (deterministic, for evaluation). ``agent
 with continuous defaults (:func:`continuous_actions`, :func:`discrete_actions`): which action spaces it accepts
 (``discrete``), one action as the replay buffer stores it (``action_spec``), the warm-up's uniformly random
 actions (``warmup_actions``), and its per-env exploration state: the initial one (``explore_init``) and the
-one an env starts its next episode with (``explore_reset``).
+one an env starts its next episode with (``explore_reset``). An agent whose exploration state is one for all
+envs (``explore_shared``: DQN's epsilon schedule, a count of env steps) acts with the run's own in
+``Trainer.policy(state, deterministic=False)``, and may log it (``explore_metrics``). An agent that learns from
+``sequence_length`` > 1 consecutive transitions gets batches with a time axis (``[B, L, ...]``, each row one
+env's consecutive steps, auto-resets included) whose transitions also hold ``done`` (terminated or truncated),
+so that it can tell where episodes end inside a sequence.
 
 Words: *env randomness* is what ``env.step`` takes in place of a key (one step of ``env.step_noise``, drawn
 ahead of the loop by :func:`~purerl.core.trajectory.scan_env`, fresh reset states included); the
@@ -65,7 +72,8 @@ from purerl.core.trajectory import EpisodeTally, scan_env
 from purerl.envs.base import split_keys
 from purerl.envs.wrappers import RunningMeanStd
 
-__all__ = ["OffPolicyConfig", "Agent", "OffPolicyState", "critic_loss", "make_replay", "polyak", "td_target",
+__all__ = ["OffPolicyConfig", "Agent", "OffPolicyState", "critic_loss", "make_replay", "make_sequence_replay",
+           "polyak", "td_target",
            "explore_noise", "continuous_actions", "discrete_actions",
            "make_env", "make_trainer", "build", "EXPLORATION_NOISES"]
 
@@ -161,6 +169,9 @@ class Agent:
     warmup_actions: Callable[[jax.Array, tuple], jax.Array] | None = None  # (key, batch shape) -> uniform actions
     explore_init: Callable[[int], Any] | None = None           # num_envs -> the initial exploration state
     explore_reset: Callable[[Any, jax.Array], Any] | None = None  # (state, done [N]) -> state after episode ends
+    explore_shared: bool = False        # one exploration state for all envs: the sampling policy acts with the run's
+    explore_metrics: Callable[[Any], dict] | None = None       # exploration state -> metrics of each log point
+    sequence_length: int = 1            # consecutive transitions per sampled item (1: single transitions)
 
 
 def continuous_actions(action_dim: int) -> dict:
@@ -221,6 +232,18 @@ def make_replay(capacity: int, batch_size: int):
                                      add_sequences=False, add_batches=True)
 
 
+def make_sequence_replay(capacity: int, batch_size: int, num_envs: int, sequence_length: int):
+    """A flashbax trajectory buffer holding about ``capacity`` transitions as ``num_envs`` rows (one per env) of
+    ``capacity // num_envs`` steps: ``add(state, batch)`` takes ``[num_envs, 1, ...]`` (one vector step),
+    ``sample(state, key).experience`` is ``[batch_size, sequence_length, ...]``: per item one env's
+    ``sequence_length`` consecutive steps, drawn uniformly from the sequences that lie in written steps (never
+    across the oldest and the newest step of a full buffer)."""
+    return flashbax.make_trajectory_buffer(add_batch_size=num_envs, sample_batch_size=batch_size,
+                                           sample_sequence_length=sequence_length, period=1,
+                                           min_length_time_axis=sequence_length,
+                                           max_length_time_axis=max(sequence_length, capacity // num_envs))
+
+
 def td_target(reward: jax.Array, terminated: jax.Array, next_value: jax.Array, gamma: Any,
               reward_scale: Any = 1.0) -> jax.Array:
     """The critics' regression target ``reward_scale * r + gamma * (1 - terminated) * next_value``, where
@@ -274,11 +297,17 @@ def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None
     env = make_env(cfg, cfg.num_envs)
     eval_env = make_env(cfg, cfg.eval_episodes) if cfg.eval_episodes > 0 else None
     agent = _with_defaults(agent, env.action_dim)
-    replay = make_replay(cfg.capacity, cfg.batch_size)
+    sequences = agent.sequence_length > 1
+    replay = (make_sequence_replay(cfg.capacity, cfg.batch_size, cfg.num_envs, agent.sequence_length) if sequences
+              else make_replay(cfg.capacity, cfg.batch_size))
 
     def add(buffer, obs, action, ts):
-        return replay.add(buffer, {"obs": obs, "action": action, "reward": ts.reward, "next_obs": ts.final_obs,
-                                   "terminated": ts.terminated})
+        item = {"obs": obs, "action": action, "reward": ts.reward, "next_obs": ts.final_obs,
+                "terminated": ts.terminated}
+        if not sequences:
+            return replay.add(buffer, item)
+        item["done"] = ts.done
+        return replay.add(buffer, jax.tree.map(lambda x: x[:, None], item))   # [N, 1, ...]: one step per env
 
     def init(key: jax.Array) -> OffPolicyState:
         """Fresh networks and envs, and a replay buffer holding the warm-up steps (uniform random actions)."""
@@ -287,6 +316,8 @@ def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None
         agent_state = agent.init(k_agent, obs)
         example = {"obs": obs[0], "action": jnp.zeros(agent.action_spec.shape, agent.action_spec.dtype),
                    "reward": jnp.zeros((), jnp.float32), "next_obs": obs[0], "terminated": jnp.zeros((), bool)}
+        if sequences:
+            example["done"] = jnp.zeros((), bool)
 
         def warmup(carry, inp):
             env_state, obs, buffer, tally, rms = carry
@@ -343,6 +374,8 @@ def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None
         # Means over the log point's gradient steps; a metric may be NaN on steps where it does not apply
         # (the actor loss on TD3's critic-only steps) and is averaged over the others.
         out = {k: _nanmean(v) for k, v in metrics.items()}
+        if agent.explore_metrics is not None:
+            out.update(agent.explore_metrics(state.explore_state))
         key, k_eval = jax.random.split(state.key)
         log_point = state.log_point + 1
         if eval_env is not None:
@@ -357,8 +390,9 @@ def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None
         observations (normalised here with the state's statistics, when it has them)."""
         if deterministic:
             return lambda o, k: agent.act(state.agent, normalized(state.obs_rms, o))
-        return lambda o, k: agent.explore(state.agent, normalized(state.obs_rms, o), agent.explore_init(o.shape[0]),
-                                          k)[0]
+        return lambda o, k: agent.explore(state.agent, normalized(state.obs_rms, o),
+                                          state.explore_state if agent.explore_shared
+                                          else agent.explore_init(o.shape[0]), k)[0]
 
     return build_trainer(config=cfg, env=env, num_log_points=cfg.num_evals, steps_per_log_point=cfg.steps_per_log,
                          init=init, update=update, policy=policy,
@@ -379,9 +413,9 @@ def build(config: OffPolicyConfig, make_agent: Callable[[Any, int, tuple], Agent
     agent = make_agent(cfg, env.action_dim, env.obs_shape)
     if env.is_discrete != agent.discrete:
         kind, other = ("discrete", "continuous (Box)") if env.is_discrete else ("continuous", "discrete")
-        fix = ("a continuous env such as 'Pendulum-v1' or 'brax/hopper', or sac_discrete or PPO for discrete "
-               "actions" if env.is_discrete else "a discrete env such as 'CartPole-v1', or sac for continuous "
-               "actions")
+        fix = ("a continuous env such as 'Pendulum-v1' or 'brax/hopper', or dqn, sac_discrete or PPO for discrete "
+               "actions" if env.is_discrete else "a discrete env such as 'CartPole-v1', or sac, td3 or ddpg for "
+               "continuous actions")
         raise ValueError(f"config field `env` = {cfg.env!r} has {kind} actions; {type(cfg).__module__} needs "
                          f"{other} actions. Use {fix}.")
     return make_trainer(cfg, agent, progress, progress_metrics)
