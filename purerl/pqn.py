@@ -27,7 +27,7 @@ from flax import struct
 from jax.sharding import Mesh
 
 from purerl import envs
-from purerl.config import check, check_leaf, leaf_field, static_field
+from purerl.config import check, check_leaf, leaf_field, never, static_field
 from purerl.core import onpolicy, optim
 from purerl.core.exploration import epsilon_greedy, greedy_noise, linear_schedule
 from purerl.core.loop import Result, Trainer
@@ -70,7 +70,9 @@ class Config(onpolicy.OnPolicyConfig):
                                                 "throughout)")
     max_grad_norm: float = leaf_field(10.0, "global gradient-norm clip")
 
-    _applies = {"shared_network": (lambda c: False, "PQN has one network, the Q-network")}
+    _applies = {"shared_network": (never, "PQN has one network, the Q-network"),
+                **{name: (never, "it shapes continuous actions, and PQN's are discrete")
+                   for name in ("state_dependent_std", "action_transform")}}
 
     def _check(self) -> None:
         super()._check()

@@ -102,7 +102,8 @@ def test_config_tables_leave_out_refused_fields_and_escape_cells():
 
     expected_refused = {"ppo": set(), "a2c": set(), "reinforce": {"recurrent"}, "a3c": {"recurrent"},
                         "trpo": {"recurrent", "shared_network"}, "ddpg": set(), "td3": set(), "sac": set(),
-                        "sac_discrete": set()}
+                        "sac_discrete": set(), "dqn": {"actor_lr", "critic_lr"},
+                        "pqn": {"recurrent", "shared_network", "state_dependent_std", "action_transform"}}
     assert set(expected_refused) == set(NAMES)
     for algo, refused in expected_refused.items():
         config_cls = algo_module(algo).Config
@@ -113,7 +114,7 @@ def test_config_tables_leave_out_refused_fields_and_escape_cells():
         for name in refused:  # left out because the algorithm really refuses it
             default = next(f.default for f in dataclasses.fields(config_cls) if f.name == name)
             with pytest.raises(ValueError, match=f"`{name}`"):
-                config_cls(**{name: not default}).validate()
+                config_cls(**{name: not default if isinstance(default, bool) else 2 * default}).validate()
     # generated cells are escaped: `brax/<name>` is text, not an HTML tag; `-|A|` does not split a cell
     assert "brax/&#60;name&#62;" in hooks().config_table("ppo")
     sac = hooks().config_table("sac")
@@ -316,7 +317,8 @@ def test_built_notebook_pages_show_their_outputs(site):
 OWN_METRICS = {"ppo": ("approx_kl", "clip_frac", "kl_stopped"), "reinforce": ("baseline", "complete_frac"),
                "a2c": ("grad_norm",), "a3c": ("staleness",), "trpo": ("kl", "accepted", "line_search_steps"),
                "ddpg": ("target_q", "eval_return"), "td3": ("target_q", "eval_return"),
-               "sac": ("alpha", "alpha_loss", "eval_return"), "sac_discrete": ("alpha", "alpha_loss", "eval_return")}
+               "sac": ("alpha", "alpha_loss", "eval_return"), "sac_discrete": ("alpha", "alpha_loss", "eval_return"),
+               "dqn": ("td_loss", "epsilon", "target_q", "eval_return"), "pqn": ("td_loss", "lambda_return", "epsilon")}
 
 
 def test_built_algorithm_pages(site):
@@ -331,13 +333,15 @@ def test_built_algorithm_pages(site):
         config_rows = [row[0] for row in parsed.rows if len(row) == 4]
         assert "learning_rate" in config_rows or "actor_lr" in config_rows, algo
         assert ("recurrent" in config_rows) == (algo in ("ppo", "a2c")), algo
-        assert ("shared_network" in config_rows) == (algo not in ("trpo", *OFF_POLICY)), algo
+        assert ("shared_network" in config_rows) == (algo not in ("trpo", "pqn", *OFF_POLICY)), algo
     assert "brax/<name>" in "".join(parse(site / "algorithms" / "ppo" / "index.html").text)
     train = (site / "api" / "index.html").read_text()
     assert "_resume" not in train
     for page, names in {"api-envs": ["purerl.envs.make", "purerl.envs.base.VecEnv"],
                         "api-training": ["purerl.core.loop.Trainer", "purerl.core.onpolicy.policy_gradient_loss",
-                                         "purerl.core.offpolicy.critic_loss", "purerl.core.offpolicy.td_target"],
+                                         "purerl.core.offpolicy.critic_loss", "purerl.core.offpolicy.td_target",
+                                         "purerl.core.trajectory.q_lambda", "purerl.core.onpolicy.collect_with",
+                                         "purerl.core.exploration.epsilon_greedy"],
                         "api-networks": ["purerl.networks.ActorCritic", "purerl.networks.QEnsemble"],
                         "api": ["purerl.sweep.SweepResult", "purerl.run.progressbar.ProgressBar"],
                         "api-tools": ["purerl.run.export.export_policy", "purerl.run.render.render",
@@ -345,10 +349,13 @@ def test_built_algorithm_pages(site):
                                       "purerl.run.loggers.WandbLogger", "purerl.run.cluster.supervise",
                                       "purerl.run.profiling.phase_profile"],
                         "algorithms/ppo": ["purerl.ppo.loss"], "algorithms/trpo": ["purerl.trpo.surrogate"],
+                        "algorithms/pqn": ["purerl.pqn.loss", "purerl.pqn.epsilon"],
                         "algorithms/ddpg": ["purerl.ddpg.actor_loss"],
                         "algorithms/sac": ["purerl.sac.actor_loss", "purerl.sac.temperature_loss"],
                         "algorithms/sac_discrete": ["purerl.sac_discrete.actor_loss",
-                                                    "purerl.sac_discrete.soft_value"]}.items():
+                                                    "purerl.sac_discrete.soft_value"],
+                        "algorithms/dqn": ["purerl.dqn.n_step_return", "purerl.dqn.bootstrap_value",
+                                           "purerl.dqn.loss", "purerl.dqn.update_target"]}.items():
         built = (site / page / "index.html").read_text()
         for name in names:
             assert f'id="{name}"' in built, f"{page}: {name} is not documented"

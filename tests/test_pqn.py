@@ -77,6 +77,8 @@ def test_the_trained_policy_is_the_argmax_of_q_and_its_sample_explores(tiny):
     (dict(td_loss="l1"), "td_loss"),
     (dict(optimizer="sgd"), "optimizer"),
     (dict(shared_network=True), "shared_network"),
+    (dict(state_dependent_std=True), "state_dependent_std"),
+    (dict(action_transform="rescale"), "action_transform"),
     (dict(recurrent=True), "recurrent"),
     (dict(torso="cnn"), "torso"),
     (dict(max_grad_norm=0.0), "max_grad_norm"),
