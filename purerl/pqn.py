@@ -26,7 +26,7 @@ import optax
 from flax import struct
 from jax.sharding import Mesh
 
-from purerl import envs
+from purerl import dqn, envs
 from purerl.config import check, check_leaf, leaf_field, never, static_field
 from purerl.core import onpolicy, optim
 from purerl.core.exploration import epsilon_greedy, greedy_noise, linear_schedule
@@ -38,7 +38,7 @@ from purerl.networks import DiscreteQNetwork, torso_args
 
 __all__ = ["Config", "TrainState", "Result", "TD_LOSSES", "epsilon", "loss", "make", "make_network", "make_train"]
 
-TD_LOSSES = ("squared", "huber")
+TD_LOSSES = dqn.TD_LOSSES  # one TD loss for both Q-learning algorithms: dqn.loss
 
 
 @struct.dataclass
@@ -104,15 +104,13 @@ def epsilon(cfg: Config, update_step: Any) -> jax.Array:
 
 
 def loss(network: DiscreteQNetwork, params: Any, batch: dict, cfg: Config) -> tuple[jax.Array, dict]:
-    """PQN's minibatch loss and its diagnostics: the mean over the minibatch of ``0.5 (Q(s, a) - G)^2``
-    (``td_loss="squared"``) or of the Huber loss with delta 1 (``"huber"``: the same inside ``|err| <= 1``,
-    ``|err| - 0.5`` outside). ``batch``: flat ``obs``, ``action`` (int) and ``target`` (the Q(lambda) return
-    ``G``, no gradient)."""
+    """PQN's minibatch loss and its diagnostics: DQN's TD loss (:func:`purerl.dqn.loss`) of ``Q(s, a)`` against
+    the Q(lambda) returns, the mean over the minibatch of ``0.5 (Q(s, a) - G)^2`` (``td_loss="squared"``) or of
+    the Huber loss with delta 1 (``"huber"``: the same inside ``|err| <= 1``, ``|err| - 0.5`` outside).
+    ``batch``: flat ``obs``, ``action`` (int) and ``target`` (the return ``G``, held fixed)."""
     q = network.apply(params, batch["obs"])
     q_taken = jnp.take_along_axis(q, batch["action"][..., None].astype(jnp.int32), axis=-1)[..., 0]
-    err = q_taken - jax.lax.stop_gradient(batch["target"])
-    per_step = 0.5 * jnp.square(err) if cfg.td_loss == "squared" else optax.huber_loss(err, delta=1.0)
-    td_loss = jnp.mean(per_step)
+    td_loss = dqn.loss(q_taken, batch["target"], cfg.td_loss)
     return td_loss, {"td_loss": td_loss, "q": jnp.mean(q_taken)}
 
 
