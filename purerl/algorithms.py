@@ -44,6 +44,8 @@ ALGORITHMS = (
     Algorithm("sac", "off-policy", ("continuous",), "tanh-Gaussian actor, twin critics, automatic temperature"),
     Algorithm("sac_discrete", "off-policy", ("discrete",),
               "categorical actor, exact sums over actions, twin critics, fixed or tuned temperature"),
+    Algorithm("dqn", "off-policy", ("discrete",),
+              "Q-network, replay, target network, epsilon-greedy; Double DQN, dueling head, n-step returns"),
 )
 
 NAMES = tuple(sorted(a.name for a in ALGORITHMS))

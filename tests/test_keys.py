@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import purerl
-from purerl import a2c, a3c, algorithms, ddpg, envs, pqn, ppo, reinforce, sac, sac_discrete, td3, trpo
+from purerl import a2c, a3c, algorithms, ddpg, dqn, envs, pqn, ppo, reinforce, sac, sac_discrete, td3, trpo
 from purerl.core.keys import as_key
 
 ON = dict(env="CartPole-v1", num_envs=2, hidden_sizes=(8,))
@@ -30,6 +30,7 @@ CONFIGS = {
     "td3": (td3, OFF),
     "sac": (sac, OFF),
     "sac_discrete": (sac_discrete, dict(OFF, env="CartPole-v1")),
+    "dqn": (dqn, dict(OFF, env="CartPole-v1", n_step=2)),
 }
 _TRAINERS = {}
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 import purerl
-from purerl import a2c, a3c, algorithms, ddpg, envs, pqn, ppo, reinforce, sac, sac_discrete, td3, trpo
+from purerl import a2c, a3c, algorithms, ddpg, dqn, envs, pqn, ppo, reinforce, sac, sac_discrete, td3, trpo
 from purerl.core import onpolicy
-from purerl.networks import ActorCritic
+from purerl.networks import ActorCritic, DiscreteQNetwork, torso_args
 
 SEEDS = 4
 ON = dict(num_envs=8, num_steps=16, total_timesteps=8 * 16 * 40, hidden_sizes=(16, 16), anneal_lr=False,
@@ -25,7 +25,7 @@ ON_POLICY = {"ppo": (ppo, {}), "a2c": (a2c, {"total_timesteps": 8 * 16 * 200}),
              "a3c": (a3c, {"total_timesteps": 8 * 16 * 200}), "trpo": (trpo, {}),
              "reinforce": (reinforce, {"baseline": "value", "total_timesteps": 8 * 16 * 400}), "pqn": (pqn, {})}
 OFF_POLICY = {"ddpg": (ddpg, {"total_timesteps": 8000}), "td3": (td3, {"total_timesteps": 8000}), "sac": (sac, {}),
-              "sac_discrete": (sac_discrete, {})}
+              "sac_discrete": (sac_discrete, {}), "dqn": (dqn, {"learning_rate": 1e-3})}
 # The best return is 1; an action that ignores the observation earns 0 (discrete) or at most 0.75 (continuous:
 # a = 0 against targets +-0.5)
 PASS = {"ObservedAction": 0.9, "ObservedAction-Continuous": 0.85}
@@ -52,7 +52,7 @@ def _step(env_id, action, steps=1, n=64):
 
 def test_probe_ids_spaces_and_rewards_are_as_documented():
     probes = [i for i in envs.list_envs() if i.startswith("probe/")]
-    assert len(probes) == 10 and envs.suite_of("probe/BestAction").prefix == "probe/"
+    assert len(probes) == 12 and envs.suite_of("probe/BestAction").prefix == "probe/"
     ones = lambda o: jnp.ones(o.shape[0], jnp.int32)                    # noqa: E731
     zeros = lambda o: jnp.zeros(o.shape[0], jnp.int32)                  # noqa: E731
     # value probes: reward 1 at the end of the episode, whatever the action
@@ -75,6 +75,12 @@ def test_probe_ids_spaces_and_rewards_are_as_documented():
     assert not env.is_discrete and env.action_space.shape == (1,) and np.allclose(r, 1.0)
     _, [(obs, r, _, _)] = _step("probe/BestAction-Continuous", lambda o: jnp.full((o.shape[0], 1), -0.5))
     assert np.allclose(r, 0.0)
+    # NoisyReward: 8 actions, rewards N(0, 1) whatever the action, 10 steps, then a truncation (not termination)
+    env, steps = _step("probe/NoisyReward", lambda o: jnp.arange(o.shape[0]) % 8, steps=11, n=256)
+    assert env.is_discrete and env.action_dim == 8 and all((s[0] == 1).all() for s in steps)
+    rewards = np.stack([s[1] for s in steps])
+    assert abs(rewards.mean()) < 0.1 and abs(rewards.std() - 1) < 0.05 and np.unique(rewards).size > 2000
+    assert [bool(s[3].all()) for s in steps] == [False] * 9 + [True, False] and not any(s[2].any() for s in steps)
 
 
 def test_unknown_probe_suggests_the_probes():
@@ -160,3 +166,21 @@ def test_off_policy_algorithms_learn_probe_values_and_policies(algo):
     mean = float(np.mean(out["ObservedAction"]["eval"]))
     assert mean >= PASS[f"ObservedAction{kind}"], \
         f"{algo} ObservedAction{kind}: deterministic return {mean:.3f} (best 1)"
+
+
+@pytest.mark.slow
+def test_dqn_learns_delayed_values_with_one_and_n_step_targets():
+    """DelayedValue (gamma 0.5): Q(0, .) = 0.5 and Q(1, .) = 1 whatever the action. One-step targets reach
+    Q(0) only through the target network's Q(1); two-step targets reach it directly, and must stop at the
+    episode's end: a sequence that ran on into the next episode would give Q(1) = 1 + 0.25 Q(1) = 1.33."""
+    runs = {}
+    for n_step in (1, 2):
+        cfg = dqn.Config(**{**OFF, "env": "probe/DelayedValue", "gamma": 0.5, "n_step": n_step,
+                            "target_update_period": 20, "total_timesteps": 3200, "learning_rate": 1e-3})
+        qnet = DiscreteQNetwork(2, **torso_args(cfg, (1,)))
+        runs[n_step] = _train_and_evaluate(dqn.make(cfg), jnp.array([[0.0], [1.0]]),
+                                           lambda state, obs, qnet=qnet: qnet.apply(state.params, obs))
+    out = jax.device_get(_program(runs))
+    for n_step in (1, 2):
+        q = np.asarray(out[n_step]["values"]).mean(0)            # [2 observations, 2 actions], seeds' mean
+        np.testing.assert_allclose(q, [[0.5, 0.5], [1.0, 1.0]], atol=0.1, err_msg=f"n_step={n_step}: Q = {q}")

@@ -33,8 +33,8 @@ def test_the_command_line_offers_exactly_the_registered_algorithms():
     assert out.returncode == 0 and rundir.ALGOS == algorithms.NAMES
     for name in algorithms.NAMES:
         assert f"    {name}" in out.stdout, (name, listed)
-    with pytest.raises(ValueError, match="unknown algorithm 'dqn'; available: a2c, a3c"):
-        algorithms.module("dqn")
+    with pytest.raises(ValueError, match="unknown algorithm 'rainbow'; available: a2c, a3c, ddpg, dqn"):
+        algorithms.module("rainbow")
 
 
 def test_every_env_id_belongs_to_exactly_the_suite_of_its_prefix():
