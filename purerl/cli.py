@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import sys
 import time
@@ -557,11 +558,20 @@ def _cluster(args: argparse.Namespace):
                          args.connect_timeout)
 
 
-def _devices_arg(p: argparse.ArgumentParser, what: str = "seeds") -> None:
+def _recorded_devices(run_dir: str) -> int | None:
+    """The devices a run's seeds were split over (its config.json), read without jax; None where it says none."""
+    try:
+        return int(json.loads((Path(run_dir) / "config.json").read_text()).get("devices") or 0) or None
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None   # resume itself says what is wrong with the directory
+
+
+def _devices_arg(p: argparse.ArgumentParser, what: str = "seeds",
+                 default: str = "one per core by default (the most that divide them evenly)") -> None:
     p.add_argument("--cpu-devices", type=_count, default=None, metavar="N",
-                   help=f"on a CPU, split the {what} over N jax devices, one per core by default (the most that "
-                   f"divide them evenly); 1 runs everything as one device. Ignored with --coordinator (the devices "
-                   f"are XLA_FLAGS') and where XLA_FLAGS sets --xla_force_host_platform_device_count")
+                   help=f"on a CPU, split the {what} over N jax devices, {default}; 1 runs everything as one "
+                   f"device. Ignored with --coordinator (the devices are XLA_FLAGS') and where XLA_FLAGS sets "
+                   f"--xla_force_host_platform_device_count")
 
 
 def _common(p: argparse.ArgumentParser, *, cache: bool = True) -> None:
@@ -635,7 +645,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "chunking; the result equals an uninterrupted run bit for bit.")
     r.add_argument("dir")
     _logging_args(r)
-    _devices_arg(r)
+    _devices_arg(r, default="by default as many as the run used (its config.json), so that the resumed run "
+                 "equals the uninterrupted one bit for bit")
     _common(r)
 
     e = sub.add_parser("eval", help="evaluate a trained run (deterministic and stochastic)",
@@ -780,7 +791,10 @@ def main(argv: list[str] | None = None, *, exit_now: bool = False) -> int:
     if hasattr(args, "cpu_devices") and getattr(args, "coordinator", None) is None:
         from purerl.run import devices
 
-        devices.use_cpu_cores(args.cpu_devices)   # before jax starts its CPU backend
+        count = args.cpu_devices
+        if count is None and args.command == "resume":   # split the seeds as the run did: bit-identical
+            count = _recorded_devices(args.dir)
+        devices.use_cpu_cores(count)   # before jax starts its CPU backend
     cluster_ = None
     commands = {"train": train_command, "resume": resume_command, "eval": eval_command, "render": render_command,
                 "plot": plot_command, "bench": bench_command, "sweep": sweep_command, "presets": presets_command}

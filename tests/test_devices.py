@@ -87,3 +87,30 @@ def test_train_command_splits_seeds_by_default_and_cpu_devices_1_turns_it_off(tm
     assert header("--cpu-devices", "1").endswith("4 seed(s) x 1,024 env steps")
     split = devices.largest_split(4, devices.cores())
     assert header().endswith("env steps" if split == 1 else f"split over {split} devices")
+
+
+def test_resume_splits_the_seeds_as_the_run_did(tmp_path):
+    """A run trained on one device resumes on one device on a machine of several cores (its config.json records
+    the split), so the resumed run equals the uninterrupted one bit for bit."""
+    import shutil
+
+    import numpy as np
+
+    def purerl(*args):
+        done = subprocess.run([sys.executable, "-m", "purerl.cli", *args, "--no-cache"], capture_output=True,
+                              text=True, timeout=600, env={k: v for k, v in os.environ.items() if k != "XLA_FLAGS"})
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
+    run = tmp_path / "run"
+    purerl("train", "ppo", "--env", "CartPole-v1", "--total-timesteps", "3072", "--seeds", "2", "--cpu-devices", "1",
+           "--checkpoint-every", "2", "--no-progress", "--out", str(run))
+    assert json.loads((run / "config.json").read_text())["devices"] == 1
+    whole = json.loads((run / "metrics.json").read_text())
+    shutil.rmtree(run / "checkpoints" / "6")          # a crash after the checkpoint at update 4
+    (run / "summary.json").unlink()
+    purerl("resume", str(run), "--no-progress")
+    resumed = json.loads((run / "metrics.json").read_text())
+    assert json.loads((run / "summary.json").read_text())["devices"] == 1
+    for name, values in whole.items():
+        np.testing.assert_array_equal(np.asarray(resumed[name]), np.asarray(values), err_msg=name)

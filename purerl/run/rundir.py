@@ -1,6 +1,8 @@
 """A run directory: what ``purerl train`` writes and ``purerl eval/render/plot/resume`` read.
 
-    OUT/config.json     {"algo", "seeds", "seed", "config": {field: value}, "checkpoint_every", "fused"}
+    OUT/config.json     {"algo", "seeds", "seed", "config": {field: value}, "checkpoint_every", "fused",
+                        "devices" (how many devices one process split the seeds over; ``purerl resume`` splits
+                        them the same way, so the resumed run equals the uninterrupted one bit for bit)}
                         (enough to rebuild the trainer)
     OUT/metrics.json    {name: [seed][log point]}   and the same as OUT/metrics.csv
     OUT/summary.json    written when a run (or its resumed part) finishes (:func:`run_summary`), by the

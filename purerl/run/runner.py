@@ -399,7 +399,8 @@ def _train(algo: str, cfg: Any, out: Path, trainer: Any, *, seeds: int, seed: in
             if resumed is None and primary:
                 new = files.enter_context(rundir.NewRun(out, replace=overwrite))
                 rundir.write_config(new.path, algo, cfg, seeds, seed,
-                                    {"checkpoint_every": checkpoint_every, "fused": fused})
+                                    {"checkpoint_every": checkpoint_every, "fused": fused,
+                                     "devices": layout.devices})
             for log in loggers:
                 log.open(out, algo, cfg, seeds)
             try:
