@@ -34,6 +34,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -63,6 +64,9 @@ class Cell:
     deterministic_eval: bool = True
     suite: str = "classic"
     references: tuple[Reference, ...] = ()     # the first one at the cell's budget gives the ratio
+    cpu_overrides: tuple[tuple[str, Any], ...] = ()   # config fields set otherwise in the CPU mode (num_envs, ...)
+    brax: tuple[tuple[str, Any], ...] = ()     # the brax suite's cells run beside Brax's own trainer (benchmarks/
+                                               # brax_trainers.py): its settings beyond those the config maps to
 
     @property
     def name(self) -> str:
@@ -70,6 +74,17 @@ class Cell:
 
     def file(self, steps: int) -> Path:
         return CELLS_DIR / f"{self.preset}__{self.env.replace('/', '-')}__{steps}.json"
+
+    def brax_file(self, steps: int) -> Path:
+        """The results file of Brax's own trainer run beside this cell (``brax-ppo__brax-hopper__STEPS.json``)."""
+        return CELLS_DIR / f"brax-{self.preset.split('-')[0]}__{self.env.replace('/', '-')}__{steps}.json"
+
+    def config(self, module: Any, steps: int, full: bool) -> Any:
+        """The preset's config for this env and budget, with the CPU overrides unless ``full``."""
+        from purerl import presets
+
+        cfg = presets.load(self.preset).apply(module.Config).replace(env=self.env, total_timesteps=steps)
+        return cfg if full else cfg.replace(**dict(self.cpu_overrides))
 
 
 GYMNAX_PPO = ("gymnax's README, environment table (PPO agents of gymnax-blines, agents/GAME/ppo.yaml, trained for "
@@ -102,6 +117,22 @@ CELLS: list[Cell] = [
       for env in MINATAR_ENVS),
 ]
 
+# Brax: each cell beside Brax's own trainer at the same budget and settings (benchmarks/brax_trainers.py runs both).
+# On a CPU the PPO presets' thousands of envs become 128 (as ppo-brax-inverted-pendulum already has), the same
+# minibatch count, so smaller minibatches; `brax` holds what Brax's published configs set beyond the preset's
+# fields: PPO's unroll length and reward scaling.
+BRAX_CPU_ENVS = (("num_envs", 128),)
+CELLS += [
+    Cell("ppo-brax-inverted-pendulum", "brax/inverted_pendulum", 491_520, suite="brax",
+         brax=(("unroll_length", 5), ("reward_scaling", 10.0))),
+    Cell("ppo-brax-hopper", "brax/hopper", 1_024_000, suite="brax", cpu_overrides=BRAX_CPU_ENVS,
+         brax=(("unroll_length", 5), ("reward_scaling", 10.0))),
+    Cell("ppo-brax-halfcheetah", "brax/halfcheetah", 1_024_000, suite="brax", cpu_overrides=BRAX_CPU_ENVS,
+         brax=(("unroll_length", 20), ("reward_scaling", 1.0))),
+    Cell("sac-brax-inverted-pendulum", "brax/inverted_pendulum", 65_536, suite="brax"),
+    Cell("sac-brax-hopper", "brax/hopper", 65_536, suite="brax"),
+]
+
 
 def cell_steps(cell: Cell, full: bool) -> int:
     from purerl import presets
@@ -109,7 +140,8 @@ def cell_steps(cell: Cell, full: bool) -> int:
     return int(presets.load(cell.preset).config["total_timesteps"]) if full else cell.cpu_steps
 
 
-def run_cell(cell: Cell, steps: int, seeds: int, seed: int, tiny: bool = False) -> dict:
+def run_cell(cell: Cell, steps: int, seeds: int, seed: int, tiny: bool = False, full: bool = False,
+             cells_dir: Path = CELLS_DIR) -> dict:
     import jax
     import numpy as np
 
@@ -121,7 +153,7 @@ def run_cell(cell: Cell, steps: int, seeds: int, seed: int, tiny: bool = False) 
 
     preset = presets.load(cell.preset)
     module = algorithms.module(preset.algo)
-    cfg = preset.apply(module.Config).replace(env=cell.env, total_timesteps=steps)
+    cfg = cell.config(module, steps, full)
     trainer = module.make(cfg)
     keys = split_runs(jax.random.split(jax.random.key(seed), seeds))     # over the CPU's cores
     mesh = local_mesh(seeds)
@@ -155,9 +187,25 @@ def run_cell(cell: Cell, steps: int, seeds: int, seed: int, tiny: bool = False) 
                  "iqm": eval_ci.point, "low": eval_ci.low, "high": eval_ci.high},
         "curve": {"env_steps": _floats(env_steps[idx]), "iqm": _floats(curve.point), "low": _floats(curve.low),
                   "high": _floats(curve.high), "per_seed": [_floats(v) for v in values[:, idx]]},
-        "references": [dataclasses.asdict(r) for r in cell.references],
+        "references": [dataclasses.asdict(r) for r in cell.references] + brax_references(cell, steps, cells_dir),
         "tiny": tiny,
     }
+
+
+def brax_references(cell: Cell, steps: int, cells_dir: Path = CELLS_DIR) -> list[dict]:
+    """The reference a Brax cell is set beside: Brax's own trainer at the same budget (``steps``, the budget asked
+    for) and settings on the same machine (its results file, written by benchmarks/brax_trainers.py), compared on
+    the fresh evaluation (the same protocol on both sides); none before that file exists."""
+    path = cells_dir / cell.brax_file(steps).name
+    if cell.suite != "brax" or not path.is_file():
+        return []
+    b = json.loads(path.read_text())
+    return [{"value": b["eval"]["iqm"], "steps": b["steps"], "compare": "eval", "approximate": False,
+             "source": (f"Brax's own trainer ({b['trainer']}, brax {b['brax_version']}) on the same machine at the "
+                        f"same budget and settings, {b['seeds']} seeds one after another (benchmarks/brax_trainers.py, "
+                        f"{path.name}); its final policy evaluated as purerl's ({b['eval']['episodes']} episodes, "
+                        f"{'greedy' if b['eval']['deterministic'] else 'sampled'})"),
+             "differs": b.get("differs", "")}]
 
 
 def _config_dict(cfg) -> dict:  # noqa: ANN001
@@ -197,7 +245,7 @@ def suite_table(records: list[dict], suite: str, cells: list[Cell] | None = None
     measured. The numbered notes under the table name each reference's source and what differs."""
     cells = CELLS if cells is None else cells
     rows = sorted((r for r in records if r.get("suite") == suite and not r.get("tiny")),
-                  key=lambda r: (r["algo"], r["env"], r["steps"]))
+                  key=lambda r: (r["algo"], r["env"], r["steps"], "library" in r))
     done = {r["cell"] for r in rows}
     sources: list[str] = []
 
@@ -218,11 +266,14 @@ def suite_table(records: list[dict], suite: str, cells: list[Cell] | None = None
         refs = r.get("references") or ([r["reference"]] if r.get("reference") else [])
         ref_txt, ratio = refs_text(refs), "-"
         same = [ref for ref in refs if abs(ref["steps"] - r["steps"]) <= 0.01 * ref["steps"] and ref["value"]]
-        if same and r["final"].get("iqm") is not None:
-            ratio = f"{r['final']['iqm'] / same[0]['value']:.2f}"
+        ours = r[same[0].get("compare", "final")] if same else {}
+        if ours.get("iqm") is not None:
+            ratio = f"{ours['iqm'] / same[0]['value']:.2f}"
         ev = r["eval"]
         mode = "greedy" if ev.get("deterministic") else "sampled"
-        out.append(f"| {r['algo'].upper().replace('_', ' ')} | {r['env']} | {_fmt_steps(r['steps'])} x {r['seeds']} | "
+        who = f" ({r['library']})" if r.get("library") else ""
+        out.append(f"| {r['algo'].upper().replace('_', ' ')}{who} | {r['env']} | {_fmt_steps(r['steps'])} x "
+                   f"{r['seeds']} | "
                    f"{_ci(r['final'])} | {_ci(ev)} ({mode}, {ev['episodes']} episodes) | {ref_txt} | {ratio} | "
                    f"{r['compile_s']:.0f} s / {r['run_s']:,.0f} s | {r['env_steps_per_s']:,.0f} |")
     for c in cells:
@@ -259,8 +310,9 @@ def plot_suite(records: list[dict], suite: str, path: Path) -> bool:
             x = np.asarray(c["env_steps"], dtype=float)
             num = lambda v: np.asarray([np.nan if u is None else u for u in v], dtype=float)  # noqa: E731
             ax.fill_between(x, num(c["low"]), num(c["high"]), color=color, alpha=0.2, linewidth=0)
-            ax.plot(x, num(c["iqm"]), color=color, linewidth=1.6,
-                    label=f"{r['algo'].upper().replace('_', ' ')} ({r['seeds']} seeds)")
+            who = f", {r['library']}" if r.get("library") else ""
+            ax.plot(x, num(c["iqm"]), color=color, linewidth=1.6, linestyle="--" if who else "-",
+                    label=f"{r['algo'].upper().replace('_', ' ')} ({r['seeds']} seeds{who})")
             for ref in (r.get("references") or [])[:1]:
                 ax.axhline(ref["value"], color=color, linestyle=":", linewidth=1)
         steps_axis(ax)
@@ -351,7 +403,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.tiny:
             steps = _tiny_steps(c)
             path = cells_dir / c.file(steps).name
-        record = run_cell(c, steps, seeds, args.seed, tiny=args.tiny)
+        record = run_cell(c, steps, seeds, args.seed, tiny=args.tiny, full=args.full, cells_dir=cells_dir)
         record["provenance"] = {**prov, "date": provenance()["date"], "loadavg_end": list(os.getloadavg())}
         record["budget"] = "tiny" if args.tiny else ("full" if args.full else "cpu")
         write_atomic(path, record)
