@@ -305,12 +305,19 @@ def main(argv: list[str] | None = None) -> None:
             ["--out-dir", str(cells_dir)] if args.out_dir else [])
         brax_done = sorted(cells_dir.glob(c.brax_file(0).name.replace("__0.json", "__*.json")))
         if args.redo or not brax_done:
-            subprocess.run([python, str(HERE / "brax_trainers.py"), "--trainer-only", "--brax-seeds",
-                            str(args.brax_seeds), *common], check=True)
-        subprocess.run([python, str(HERE / "results.py"), *common, *(["--redo"] if args.redo else []),
-                        *(["--seeds", str(args.seeds)] if args.seeds else [])], check=True)
+            _run([python, str(HERE / "brax_trainers.py"), "--trainer-only", "--brax-seeds", str(args.brax_seeds),
+                  *common])
+        _run([python, str(HERE / "results.py"), *common, *(["--redo"] if args.redo else []),
+              *(["--seeds", str(args.seeds)] if args.seeds else [])])
         link(cells_dir)
         del steps
+
+
+def _run(cmd: list[str]) -> None:
+    """One process of the alternation; a failed one is said and the next one runs."""
+    code = subprocess.run(cmd).returncode
+    if code:
+        print(f"  exit code {code}: {' '.join(cmd[1:])}", flush=True)
 
 
 if __name__ == "__main__":
