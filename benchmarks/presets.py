@@ -22,9 +22,15 @@ One preset, one set of numbers: the presets that ``benchmarks/algorithms.py`` me
 
     python benchmarks/presets.py --from-results        # rewrite those presets' reaches lines from the file
 
-and this script leaves them out of its own measurements. ``readme_tables()`` is the README's Presets tables,
-the ones from docs/results/algorithms.json and the others from the reaches lines (tests/test_results_files.py
-checks the README against it; ``--from-results`` prints it).
+and this script leaves them out of its own measurements. So with the presets that ``benchmarks/results.py`` measures
+as the cells of its tables (docs/results/cells/*.json: the Brax presets beside Brax's own trainer, MinAtar, ...):
+
+    python benchmarks/presets.py --from-cells          # rewrite those presets' reaches lines from their cell files
+    python benchmarks/presets.py --from-cells --only ppo-brax-hopper
+
+``readme_tables()`` is the README's Presets tables: the ones from docs/results/algorithms.json, those from the
+cell files and the others from the reaches lines (tests/test_results_files.py checks the README against it;
+``--from-results`` and ``--from-cells`` print it).
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ from purerl.run.bench import measure  # noqa: E402
 
 REACHES = re.compile(r'^reaches[ \t]*=.*$', re.MULTILINE)
 ALGORITHM_RESULTS = HERE.parent / "docs" / "results" / "algorithms.json"
+CELLS_DIR = HERE.parent / "docs" / "results" / "cells"
 # a reaches line this script wrote: "eval return M +- S (final training return ...), mean +- std over N seed(s) at
 # STEPS env steps; R s for all seeds in one program plus C s compile (benchmarks/presets.py, MACHINE, DATE)"
 MEASURED = re.compile(r"^eval return (-?[\d.]+) \+- ([\d.]+) .*?over (\d+) seeds? at ([\d,]+) env steps; (\d+) s for "
@@ -138,6 +145,87 @@ def reaches_from_run(r: dict) -> str:
             f"docs/results/algorithms.json, {_where(p)}, {p['date'][:10]})")
 
 
+# --- the presets measured as cells of the results tables: docs/results/cells/*.json ----------------------------
+
+def cell_runs(cells_dir: Path = CELLS_DIR) -> dict[str, list[dict]]:
+    """``{preset: [cell record, ...]}`` of purerl's cells in ``cells_dir`` (benchmarks/results.py; not the tiny
+    test runs, not other libraries' runs such as Brax's own trainer), one per env: the largest budget measured,
+    and of equal budgets the newest."""
+    out: dict[str, dict[str, dict]] = {}
+    for path in sorted(Path(cells_dir).glob("*.json")):
+        r = json.loads(path.read_text())
+        if r.get("tiny") or r.get("library") or "preset" not in r:
+            continue
+        r["file"] = path.name
+        old = out.setdefault(r["preset"], {}).get(r["env"])
+        if old is None or (r["steps"], r["provenance"]["date"]) > (old["steps"], old["provenance"]["date"]):
+            out[r["preset"]][r["env"]] = r
+    return {name: sorted(envs.values(), key=lambda r: r["env"]) for name, envs in sorted(out.items())}
+
+
+def _iqm(d: dict) -> str:
+    return "no finished episode" if d.get("iqm") is None else f"{d['iqm']:.1f} [95% CI {d['low']:.1f}, {d['high']:.1f}]"
+
+
+def _budget(r: dict) -> str:
+    """``the CPU budget of benchmarks/results.py (the preset's own: 5e7 env steps; here num_envs 128)`` or
+    ``the preset's own budget``."""
+    if r.get("budget") == "full":
+        return "the preset's own budget"
+    preset = presets.load(r["preset"]).config
+    changed = [f"{k} {v}" for k, v in r["config"].items() if k in preset and k not in ("total_timesteps", "env")
+               and preset[k] != v and not isinstance(v, list)]
+    return (f"the CPU budget of benchmarks/results.py (the preset's own: {_steps(int(preset['total_timesteps']))} "
+            f"env steps{'; here ' + ', '.join(changed) if changed else ''})")
+
+
+def reaches_from_cells(records: list[dict], cells_dir: Path = CELLS_DIR) -> str:
+    """A preset's reaches line from its cells (one per env): purerl's numbers, the budget, the machine, and the
+    reference each cell stands beside (Brax's own trainer at the same budget, with the ratio; a published number
+    with its budget)."""
+    first = records[0]
+    p = first["provenance"]
+    where = (f"CPU {p['cores']} cores" if p.get("backend", "cpu") == "cpu"
+             else f"{p.get('device_count', 1)}x {p['device']}") + f", jax {p['jax']}"
+    ev = first["eval"]
+    protocol = (f"{ev['episodes']} new {'deterministic' if ev['deterministic'] else 'sampled'} episodes each")
+    during = "return during training" if first["metric"] == "episode_return" else "periodic evaluation during training"
+    parts = []
+    for r in records:
+        on = f"{r['env']}: " if len(records) > 1 else ""
+        shared = shared_text(r["provenance"].get("load_average"), r["provenance"]["cores"])
+        text = (f"{on}eval return IQM {_iqm(r['eval'])} over {r['seeds']} seeds, {protocol} ({during} IQM "
+                f"{_iqm(r['final'])}), at {r['steps']:,} env steps, {_budget(r)}; {r['run_s']:.0f} s for all seeds "
+                f"in one program plus {r['compile_s']:.0f} s compile{shared}")
+        for ref in r.get("references") or []:
+            if ref.get("compare") == "eval" and "brax_trainers.py" in ref["source"]:
+                b = json.loads((Path(cells_dir) / re.search(r"(brax-[\w.-]+\.json)", ref["source"]).group(1))
+                               .read_text())
+                text += (f". Beside it on the same machine, Brax's own trainer ({b['trainer']}, brax "
+                         f"{b['brax_version']}) at the same budget and settings: eval return IQM {_iqm(b['eval'])} "
+                         f"over {b['seeds']} seeds (purerl/Brax {r['eval']['iqm'] / b['eval']['iqm']:.2f}; Brax's own "
+                         f"final evaluation, 128 sampled episodes: IQM {_iqm(b['final'])}); {b['run_s']:.0f} s of "
+                         f"training for its seeds one after another plus about {b['compile_s']:.0f} s compile")
+            elif ref.get("value") is not None:
+                text += (f". Reference: {'about ' if ref.get('approximate') else ''}{ref['value']:g} at "
+                         f"{ref['steps']:,} env steps ({ref['source'].split(' (')[0].split(':')[0]})")
+        parts.append(text)
+    return "; ".join(parts) + f" (benchmarks/results.py, docs/results/cells, {where}, {p['date'][:10]})"
+
+
+def write_from_cells(names: list[str] | None = None, cells_dir: Path = CELLS_DIR) -> list[str]:
+    """Rewrite the reaches line of every preset with cell files (or of ``names``) from those files."""
+    runs = cell_runs(cells_dir)
+    if names:
+        missing = [n for n in names if n not in runs]
+        if missing:
+            raise SystemExit(f"presets.py: no cell files for {', '.join(missing)} in {cells_dir}")
+        runs = {n: runs[n] for n in names}
+    for name, records in runs.items():
+        write_reaches(name, reaches_from_cells(records, cells_dir))
+    return list(runs)
+
+
 def _steps(n: int) -> str:
     """5e5, 4.9e5, 2e4: a budget as the README's tables write it."""
     mant, exp = f"{n:.1e}".split("e")
@@ -171,10 +259,31 @@ def readme_tables(path: Path = ALGORITHM_RESULTS) -> str:
         run = f"{r['run_s']:.0f}" + (f" (load {load:.1f})" if shared_text(load, p["cores"]) else "")
         lines.append(f"| {name} | {_steps(r['budget']['env_steps_per_seed'])} | {e['iqm']:.1f} [{e['low']:.1f}, "
                      f"{e['high']:.1f}] | {run} |")
+    cells = {name: recs for name, recs in cell_runs().items()          # the presets whose reaches line is theirs
+             if name not in runs and "docs/results/cells" in presets.load(name).reaches}
+    if cells:
+        recs = [r for rs in cells.values() for r in rs]
+        provs = [r["provenance"] for r in recs]
+        lines += ["", _fill(f"Measured by `python benchmarks/results.py` as the cells of the Results page's tables "
+                            f"(`docs/results/cells/`, at the budget each row names, on a CPU smaller than the "
+                            f"preset's own where the row's budget is; the Brax rows beside Brax's own trainer): "
+                            f"{'/'.join(map(str, sorted({r['seeds'] for r in recs})))} seeds in one program, then "
+                            f"each seed's final policy evaluated on new episodes; the IQM over the seeds with its 95% "
+                            f"CI; {'; '.join(sorted({_where(p) for p in provs}))}, "
+                            f"{_dates([p['date'][:10] for p in provs])}."), "",
+                  "| preset on env | env steps | eval return: IQM [95% CI] | run s (all seeds) |", "|---|---|---|---|"]
+        for name, rs in cells.items():
+            for r in rs:
+                p, e = r["provenance"], r["eval"]
+                load = p.get("load_average")
+                run = f"{r['run_s']:.0f}" + (f" (load {load:.1f})" if shared_text(load, p["cores"]) else "")
+                ret = "no finished episode" if e.get("iqm") is None else (
+                    f"{e['iqm']:.1f} [{e['low']:.1f}, {e['high']:.1f}]")
+                lines.append(f"| {name} on {r['env']} | {_steps(r['steps'])} | {ret} | {run} |")
     others = []
     for name in presets.names():
         m = MEASURED.match(presets.load(name).reaches)
-        if name not in runs and m:
+        if name not in runs and name not in cells and m:
             others.append((name, m))
     if others:
         counts = [int(m.group(3)) for _, m in others]
@@ -235,6 +344,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--machine", default=None, help="machine text for --write (default: detected)")
     ap.add_argument("--date", default=datetime.date.today().isoformat(), help="date text for --write")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "presets.json"))
+    ap.add_argument("--from-cells", action="store_true",
+                    help="rewrite the reaches lines of the presets with cell files in docs/results/cells (or of "
+                         "--only) from those files, print the README's Presets tables and exit (nothing is trained)")
     ap.add_argument("--from-results", action="store_true",
                     help="rewrite the reaches lines of the presets in docs/results/algorithms.json from that file, "
                          "print the README's Presets tables and exit (nothing is trained)")
@@ -246,8 +358,15 @@ def main(argv: list[str] | None = None) -> None:
               f"{', '.join(names)}\n\nThe README's Presets tables (tests/test_results_files.py checks them):\n")
         print(readme_tables(), end="")
         return
+    if args.from_cells:
+        names = write_from_cells(args.only)
+        print(f"rewrote the reaches line of {len(names)} preset(s) from docs/results/cells: {', '.join(names)}\n\n"
+              f"The README's Presets tables (tests/test_results_files.py checks them):\n")
+        print(readme_tables(), end="")
+        return
     available = presets.names()
     elsewhere = algorithm_runs()   # one preset, one set of numbers: these come from docs/results/algorithms.json
+    elsewhere.update(cell_runs())  # and these from the cells of docs/results/cells
     if args.only:
         unknown = [n for n in args.only if n not in available]
         if unknown:
@@ -255,8 +374,8 @@ def main(argv: list[str] | None = None) -> None:
         taken = [n for n in args.only if n in elsewhere]
         if args.write and taken:
             sys.exit(f"presets.py: the numbers of {', '.join(taken)} come from docs/results/algorithms.json "
-                     f"(benchmarks/algorithms.py, the algorithm pages): rerun that script, then "
-                     f"`python benchmarks/presets.py --from-results`")
+                     f"(benchmarks/algorithms.py, the algorithm pages) or docs/results/cells (benchmarks/results.py): "
+                     f"rerun that script, then `python benchmarks/presets.py --from-results` or `--from-cells`")
         names = args.only
     else:
         names = [n for n in available if (args.brax or not is_brax(presets.load(n))) and n not in elsewhere]

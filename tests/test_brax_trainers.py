@@ -98,3 +98,53 @@ def test_a_purerl_cell_takes_brax_at_the_same_budget_as_its_reference(tmp_path):
     row = next(line for line in table.splitlines() if line.startswith("| PPO | brax/hopper"))
     assert "| 0.50 |" in row                     # purerl's evaluation 250 over Brax's 500, not the final 100
     assert any(line.startswith("| PPO (brax.training) | brax/hopper") for line in table.splitlines())
+
+
+# --- the presets' reaches lines from the cell files (benchmarks/presets.py --from-cells) ---
+
+def _record(preset, env, steps, iqm, **extra):
+    ci = {"iqm": iqm, "low": iqm - 10.0, "high": iqm + 5.0, "per_seed": [iqm] * 6}
+    prov = {"date": "2026-12-07 13:00 UTC", "cores": 2, "backend": "cpu", "jax": "0.9.2", "load_average": 1.0}
+    return {"cell": f"{preset}/{env}", "preset": preset, "algo": "ppo", "env": env, "suite": "brax",
+            "metric": "episode_return", "steps": steps, "asked_steps": steps, "seeds": 6, "budget": "cpu",
+            "config": {"num_envs": 128, "total_timesteps": steps, "hidden_sizes": [64, 64, 64, 64]},
+            "compile_s": 30.0, "run_s": 120.0, "final": dict(ci, iqm=iqm - 20.0, low=iqm - 30.0, high=iqm - 15.0),
+            "eval": dict(ci, episodes=16, deterministic=True), "references": [], "provenance": prov, **extra}
+
+
+def test_a_reaches_line_from_cells_states_the_budget_the_numbers_and_brax_beside_them(tmp_path):
+    results, bench = benchmark("results"), benchmark("presets")
+    cell = next(c for c in results.CELLS if c.name == "ppo-brax-hopper/brax/hopper")
+    small, big = _record(cell.preset, cell.env, 40_960, 300.0), _record(cell.preset, cell.env, 81_920, 400.0)
+    brax = dict(_record(cell.preset, cell.env, 81_920, 500.0, library="brax.training",
+                        trainer="brax.training.agents.ppo.train", brax_version="0.14.2"), seeds=3, run_s=900.0)
+    for r, name in ((small, cell.file(40_960).name), (big, cell.file(81_920).name),
+                    (brax, cell.brax_file(81_920).name)):
+        (tmp_path / name).write_text(json.dumps(r))
+    big["references"] = results.brax_references(cell, 81_920, tmp_path)
+    (tmp_path / cell.file(81_920).name).write_text(json.dumps(big))
+    runs = bench.cell_runs(tmp_path)
+    assert list(runs) == [cell.preset] and runs[cell.preset][0]["steps"] == 81_920   # the largest budget, not Brax's
+    text = bench.reaches_from_cells(runs[cell.preset], tmp_path)
+    assert text.startswith("eval return IQM 400.0 [95% CI 390.0, 405.0] over 6 seeds, 16 new deterministic episodes "
+                           "each (return during training IQM 380.0 [95% CI 370.0, 385.0]), at 81,920 env steps, the "
+                           "CPU budget of benchmarks/results.py (the preset's own: 5e7 env steps; here num_envs 128)")
+    assert ("Brax's own trainer (brax.training.agents.ppo.train, brax 0.14.2) at the same budget and settings: eval "
+            "return IQM 500.0 [95% CI 490.0, 505.0] over 3 seeds (purerl/Brax 0.80;") in text
+    assert "900 s of training for its seeds one after another" in text
+    assert text.endswith("(benchmarks/results.py, docs/results/cells, CPU 2 cores, jax 0.9.2, 2026-12-07)")
+
+
+def test_reaches_lines_from_cells_are_the_cell_files_and_the_readme_shows_them():
+    """A preset whose reaches line names docs/results/cells holds what --from-cells writes from the files there,
+    and the README's Presets tables list it under the results runner's table."""
+    bench = benchmark("presets")
+    runs = bench.cell_runs()
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for name in presets.names():
+        reaches = presets.load(name).reaches
+        if "docs/results/cells" not in reaches:
+            continue
+        assert reaches == bench.reaches_from_cells(runs[name]), name
+        for r in runs[name]:
+            assert f"| {name} on {r['env']} | " in readme, name
