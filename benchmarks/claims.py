@@ -1,4 +1,4 @@
-"""The textbook's claims about policy-gradient methods, measured on purerl's own code.
+"""The textbook's claims about policy-gradient and value-based methods, measured on purerl's own code.
 
     python benchmarks/claims.py            # all claims, CPU-sized (about 20 minutes on 2 cores)
     python benchmarks/claims.py --tiny     # seconds-sized budgets (what the tests run)
@@ -27,6 +27,8 @@ tests check that the stored verdicts are what the rules make of the stored numbe
 8. A3C's stale gradients still learn: A3C with gradients up to 8 updates stale against the same workers without
    staleness (K = 0), and against A2C at equal samples (A3C also makes more, smaller updates than A2C, so that
    comparison does not isolate staleness).
+9. DQN's max target overestimates Q where every true value is known (0: probe/NoisyReward, rewards of mean 0
+   whatever the action); Double DQN's target reduces the overestimation.
 
 How each is measured is in the docstring of its ``claim_N`` function. ``measure(tiny, only)`` returns the rows
 (and the data behind them, for plots: see notebooks/claims.ipynb); ``main`` prints the table and writes
@@ -53,10 +55,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from purerl import a2c, a3c, ddpg, envs, ppo, sac, td3, trpo
+from purerl import a2c, a3c, ddpg, dqn, envs, ppo, sac, td3, trpo
 from purerl.core import onpolicy
 from purerl.core.trajectory import first_episode, gae, reward_to_go, rollout
-from purerl.networks import ActorCritic, QEnsemble
+from purerl.networks import ActorCritic, DiscreteQNetwork, QEnsemble, torso_args
 from purerl.run import stats
 
 HERE = Path(__file__).resolve().parent
@@ -526,6 +528,55 @@ def claim_8(tiny: bool, seed: int) -> list[Row]:
 
 
 # --------------------------------------------------------------------------------------------------------
+# 9: overestimation in DQN, and Double DQN
+# --------------------------------------------------------------------------------------------------------
+
+def dqn_values(cfg: dqn.Config, key: jax.Array) -> dict[str, jax.Array]:
+    """Train DQN with ``cfg`` on probe/NoisyReward and, after every log point, read the online network at the
+    probe's one observation: ``max_a Q(s, a)`` (the value the greedy policy believes, whose true value is 0) and
+    the mean over actions."""
+    trainer = dqn.make(cfg)
+    qnet = DiscreteQNetwork(trainer.env.action_dim, dueling=cfg.dueling, **torso_args(cfg, trainer.env.obs_shape))
+    obs = jnp.ones((1, trainer.env.obs_dim))
+
+    def body(state, _):
+        state, metrics = trainer.update(state)
+        q = qnet.apply(state.agent.params, obs)[0]
+        return state, {"max_q": jnp.max(q), "mean_q": jnp.mean(q), "target_q": metrics["target_q"]}
+
+    _, out = jax.lax.scan(body, trainer.init(key), None, length=trainer.num_log_points)
+    out["env_steps"] = (jnp.arange(trainer.num_log_points) + 1) * trainer.steps_per_log_point + \
+        trainer.env_steps_before
+    return out
+
+
+def claim_9(tiny: bool, seed: int) -> list[Row]:
+    """Claim 9. DQN and Double DQN with the same config and seeds on probe/NoisyReward: one observation, 8
+    actions, every reward N(0, 1) whatever the action, episodes of 10 steps ended by a time-limit truncation,
+    so every action's true value is 0 and the learner bootstraps through every step (gamma 0.99). The bias is
+    ``max_a Q(s, a) - 0`` of the online network per log point, per seed averaged over the second half of
+    training (the first half is in the data: DQN's estimate is still climbing there)."""
+    cfg = dqn.Config(env="probe/NoisyReward", total_timesteps=6_000 if tiny else 30_000, num_envs=4,
+                     learning_starts=1_000, buffer_size=10_000, batch_size=64, hidden_sizes=(64, 64),
+                     learning_rate=1e-3, gamma=0.99, target_update_period=50, num_evals=6 if tiny else 12,
+                     eval_episodes=0)
+    keys = jax.random.split(jax.random.key(seed), SEEDS)
+    data = {}
+    for name, double in (("dqn", False), ("double", True)):
+        res = jax.jit(jax.vmap(lambda k, c=cfg.replace(double=double): dqn_values(c, k)))(keys)
+        data[name] = {k: np.asarray(v, np.float64).tolist() for k, v in res.items() if k != "env_steps"}
+        data[name]["env_steps"] = np.asarray(res["env_steps"])[0].tolist()
+    return judge_all({"dqn-overestimates": data, "double-reduces": data})
+
+
+def _second_half(run: dict) -> np.ndarray:
+    """Per seed: the mean of max_a Q - 0 (the true value) over the second half of the log points."""
+    q = np.asarray(run["max_q"], np.float64)
+    return q[:, q.shape[1] // 2:].mean(axis=1)
+
+
+
+# --------------------------------------------------------------------------------------------------------
 # Verdicts: each row made from its data alone, so a stored results file can be re-read (--rejudge)
 # --------------------------------------------------------------------------------------------------------
 
@@ -697,6 +748,22 @@ def _a3c_by_k(d: dict) -> Row:
                "final return IQM [CI] / IQM of the mean over the run, mean staleness s", text, [], d)
 
 
+def _dqn_overestimates(d: dict) -> Row:
+    ci = iqm_ci(_second_half(d["dqn"]))
+    return Row(9, "dqn-overestimates", "DQN's max target overestimates Q (true value 0)",
+               "per seed: max_a Q(s, a) - 0 on probe/NoisyReward (8 actions, rewards N(0, 1), gamma 0.99), 2nd "
+               "half of training, DQN", ci_text(ci, "+.2f"), [Check("DQN's max Q - 0", ci, above=0.0)], d)
+
+
+def _double_reduces(d: dict) -> Row:
+    plain, double = iqm_ci(_second_half(d["dqn"])), iqm_ci(_second_half(d["double"]))
+    return Row(9, "double-reduces", "Double DQN's target reduces the overestimation",
+               "same for Double DQN (vs DQN above)", ci_text(double, "+.2f"),
+               [Check("Double DQN's max Q - 0", double, below=plain.low, fail=plain.high,
+                      threshold=f"the lower end of DQN's CI ({plain.low:+.2f})",
+                      fail_text=f"the upper end of DQN's CI ({plain.high:+.2f})")], d)
+
+
 JUDGES = {
     "baseline-unbiased": _baseline_unbiased,
     "baseline-variance": _ratio_below_1(1, "baseline-variance", "baseline lowers the variance",
@@ -719,6 +786,8 @@ JUDGES = {
     "a3c-staleness": _a3c_staleness,
     "a3c-vs-a2c": _a3c_vs_a2c,
     "a3c-by-k": _a3c_by_k,
+    "dqn-overestimates": _dqn_overestimates,
+    "double-reduces": _double_reduces,
 }
 
 
@@ -733,7 +802,8 @@ def load(path: str | Path) -> list[Row]:
     return [JUDGES[r["key"]](r["data"]) for r in json.loads(Path(path).read_text())["rows"]]
 
 
-CLAIMS = {1: claim_1_2, 3: claim_3, 4: claim_4, 5: claim_5, 6: claim_6, 7: claim_7, 8: claim_8}
+CLAIMS = {1: claim_1_2, 3: claim_3, 4: claim_4, 5: claim_5, 6: claim_6, 7: claim_7, 8: claim_8,
+          9: claim_9}
 
 
 def measure(tiny: bool = False, only: tuple[int, ...] | None = None, seed: int = 0,
@@ -780,10 +850,34 @@ def rejudge(path: str | Path) -> list[Row]:
     return rows
 
 
+def _partial_base(out: Path, only: tuple[int, ...] | None, tiny: bool) -> dict | None:
+    """The results file that a run of some claims only (``--only``) updates: ``out`` when it exists and holds
+    results of the same mode (tiny or full), else None (the run writes a file of its own claims)."""
+    if only is None or not out.is_file():
+        return None
+    base = json.loads(out.read_text())
+    return base if base.get("tiny") == tiny else None
+
+
+def merge_partial(base: dict, new: dict) -> dict:
+    """``base`` (a results file) with the rows of the claims in ``new`` (a run of some claims only) put in place of
+    its rows of those claims, ordered by claim; ``base``'s provenance stays that of its own run, and ``updates``
+    lists each partial run (its claims, provenance, seed and seconds) so that the page can say which rows were
+    measured when."""
+    claims = sorted({r["claim"] for r in new["rows"]})
+    rows = [r for r in base["rows"] if r["claim"] not in claims] + new["rows"]
+    rows.sort(key=lambda r: r["claim"])                    # stable: each claim's rows keep their order
+    updates = [u for u in base.get("updates", []) if not set(u["claims"]) <= set(claims)]
+    updates.append({"claims": claims, "provenance": new["provenance"], "seed": new["seed"],
+                    "seconds": new["seconds"]})
+    return {**base, "rows": rows, "updates": updates}
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tiny", action="store_true", help="seconds-sized budgets (the tests' mode)")
-    ap.add_argument("--only", default=None, help="comma-separated claim numbers")
+    ap.add_argument("--only", default=None, help="comma-separated claim numbers; their rows replace those of an "
+                                                 "existing results file of the same mode, which keeps the others")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None, help="results file (default docs/results/claims.json; with --tiny "
                                                 "benchmarks/results/claims-tiny.json)")
@@ -804,14 +898,17 @@ def main(argv: list[str] | None = None) -> None:
     prov = provenance()
     print(f"{describe(prov)}; {'tiny' if args.tiny else 'full'} budgets, {SEEDS} seeds, seed {args.seed}")
     out.parent.mkdir(parents=True, exist_ok=True)
+    base = _partial_base(out, only, args.tiny)
     t0 = time.perf_counter()
     rows: list[Row] = []
     for number in CLAIMS:   # the file is rewritten after every claim: a run cut short keeps what it measured
         if only is None or number in only or (number == 1 and 2 in only):
             rows += measure(args.tiny, (number,), args.seed)
-            out.write_text(json.dumps({"provenance": prov, "tiny": args.tiny, "seed": args.seed, "seeds": SEEDS,
-                                       "seconds": time.perf_counter() - t0, "rows": [asdict(r) for r in rows]},
-                                      indent=1, default=float) + "\n")
+            results = {"provenance": prov, "tiny": args.tiny, "seed": args.seed, "seeds": SEEDS,
+                       "seconds": time.perf_counter() - t0, "rows": [asdict(r) for r in rows]}
+            if base is not None:
+                results = merge_partial(base, results)
+            out.write_text(json.dumps(results, indent=1, default=float) + "\n")
     print("\n" + table(rows))
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")
     print(f"wrote {out}")

@@ -391,6 +391,38 @@ def algorithm_results(algo: str, data: dict | None = None) -> str:
 CLAIM_VERDICTS = {True: "holds", False: "**FAILS**", None: "(reported)", "inconclusive": "inconclusive"}
 
 
+def _numbers(nums: list[int]) -> str:
+    """1, 2, 3, 5 as "1-3 and 5"."""
+    runs: list[list[int]] = []
+    for n in sorted(nums):
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    parts = [f"{r[0]}-{r[-1]}" if len(r) > 2 else ", ".join(map(str, r)) for r in runs]
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _claims_of_the_run(data: dict) -> str:
+    """"all claims", or where later runs measured some claims again, the claims the file's own run measured."""
+    later = {n for u in data.get("updates", []) for n in u["claims"]}
+    if not later:
+        return "all claims"
+    return f"claims {_numbers(sorted({r['claim'] for r in data['rows']} - later))}"
+
+
+def _claims_updates(data: dict) -> str:
+    """The claims that a later run measured on their own (``benchmarks/claims.py --only``), with its provenance."""
+    out = ""
+    for u in data.get("updates", []):
+        many = len(u["claims"]) > 1
+        out += (f" {'Claims' if many else 'Claim'} {_numbers(u['claims'])} measured later by a run of "
+                f"{'their' if many else 'its'} own (`python benchmarks/claims.py --only "
+                f"{','.join(map(str, u['claims']))}`: {provenance_text(u['provenance'])}, "
+                f"{u['seconds']:.0f} s, seed {u['seed']}).")
+    return out
+
+
 def claims_table() -> str:
     """docs/results/claims.json (benchmarks/claims.py) as a page states it: where and when, then one row per
     measured quantity with its verdict (second, so that a phone shows it without scrolling), its value (IQM
@@ -400,8 +432,9 @@ def claims_table() -> str:
     rejudged = (f" Verdicts read from the stored data with the rules below on {data['rejudged']} "
                 f"(`python benchmarks/claims.py --rejudge`)." if data.get("rejudged") else "")
     lines = [f"Measured by `python benchmarks/claims.py` ({provenance_text(data['provenance'])}; "
-             f"{data['seconds'] / 60:.0f} minutes for all claims), {data['seeds']} seeds or more per value, seed "
-             f"{data['seed']}.{tiny}{rejudged}", "",
+             f"{data['seconds'] / 60:.0f} minutes for {_claims_of_the_run(data)}), {data['seeds']} seeds or more per "
+             f"value, seed "
+             f"{data['seed']}.{_claims_updates(data)}{tiny}{rejudged}", "",
              "| # | claim | verdict | value: IQM [95% CI] | pass rule | measured quantity |",
              "|---|---|---|---|---|---|"]
     for r in data["rows"]:

@@ -3,10 +3,11 @@ read from a 95% interval over 8 seeds (vmapped); and the rule that reads a verdi
 
 Asserted: claims 1 (baseline: unbiased, lower variance), 2 (TD(0) variance below Monte-Carlo; variance grows
 and bias shrinks with lambda), 3 (Gaussian score, exact up to float error), 4 (clipping bounds the ratio and
-the KL) and 5 (TRPO's accepted KL <= delta, true by construction of the line search). Not asserted at this
-size: 6 (the critics have not converged after 3k steps, so Q - MC measures under-fitting, not
-overestimation), 7 (the entropy has not reached its target in 3k steps) and 8 (A2C and A3C have not learned
-CartPole after 3e4 steps); the full-size run reports them.
+the KL), 5 (TRPO's accepted KL <= delta, true by construction of the line search) and 9 (DQN overestimates
+where every true value is 0, Double DQN less). Not asserted at this size: 6 (the critics have not converged
+after 3k steps, so Q - MC measures under-fitting, not overestimation), 7 (the entropy has not reached its
+target in 3k steps) and 8 (A2C and A3C have not learned CartPole after 3e4 steps); the full-size run reports
+them.
 
 And the stored results (docs/results/claims.json): every row's statement, value, rule and verdict are what
 today's rules make of the row's stored data, and the three verdicts that once read stronger than their
@@ -65,6 +66,35 @@ def test_claim_4_ppo_clipping(claims):
 def test_claim_5_trpo_trust_region(claims):
     rows = claims.claim_5(tiny=True, seed=0)
     _check(rows, (5,))
+
+
+def test_claim_9_dqn_overestimates_and_double_dqn_reduces_it(claims):
+    rows = claims.claim_9(tiny=True, seed=0)
+    _check(rows, (9,))
+    plain, double = (next(r for r in rows if r.key == k) for k in ("dqn-overestimates", "double-reduces"))
+    assert plain.ci[1] > 0 and double.ci[2] < plain.ci[1]
+
+
+def test_a_run_of_some_claims_updates_the_results_file_and_keeps_the_others(claims, tmp_path, monkeypatch):
+    """``--only 9`` replaces the stored rows of claim 9 (adding them if there were none), keeps every other row
+    and the file's provenance, and says which claims a later run measured (the Claims page names it)."""
+    base = json.loads(RESULTS.read_text())
+    base["rows"] = [r for r in base["rows"] if r["claim"] != 9]
+    base.pop("updates", None)
+    path = tmp_path / "claims.json"
+    path.write_text(json.dumps(base))
+    stored9 = [r for r in json.loads(RESULTS.read_text())["rows"] if r["claim"] == 9]
+    monkeypatch.setitem(claims.CLAIMS, 9, lambda tiny, seed: claims.judge_all({r["key"]: r["data"] for r in stored9}))
+    for _ in range(2):                                   # a second run replaces the first one's rows and note
+        claims.main(["--only", "9", "--out", str(path)])
+        merged = json.loads(path.read_text())
+        assert [r["key"] for r in merged["rows"]] == [r["key"] for r in base["rows"]] + [r["key"] for r in stored9]
+        assert merged["rows"][:len(base["rows"])] == base["rows"] and merged["provenance"] == base["provenance"]
+        assert [u["claims"] for u in merged["updates"]] == [[9]]
+    merged["tiny"] = True                                # a file of the other mode is not merged into
+    path.write_text(json.dumps(merged))
+    claims.main(["--only", "9", "--out", str(path)])
+    assert {r["claim"] for r in json.loads(path.read_text())["rows"]} == {9}
 
 
 def test_table_lists_every_row(claims):

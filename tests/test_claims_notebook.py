@@ -1,4 +1,4 @@
-"""notebooks/claims.ipynb measures and draws every claim in its small mode and ends with the table of claims 1..8.
+"""notebooks/claims.ipynb measures and draws every claim in its small mode and ends with the table of claims 1..9.
 
 The notebook runs in a fresh kernel of the interpreter running the tests (notebooks/execute.py), with
 ``PURERL_NOTEBOOK_SMALL=1`` (it then measures, with the claims' tiny budgets) and ``JAX_PLATFORMS=cpu``, started
@@ -52,12 +52,12 @@ def test_claims_notebook_small():
     text = "".join(o.get("text", "") for o in last.outputs if o.output_type == "stream")
     assert "measured quantity" in text and "verdict" in text, text
     numbers = _table_claims(text)
-    assert set(numbers) == set(range(1, 9)), text
+    assert set(numbers) == set(range(1, 10)), text
     assert numbers == sorted(numbers), text
     # every row has a verdict word
     rows = [line for line in text.splitlines() if line.split(maxsplit=1) and line.split(maxsplit=1)[0].isdigit()]
     assert all(line.rstrip().endswith(("holds", "FAILS", "inconclusive", "(reported)")) for line in rows), text
 
-    # one figure per claim section: 1-2, 3 (scatter), 4, 5, 6, 7, 8
+    # one figure per claim section: 1-2, 3 (scatter), 4, 5, 6, 7, 8, 9
     pngs = sum("image/png" in o.get("data", {}) for c in code for o in c.outputs)
-    assert pngs >= 7, pngs
+    assert pngs >= 8, pngs

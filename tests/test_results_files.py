@@ -138,8 +138,13 @@ def test_claims_results_have_intervals_rules_and_verdicts():
     data = _load("claims")
     assert not data["tiny"] and data["seeds"] >= 8
     assert PROVENANCE <= set(data["provenance"])
-    assert {r["claim"] for r in data["rows"]} == set(range(1, 9))
+    assert {r["claim"] for r in data["rows"]} == set(range(1, 10))
     text = hooks().claims_table()
+    for u in data.get("updates", []):      # claims measured again by a run of their own (--only) say so
+        assert "measured later by a run of" in text and f"--only {','.join(map(str, u['claims']))}`" in text
+        assert u["provenance"]["date"] in text
+    if data.get("updates"):
+        assert "minutes for all claims" not in text
     for r in data["rows"]:
         assert r["verdict"] in (True, False, None, "inconclusive"), r
         if r["verdict"] is not None:
