@@ -43,12 +43,12 @@ from provenance import describe, provenance  # noqa: E402
 
 from purerl import algorithms  # noqa: E402
 
-# (algorithm, preset): CartPole-v1 for the discrete-action runs (the on-policy algorithms, PQN and discrete SAC),
+# (algorithm, preset): CartPole-v1 for the discrete-action runs (the on-policy algorithms, PQN, discrete SAC, DQN),
 # Pendulum-v1 for the continuous off-policy ones and PPO's continuous run.
 RUNS = [("ppo", "ppo-cartpole"), ("ppo", "ppo-pendulum"), ("reinforce", "reinforce-cartpole"),
         ("a2c", "a2c-cartpole"), ("a3c", "a3c-cartpole"), ("trpo", "trpo-cartpole"), ("pqn", "pqn-cartpole"),
         ("ddpg", "ddpg-pendulum"), ("td3", "td3-pendulum"), ("sac", "sac-pendulum"),
-        ("sac_discrete", "sac_discrete-cartpole")]
+        ("sac_discrete", "sac_discrete-cartpole"), ("dqn", "dqn-cartpole")]
 ALGOS = tuple(a.name for a in algorithms.ALGORITHMS)  # the registry's order: on-policy first
 MAX_POINTS = 100
 RESULTS = ROOT / "docs" / "results" / "algorithms.json"
