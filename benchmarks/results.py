@@ -115,6 +115,10 @@ CELLS: list[Cell] = [
            references=(Reference(MINATAR_PPO[env], 10_000_000, GYMNAX_PPO, GYMNAX_PPO_DIFFERS),
                        _minatar_paper(MINATAR_AC, env, "actor-critic with eligibility traces (lambda 0.8)")))
       for env in MINATAR_ENVS),
+    # the value-based agents at the MinAtar paper's budget (5e6 env steps; their presets' own: DQN 5e6, PQN 1e7)
+    *(Cell(f"{algo}-minatar", env, 5_000_000, seeds=6, suite="minatar",
+           references=(_minatar_paper(MINATAR_DQN, env, "DQN (replay, target network)"),))
+      for algo in ("dqn", "pqn") for env in MINATAR_ENVS),
 ]
 
 # Brax: each cell beside Brax's own trainer at the same budget and settings (benchmarks/brax_trainers.py runs both).
