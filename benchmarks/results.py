@@ -135,6 +135,21 @@ CELLS += [
          brax=(("unroll_length", 20), ("reward_scaling", 1.0))),
     Cell("sac-brax-inverted-pendulum", "brax/inverted_pendulum", 65_536, suite="brax"),
     Cell("sac-brax-hopper", "brax/hopper", 65_536, suite="brax"),
+    Cell("ppo-brax-ant", "brax/ant", 1_024_000, suite="brax", cpu_overrides=BRAX_CPU_ENVS,
+         brax=(("unroll_length", 5), ("reward_scaling", 10.0))),
+    Cell("sac-brax-halfcheetah", "brax/halfcheetah", 65_536, suite="brax"),
+    Cell("sac-brax-ant", "brax/ant", 65_536, suite="brax"),
+]
+
+# MuJoCo Playground (MJX) and Craftax: every preset measured, on a CPU at small stated budgets (Playground's 2048
+# envs become 128); no reference at these budgets.
+CELLS += [
+    *(Cell(f"ppo-playground-{name}", f"playground/{env}", 491_520, suite="playground", cpu_overrides=BRAX_CPU_ENVS)
+      for name, env in (("cheetah-run", "CheetahRun"), ("walker-walk", "WalkerWalk"))),
+    *(Cell(f"sac-playground-{name}", f"playground/{env}", 65_536, suite="playground")
+      for name, env in (("cheetah-run", "CheetahRun"), ("walker-walk", "WalkerWalk"))),
+    *(Cell(preset, "craftax/Craftax-Classic-Symbolic-v1", 1_048_576, suite="craftax", deterministic_eval=False)
+      for preset in ("ppo-craftax-classic", "ppo-rnn-craftax-classic")),
 ]
 
 
@@ -239,7 +254,8 @@ def _ci(d: dict) -> str:
     return f"{d['iqm']:.1f} [{d['low']:.1f}, {d['high']:.1f}]"
 
 
-SUITE_TITLES = {"minatar": "MinAtar (gymnax)", "brax": "Brax", "classic": "Classic control"}
+SUITE_TITLES = {"minatar": "MinAtar (gymnax)", "brax": "Brax", "classic": "Classic control",
+                "playground": "MuJoCo Playground", "craftax": "Craftax"}
 
 
 def suite_table(records: list[dict], suite: str, cells: list[Cell] | None = None) -> str:
