@@ -33,11 +33,38 @@ def _dense(features: int, gain: float, name: str | None = None) -> nn.Dense:
 class ConvSpec:
     """A convolutional front for image-like observations: ``obs_shape`` ``(H, W, C)`` (observations arrive flat,
     ``[..., H * W * C]``, and are reshaped to it), then per entry of ``channels`` a ``kernel`` x ``kernel`` convolution
-    with stride 1 and no padding, (LayerNorm,) activation; the result is flattened for the dense layers."""
+    with stride 1 and no padding, (LayerNorm,) activation; the result is flattened for the dense layers.
+
+    ``impl`` says how a convolution is computed, with the same parameters (``Conv_i``: ``kernel`` ``[k, k, C,
+    O]``, ``bias``) and the same result up to float rounding: ``"patches"`` gathers each output position's
+    ``k x k x C`` inputs and multiplies them by the kernel as one matrix product (XLA's CPU convolution, above
+    all its kernel gradient, ran a MinAtar-sized network's training step about ten times slower: the
+    measurements are in :data:`purerl.compiling.PER_BACKEND`); ``"xla"`` is ``flax.linen.Conv``."""
 
     obs_shape: tuple[int, ...]
     channels: tuple[int, ...] = (16,)
     kernel: int = 3
+    impl: str = "xla"
+
+
+class PatchConv(nn.Module):
+    """A stride-1, unpadded convolution as one matrix product over gathered patches (:class:`ConvSpec`'s
+    ``"patches"``): the parameters of ``flax.linen.Conv``, computed without XLA's convolution."""
+
+    features: int
+    kernel: int
+    kernel_init: Callable = nn.initializers.lecun_normal()
+    bias_init: Callable = nn.initializers.zeros
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        k, c = self.kernel, x.shape[-1]
+        w = self.param("kernel", self.kernel_init, (k, k, c, self.features))
+        b = self.param("bias", self.bias_init, (self.features,))
+        h, wd = x.shape[-3] - k + 1, x.shape[-2] - k + 1
+        # feature (i * k + j) * C + c of a patch is input (y + i, x + j, c): the kernel's row-major order
+        patches = jnp.concatenate([x[..., i:i + h, j:j + wd, :] for i in range(k) for j in range(k)], axis=-1)
+        return patches @ jnp.reshape(w, (k * k * c, self.features)) + b
 
 
 class CNN(nn.Module):
@@ -52,9 +79,13 @@ class CNN(nn.Module):
         act = ACTIVATIONS[self.activation]
         batch = x.shape[:-1]
         x = jnp.reshape(x, (-1, *self.spec.obs_shape))
-        for c in self.spec.channels:
-            x = nn.Conv(c, (self.spec.kernel, self.spec.kernel), padding="VALID",
-                        kernel_init=nn.initializers.orthogonal(np.sqrt(2.0)), bias_init=nn.initializers.zeros)(x)
+        init = {"kernel_init": nn.initializers.orthogonal(np.sqrt(2.0)), "bias_init": nn.initializers.zeros}
+        for i, c in enumerate(self.spec.channels):
+            k = self.spec.kernel
+            if self.spec.impl == "patches":
+                x = PatchConv(c, k, name=f"Conv_{i}", **init)(x)
+            else:
+                x = nn.Conv(c, (k, k), padding="VALID", name=f"Conv_{i}", **init)(x)
             x = act(nn.LayerNorm()(x) if self.layer_norm else x)
         return jnp.reshape(x, (*batch, -1))
 
@@ -84,7 +115,9 @@ def torso_args(cfg: Any, obs_shape: tuple[int, ...]) -> dict:
     ``torso`` and its ``cnn_*`` fields) and the env's :attr:`~purerl.envs.base.VecEnv.obs_shape`."""
     conv = None
     if getattr(cfg, "torso", "mlp") == "cnn":
-        conv = ConvSpec(tuple(obs_shape), tuple(cfg.cnn_channels), int(cfg.cnn_kernel))
+        from purerl.compiling import backend_default
+
+        conv = ConvSpec(tuple(obs_shape), tuple(cfg.cnn_channels), int(cfg.cnn_kernel), backend_default("conv"))
     return {"hidden_sizes": tuple(cfg.hidden_sizes), "activation": cfg.activation,
             "layer_norm": bool(getattr(cfg, "layer_norm", False)), "conv": conv}
 

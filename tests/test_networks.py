@@ -42,8 +42,11 @@ def test_mlp_with_layer_norm_equals_hand_computation():
     np.testing.assert_allclose(np.asarray(net.apply(params, x)), h, rtol=1e-5, atol=1e-5)
 
 
-def test_cnn_reshapes_flat_observations_and_convolves_as_by_hand():
-    spec = ConvSpec((5, 6, 3), channels=(4, 6), kernel=2)
+@pytest.mark.parametrize("impl", ["patches", "xla"])
+def test_cnn_reshapes_flat_observations_and_convolves_as_by_hand(impl):
+    """Both ways of computing the convolution (gathered patches times the kernel; XLA's convolution) are the
+    convolution, with the same parameters."""
+    spec = ConvSpec((5, 6, 3), channels=(4, 6), kernel=2, impl=impl)
     flat = jax.random.normal(jax.random.key(0), (2, 3, 5 * 6 * 3))     # [T, N, obs_dim]: any leading batch
     net = CNN(spec, "relu", layer_norm=True)
     params = net.init(jax.random.key(1), flat)
