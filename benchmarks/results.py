@@ -119,6 +119,10 @@ CELLS: list[Cell] = [
     *(Cell(f"{algo}-minatar", env, 5_000_000, seeds=6, suite="minatar",
            references=(_minatar_paper(MINATAR_DQN, env, "DQN (replay, target network)"),))
       for algo in ("dqn", "pqn") for env in MINATAR_ENVS),
+    # PPO with the value-based presets' CNN torso, at the budget of the MLP rows
+    Cell("ppo-minatar-cnn", "Breakout-MinAtar", 10_000_000, seeds=6, deterministic_eval=False, suite="minatar",
+         references=(Reference(MINATAR_PPO["Breakout-MinAtar"], 10_000_000, GYMNAX_PPO, GYMNAX_PPO_DIFFERS
+                               + "; here a CNN torso instead of gymnax's MLP"),)),
 ]
 
 # Brax: each cell beside Brax's own trainer at the same budget and settings (benchmarks/brax_trainers.py runs both).
