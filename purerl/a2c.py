@@ -18,7 +18,7 @@ import optax
 from flax import struct
 from jax.sharding import Mesh
 
-from purerl.config import check, check_leaf, leaf_field, static_field
+from purerl.config import check_leaf, leaf_field, static_field
 from purerl.core import onpolicy, optim
 from purerl.core.loop import Result, Trainer
 from purerl.core.trajectory import flatten_time_env
@@ -33,7 +33,7 @@ class Config(onpolicy.OnPolicyConfig):
 
     num_envs: int = static_field(8, "parallel environments")
     num_steps: int = static_field(5, "steps per env per update (the n of n-step returns)")
-    optimizer: str = static_field("rmsprop", "rmsprop (decay 0.99), adam or radam")
+    optimizer: str = static_field("rmsprop", "rmsprop (decay 0.99), adam or radam", choices=optim.OPTIMIZERS)
     normalize_advantages: bool = static_field(False, "standardise advantages per batch")
     learning_rate: float = leaf_field(7e-4, "optimiser step size")
     gae_lambda: float = leaf_field(1.0, "GAE lambda; 1 gives n-step returns bootstrapped at the rollout end")
@@ -43,7 +43,6 @@ class Config(onpolicy.OnPolicyConfig):
 
     def _check(self) -> None:
         super()._check()
-        check(self.optimizer in optim.OPTIMIZERS, "optimizer", self.optimizer, f"use one of {optim.OPTIMIZERS}")
         check_leaf(self, "gae_lambda", low=0.0, high=1.0)
         check_leaf(self, "ent_coef", low=0.0)
         check_leaf(self, "vf_coef", low=0.0)

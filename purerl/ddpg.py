@@ -36,7 +36,8 @@ __all__ = ["Config", "AgentState", "actor_loss", "make", "make_agent", "make_tra
 
 @struct.dataclass
 class Config(offpolicy.OffPolicyConfig):
-    exploration_noise: str = static_field("gaussian", "exploration noise: gaussian or ou (Ornstein-Uhlenbeck)")
+    exploration_noise: str = static_field("gaussian", "exploration noise: gaussian or ou (Ornstein-Uhlenbeck)",
+                                          choices=offpolicy.EXPLORATION_NOISES)
     num_critics: int = static_field(1, "critics; with more than one the target takes their minimum (TD3)")
     policy_delay: int = static_field(1, "critic steps per actor and target step (TD3: 2)")
     exploration_std: float = leaf_field(0.1, "std of the exploration noise, in [-1, 1] action units")
@@ -50,8 +51,6 @@ class Config(offpolicy.OffPolicyConfig):
 
     def _check(self) -> None:
         super()._check()
-        check(self.exploration_noise in offpolicy.EXPLORATION_NOISES, "exploration_noise", self.exploration_noise,
-              f"use one of {offpolicy.EXPLORATION_NOISES}")
         for name in ("num_critics", "policy_delay"):
             check(getattr(self, name) >= 1, name, getattr(self, name), "use an integer >= 1")
         check_leaf(self, "exploration_std", low=0.0)

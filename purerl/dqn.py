@@ -65,7 +65,7 @@ class Config(offpolicy.OffPolicyConfig):
     learning_starts: int = static_field(10_000, "env steps of uniform random actions before the first update")
     hidden_sizes: tuple = static_field((120, 84), "MLP widths of the Q-network")
     td_loss: str = static_field("squared", "TD loss: squared (half the squared error) or huber (Huber with delta "
-                                "1, the DQN paper's clipped error)")
+                                "1, the DQN paper's clipped error)", choices=TD_LOSSES)
     double: bool = static_field(False, "Double DQN: the online network chooses the next action, the target "
                                 "network values it")
     dueling: bool = static_field(False, "dueling head: Q = V + A - mean A (Wang et al., 2016)")
@@ -87,7 +87,6 @@ class Config(offpolicy.OffPolicyConfig):
 
     def _check(self) -> None:
         super()._check()
-        check(self.td_loss in TD_LOSSES, "td_loss", self.td_loss, f"use one of {TD_LOSSES}")
         check(self.n_step >= 1, "n_step", self.n_step, "use an integer >= 1 (1: one-step TD targets)")
         check(self.target_update_period >= 1, "target_update_period", self.target_update_period,
               "use a positive integer: gradient steps between target updates (1 with tau < 1: Polyak averaging "

@@ -56,8 +56,8 @@ class Config(onpolicy.OnPolicyConfig):
     num_epochs: int = static_field(4, "passes over each rollout")
     num_minibatches: int = static_field(16, "minibatches per epoch; must divide num_envs * num_steps")
     td_loss: str = static_field("squared", "squared (0.5 err^2) or huber (delta 1) error of Q(s, a) against its "
-                                "Q(lambda) return")
-    optimizer: str = static_field("adam", "adam, radam (purejaxql's) or rmsprop (decay 0.99)")
+                                "Q(lambda) return", choices=TD_LOSSES)
+    optimizer: str = static_field("adam", "adam, radam (purejaxql's) or rmsprop (decay 0.99)", choices=optim.OPTIMIZERS)
     anneal_lr: bool = static_field(True, "decay the learning rate linearly to 0 over the run")
     # --- leaves: numeric hyperparameters (traceable, vmappable) ---
     learning_rate: float = leaf_field(5e-4, "optimiser step size (initial value when annealed)")
@@ -80,8 +80,6 @@ class Config(onpolicy.OnPolicyConfig):
             check(getattr(self, name) >= 1, name, getattr(self, name), "use a positive integer")
         check(self.steps_per_update % self.num_minibatches == 0, "num_minibatches", self.num_minibatches,
               f"it must divide num_envs * num_steps = {self.steps_per_update}")
-        check(self.td_loss in TD_LOSSES, "td_loss", self.td_loss, f"use one of {TD_LOSSES}")
-        check(self.optimizer in optim.OPTIMIZERS, "optimizer", self.optimizer, f"use one of {optim.OPTIMIZERS}")
         for name in ("q_lambda", "epsilon_start", "epsilon_finish", "epsilon_anneal_fraction"):
             check_leaf(self, name, low=0.0, high=1.0)
 

@@ -46,7 +46,8 @@ class Config(onpolicy.OnPolicyConfig):
     num_envs: int = static_field(4, "parallel environments")
     num_steps: int = static_field(500, "steps per env per update; at least the env's episode limit "
                                        "(classic control: 200-500)")
-    baseline: str = static_field("value", "none, mean (moving average of returns) or value (learned V(s))")
+    baseline: str = static_field("value", "none, mean (moving average of returns) or value (learned V(s))",
+                                 choices=BASELINES)
     normalize_advantages: bool = static_field(True, "standardise G - b over the batch's complete steps "
                                               "(which also removes a constant baseline: none = mean)")
     anneal_lr: bool = static_field(True, "decay the learning rate linearly to 0 over the run")
@@ -63,7 +64,6 @@ class Config(onpolicy.OnPolicyConfig):
 
     def _check(self) -> None:
         super()._check()
-        check(self.baseline in BASELINES, "baseline", self.baseline, f"use one of {BASELINES}")
         check_leaf(self, "vf_coef", low=0.0)
         check_leaf(self, "ent_coef", low=0.0)
         check_leaf(self, "baseline_decay", low=0.0, high=1.0)

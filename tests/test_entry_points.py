@@ -32,9 +32,9 @@ def test_a_config_of_another_algorithm_is_a_type_error_naming_config(make, confi
 
 
 @pytest.mark.parametrize("kwargs,error,match", [
-    ({"num_episodes": 0}, ValueError, "`num_episodes` = 0 must be at least 1"),
-    ({"num_episodes": -3}, ValueError, "`num_episodes` = -3"),
-    ({"num_episodes": 2.5}, TypeError, "`num_episodes` must be an integer"),
+    ({"num_episodes": 0}, ValueError, "`num_episodes` must be at least 1, got 0"),
+    ({"num_episodes": -3}, ValueError, "`num_episodes` must be at least 1, got -3"),
+    ({"num_episodes": 2.5}, TypeError, r"`num_episodes` must be a whole number \(an int\) of at least 1, got 2\.5 \(float\)"),
     ({"deterministic": "yes"}, TypeError, "`deterministic` must be True or False")])
 def test_evaluate_checks_its_counts_and_switches(ppo_trainer, kwargs, error, match):
     state = jax.eval_shape(ppo_trainer.init, jax.random.key(0))
@@ -69,12 +69,12 @@ def test_policy_checks_the_observation_shape(ppo_trainer):
 
 
 @pytest.mark.parametrize("call,error,match", [
-    (lambda: envs.make("CartPole-v1", 0), ValueError, "`num_envs` = 0"),
-    (lambda: envs.make("CartPole-v1", 2.0), TypeError, "`num_envs` must be an integer"),
-    (lambda: envs.make("brax/ant", 2, episode_length=0), ValueError, "`episode_length` = 0"),
+    (lambda: envs.make("CartPole-v1", 0), ValueError, "`num_envs` must be at least 1, got 0"),
+    (lambda: envs.make("CartPole-v1", 2.0), TypeError, "`num_envs` must be a whole number.*write 2"),
+    (lambda: envs.make("brax/ant", 2, episode_length=0), ValueError, "`episode_length` must be at least 1, got 0"),
     (lambda: envs.make("CartPole-v1", 2, normalize_obs="false"), TypeError, "`normalize_obs` must be True or False"),
-    (lambda: envs.make("CartPole-v1", 2).step_noise(jax.random.key(0), 0), ValueError, "`num_steps` = 0"),
-    (lambda: ppo.make(PPO).eval_env(0), ValueError, "`num_envs` = 0")])
+    (lambda: envs.make("CartPole-v1", 2).step_noise(jax.random.key(0), 0), ValueError, "`num_steps` must be at least 1, got 0"),
+    (lambda: ppo.make(PPO).eval_env(0), ValueError, "`num_envs` must be at least 1, got 0")])
 def test_env_entry_points_check_counts_and_switches(call, error, match):
     with pytest.raises(error, match=match):
         call()

@@ -57,7 +57,8 @@ class OnPolicyConfig(BaseConfig):
     state_dependent_std: bool = static_field(False, "Gaussian log-std as a network output instead of a parameter")
     normalize_obs: bool = static_field(False, "running mean/std observation normalisation")
     normalize_reward: bool = static_field(False, "divide rewards by the running std of discounted returns")
-    action_transform: str = static_field("clip", "continuous actions: clip to bounds or rescale from [-1, 1]")
+    action_transform: str = static_field("clip", "continuous actions: clip to bounds or rescale from [-1, 1]",
+                                         choices=envs.ACTION_TRANSFORMS)
     unroll: int | None = static_field(None, "lax.scan unroll of the rollout (a speed knob, same results); None: "
                                       "8 on a GPU, 1 elsewhere (measured: purerl.compiling.PER_BACKEND)")
     anneal_lr: bool = static_field(False, "decay the learning rate linearly to 0 over the run")
@@ -85,8 +86,6 @@ class OnPolicyConfig(BaseConfig):
               f"{type(self).__module__} has no recurrent policy; use ppo or a2c for recurrent=True")
         check(self.num_updates >= 1, "total_timesteps", self.total_timesteps,
               f"it must be at least num_envs * num_steps = {self.steps_per_update} (one update)")
-        check(self.action_transform in envs.ACTION_TRANSFORMS, "action_transform", self.action_transform,
-              f"use one of {envs.ACTION_TRANSFORMS}")
         check_leaf(self, "learning_rate", low=0.0, low_open=True)
         check_leaf(self, "max_grad_norm", low=0.0, low_open=True)
 
