@@ -264,12 +264,16 @@ def test_sac_small_network_solves_pendulum_quickly():
 
 
 def test_brax_env_runs_offpolicy_updates():
+    """SAC through the Brax adapter: inverted_pendulum pays 1 per step alive, so a finished episode's return
+    equals its length, and the 50-step time limit bounds the evaluation's return."""
     cfg = sac.Config(env="brax/inverted_pendulum", env_backend="positional", episode_length=50, num_envs=4,
                      total_timesteps=4 * 60, learning_starts=40, batch_size=32, hidden_sizes=(16, 16),
                      num_evals=2, eval_episodes=2)
     result = jax.jit(sac.make_train(cfg))(jax.random.key(0))
     for k in ("critic_loss", "actor_loss", "q", "alpha", "entropy", "eval_return"):
         assert np.isfinite(np.asarray(result.metrics[k])).all(), k
+    np.testing.assert_allclose(result.metrics["episode_return"], result.metrics["episode_length"], rtol=1e-6)
+    assert np.all((np.asarray(result.metrics["eval_return"]) > 0) & (np.asarray(result.metrics["eval_return"]) <= 50))
     assert int(result.metrics["env_steps"][-1]) == 240
     assert int(result.metrics["gradient_steps"][-1]) == 60 - 10
 

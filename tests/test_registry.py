@@ -4,17 +4,14 @@ import sys
 
 import pytest
 
-import purerl
 from purerl import algorithms, envs
 from purerl.core.offpolicy import OffPolicyConfig
 from purerl.core.onpolicy import OnPolicyConfig
-from purerl.run import rundir
 
 
 @pytest.mark.parametrize("algo", algorithms.ALGORITHMS, ids=lambda a: a.name)
 def test_every_registered_algorithm_is_a_module_of_its_family(algo):
     mod = algo.module
-    assert mod is getattr(purerl, algo.name) and rundir.algo_module(algo.name) is mod
     assert callable(mod.make) and callable(mod.make_train)
     base = OnPolicyConfig if algo.family == "on-policy" else OffPolicyConfig
     assert issubclass(mod.Config, base), (algo.name, mod.Config.__mro__)
@@ -30,11 +27,21 @@ def test_every_registered_algorithm_is_a_module_of_its_family(algo):
 def test_the_command_line_offers_exactly_the_registered_algorithms():
     out = subprocess.run([sys.executable, "-m", "purerl.cli", "train", "--help"], capture_output=True, text=True)
     listed = [line.split()[0] for line in out.stdout.splitlines() if line.strip().startswith("train ")]
-    assert out.returncode == 0 and rundir.ALGOS == algorithms.NAMES
+    assert out.returncode == 0
     for name in algorithms.NAMES:
         assert f"    {name}" in out.stdout, (name, listed)
     with pytest.raises(ValueError, match="unknown algorithm 'rainbow'; available: a2c, a3c, ddpg, dqn"):
         algorithms.module("rainbow")
+
+
+def test_import_purerl_is_cheap_and_imports_each_algorithm_on_first_use():
+    """``import purerl`` imports no algorithm module and no jax; ``purerl.NAME`` imports the registered module."""
+    code = ("import sys, purerl; before = sorted(m for m in sys.modules if m.startswith('purerl.') or m == 'jax'); "
+            "mods = [getattr(purerl, a.name).__name__ for a in purerl.algorithms.ALGORITHMS]; print(before, mods)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == \
+        f"['purerl.algorithms'] {[f'purerl.{a.name}' for a in algorithms.ALGORITHMS]}"
 
 
 def test_every_env_id_belongs_to_exactly_the_suite_of_its_prefix():
