@@ -155,42 +155,50 @@ def _env_arg(g: Any) -> None:
     g.add_argument("--env", default=None, help="env id; default: the Config's").lazy_help = _env_help
 
 
-def _count(text: str) -> int:
-    """A whole number of steps or envs, also written as 1e6 or 1_000_000."""
-    try:
-        value = float(text.replace("_", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expects a whole number such as 100000 or 1e5, got {text!r}") from None
-    if not value.is_integer():
-        raise argparse.ArgumentTypeError(f"expects a whole number such as 100000 or 1e5, got {text!r}")
-    return int(value)
+def _count(minimum: int | None = None):
+    """The argparse ``type`` of a count option: a whole number of at least ``minimum``, also written as 1e6 or
+    1_000_000 (:func:`purerl.arguments.parse_count`; argparse names the option in the one-line error)."""
+    def count(text: str) -> int:
+        from purerl.arguments import parse_count
+
+        try:
+            return parse_count(text, "", minimum)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    return count
 
 
 def _count_list(text: str) -> list[int]:
-    """Comma-separated whole numbers, e.g. 4,64,1024 (each also as 1e3 or 1_000)."""
+    """Comma-separated counts of at least 1, e.g. 4,64,1024 (each also as 1e3 or 1_000)."""
+    from purerl.arguments import parse_count
+
     try:
-        return [_count(t.strip()) for t in text.split(",")]
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"expects comma-separated whole numbers such as 4,64,1024, got "
-                                         f"{text!r}") from None
+        return [parse_count(t, "", 1) for t in text.split(",")]
+    except ValueError as e:
+        if str(e).startswith("expects"):
+            e = f"expects comma-separated whole numbers such as 4,64,1024, got {text!r}"
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _config_fields_epilog(algo: str) -> str:
-    """Every config field of ``algo`` with its default and meaning (static fields marked)."""
-    from purerl.config import field_docs
-    from purerl.run.rundir import algo_module
-
-    cls = algo_module(algo).Config
-    rows = []
-    for name, default, static, help_text in field_docs(cls):
-        d = repr(default) if not isinstance(default, str) else default
-        rows.append((name, d, help_text + ("" if not static else "  [static]")))
-    width = max(len(n) + len(d) for n, d, _ in rows) + 5
+    """Every config field of ``algo`` with its default, meaning and type (static fields marked), from the
+    config schema (:func:`purerl.config.schema`)."""
     import textwrap
 
-    lines = textwrap.wrap(f"config fields of {algo} (set any with --set FIELD=VALUE; [static] fields shape the "
-                          f"compiled program, the others are numeric leaves that `purerl sweep` and jax.vmap can "
-                          f"sweep):", 100)
+    from purerl.config import schema
+    from purerl.run.rundir import algo_module
+
+    rows = []
+    for s in schema(algo_module(algo).Config).values():
+        d = repr(s.default) if not isinstance(s.default, str) else s.default
+        rows.append((s.name, d, f"{s.help}  [{s.type_text}{'; static' * s.static}]"))
+    width = max(len(n) + len(d) for n, d, _ in rows) + 5
+    lines = textwrap.wrap(f"config fields of {algo}, with their types; set any with --set FIELD=VALUE: a number "
+                          f"(a whole number also as 1e6), a switch as true/false, yes/no, on/off or 1/0, a tuple "
+                          f"as comma-separated whole numbers (64,64), none for a field that may be None. Static "
+                          f"fields shape the compiled program; the others are numeric leaves that `purerl sweep` "
+                          f"and jax.vmap can sweep:", 100)
     for name, d, h in rows:
         lines.append(f"  {(name + ' = ' + d).ljust(width)} {h}")
     return "\n".join(lines)
@@ -282,10 +290,6 @@ def _finish(outcome, algo: str, cfg: Any, out: Path, seeds: int, seed: int, eval
 def train_command(args: argparse.Namespace) -> int:
     from purerl.run import runner
 
-    if args.seeds < 1:
-        raise ValueError(f"--seeds must be at least 1, got {args.seeds}")
-    if args.eval_episodes < 1:
-        raise ValueError(f"--eval-episodes must be at least 1, got {args.eval_episodes}")
     _, cfg, _ = _base_config(args)
     out = Path(args.out) if args.out else Path("runs") / f"{args.algo}-{cfg.env.replace('/', '_')}-{time.strftime('%Y%m%d-%H%M%S')}"
     outcome = runner.train(args.algo, cfg, out, seeds=args.seeds, seed=args.seed,
@@ -333,8 +337,6 @@ def eval_command(args: argparse.Namespace) -> dict:
     policy, with the run's saved normaliser statistics (:func:`purerl.run.rundir.eval_report`)."""
     from purerl.run import rundir, stats
 
-    if args.episodes < 1:
-        raise ValueError(f"--episodes must be at least 1, got {args.episodes}")
     if not 0 <= args.seed < 2**32:
         raise ValueError(f"--seed must lie in [0, 2**32 - 1], got {args.seed}")
     if args.out and Path(args.out).is_dir():
@@ -389,9 +391,6 @@ def export_command(args: argparse.Namespace) -> Any:
 def plot_command(args: argparse.Namespace) -> Path:
     from purerl.run import plot, stats
 
-    for flag, value, least in (("--reps", args.reps, 1), ("--points", args.points, 2), ("--top", args.top, 1)):
-        if value < least:
-            raise ValueError(f"{flag} must be at least {least}, got {value}")
     if not 0 <= args.seed < 2**32:
         raise ValueError(f"--seed must lie in [0, 2**32 - 1] (a numpy bootstrap seed), got {args.seed}")
     out = Path(args.out) if args.out else Path(args.dirs[0]) / f"{args.metric}{'_iqm' if args.aggregate else ''}.png"
@@ -426,8 +425,6 @@ def plot_command(args: argparse.Namespace) -> Path:
 def bench_command(args: argparse.Namespace) -> list:
     from purerl.run import bench
 
-    if args.repeats < 1:
-        raise ValueError(f"--repeats must be at least 1, got {args.repeats}")
     out = Path(args.out) if args.out else None
     for flag, path, suffix in (("--out", out, ".json"), ("--plot", Path(args.plot) if args.plot else None, ".png")):
         if path is not None and (path.is_dir() or path.suffix.lower() != suffix):
@@ -497,11 +494,6 @@ def _parse_space(items: list[str] | None) -> dict[str, tuple]:
 def sweep_command(args: argparse.Namespace) -> Any:
     from purerl import sweep
 
-    for flag, value in (("--seeds", args.seeds), ("--chunk-size", args.chunk_size)):
-        if value is not None and value < 1:
-            raise ValueError(f"{flag} must be at least 1, got {value}")
-    if args.samples < 0:
-        raise ValueError(f"--samples must be at least 0, got {args.samples}")
     if args.samples and not args.random:
         raise ValueError(f"--samples {args.samples} draws from --random ranges; give --random FIELD=LOW:HIGH[:log] too")
     if args.random and not args.samples:
@@ -568,7 +560,7 @@ def _recorded_devices(run_dir: str) -> int | None:
 
 def _devices_arg(p: argparse.ArgumentParser, what: str = "seeds",
                  default: str = "one per core by default (the most that divide them evenly)") -> None:
-    p.add_argument("--cpu-devices", type=_count, default=None, metavar="N",
+    p.add_argument("--cpu-devices", type=_count(1), default=None, metavar="N",
                    help=f"on a CPU, split the {what} over N jax devices, {default}; 1 runs everything as one "
                    f"device. Ignored with --coordinator (the devices are XLA_FLAGS') and where XLA_FLAGS sets "
                    f"--xla_force_host_platform_device_count")
@@ -589,15 +581,15 @@ def _config_args(p: argparse.ArgumentParser, what: str) -> None:
     src.add_argument("--config", default=None, metavar="FILE",
                      help="start from a TOML/JSON file with a [config] table, or a run's config.json")
     _env_arg(g)
-    g.add_argument("--total-timesteps", type=_count, default=None, help=f"env steps per {what} (1e6 works)")
-    g.add_argument("--num-envs", type=_count, default=None, help=f"parallel environments per {what}")
+    g.add_argument("--total-timesteps", type=_count(), default=None, help=f"env steps per {what} (1e6 works)")
+    g.add_argument("--num-envs", type=_count(), default=None, help=f"parallel environments per {what}")
     g.add_argument("--set", action="append", metavar="FIELD=VALUE",
                    help="override any config field (repeatable; applied last)")
 
 
 def _logging_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no live progress bar")
-    p.add_argument("--eval-episodes", type=int, default=10, help="deterministic evaluation episodes per seed "
+    p.add_argument("--eval-episodes", type=_count(1), default=10, help="deterministic evaluation episodes per seed "
                    "at the end")
     p.add_argument("--tensorboard", action="store_true",
                    help="also write TensorBoard event files to OUT/tensorboard/seed_K (needs tensorboardX)")
@@ -621,13 +613,13 @@ def build_parser() -> argparse.ArgumentParser:
                              description=f"Train {name}. Config: defaults < --preset/--config < --env/"
                              f"--total-timesteps/--num-envs < --set.")
         _config_args(a, "seed")
-        a.add_argument("--seeds", type=int, default=1, help="independent seeds, vmapped in one program")
+        a.add_argument("--seeds", type=_count(1), default=1, help="independent seeds, vmapped in one program")
         a.add_argument("--seed", type=int, default=0, help="base PRNG seed")
         a.add_argument("--out", default=None, help="run directory (default runs/ALGO-ENV-TIME); a directory that "
                        "holds a sweep is refused, one that holds a run unless --overwrite")
         a.add_argument("--overwrite", action="store_true", help="replace the run already in --out (the old one stays "
                        "until the new one's first checkpoint)")
-        a.add_argument("--checkpoint-every", type=int, default=0, metavar="UPDATES",
+        a.add_argument("--checkpoint-every", type=_count(0), default=0, metavar="UPDATES",
                        help="also save the whole train state every UPDATES updates (log points), for crashes; "
                        "by default it is saved at the end, on Ctrl-C and before a divergence. The run goes in "
                        "chunks of UPDATES (default: a tenth of the run), checked for NaN/inf after each")
@@ -653,9 +645,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Return statistics of the run's final policy (mode and sampled actions) over "
                        "EPISODES episodes per seed, with the run's saved observation statistics; writes DIR/eval.json.")
     e.add_argument("dir")
-    e.add_argument("--episodes", type=int, default=10, help="episodes per seed and policy")
+    e.add_argument("--episodes", type=_count(1), default=10, help="episodes per seed and policy")
     e.add_argument("--seed", type=int, default=1234, help="PRNG seed of the evaluation episodes")
-    e.add_argument("--step", type=int, default=None, help="checkpoint to evaluate (default: the newest)")
+    e.add_argument("--step", type=_count(0), default=None, help="checkpoint to evaluate (default: the newest)")
     e.add_argument("--out", default=None, help="report path (default DIR/eval.json)")
     _common(e)
 
@@ -667,9 +659,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "gymnax env that has a renderer (classic control and the ones gymnax draws).")
     v.add_argument("dir", metavar="DIR")
     v.add_argument("--out", default=None, help="output path (default DIR/render.html or DIR/render.gif)")
-    v.add_argument("--seed-index", type=int, default=0, help="which of the run's seeds to render")
+    v.add_argument("--seed-index", type=_count(0), default=0, help="which of the run's seeds to render")
     v.add_argument("--seed", type=int, default=0, help="PRNG seed of the rendered episode")
-    v.add_argument("--max-steps", type=int, default=None, help="at most this many steps (default: one episode)")
+    v.add_argument("--max-steps", type=_count(1), default=None, help="at most this many steps (default: one episode)")
     v.add_argument("--stochastic", action="store_true", help="sample actions instead of the policy's mode")
     _common(v)
 
@@ -691,8 +683,8 @@ The file is loaded back and checked against the policy before the command ends."
     x.add_argument("--format", choices=("jax", "onnx"), default="jax", help="file format (default %(default)s)")
     x.add_argument("--out", default=None, metavar="FILE", help="output path (default DIR/policy.jax or "
                    "DIR/policy.onnx)")
-    x.add_argument("--step", type=int, default=None, help="checkpoint to export (default: the newest)")
-    x.add_argument("--seed-index", type=int, default=0, help="which of the run's seeds to export (default 0)")
+    x.add_argument("--step", type=_count(0), default=None, help="checkpoint to export (default: the newest)")
+    x.add_argument("--seed-index", type=_count(0), default=0, help="which of the run's seeds to export (default 0)")
     x.add_argument("--platforms", default="cpu,cuda", metavar="P1,P2", help="jax format: the backends the file "
                    "runs on, of cpu, cuda, rocm, tpu (default %(default)s)")
     x.add_argument("--opset", type=int, default=21, help="onnx format: the ONNX opset (default %(default)s)")
@@ -714,11 +706,11 @@ The file is loaded back and checked against the policy before the command ends."
                     help="IQM curves with stratified-bootstrap 95%% bands (numbers also in OUT's .json); runs of "
                     "several envs also give OUT_profile.png, a performance profile of the final values, when every "
                     "method has a run of every env (otherwise a note says why there is none)")
-    pl.add_argument("--reps", type=int, default=2000, help="bootstrap resamples per log point (default "
+    pl.add_argument("--reps", type=_count(1), default=2000, help="bootstrap resamples per log point (default "
                     "%(default)s)")
-    pl.add_argument("--points", type=int, default=200, help="the curve and band at this many log points spread "
+    pl.add_argument("--points", type=_count(2), default=200, help="the curve and band at this many log points spread "
                     "evenly over each run (default %(default)s)")
-    pl.add_argument("--top", type=int, default=10, help="a sweep directory's best configs to draw, in the "
+    pl.add_argument("--top", type=_count(1), default=10, help="a sweep directory's best configs to draw, in the "
                     "sweep's ranking (default %(default)s)")
     pl.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling")
 
@@ -739,9 +731,9 @@ The file is loaded back and checked against the policy before the command ends."
                    help="parallel envs per seed at each point (default: the config's)")
     b.add_argument("--seeds", type=_count_list, default=[1], metavar="S1,S2,...",
                    help="vmapped seeds at each point (default 1)")
-    b.add_argument("--steps", type=_count, default=None, metavar="N",
+    b.add_argument("--steps", type=_count(), default=None, metavar="N",
                    help="env steps per seed (total_timesteps; default: the config's)")
-    b.add_argument("--repeats", type=int, default=1, help="timed calls after the warm-up call; the median is "
+    b.add_argument("--repeats", type=_count(1), default=1, help="timed calls after the warm-up call; the median is "
                    "reported (default 1: the second call)")
     b.add_argument("--seed", type=int, default=0, help="base PRNG seed")
     b.add_argument("--out", default=None, metavar="FILE.json", help="JSON path (default runs/bench-ALGO-ENV-TIME.json)")
@@ -756,10 +748,10 @@ The file is loaded back and checked against the policy before the command ends."
     w.add_argument("--grid", action="append", metavar="FIELD=V1,V2,...", help="grid values (repeatable)")
     w.add_argument("--random", action="append", metavar="FIELD=LOW:HIGH[:log]",
                    help="random range, uniform or log-uniform (repeatable; with --samples)")
-    w.add_argument("--samples", type=int, default=0, help="random draws from the --random ranges")
-    w.add_argument("--seeds", type=int, default=4, help="seeds per config")
+    w.add_argument("--samples", type=_count(0), default=0, help="random draws from the --random ranges")
+    w.add_argument("--seeds", type=_count(1), default=4, help="seeds per config")
     w.add_argument("--seed", type=int, default=0, help="base PRNG seed")
-    w.add_argument("--chunk-size", type=int, default=None, help="at most this many runs per program call")
+    w.add_argument("--chunk-size", type=_count(1), default=None, help="at most this many runs per program call")
     w.add_argument("--out", default=None, help="output directory (default runs/sweep-ALGO-ENV-TIME); a directory "
                    "that holds a run is refused, one that holds a sweep unless --overwrite")
     w.add_argument("--overwrite", action="store_true", help="replace the sweep already in --out (the old one stays "

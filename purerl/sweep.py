@@ -43,6 +43,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh
 
+from purerl.arguments import check_count
 from purerl.config import field_docs
 from purerl.core.keys import as_key, is_key
 from purerl.core.sharding import gather, split_rows
@@ -52,16 +53,6 @@ __all__ = ["SweepResult", "combinations", "run", "sample_space"]
 
 _SPACE_STREAM = 2**31 - 1   # fold_in(key, this) draws the random space; split(key, seeds)[k] == fold_in(key, k)
 _KEY_FORMS = "an int, a key from jax.random.key(s), or a legacy key from jax.random.PRNGKey(s) (uint32, shape (2,))"
-
-
-def _count(name: str, value: Any, minimum: int = 1) -> int:
-    """``value`` as an int of at least ``minimum``: a ``TypeError`` if it is not a whole number, a ``ValueError``
-    if it is too small, each naming the argument ``name``."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"sweep: `{name}` must be a whole number (an int), got {value!r}")
-    if value < minimum:
-        raise ValueError(f"sweep: `{name}` must be at least {minimum}, got {value}")
-    return int(value)
 
 
 def _seed_key(seed: Any, name: str = "seed") -> jax.Array:
@@ -107,7 +98,7 @@ def _number(where: str, v: Any) -> float:
 def sample_space(space: dict[str, tuple], samples: int, key: Any) -> dict[str, np.ndarray]:
     """``samples`` random points: ``space[name] = (low, high)`` uniform, or ``(low, high, "log")`` log-uniform.
     ``key``: an int or a PRNG key (typed or legacy). The draws are float64 arrays within ``[low, high]``."""
-    samples = _count("samples", samples)
+    samples = check_count(samples, "samples", where="sweep")
     key = _seed_key(key, "key")
     if not isinstance(space, Mapping):
         raise TypeError(f"sweep: `space` must be a dict {{field: (low, high[, 'log'])}}, got {space!r}")
@@ -138,7 +129,7 @@ def combinations(grid: dict[str, Sequence[float]] | None = None, space: dict[str
         raise TypeError(f"sweep: `grid` must be a dict {{field: [values]}}, got {grid!r}")
     if space is not None and not isinstance(space, Mapping):
         raise TypeError(f"sweep: `space` must be a dict {{field: (low, high[, 'log'])}}, got {space!r}")
-    samples = _count("samples", samples, minimum=0)
+    samples = check_count(samples, "samples", 0, where="sweep")
     grid = dict(grid or {})
     for name, vals in grid.items():
         if isinstance(vals, (str, bytes)) or not isinstance(vals, (Sequence, np.ndarray)) or np.ndim(vals) != 1:
@@ -265,9 +256,9 @@ def run(algo: Any, config: Any, grid: dict[str, Sequence[float]] | None = None, 
     process must make the same call; each feeds its own devices and all return the whole result."""
     import time
 
-    seeds = _count("seeds", seeds)
+    seeds = check_count(seeds, "seeds", where="sweep")
     if chunk_size is not None:
-        chunk_size = _count("chunk_size", chunk_size)
+        chunk_size = check_count(chunk_size, "chunk_size", where="sweep")
     key = _seed_key(seed)
     devices = list(devices) if devices is not None else jax.devices()
     if not devices:

@@ -102,7 +102,7 @@ def test_every_repeat_count_is_checked_before_compiling(monkeypatch):
     for repeats, error in ((0, ValueError), (-1, ValueError), (1.5, TypeError)):
         with pytest.raises(error, match="`repeats`"):
             bench.run_bench("ppo", cfg, [4], [1], repeats=repeats)
-    with pytest.raises(ValueError, match="--seeds values must be at least 1"):   # also with trainers given
+    with pytest.raises(ValueError, match="bench: --seeds must be at least 1, got 0"):   # also with trainers given
         bench.run_bench("ppo", cfg, [4], [0], trainers=[ppo.make(cfg)])
     monkeypatch.undo()
     compiled = []

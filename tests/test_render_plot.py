@@ -422,8 +422,11 @@ def test_a_sweep_directory_plots_one_curve_per_config(tmp_path, capsys):
     assert code == 0 and (sw / "episode_return.png").is_file()
     assert lines[0].startswith(f"{sw} config 2 (ppo on CartPole-v1 (learning_rate=0.001)): final episode_return IQM")
     assert any("a sweep of 3 configs; drawing its best 2" in line for line in lines)
-    for bad, needle in ((["--top", "0"], "--top"), (["--points", "1"], "--points")):
-        assert cli.main(["plot", str(sw), *bad]) == 2 and needle in capsys.readouterr().err
+    for bad, needle in ((["--top", "0"], "argument --top: must be at least 1, got 0"),
+                        (["--points", "1"], "argument --points: must be at least 2, got 1")):
+        with pytest.raises(SystemExit) as e:   # argparse's one-line error
+            cli.main(["plot", str(sw), *bad])
+        assert e.value.code == 2 and needle in capsys.readouterr().err
     with pytest.raises(ValueError, match="`max_points` must be at least 2"):
         plot.plot_runs([sw], tmp_path / "x.png", max_points=1)
     with pytest.raises(ValueError, match="`reps` must be at least 1"):

@@ -26,17 +26,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from purerl.arguments import check_count
+
 __all__ = ["device_info", "env_ceiling_fn", "format_table", "interleaved", "measure", "plot_bench", "run_bench",
            "steps_per_seed", "steps_text", "validate_points", "write_report"]
-
-
-def _count(name: str, value: Any, minimum: int = 1) -> int:
-    """``value`` as an int of at least ``minimum`` (a ``TypeError``/``ValueError`` naming ``name`` otherwise)."""
-    if isinstance(value, bool) or not hasattr(value, "__index__"):
-        raise TypeError(f"bench: `{name}` must be a whole number (an int), got {value!r}")
-    if int(value) < minimum:
-        raise ValueError(f"bench: `{name}` must be at least {minimum}, got {value}")
-    return int(value)
 
 
 def measure(fn, args, repeats: int, *, warmup: int = 0, compiler_options: dict | None = None):
@@ -46,7 +39,8 @@ def measure(fn, args, repeats: int, *, warmup: int = 0, compiler_options: dict |
     :func:`purerl.compiling.compile_options`)."""
     import jax
 
-    repeats, warmup = _count("repeats", repeats), _count("warmup", warmup, 0)
+    repeats = check_count(repeats, "repeats", where="bench")
+    warmup = check_count(warmup, "warmup", 0, where="bench")
 
     t0 = time.perf_counter()
     compiled = jax.jit(fn).lower(args).compile(compiler_options=compiler_options or None)
@@ -70,7 +64,7 @@ def interleaved(fns: dict, args, repeats: int) -> dict:
     the way to compare variants that differ by a few percent."""
     import jax
 
-    repeats = _count("repeats", repeats)
+    repeats = check_count(repeats, "repeats", where="bench")
     compiled = {name: jax.jit(fn).lower(args).compile() for name, fn in fns.items()}
     for c in compiled.values():
         jax.block_until_ready(c(args))
@@ -159,10 +153,7 @@ def _check_counts(num_envs: Sequence[int], seeds: Sequence[int]) -> None:
         raise ValueError("bench: give at least one value in --num-envs and in --seeds")
     for name, values in (("--num-envs", num_envs), ("--seeds", seeds)):
         for v in values:
-            if isinstance(v, bool) or not hasattr(v, "__index__"):
-                raise TypeError(f"bench: {name} values must be whole numbers, got {v!r}")
-            if int(v) < 1:
-                raise ValueError(f"bench: {name} values must be at least 1, got {v}")
+            check_count(v, name, where="bench")
         if len(set(values)) != len(values):
             raise ValueError(f"bench: {name} lists a value twice: {','.join(map(str, values))}")
 
@@ -196,7 +187,7 @@ def run_bench(algo: str, config: Any, num_envs: Sequence[int], seeds: Sequence[i
     from purerl.run.devices import split_runs
     from purerl.run.rundir import algo_module
 
-    repeats = _count("repeats", repeats)
+    repeats = check_count(repeats, "repeats", where="bench")
     if trainers is None:
         trainers = validate_points(algo_module(algo), config, num_envs, seeds)
     else:

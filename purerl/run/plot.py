@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from purerl.arguments import check_count
 from purerl.run import stats
 from purerl.run.rundir import read_config, read_metrics
 from purerl.run.sweepdir import read_sweep
@@ -54,14 +55,6 @@ def mean_and_band(values: np.ndarray, confidence: float = 0.95, reps: int = stat
     if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
         raise ValueError(f"mean_and_band expects values of shape [seeds, points], got shape {x.shape}")
     return tuple(stats.mean_ci(x[:, None, :], reps=reps, confidence=confidence, seed=seed))
-
-
-def _positive(where: str, name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{where}: `{name}` must be a whole number (an int), got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{where}: `{name}` must be at least {minimum}, got {value}")
-    return int(value)
 
 
 def _fmt(v) -> str:
@@ -165,7 +158,7 @@ def load_curves(run_dirs: str | Path | Sequence[str | Path], metric: str = "epis
     if labels is not None and len(labels) != len(run_dirs):
         raise ValueError(f"plot_runs: {len(labels)} labels for {len(run_dirs)} run directories")
     if top is not None:
-        top = _positive("plot_runs", "top", top, 1)
+        top = check_count(top, "top", where="plot_runs")
     curves = []
     for i, d in enumerate(run_dirs):
         is_sweep = d.is_dir() and (d / "sweep.json").is_file() and not (d / "config.json").is_file()
@@ -215,8 +208,8 @@ def plot_runs(run_dirs: str | Path | Sequence[str | Path], out_png: str | Path, 
     bootstrap seed ``seed``, at ``max_points`` log points spread evenly over the run, the first and last
     included. The numbers drawn are also written to ``out_png`` with the suffix ``.json``. Writes ``out_png``
     and returns its path. Every argument is checked before anything is read."""
-    reps = _positive("plot_runs", "reps", reps, 1)
-    max_points = _positive("plot_runs", "max_points", max_points, 2)
+    reps = check_count(reps, "reps", where="plot_runs")
+    max_points = check_count(max_points, "max_points", 2, where="plot_runs")
     curves = load_curves(run_dirs, metric, labels, top)
     fig, ax = _figure()
     drawn = []
