@@ -311,6 +311,31 @@ def suite_table(records: list[dict], suite: str, cells: list[Cell] | None = None
     return "\n".join(out)
 
 
+def readme_table(records: list[dict], cells: list[Cell] | None = None) -> str:
+    """The README's few lines on MinAtar: per algorithm (and budget) the final return IQM on each game, the first
+    reference in brackets (~: read from a curve); cells not measured yet as a dash."""
+    cells = [c for c in (CELLS if cells is None else cells) if c.suite == "minatar"]
+    measured = {r["cell"]: r for r in records if r.get("suite") == "minatar" and not r.get("tiny")}
+    envs = list(dict.fromkeys(c.env for c in cells))
+    out = ["| MinAtar: final return IQM (reference) | " + " | ".join(e.replace("-MinAtar", "") for e in envs) + " |",
+           "|---|" + "---|" * len(envs)]
+    for preset in dict.fromkeys(c.preset for c in cells):
+        row = {c.env: c for c in cells if c.preset == preset}
+        label = f"{algo_of(next(iter(row.values()))).upper()}{' (CNN)' if preset.endswith('-cnn') else ''}, " \
+                f"{_fmt_steps(next(iter(row.values())).cpu_steps)} steps"
+        parts = []
+        for env in envs:
+            c = row.get(env)
+            if c is None:
+                parts.append("")
+                continue
+            r, ref = measured.get(c.name), (c.references[0] if c.references else None)
+            ref_txt = f" ({'~' if ref.approximate else ''}{ref.value:g})" if ref else ""
+            parts.append((f"{r['final']['iqm']:.1f}" if r else "-") + ref_txt)
+        out.append(f"| {label} | " + " | ".join(parts) + " |")
+    return "\n".join(out)
+
+
 def plot_suite(records: list[dict], suite: str, path: Path) -> bool:
     """The suite's learning curves, one panel per env, one IQM line with its 95% CI band per algorithm (and
     budget); False where the suite has no measured cell."""

@@ -298,3 +298,16 @@ def test_results_record_their_command_relative_to_the_repository():
     for command in commands:
         script = command.split()[1]
         assert script.startswith("benchmarks/") and not Path(script).is_absolute(), command
+
+
+def test_readme_minatar_table_is_the_results_cells():
+    """The README's MinAtar lines are what benchmarks/results.py makes of docs/results/cells (measured cells with
+    their IQM, the rest as dashes), so a new cell file shows there only through the generator."""
+    results = benchmark("results")
+    expected = results.readme_table(results.load_cells())
+    assert expected in (ROOT / "README.md").read_text(), f"the README's MinAtar table should read:\n{expected}"
+    measured = [r for r in results.load_cells() if r["suite"] == "minatar" and not r.get("tiny")]
+    for r in measured:   # every measured cell's number is on its row
+        label = f"| {r['algo'].upper()}{' (CNN)' if r['preset'].endswith('-cnn') else ''}, "
+        line = next(ln for ln in expected.splitlines() if ln.startswith(label))
+        assert f"{r['final']['iqm']:.1f}" in line, (r["cell"], line)
