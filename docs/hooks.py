@@ -168,17 +168,17 @@ def refused_fields(config_cls: type) -> set[str]:
 
 
 def config_table(algo: str) -> str:
-    from purerl.config import field_docs
+    from purerl.config import schema
     from purerl.run.rundir import algo_module
 
     config_cls = algo_module(algo).Config
     refused = refused_fields(config_cls)
-    rows = ["| field | default | kind | meaning |", "|---|---|---|---|"]
-    for name, default, static, help_text in field_docs(config_cls):
-        if name in refused:
+    rows = ["| field | default | type | meaning |", "|---|---|---|---|"]
+    for s in schema(config_cls).values():
+        if s.name in refused:
             continue
-        rows.append(f"| {code_cell(name)} | {code_cell(repr(default))} | "
-                    f"{'static' if static else 'leaf (vmappable)'} | {cell(help_text)} |")
+        rows.append(f"| {code_cell(s.name)} | {code_cell(repr(s.default))} | "
+                    f"{cell(s.type_text)}; {'static' if s.static else 'leaf (vmappable)'} | {cell(s.help)} |")
     if refused:
         rows.append("")
         rows.append(f"`purerl.{algo}` refuses " + ", ".join(f"`{n}`" for n in sorted(refused))
@@ -334,9 +334,20 @@ def training_return_text(r: dict) -> str:
             f"{tail} of {points} log points")
 
 
+def results_links(algo: str) -> str:
+    """A line linking an algorithm's rows on the Results page (benchmarks/results.py's cells of its presets), or
+    nothing where it has none."""
+    results = _benchmark_module("results")
+    suites = sorted({c.suite for c in results.CELLS if results.algo_of(c) == algo})
+    if not suites:
+        return ""
+    links = ", ".join(f"[{results.SUITE_TITLES.get(s, s)}](../tables.md#{s})" for s in suites)
+    return f"\nBeyond classic control: its rows of the Results page, {links}, beside published numbers.\n"
+
+
 def algorithm_results(algo: str, data: dict | None = None) -> str:
     """purerl.ALGO's runs in docs/results/algorithms.json (or ``data``, that file's content) as a page section
-    (see the module docstring)."""
+    (see the module docstring), and the link to its rows on the Results page."""
     data = _results("algorithms") if data is None else data
     runs = data["runs"].get(algo)
     if not runs:
@@ -385,7 +396,7 @@ def algorithm_results(algo: str, data: dict | None = None) -> str:
               + ": the IQM and its 95% CI at each point (2,000 resamples), and every seed in grey.", "",
               f"![{algo.upper()}: IQM and 95% CI over {seeds} seeds against environment steps]"
               f"(../figures/algorithms/{algo}.png)"]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + results_links(algo)
 
 
 CLAIM_VERDICTS = {True: "holds", False: "**FAILS**", None: "(reported)", "inconclusive": "inconclusive"}
