@@ -67,6 +67,7 @@ class Cell:
     cpu_overrides: tuple[tuple[str, Any], ...] = ()   # config fields set otherwise in the CPU mode (num_envs, ...)
     brax: tuple[tuple[str, Any], ...] = ()     # the brax suite's cells run beside Brax's own trainer (benchmarks/
                                                # brax_trainers.py): its settings beyond those the config maps to
+    notes: str = ""                            # what was found where purerl and its reference differ (the table)
 
     @property
     def name(self) -> str:
@@ -211,7 +212,7 @@ def run_cell(cell: Cell, steps: int, seeds: int, seed: int, tiny: bool = False, 
         "curve": {"env_steps": _floats(env_steps[idx]), "iqm": _floats(curve.point), "low": _floats(curve.low),
                   "high": _floats(curve.high), "per_seed": [_floats(v) for v in values[:, idx]]},
         "references": [dataclasses.asdict(r) for r in cell.references] + brax_references(cell, steps, cells_dir),
-        "tiny": tiny,
+        "notes": cell.notes, "tiny": tiny,
     }
 
 
@@ -308,6 +309,11 @@ def suite_table(records: list[dict], suite: str, cells: list[Cell] | None = None
     if len(out) == 2:
         return f"No cells of this suite yet (benchmarks/results.py has none named {suite!r})."
     out += [""] + [f"[{i + 1}] {s}" + "  " for i, s in enumerate(sources)]
+    by_name = {c.name: c for c in cells}
+    for r in rows:       # the cell's notes as they stand now (found after the run, too), else the file's
+        text = by_name[r["cell"]].notes if r["cell"] in by_name else r.get("notes")
+        if text:
+            out += ["", f"*{r['algo'].upper().replace('_', ' ')} on {r['env']}:* {text}"]
     return "\n".join(out)
 
 
