@@ -190,3 +190,18 @@ def test_a_count_option_below_its_minimum_is_one_line(argv, says, capsys):
         cli.build_parser().parse_args(argv)
     err = capsys.readouterr().err
     assert e.value.code == 2 and err.count("\n") == 1 and says in err, err
+
+
+@pytest.mark.parametrize("kwargs, error, says", [
+    ({"seeds": 0}, ValueError, "^`seeds` must be at least 1, got 0$"),
+    ({"seeds": 2.0}, TypeError, r"^`seeds` must be a whole number \(an int\) of at least 1, got 2.0 \(float\): write 2"),
+    ({"checkpoint_every": -1}, ValueError, r"^`checkpoint_every` must be at least 0, got -1 \(0 saves at the end only\)"),
+    ({"eval_episodes": True}, TypeError, "^`eval_episodes` must be a whole number"),
+    ({"seed": "0"}, TypeError, "^`seed` must be a whole number"),
+])
+def test_the_runner_checks_its_counts_with_the_same_checker_before_writing(kwargs, error, says, tmp_path):
+    from purerl.run import runner
+
+    with pytest.raises(error, match=says):
+        runner.train("ppo", ppo.Config(), tmp_path / "run", **kwargs)
+    assert not (tmp_path / "run").exists()

@@ -48,7 +48,7 @@ import jax
 import numpy as np
 
 from purerl import compiling
-from purerl.config import config_from_dict, config_to_dict
+from purerl.config import check_count, config_from_dict, config_to_dict
 from purerl.run import rundir
 from purerl.run.rundir import write_metrics
 from purerl.run.guard import NonFiniteError, find_non_finite, finite_flags
@@ -273,10 +273,7 @@ class _Resumed:
 def _check_run_args(seeds: Any, seed: Any, checkpoint_every: Any, eval_episodes: Any, fused: bool) -> None:
     for name, value, low in (("seeds", seeds, 1), ("checkpoint_every", checkpoint_every, 0),
                              ("eval_episodes", eval_episodes, 0), ("seed", seed, None)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or (low is not None and value < low):
-            raise ValueError(f"{name} must be an integer" + (f" of at least {low}" if low is not None else "") +
-                             f", got {value!r}" + (" (checkpoint_every = 0 saves at the end only)"
-                                                    if name == "checkpoint_every" else ""))
+        check_count(value, name, low, note=" (0 saves at the end only)" * (name == "checkpoint_every"))
     if fused and checkpoint_every:
         raise ValueError("a fused run is one program: it cannot save every N updates; drop fused or "
                          "checkpoint_every")
