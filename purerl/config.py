@@ -513,14 +513,12 @@ def config_from_dict(config_cls: type, values: dict, source: str = "config") -> 
 def apply_overrides(cfg: Any, items: Iterable[str]) -> Any:
     """Apply ``field=value`` strings (the command line's ``--set``) to a config, each parsed as its field's
     declared type (:meth:`Setting.parse`)."""
-    pairs = []
+    updates = {}
     for item in items:
         if "=" not in item:
             raise ValueError(f"--set expects field=value, got {item!r}")
         key, text = item.split("=", 1)
-        pairs.append((key.strip().replace("-", "_"), text))
-    updates = {}
-    for key, text in pairs:
+        key = key.strip().replace("-", "_")
         s = _settings(type(cfg), [key], "--set")[key]
         updates[s.name] = _sourced(s.parse, text, "--set")
     return cfg.replace(**updates)
