@@ -2,7 +2,7 @@
 
     purerl train ALGO [--env ENV] [--preset NAME | --config FILE] [--set field=value ...] [--seeds K] [--seed S]
                       [--out DIR [--overwrite]] [--fused] [--no-progress]
-    purerl resume DIR                  continue an interrupted run from its newest checkpoint
+    purerl resume DIR                  continue an interrupted run or sweep from its newest checkpoint
     purerl eval DIR [--episodes N]     deterministic and stochastic returns of a trained run
     purerl render DIR                  an HTML viewer (Brax) or an animated GIF (gymnax) of the trained policy
     purerl export DIR [--format onnx]  the trained policy as a file that runs without purerl (jax or ONNX)
@@ -241,8 +241,9 @@ def _loggers(args: argparse.Namespace) -> tuple:
     return tuple(out)
 
 
-def _finish(outcome, algo: str, cfg: Any, out: Path, seeds: int, seed: int, eval_episodes: int) -> int:
-    """Report a finished, interrupted or diverged run; summarise a finished one with its evaluation."""
+def _stopped(outcome, out: Path, command: str = "train", metrics: str = "metrics.csv") -> int | None:
+    """Report a run or sweep that diverged or was interrupted (one line on stderr) and return its exit code;
+    None for one that finished."""
     if outcome.error is not None:
         from purerl.run import checkpoint as ckpt
 
@@ -250,13 +251,21 @@ def _finish(outcome, algo: str, cfg: Any, out: Path, seeds: int, seed: int, eval
         keep = (f"the last good checkpoint is {out / 'checkpoints'}/{last} (after update {last})" if last is not None
                 else "it happened in the first chunk, so there is no good state to keep")
         print(f"purerl: stopped: {outcome.error}; {keep}. Lower the learning rate or check the env's "
-              f"observations/rewards, then `purerl train` again (metrics up to the failure are in "
-              f"{out}/metrics.csv).", file=sys.stderr)
+              f"observations/rewards, then `purerl {command}` again (metrics up to the failure are in "
+              f"{out}/{metrics}).", file=sys.stderr)
         return EXIT_DIVERGED
     if outcome.interrupted:
         print(f"purerl: interrupted; saved the state after {outcome.updates_done}/{outcome.num_updates} updates "
               f"to {out / 'checkpoints'}; continue with `purerl resume {out}`", file=sys.stderr)
         return 128 + (outcome.signal or 2)
+    return None
+
+
+def _finish(outcome, algo: str, cfg: Any, out: Path, seeds: int, seed: int, eval_episodes: int) -> int:
+    """Report a finished, interrupted or diverged run; summarise a finished one with its evaluation."""
+    code = _stopped(outcome, out)
+    if code is not None:
+        return code
 
     summary = outcome.summary  # written to out/summary.json by the runner
     warmup, per_seed = summary["warmup_env_steps_per_seed"], summary["env_steps_per_seed"]
@@ -303,8 +312,9 @@ def train_command(args: argparse.Namespace) -> int:
     return _finish(outcome, args.algo, cfg, out, args.seeds, args.seed, args.eval_episodes)
 
 
-def _finish_other(outcome, algo: str, cfg: Any, seeds: int) -> int:
-    """What a process other than 0 of a run of several says (one line) and its exit code."""
+def _other_stopped(outcome, kind: str = "run") -> int | None:
+    """What a process other than 0 of a run (or sweep) of several says when it diverged or was interrupted (one
+    line) and its exit code; None for one that finished."""
     import jax
 
     who = f"process {jax.process_index()} of {jax.process_count()}"
@@ -314,17 +324,32 @@ def _finish_other(outcome, algo: str, cfg: Any, seeds: int) -> int:
         return EXIT_DIVERGED
     if outcome.interrupted:
         print(f"purerl: {who}: interrupted after {outcome.updates_done}/{outcome.num_updates} updates; process 0 "
-              f"saved the run", file=sys.stderr)
+              f"saved the {kind}", file=sys.stderr)
         return 128 + (outcome.signal or 2)
+    return None
+
+
+def _finish_other(outcome, algo: str, cfg: Any, seeds: int) -> int:
+    """What a process other than 0 of a run of several says (one line) and its exit code."""
+    import jax
+
+    code = _other_stopped(outcome)
+    if code is not None:
+        return code
+    who = f"process {jax.process_index()} of {jax.process_count()}"
     print(f"{who}: {algo} on {cfg.env}, {seeds * jax.local_device_count() // jax.device_count()} of the {seeds} "
           f"seeds trained here; process 0 prints the results and writes the run directory")
     return 0
 
 
-def resume_command(args: argparse.Namespace) -> int:
+def resume_command(args: argparse.Namespace) -> Any:
     from purerl.run import rundir, runner
 
     out = Path(args.dir)
+    if rundir.kind_of(out) == "sweep":
+        from purerl import sweep
+
+        return _report_sweep(sweep.resume(out), out)
     body = rundir.read_config(out)
     outcome = runner.resume(out, progress=not args.no_progress, loggers=_loggers(args),
                             eval_episodes=args.eval_episodes)
@@ -491,6 +516,36 @@ def _parse_space(items: list[str] | None) -> dict[str, tuple]:
     return space
 
 
+def _report_sweep(res, out: Path) -> Any:
+    """Report a sweep that ran (or resumed) into ``out``: process 0 prints the ranked table (the sweep wrote its
+    directory as it ran); a diverged or interrupted sweep is one line and its exit code."""
+    import jax
+
+    if jax.process_index() != 0:   # every process holds the whole result; process 0 reports it
+        code = _other_stopped(res, "sweep")
+        if code is not None:
+            return code
+        print(f"process {jax.process_index()} of {jax.process_count()}: sweep done on {res.devices} device(s) "
+              f"in all; process 0 prints and writes the results")
+        return res
+    code = _stopped(res, out, "sweep", "metrics.npz")
+    if code is not None:
+        return code
+    resumed = f", resumed after update {res.start_update} of {res.num_updates}" if res.start_update else ""
+    print(f"{res.algo} on {res.config.env}: {res.num_configs} config(s) x {res.seeds} seed(s) on {res.devices} "
+          f"device(s), {res.chunks} chunk(s){resumed}; compile {res.compile_s:.1f} s, run {res.run_s:.1f} s")
+    print(f"final {res.metric} (mean of the last 5% of log points) of each config over its seeds:")
+    print(res.table())
+    if res.out is not None:
+        _wrote_sweep(out)
+    return res
+
+
+def _wrote_sweep(out: Path) -> None:
+    print(f"  wrote {out}/  (sweep.json, metrics.npz with [config, seed, log point] arrays; `purerl plot {out}` "
+          f"draws the configs' curves; checkpoints/, which `purerl resume {out}` continues from)")
+
+
 def sweep_command(args: argparse.Namespace) -> Any:
     from purerl import sweep
 
@@ -504,25 +559,20 @@ def sweep_command(args: argparse.Namespace) -> Any:
 
     out = Path(args.out) if args.out else Path("runs") / f"sweep-{args.algo}-{cfg.env.replace('/', '_')}-{time.strftime('%Y%m%d-%H%M%S')}"
     with contextlib.ExitStack() as held:
-        # process 0 locks --out and checks it before anything is compiled; the old sweep stays until the new one
-        # is written whole
+        # process 0 locks --out and checks it before anything is compiled; the old sweep stays until the new one's
+        # first checkpoint
         runner.claim(out, held, "sweep", args.overwrite)
         res = sweep.run(mod, cfg, grid, space=space, samples=args.samples, seeds=args.seeds, seed=args.seed,
-                        chunk_size=args.chunk_size)
-        import jax
+                        chunk_size=args.chunk_size, out=out, overwrite=args.overwrite,
+                        checkpoint_every=args.checkpoint_every)
+        reported = _report_sweep(res, out)
+        if reported is res and res.out is None and res.finished:   # process 0 of a result not written as it ran
+            import jax
 
-        if jax.process_index() != 0:   # every process holds the whole result; process 0 reports it
-            print(f"process {jax.process_index()} of {jax.process_count()}: sweep done on {res.devices} device(s) "
-                  f"in all; process 0 prints and writes the results")
-            return res
-        print(f"{args.algo} on {cfg.env}: {res.num_configs} config(s) x {res.seeds} seed(s) on {res.devices} "
-              f"device(s), {res.chunks} chunk(s); compile {res.compile_s:.1f} s, run {res.run_s:.1f} s")
-        print(f"final {res.metric} (mean of the last 5% of log points) of each config over its seeds:")
-        print(res.table())
-        res.save(out, overwrite=args.overwrite, flags=("--out", "--overwrite"))
-    print(f"  wrote {out}/  (sweep.json, metrics.npz with [config, seed, log point] arrays; `purerl plot {out}` "
-          f"draws the configs' curves)")
-    return res
+            if jax.process_index() == 0:
+                res.save(out, overwrite=args.overwrite, flags=("--out", "--overwrite"))
+                _wrote_sweep(out)
+    return reported
 
 
 def _cluster_args(p: argparse.ArgumentParser, how: str = "") -> None:
@@ -632,9 +682,11 @@ def build_parser() -> argparse.ArgumentParser:
         _cluster_args(a, "the seeds are split over the devices of all processes (--seeds a multiple of their "
                          "count); ")
 
-    r = sub.add_parser("resume", help="continue a run from its newest checkpoint",
-                       description="Continue the run in DIR from its newest checkpoint with its own config and "
-                       "chunking; the result equals an uninterrupted run bit for bit.")
+    r = sub.add_parser("resume", help="continue a run or a sweep from its newest checkpoint",
+                       description="Continue the run (purerl train) or the sweep (purerl sweep) in DIR from its "
+                       "newest checkpoint with its own config and chunking; the result equals an uninterrupted "
+                       "run or sweep bit for bit. A sweep prints its ranked table; the evaluation and logger "
+                       "options are a run's.")
     r.add_argument("dir")
     _logging_args(r)
     _devices_arg(r, default="by default as many as the run used (its config.json), so that the resumed run "
@@ -752,10 +804,15 @@ The file is loaded back and checked against the policy before the command ends."
     w.add_argument("--seeds", type=_count(1), default=4, help="seeds per config")
     w.add_argument("--seed", type=int, default=0, help="base PRNG seed")
     w.add_argument("--chunk-size", type=_count(1), default=None, help="at most this many runs per program call")
+    w.add_argument("--checkpoint-every", type=_count(0), default=0, metavar="UPDATES",
+                   help="also save the whole sweep state every UPDATES updates (log points), for crashes and a lost "
+                   "process; by default it is saved at the end, on Ctrl-C and before a divergence. The sweep goes "
+                   "in chunks of UPDATES (default: a tenth of the run), checked for NaN/inf after each; `purerl "
+                   "resume DIR` continues a stopped sweep")
     w.add_argument("--out", default=None, help="output directory (default runs/sweep-ALGO-ENV-TIME); a directory "
                    "that holds a run is refused, one that holds a sweep unless --overwrite")
     w.add_argument("--overwrite", action="store_true", help="replace the sweep already in --out (the old one stays "
-                   "until the new one is written whole)")
+                   "until the new one's first checkpoint)")
     _cluster_args(w)
     _devices_arg(w, "runs (configs x seeds)")
     _common(w)

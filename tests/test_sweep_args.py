@@ -18,16 +18,20 @@ SPACE = {"gamma": (0.9, 0.99)}
 
 
 def _fake_algo(calls):
-    def make_train(cfg):
+    """An algorithm module whose trainer's 3 updates log the 3 draws of ``uniform(key, (3,))``, scaled."""
+    def make(cfg):
         calls.append(cfg)
 
-        def train(key):
-            ret = jax.random.uniform(key, (3,)) * 1e6 * cfg.learning_rate * cfg.gamma
-            return types.SimpleNamespace(metrics={"episode_return": ret, "env_steps": jnp.arange(1.0, 4.0)})
+        def update(state):
+            ret = jax.random.uniform(state["key"], (3,)) * 1e6 * cfg.learning_rate * cfg.gamma
+            i = state["i"]
+            return ({"key": state["key"], "i": i + 1},
+                    {"episode_return": ret[i], "env_steps": (i + 1).astype(jnp.float32)})
 
-        return train
+        return types.SimpleNamespace(init=lambda key: {"key": key, "i": jnp.int32(0)}, update=update,
+                                     num_log_points=3)
 
-    return types.SimpleNamespace(__name__="purerl.fake", make_train=make_train)
+    return types.SimpleNamespace(__name__="purerl.fake", make=make)
 
 
 def test_a_key_seed_gives_the_int_seeds_result_bit_for_bit():

@@ -23,10 +23,14 @@ class NonFiniteError(RuntimeError):
         self.update, self.quantity, self.seed = update, quantity, seed
 
 
-def find_non_finite(metrics: dict, state: Any, first_update: int, flags: Any = None) -> NonFiniteError | None:
+def find_non_finite(metrics: dict, state: Any, first_update: int, flags: Any = None,
+                    runs: Any = None) -> NonFiniteError | None:
     """The first non-finite metric (arrays ``[seed, update]``, update ``first_update`` at index 0) or, if
     none, the first non-finite floating-point leaf of ``state`` (leading seed axis); ``None`` when all are
-    finite. Updates are counted from 1. ``flags``: a compiled :func:`finite_flags` for ``state``'s shape."""
+    finite. Updates are counted from 1. ``flags``: a compiled :func:`finite_flags` for ``state``'s shape (or
+    any function of ``state`` that gives its flags). ``runs``: how the message names the run at an index of
+    the leading axis (default ``seed index I``; a sweep names its config and seed)."""
+    where = runs or (lambda i: f"seed index {i}")
     worst = None
     for name in sorted(metrics):
         if name in MAY_BE_NAN:
@@ -43,7 +47,7 @@ def find_non_finite(metrics: dict, state: Any, first_update: int, flags: Any = N
         upd, name, seed = worst
         n = first_update + upd
         value = np.asarray(metrics[name])[seed, upd]
-        return NonFiniteError(f"non-finite `{name}` ({value}) at update {n} (seed index {seed}): training "
+        return NonFiniteError(f"non-finite `{name}` ({value}) at update {n} ({where(seed)}): training "
                               f"diverged", n, name, seed)
     flags = jax.tree_util.tree_flatten_with_path(jax.device_get((flags or jax.jit(finite_flags))(state)))[0]
     for path, ok in flags:
@@ -52,7 +56,7 @@ def find_non_finite(metrics: dict, state: Any, first_update: int, flags: Any = N
             seed = int(np.argmin(ok))
             name = jax.tree_util.keystr(path)
             last = first_update + len(next(iter(metrics.values()))[0]) - 1 if metrics else first_update
-            return NonFiniteError(f"non-finite train-state array `{name}` after update {last} (seed index {seed}): "
+            return NonFiniteError(f"non-finite train-state array `{name}` after update {last} ({where(seed)}): "
                                   f"training diverged", last, name, seed)
     return None
 

@@ -108,11 +108,12 @@ class Layout:
 
     def place(self, rows: Any) -> Any:
         """Host data (the same on every process) on the layout's devices, split by rows over the mesh."""
-        from purerl.core.sharding import split_rows
+        from purerl.core.keys import is_typed_key
+        from purerl.core.sharding import split_keys, split_rows
 
         if self.mesh is None:
             return jax.device_put(rows, self.device) if self.device is not None else rows
-        return split_rows(rows, self.mesh)
+        return split_keys(rows, self.mesh) if is_typed_key(rows) else split_rows(rows, self.mesh)
 
     def jit_kwargs(self, *outs: str) -> dict:
         """``out_shardings`` for a program whose outputs are ``"rows"`` (split by run) or ``"whole"``

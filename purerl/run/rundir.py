@@ -108,14 +108,14 @@ def remove_run(out: Path) -> None:
 
 
 def kind_of(out: str | Path) -> str | None:
-    """What directory ``out`` holds: ``"run"`` (:func:`holds_run`), ``"sweep"``
-    (:func:`purerl.run.sweepdir.holds_sweep`) or ``None`` (neither, or no directory)."""
+    """What directory ``out`` holds: ``"sweep"`` (:func:`purerl.run.sweepdir.holds_sweep`; a sweep has
+    checkpoints too), ``"run"`` (:func:`holds_run`) or ``None`` (neither, or no directory)."""
     from purerl.run.sweepdir import holds_sweep
 
     out = Path(out)
     if not out.is_dir():
         return None
-    return "run" if holds_run(out) else "sweep" if holds_sweep(out) else None
+    return "sweep" if holds_sweep(out) else "run" if holds_run(out) else None
 
 
 _MARKS = {"run": "config.json, checkpoints/", "sweep": "sweep.json, metrics.npz"}

@@ -89,16 +89,18 @@ class RunRefused(ValueError):
     split over the devices, or process 0's run directory): they can all end the ordinary way."""
 
 
-def claim(out: Path, held: contextlib.ExitStack, kind: str = "run", overwrite: bool = False) -> None:
+def claim(out: Path, held: contextlib.ExitStack, kind: str = "run", overwrite: bool = False,
+          flags: tuple[str, str] = ("--out", "--overwrite")) -> None:
     """Process 0 locks ``out`` (:class:`purerl.run.rundir.RunLock`, held until ``held`` closes) and checks that a
     ``kind`` (``"run"`` or ``"sweep"``) may be written there (:func:`purerl.run.rundir.check_out`: not a file,
     not a result of the other kind, not one of its own without ``overwrite``); every process learns the
-    verdict. A refusal is the ``ValueError`` itself in one process, :class:`RunRefused` in each of several."""
+    verdict. A refusal is the ``ValueError`` itself in one process, :class:`RunRefused` in each of several.
+    ``flags``: how the messages name ``out`` and ``overwrite`` (the command line's by default)."""
     refused = None   # process 0 alone looks at the directory
     if jax.process_index() == 0:
         try:
-            held.enter_context(rundir.RunLock(out))
-            rundir.check_out(out, kind, overwrite)
+            held.enter_context(rundir.RunLock(out, flag=flags[0]))
+            rundir.check_out(out, kind, overwrite, flags=flags)
         except (ValueError, OSError) as e:
             refused = e
     if any_process(refused is not None):
