@@ -29,8 +29,10 @@
     OUT/.lock           while a run writes OUT (:class:`RunLock`)
     OUT/.starting/      while a new run has not saved its first checkpoint (:class:`NewRun`)
 
-A directory holds one kind of result, a run or a sweep (:mod:`purerl.run.sweepdir`); :func:`check_out` refuses
-to write one into a directory that holds the other, or over one of its own kind without ``overwrite``.
+A directory holds one kind of result, a run or a sweep (:mod:`purerl.run.sweepdir`, which has checkpoints too
+and which ``purerl resume`` continues as well); :func:`check_out` refuses to write one into a directory that
+holds the other, or over one of its own kind without ``overwrite``. Both are written through the lifecycle of
+:mod:`purerl.run.lifecycle`.
 
 A directory holds a run once its ``config.json`` is there; a new run's files appear in it together with its
 first checkpoint, so a run that was stopped before that leaves no trace (see :class:`NewRun`).
