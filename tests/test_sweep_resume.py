@@ -10,6 +10,7 @@ import sys
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -96,6 +97,42 @@ def test_the_guard_stops_a_sweep_whose_learning_rate_diverges_as_it_stops_a_run(
     assert f"{out}/metrics.npz" in err
     body, metrics = sweepdir.read_sweep(out)
     assert body["updates_done"] == 0 and metrics["episode_return"].shape[:2] == (2, 2)   # the bad chunk's metrics
+
+
+@pytest.fixture
+def nan_from_update_3_above_lr_1(monkeypatch):
+    """PPO whose policy loss becomes NaN from update 3 on where the learning rate is above 1 (a stand-in for a
+    learning rate that diverges after a few updates)."""
+    original = ppo.make
+
+    def make(cfg, **kwargs):
+        trainer = original(cfg, **kwargs)
+
+        def update(state):
+            state, metrics = trainer.update(state)
+            bad = (state.update_step >= 3) & (cfg.learning_rate > 1.0)
+            metrics["policy_loss"] = jnp.where(bad, jnp.nan, metrics["policy_loss"])
+            return state, metrics
+
+        return trainer.replace(update=update)
+
+    monkeypatch.setattr(ppo, "make", make)
+
+
+def test_a_sweep_that_diverges_later_keeps_the_state_before_the_bad_chunk(tmp_path, nan_from_update_3_above_lr_1,
+                                                                          capsys):
+    out = tmp_path / "sw"
+    code = cli.main(["sweep", "ppo", "--env", "CartPole-v1", "--num-envs", "4", "--total-timesteps", str(4 * 16 * 6),
+                     "--set", "num_steps=16", "--set", "hidden_sizes=8,8", "--set", "num_minibatches=2",
+                     "--grid", "learning_rate=1e-3,10", "--seeds", "2", "--no-cache", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == cli.EXIT_DIVERGED and err.count("\n") == 1, err
+    assert "non-finite `policy_loss` (nan) at update 3 (config 1, seed index 0)" in err
+    assert f"the last good checkpoint is {out / 'checkpoints'}/2 (after update 2)" in err   # chunks of 1 update
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["2"]   # saved before the divergence only
+    body, metrics = sweepdir.read_sweep(out)
+    assert body["updates_done"] == 2 and np.isnan(metrics["policy_loss"][1, :, 2]).all()
+    assert np.isfinite(metrics["policy_loss"][:, :, :2]).all() and np.isfinite(metrics["policy_loss"][0]).all()
 
 
 def test_a_sweep_of_an_older_purerl_reads_but_does_not_resume(tmp_path, capsys):
