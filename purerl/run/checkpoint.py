@@ -153,7 +153,11 @@ def restore(directory: str | Path, template: Any, step: int | None = None) -> tu
     directory = Path(directory)
     if not directory.is_dir():
         raise ValueError(f"no checkpoint directory at {directory}")
-    storable = jax.eval_shape(_to_storable, template)
+    # onto this process's default device, whatever devices the saving run split its state over (a run over
+    # the cores of a CPU is read by `purerl eval` on one device)
+    here = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    storable = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=here),
+                            jax.eval_shape(_to_storable, template))
     with _manager(directory, create=False) as mngr:
         step = mngr.latest_step() if step is None else int(step)
         if step is None:
