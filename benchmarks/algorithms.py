@@ -63,7 +63,7 @@ METRIC_LABELS = {
 def tiny_overrides(algo: str, cfg) -> dict:  # noqa: ANN001
     """Seconds-sized budgets for the tests: a few updates (on-policy) or 1,500 steps (off-policy)."""
     if algo in algorithms.OFF_POLICY:
-        return {"total_timesteps": 1_500, "learning_starts": 500, "num_evals": 3, "eval_episodes": 2}
+        return {"total_timesteps": 1_500, "learning_starts": 500, "num_log_points": 3, "eval_episodes": 2}
     batch = cfg.num_envs * getattr(cfg, "num_steps", 1) * getattr(cfg, "num_workers", 1)
     return {"total_timesteps": 4 * batch}
 
@@ -113,7 +113,7 @@ def run_one(algo: str, preset_name: str, seeds: int, seed: int, eval_episodes: i
     budget = {"total_timesteps": int(cfg.total_timesteps), "env_steps_per_seed": int(steps[-1]),
               "num_envs": int(cfg.num_envs), "seeds": seeds, "log_points": int(values.shape[1])}
     for name in ("num_steps", "num_workers", "num_epochs", "num_minibatches", "batch_size", "learning_starts",
-                 "num_evals", "eval_episodes", "hidden_sizes"):
+                 "num_log_points", "eval_episodes", "hidden_sizes"):
         if hasattr(cfg, name):
             v = getattr(cfg, name)
             budget[name] = list(v) if isinstance(v, tuple) else v

@@ -109,7 +109,7 @@ def brax_settings(cell: results.Cell, cfg, algo: str) -> dict:  # noqa: ANN001
                 "grad_updates_per_step": cfg.gradient_steps, "discounting": float(cfg.gamma),
                 "learning_rate": lrs.pop(), "reward_scaling": float(cfg.reward_scale),
                 "min_replay_size": cfg.learning_starts, "max_replay_size": cfg.capacity, "tau": float(cfg.tau),
-                "normalize_observations": bool(cfg.normalize_obs), "num_evals": cfg.num_evals + 1, **extra}
+                "normalize_observations": bool(cfg.normalize_obs), "num_evals": cfg.num_log_points + 1, **extra}
     raise ValueError(f"{cell.name}: no Brax trainer for {algo}")
 
 

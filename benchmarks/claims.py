@@ -461,7 +461,7 @@ def claim_6(tiny: bool, seed: int) -> list[Row]:
     that is under-fitting, not the overestimation the claim is about (the TD3 paper likewise measures it on
     critics that track their targets)."""
     common = dict(env="Pendulum-v1", total_timesteps=3_000 if tiny else 30_000, learning_starts=1_000,
-                  hidden_sizes=(64, 64), num_evals=4 if tiny else 12, eval_episodes=4)
+                  hidden_sizes=(64, 64), num_log_points=4 if tiny else 12, eval_episodes=4)
     keys = jax.random.split(jax.random.key(seed), SEEDS)
     out = {}
     for name, module in (("ddpg", ddpg), ("td3", td3)):
@@ -488,7 +488,7 @@ def claim_7(tiny: bool, seed: int) -> list[Row]:
     """Claim 7. SAC with automatic temperature on Pendulum-v1 (target entropy -|A| = -1); the policy
     entropy (``-mean log pi`` on replay states) per log point, at the start and the end of training."""
     cfg = sac.Config(env="Pendulum-v1", total_timesteps=3_000 if tiny else 12_000, learning_starts=1_000,
-                     hidden_sizes=(64, 64), num_evals=6 if tiny else 12, eval_episodes=4)
+                     hidden_sizes=(64, 64), num_log_points=6 if tiny else 12, eval_episodes=4)
     res = jax.jit(jax.vmap(sac.make_train(cfg)))(jax.random.split(jax.random.key(seed), SEEDS))
     return judge_all({"sac-entropy": {"entropy": np.asarray(res.metrics["entropy"], np.float64).tolist(),
                                       "alpha": np.asarray(res.metrics["alpha"]).tolist(),
@@ -558,7 +558,7 @@ def claim_9(tiny: bool, seed: int) -> list[Row]:
     training (the first half is in the data: DQN's estimate is still climbing there)."""
     cfg = dqn.Config(env="probe/NoisyReward", total_timesteps=6_000 if tiny else 30_000, num_envs=4,
                      learning_starts=1_000, buffer_size=10_000, batch_size=64, hidden_sizes=(64, 64),
-                     learning_rate=1e-3, gamma=0.99, target_update_period=50, num_evals=6 if tiny else 12,
+                     learning_rate=1e-3, gamma=0.99, target_update_period=50, num_log_points=6 if tiny else 12,
                      eval_episodes=0)
     keys = jax.random.split(jax.random.key(seed), SEEDS)
     data = {}

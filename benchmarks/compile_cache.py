@@ -26,7 +26,7 @@ HERE = Path(__file__).resolve().parent
 CASES = {
     "ppo": ["ppo", "--env", "CartPole-v1", "--total-timesteps", "100000"],
     "sac": ["sac", "--env", "Pendulum-v1", "--total-timesteps", "2000", "--set", "learning_starts=500",
-            "--set", "num_evals=4"],
+            "--set", "num_log_points=4"],
     "trpo": ["trpo", "--env", "CartPole-v1", "--total-timesteps", "50000"],
 }
 

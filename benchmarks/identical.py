@@ -11,7 +11,8 @@ jitted ``train(key)`` of the case's config, then ``evaluate(final_state, key, 2)
 parameter or a case present on one side only is a difference (named). REV's outputs are kept under
 ``--cache`` by its commit hash, so a second comparison against the same revision only runs this tree.
 
-This tree is the working tree as it is (uncommitted changes included). A field renamed between the two trees
+This tree is the working tree as it is (uncommitted changes included), or with ``--tree DIR`` a copy of it
+(e.g. a snapshot taken while the working tree is being edited). A field renamed between the two trees
 is given under whichever name the tree's Config declares (:data:`SAME_FIELD`).
 """
 
@@ -146,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--against", required=True, help="the git revision to compare this working tree with")
     p.add_argument("--only", default="", help="comma-separated case names (default: every case)")
+    p.add_argument("--tree", default=str(ROOT), help="the tree to check (default: this working tree)")
     p.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "purerl-identical"),
                    help="where the revision's outputs are kept, by commit hash")
     args = p.parse_args(argv)
@@ -170,8 +172,8 @@ def main(argv: list[str] | None = None) -> int:
                 subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False,
                                capture_output=True)
     with tempfile.TemporaryDirectory() as ours:
-        print(f"this tree: {len(cases)} case(s)", file=sys.stderr)
-        run_tree(ROOT, cases, Path(ours))
+        print(f"{args.tree}: {len(cases)} case(s)", file=sys.stderr)
+        run_tree(Path(args.tree).resolve(), cases, Path(ours))
         rows = []
         for name, algo, _ in cases:
             with np.load(theirs / f"{name}.npz") as f:

@@ -29,7 +29,7 @@ def rows(small: bool, brax_steps: int) -> dict:
     # Brax's published SAC settings for hopper: 128 envs, 64 gradient steps of 512 per env step (a replay
     # ratio of 0.5), discount 0.997, reward scale 30, learning rate 6e-4, 8192 warm-up steps.
     brax_cfg = sac.Config(env="brax/hopper", total_timesteps=brax_steps, num_envs=128, gradient_steps=64,
-                          batch_size=512, learning_starts=8_192, num_evals=8, eval_episodes=16, gamma=0.997,
+                          batch_size=512, learning_starts=8_192, num_log_points=8, eval_episodes=16, gamma=0.997,
                           reward_scale=30.0, actor_lr=6e-4, critic_lr=6e-4, alpha_lr=6e-4)
     return {
         "sac": ("SAC Pendulum 20k", sac, sac.Config(**pend, total_timesteps=20_000), 1),

@@ -53,8 +53,8 @@ def profile(name: str, label: str, mod, cfg, phases, chunk: int, seeds: int, rep
     state = jax.jit(vm(lambda s: run_chunk(trainer.update, s, 2)[0]))(state)  # past the first updates
 
     # inner unit: PPO one update; SAC one iteration (env step + gradient step), a log point being
-    # iterations_per_log of them followed by one evaluation
-    per = chunk if name == "ppo" else cfg.iterations_per_log * chunk
+    # iterations_per_log_point of them followed by one evaluation
+    per = chunk if name == "ppo" else cfg.iterations_per_log_point * chunk
     unit = "update" if name == "ppo" else "iteration"
     step = vm(lambda s: run_chunk(trainer.update, s, chunk)[0])
     compiled, _ = profiling.compile_timed(step, state)
@@ -88,7 +88,7 @@ def profile(name: str, label: str, mod, cfg, phases, chunk: int, seeds: int, rep
           f"({seq:,.0f} sequential iterations):")
     print(profiling.format_loops(loops))
     if name == "sac":
-        print(f"  (a log point is {cfg.iterations_per_log} iterations and one evaluation)")
+        print(f"  (a log point is {cfg.iterations_per_log_point} iterations and one evaluation)")
     print(f"train program: compile {compile_s:.2f} s, {size['instructions']} HLO instructions, "
           f"{size['fusions']} fusions, {size['dots']} dots/custom calls")
     return {"label": label, "seeds": seeds, "unit": unit, "wall_us": wall * 1e6, "phase_us": prof.micros,

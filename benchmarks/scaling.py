@@ -40,7 +40,7 @@ def main() -> None:
     base = {
         "ppo": ppo.Config(env="CartPole-v1", total_timesteps=100_000 if args.small else 500_000),
         "sac": sac.Config(env="Pendulum-v1", total_timesteps=5_000 if args.small else 20_000,
-                          learning_starts=1_000, num_evals=5, hidden_sizes=(64, 64) if args.small else (256, 256)),
+                          learning_starts=1_000, num_log_points=5, hidden_sizes=(64, 64) if args.small else (256, 256)),
     }
     mod = {"ppo": ppo, "sac": sac}
     device = jax.devices()[0]

@@ -8,10 +8,12 @@ from ``V`` at the end of the rollout (``gae_lambda=1``, the default) or GAE(lamb
 gradient step on ``-log pi(a|s) A + vf_coef/2 (V(s) - R)^2 - ent_coef H`` averaged over the batch, with
 global-norm clipping and RMSProp (decay 0.99, eps 1e-5) or Adam. ``shared_network`` gives one torso with
 separate policy and value heads, as in the original paper. A3C (:mod:`purerl.a3c`) reuses
-:func:`make_learner` for its workers.
+its learning step (:func:`make_agent`, :func:`gradient`) for its workers.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import jax
 import optax
@@ -24,7 +26,7 @@ from purerl.core.loop import Result, Trainer
 from purerl.core.trajectory import flatten_time_env
 from purerl.core.progress import ProgressFn
 
-__all__ = ["Config", "Result", "make", "make_learner", "make_train"]
+__all__ = ["Config", "Result", "gradient", "make", "make_agent", "make_train"]
 
 
 @struct.dataclass
@@ -49,43 +51,36 @@ class Config(onpolicy.OnPolicyConfig):
         check_leaf(self, "opt_eps", low=0.0, low_open=True)
 
 
-@struct.dataclass
-class Learner:
-    """One actor-critic learner on one batch of envs: ``gradient(params, env_state, obs, key, memory=None) ->
-    (grads, aux, rollout)`` runs a rollout with ``params`` (a :class:`~purerl.core.trajectory.Rollout`; ``memory``
-    a recurrent network's) and returns the loss gradient at ``params``; ``apply(params, opt_state, grads, step)``
-    takes optimiser step number ``step`` (which sets the annealed step size) at (possibly other) parameters."""
+def gradient(network: Any, params: Any, traj: Any, cfg: Config, memory0: Any = None) -> tuple[Any, dict]:
+    """``(grads, metrics)``: the gradient at ``params`` of A2C's loss
+    (:func:`~purerl.core.onpolicy.policy_gradient_loss` on n-step or GAE(lambda) advantages) on a rollout ``traj``
+    collected with ``params``; ``memory0`` is the memory a recurrent policy's rollout started from (the whole
+    rollout is then one time-major sequence batch replayed from it)."""
+    _, adv, targets = onpolicy.values_and_gae(network, params, traj, cfg.gamma, cfg.gae_lambda, memory0=memory0)
+    steps = {"obs": traj.obs, "action": traj.action, "advantage": adv, "target": targets}
+    if memory0 is None:
+        batch = flatten_time_env(steps)
+    else:
+        batch = {**steps, "memory0": memory0, "first": onpolicy.episode_starts(traj.done)}
+    grads, aux = jax.grad(onpolicy.policy_gradient_loss, argnums=1, has_aux=True)(
+        network, params, batch, cfg.ent_coef, cfg.vf_coef, cfg.normalize_advantages)
+    aux["grad_norm"] = optax.global_norm(grads)
+    return grads, aux
 
-    tx: optax.GradientTransformation = struct.field(pytree_node=False)
-    gradient: callable = struct.field(pytree_node=False)
-    apply: callable = struct.field(pytree_node=False)
 
-
-def make_learner(cfg: Config, env, network, updates_per_round: int = 1, shard=None) -> Learner:
-    shard = shard or onpolicy.env_splitter(cfg, None)
+def make_agent(cfg: Config, env) -> onpolicy.Agent:
+    """A2C's learning step for a validated ``cfg`` and its training env: the :func:`gradient` at the parameters
+    the rollout was collected with (its ``behaviour``), applied to the state's parameters by RMSProp or Adam.
+    In A2C the two are the same; A3C's workers collect with older ones."""
+    network = onpolicy.make_network(cfg, env)
     tx = optim.make_optimizer(cfg.optimizer, cfg.learning_rate, max_grad_norm=cfg.max_grad_norm, eps=cfg.opt_eps)
-    total_steps = cfg.num_updates * updates_per_round
 
-    def gradient(params, env_state, obs, key, memory=None):
-        ro = onpolicy.collect(env, network, params, env_state, obs, key, cfg.num_steps, cfg.scan_unroll, shard,
-                              memory=memory)
-        traj = ro.traj
-        _, adv, targets = onpolicy.values_and_gae(network, params, traj, cfg.gamma, cfg.gae_lambda, memory0=memory)
-        steps = {"obs": traj.obs, "action": traj.action, "advantage": adv, "target": targets}
-        if memory is None:
-            batch = flatten_time_env(steps)
-        else:  # the whole rollout as one time-major sequence batch, replayed from its starting memory
-            batch = {**steps, "memory0": memory, "first": onpolicy.episode_starts(traj.done)}
-        grads, aux = jax.grad(onpolicy.policy_gradient_loss, argnums=1, has_aux=True)(
-            network, params, batch, cfg.ent_coef, cfg.vf_coef, cfg.normalize_advantages)
-        aux["grad_norm"] = optax.global_norm(grads)
-        return grads, aux, ro
+    def learn(state: onpolicy.TrainState, ro, key: jax.Array):
+        grads, aux = gradient(network, ro.behaviour.params, ro.traj, cfg, ro.behaviour.memory)
+        params, opt_state = optim.apply(tx, state.params, grads, state.opt_state)
+        return state.replace(params=params, opt_state=opt_state), aux
 
-    def apply(params, opt_state, grads, step):
-        opt_state, _ = optim.annealed(opt_state, cfg.learning_rate, step, total_steps, cfg.anneal_lr)
-        return optim.apply(tx, params, grads, opt_state)
-
-    return Learner(tx, gradient, apply)
+    return onpolicy.Agent(init=onpolicy.network_init(network, tx.init), learn=learn, **onpolicy.actor_critic(network))
 
 
 def make(config: Config, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = (),
@@ -94,25 +89,9 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
 
     ``mesh``: split the env batch over these devices (:mod:`purerl.core.sharding`); same result up to
     float error, ``num_envs`` a multiple of the device count."""
-    s = onpolicy.setup(config, mesh, config_cls=Config)
-    cfg, env, network, shard = s.cfg, s.env, s.network, s.shard
-    learner = make_learner(cfg, env, network, shard=shard)
-    init = onpolicy.make_init(env, network, learner.tx.init, shard)
-
-    def update(state: onpolicy.TrainState):
-        key, k_roll = jax.random.split(state.key)
-        grads, aux, ro = learner.gradient(state.params, state.env_state, state.obs, k_roll, state.memory)
-        params, opt_state = learner.apply(state.params, state.opt_state, grads, state.update_step)
-        state, metrics = onpolicy.end_update(state, ro.tally, cfg.steps_per_update, params=params,
-                                             opt_state=opt_state, env_state=ro.env_state, obs=ro.obs, key=key,
-                                             memory=ro.memory)
-        return state, {**metrics, **aux}
-
-    return onpolicy.make_trainer(cfg, env, network, init=init, update=update, progress=progress,
-                            progress_metrics=progress_metrics)
+    return onpolicy.build(config, make_agent, progress, progress_metrics, mesh, config_cls=Config)
 
 
 def make_train(config: Config, progress: ProgressFn | None = None):
     """``train(key) -> Result``: the whole A2C run, pure and jittable (vmap it over keys or leaves)."""
     return make(config, progress).train
-

@@ -451,6 +451,7 @@ def field_docs(cfg_cls: type) -> list[tuple[str, Any, bool, str]]:
 RENAMED = {
     "scale_reward": "normalize_reward",  # a switch (divide by the running return std), not a multiplier
     "adam_eps": "opt_eps",               # one name for the optimiser epsilon (PPO and A2C)
+    "num_evals": "num_log_points",       # one word for a log point (the off-policy ones; evaluation is optional)
 }
 
 

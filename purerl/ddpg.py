@@ -2,7 +2,7 @@
 
     cfg = ddpg.Config(env="Pendulum-v1", total_timesteps=30_000)
     result = jax.jit(ddpg.make_train(cfg))(jax.random.key(0))
-    result.metrics["eval_return"]          # [num_evals]
+    result.metrics["eval_return"]          # [num_log_points]
 
 A deterministic actor ``mu(s)`` in ``[-1, 1]^A`` explores with Gaussian or Ornstein-Uhlenbeck noise
 (``exploration_noise``). Each gradient step regresses the critic on ``r + gamma (1 - terminated)
@@ -23,6 +23,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 from flax import struct
+from jax.sharding import Mesh
 
 from purerl.config import check, check_leaf, leaf_field, static_field
 from purerl.core import offpolicy, optim
@@ -82,10 +83,11 @@ def actor_loss(q: jax.Array) -> jax.Array:
     return -jnp.mean(q[0])
 
 
-def make_agent(cfg: Config, action_dim: int, obs_shape: tuple[int, ...] | None = None) -> offpolicy.Agent:
-    """The learning rule for a validated ``cfg`` (the training loop is added by :func:`make`); ``obs_shape``
-    (the env's) is needed only by a CNN torso."""
-    torso = torso_args(cfg, obs_shape)
+def make_agent(cfg: Config, env) -> offpolicy.Agent:
+    """The learning rule for a validated ``cfg`` and the env's action size and observation shape (the training
+    loop is added by :func:`make`)."""
+    action_dim = env.action_dim
+    torso = torso_args(cfg, env.obs_shape)
     actor = DeterministicActor(action_dim, **torso)
     critic = QEnsemble(cfg.num_critics, **torso)
     actor_tx = optim.make_optimizer("adam", cfg.actor_lr)
@@ -133,9 +135,11 @@ def make_agent(cfg: Config, action_dim: int, obs_shape: tuple[int, ...] | None =
         aux = {"critic_loss": c_loss, "actor_loss": a_loss, "q": jnp.mean(q), "target_q": jnp.mean(target_q)}
         return AgentState(params, target, actor_opt, critic_opt, steps, actor_steps), aux
 
-    def explore(a: AgentState, obs, explore_state, key):
-        return offpolicy.explore_noise(cfg.exploration_noise, actor.apply(a.params["actor"], obs), explore_state,
-                                       key, cfg.exploration_std, cfg.ou_theta, cfg.ou_dt)
+    def explore(a: AgentState, obs, key, explore_state):
+        action, explore_state = offpolicy.explore_noise(cfg.exploration_noise, actor.apply(a.params["actor"], obs),
+                                                        explore_state, key, cfg.exploration_std, cfg.ou_theta,
+                                                        cfg.ou_dt)
+        return action, {}, explore_state
 
     def act(a: AgentState, obs):
         return actor.apply(a.params["actor"], obs)
@@ -143,9 +147,13 @@ def make_agent(cfg: Config, action_dim: int, obs_shape: tuple[int, ...] | None =
     return offpolicy.Agent(init, explore, learn, act)
 
 
-def make(config: Config, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = ()) -> Trainer:
-    """Build the algorithm for ``config``: validated here, in Python, before anything is traced."""
-    return offpolicy.build(config, make_agent, progress, progress_metrics, config_cls=Config)
+def make(config: Config, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = (),
+         mesh: Mesh | None = None) -> Trainer:
+    """Build the algorithm for ``config``: validated here, in Python, before anything is traced.
+
+    ``mesh``: split the env batch over these devices (:mod:`purerl.core.sharding`); same result up to
+    float error, ``num_envs`` a multiple of the device count."""
+    return offpolicy.build(config, make_agent, progress, progress_metrics, mesh, config_cls=Config)
 
 
 def make_train(config: Config, progress: ProgressFn | None = None):

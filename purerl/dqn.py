@@ -3,7 +3,7 @@ off-policy core.
 
     cfg = dqn.Config(env="CartPole-v1")                  # the Config defaults (see the dqn-cartpole preset)
     result = jax.jit(dqn.make_train(cfg))(jax.random.key(0))
-    result.metrics["eval_return"]          # [num_evals]: greedy evaluation at each log point
+    result.metrics["eval_return"]          # [num_log_points]: greedy evaluation at each log point
 
 A Q-network ``Q(s, .)`` (:class:`~purerl.networks.DiscreteQNetwork`: one output per action, or with
 ``dueling`` a value and an advantage head) regresses ``Q(s_t, a_t)`` on the n-step target
@@ -38,6 +38,7 @@ from typing import Any, Optional
 import jax
 import jax.numpy as jnp
 from flax import struct
+from jax.sharding import Mesh
 
 from purerl.config import check, check_leaf, leaf_field, never, static_field
 from purerl.core import offpolicy, optim
@@ -170,10 +171,11 @@ def epsilon_at(cfg: Config, env_steps: Any) -> jax.Array:
                            cfg.epsilon_anneal_fraction * cfg.total_timesteps)
 
 
-def make_agent(cfg: Config, num_actions: int, obs_shape: tuple[int, ...] | None = None) -> offpolicy.Agent:
-    """The learning rule for a validated ``cfg`` (the training loop is added by :func:`make`); ``obs_shape``
-    (the env's) is needed only by a CNN torso."""
-    qnet = DiscreteQNetwork(num_actions, dueling=cfg.dueling, **torso_args(cfg, obs_shape))
+def make_agent(cfg: Config, env) -> offpolicy.Agent:
+    """The learning rule for a validated ``cfg`` and the env's action count and observation shape (the training
+    loop is added by :func:`make`)."""
+    num_actions = env.action_dim
+    qnet = DiscreteQNetwork(num_actions, dueling=cfg.dueling, **torso_args(cfg, env.obs_shape))
     tx = optim.make_optimizer("adam", cfg.learning_rate, max_grad_norm=cfg.max_grad_norm)
 
     def init(key, obs):
@@ -208,10 +210,10 @@ def make_agent(cfg: Config, num_actions: int, obs_shape: tuple[int, ...] | None 
             target = update_target(a.target, params, cfg.tau, steps, cfg.target_update_period)
         return AgentState(params, target, opt_state, steps), aux
 
-    def explore(a: AgentState, obs, env_steps, key):
+    def explore(a: AgentState, obs, key, env_steps):
         action = epsilon_greedy(qnet.apply(a.params, obs), epsilon_at(cfg, env_steps),
                                 greedy_noise(key, obs.shape[:-1], num_actions))
-        return action, env_steps + obs.shape[0]
+        return action, {}, env_steps + obs.shape[0]
 
     def act(a: AgentState, obs):
         return jnp.argmax(qnet.apply(a.params, obs), axis=-1).astype(jnp.int32)
@@ -225,9 +227,13 @@ def make_agent(cfg: Config, num_actions: int, obs_shape: tuple[int, ...] | None 
                            sequence_length=cfg.n_step)
 
 
-def make(config: Config, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = ()) -> Trainer:
-    """Build DQN for ``config``: validated here, in Python, before anything is traced."""
-    return offpolicy.build(config, make_agent, progress, progress_metrics, config_cls=Config)
+def make(config: Config, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = (),
+         mesh: Mesh | None = None) -> Trainer:
+    """Build DQN for ``config``: validated here, in Python, before anything is traced.
+
+    ``mesh``: split the env batch over these devices (:mod:`purerl.core.sharding`); same result up to
+    float error, ``num_envs`` a multiple of the device count."""
+    return offpolicy.build(config, make_agent, progress, progress_metrics, mesh, config_cls=Config)
 
 
 def make_train(config: Config, progress: ProgressFn | None = None):

@@ -204,6 +204,22 @@ class ActorCritic(nn.Module):
     def value(self, obs: jax.Array) -> jax.Array:
         return self.value_head(self.critic_torso(obs))
 
+    @staticmethod
+    def split_params(params: Any) -> tuple[dict, dict]:
+        """``(policy, value)``: the parameters :meth:`policy` reads (its torso and head) and those only
+        :meth:`value` reads, of separate networks' ``params`` (``shared=False``); :meth:`join_params` puts them
+        back together (TRPO steps the policy's apart from the value's)."""
+        inner = params["params"]
+        policy = {k: v for k, v in inner.items() if k in _POLICY_MODULES}
+        return policy, {k: v for k, v in inner.items() if k not in _POLICY_MODULES}
+
+    @staticmethod
+    def join_params(policy: dict, value: dict) -> dict:
+        """The network's parameters from the two parts :meth:`split_params` gives."""
+        return {"params": {**policy, **value}}
+
+
+_POLICY_MODULES = ("actor_torso", "policy_head")  # the submodules of ActorCritic.setup that ActorCritic.policy calls
 
 
 class RecurrentActorCritic(nn.Module):

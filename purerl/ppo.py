@@ -2,7 +2,7 @@
 
     cfg = ppo.Config(env="CartPole-v1", total_timesteps=500_000)
     result = jax.jit(ppo.make_train(cfg))(jax.random.key(0))
-    result.metrics["episode_return"]      # [num_updates]
+    result.metrics["episode_return"]      # [num_log_points]: one per update
 
 Each update collects ``num_steps`` steps from ``num_envs`` envs, computes GAE(λ) (bootstrapping through
 time-limit truncation from the true final observation, not through termination), then runs
@@ -29,7 +29,7 @@ from purerl.core.trajectory import flatten_time_env, shuffled_minibatches, stand
 from purerl.core.progress import ProgressFn
 from purerl.networks import ActorCritic
 
-__all__ = ["Config", "TrainState", "loss", "make", "make_train", "Result"]
+__all__ = ["Config", "TrainState", "loss", "make", "make_agent", "make_train", "Result"]
 
 
 @struct.dataclass
@@ -61,8 +61,8 @@ class Config(onpolicy.OnPolicyConfig):
         super()._check()
         for name in ("num_epochs", "num_minibatches"):
             check(getattr(self, name) >= 1, name, getattr(self, name), "use a positive integer")
-        check(self.steps_per_update % self.num_minibatches == 0, "num_minibatches", self.num_minibatches,
-              f"it must divide num_envs * num_steps = {self.steps_per_update}")
+        check(self.num_envs * self.num_steps % self.num_minibatches == 0, "num_minibatches", self.num_minibatches,
+              f"it must divide num_envs * num_steps = {self.num_envs * self.num_steps}")
         if self.recurrent:
             check(self.num_envs % self.num_minibatches == 0, "num_minibatches", self.num_minibatches,
                   f"with recurrent=True a minibatch is whole env sequences, so it must divide num_envs = "
@@ -104,17 +104,11 @@ def loss(network: ActorCritic, params: Any, batch: dict, cfg: Config) -> tuple[j
                    "clip_frac": jnp.mean((jnp.abs(ratio - 1.0) > cfg.clip_eps).astype(jnp.float32))}
 
 
-def make(config: Config, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = (),
-         mesh: Mesh | None = None) -> Trainer:
-    """Build PPO for ``config``: validated here, in Python, before anything is traced.
-
-    ``progress``: optional host function for live progress (see :func:`purerl.core.loop.make_train_fn`).
-    ``mesh``: split the env batch over these devices (:mod:`purerl.core.sharding`); same result up to
-    float error, ``num_envs`` a multiple of the device count."""
-    s = onpolicy.setup(config, mesh, config_cls=Config)
-    cfg, env, network, shard = s.cfg, s.env, s.network, s.shard
+def make_agent(cfg: Config, env) -> onpolicy.Agent:
+    """PPO's learning step for a validated ``cfg`` and its training env (the loop is :func:`make`'s): GAE(lambda)
+    on the rollout, then ``num_epochs`` epochs of shuffled minibatches on :func:`loss`."""
+    network = onpolicy.make_network(cfg, env)
     tx = optim.make_optimizer("adam", cfg.learning_rate, max_grad_norm=cfg.max_grad_norm, eps=cfg.opt_eps)
-    init = onpolicy.make_init(env, network, tx.init, shard)
 
     def minibatch_step(carry, mb):
         params, opt_state, stopped = carry
@@ -130,10 +124,7 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
         aux["grad_norm"] = optax.global_norm(grads)
         return (new_params, new_opt_state, stopped), aux
 
-    def update(state: TrainState) -> tuple[TrainState, dict]:
-        key, k_roll, k_epochs = jax.random.split(state.key, 3)
-        ro = onpolicy.collect(env, network, state.params, state.env_state, state.obs, k_roll, cfg.num_steps,
-                              cfg.scan_unroll, shard, memory=state.memory)
+    def learn(state: TrainState, ro, key: jax.Array) -> tuple[TrainState, dict]:
         traj = ro.traj
         values, advantages, targets = onpolicy.values_and_gae(network, state.params, traj, cfg.gamma,
                                                               cfg.gae_lambda, memory0=state.memory)
@@ -144,23 +135,28 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
             batch = {**jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), steps), "memory0": state.memory}
         else:
             batch = flatten_time_env(steps)
-        opt_state, lr = optim.annealed(state.opt_state, cfg.learning_rate, state.update_step, cfg.num_updates,
-                                       cfg.anneal_lr)
 
         def epoch(carry, k):
             return jax.lax.scan(minibatch_step, carry, shuffled_minibatches(k, batch, cfg.num_minibatches))
 
         with jax.named_scope("minibatch_updates"):
             (params, opt_state, stopped), aux = jax.lax.scan(
-                epoch, (state.params, opt_state, jnp.zeros((), bool)), jax.random.split(k_epochs, cfg.num_epochs))
-        state, metrics = onpolicy.end_update(state, ro.tally, cfg.steps_per_update, params=params,
-                                             opt_state=opt_state, env_state=ro.env_state, obs=ro.obs, key=key,
-                                             memory=ro.memory)
-        return state, {**metrics, **{k: jnp.mean(v) for k, v in aux.items()},
-                       "learning_rate": jnp.asarray(lr, jnp.float32), "kl_stopped": stopped.astype(jnp.float32)}
+                epoch, (state.params, state.opt_state, jnp.zeros((), bool)), jax.random.split(key, cfg.num_epochs))
+        return state.replace(params=params, opt_state=opt_state), {
+            **{k: jnp.mean(v) for k, v in aux.items()}, "learning_rate": optim.learning_rate(state.opt_state),
+            "kl_stopped": stopped.astype(jnp.float32)}
 
-    return onpolicy.make_trainer(cfg, env, network, init=init, update=update, progress=progress,
-                            progress_metrics=progress_metrics)
+    return onpolicy.Agent(init=onpolicy.network_init(network, tx.init), learn=learn, **onpolicy.actor_critic(network))
+
+
+def make(config: Config, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = (),
+         mesh: Mesh | None = None) -> Trainer:
+    """Build PPO for ``config``: validated here, in Python, before anything is traced.
+
+    ``progress``: optional host function for live progress (see :func:`purerl.core.loop.make_train_fn`).
+    ``mesh``: split the env batch over these devices (:mod:`purerl.core.sharding`); same result up to
+    float error, ``num_envs`` a multiple of the device count."""
+    return onpolicy.build(config, make_agent, progress, progress_metrics, mesh, config_cls=Config)
 
 
 def make_train(config: Config, progress: ProgressFn | None = None):

@@ -3,7 +3,7 @@ fused program on the on-policy core.
 
     cfg = pqn.Config(env="CartPole-v1")
     result = jax.jit(pqn.make_train(cfg))(jax.random.key(0))
-    result.metrics["episode_return"]      # [num_updates]
+    result.metrics["episode_return"]      # [num_log_points]: one per update
 
 Q-learning without a replay buffer or a target network: each update collects ``num_steps`` steps from
 ``num_envs`` envs with an epsilon-greedy policy of the current Q-network (a torso with LayerNorm and a linear
@@ -36,7 +36,8 @@ from purerl.core.progress import ProgressFn
 from purerl.core.trajectory import flatten_time_env, q_lambda, shuffled_minibatches
 from purerl.networks import DiscreteQNetwork, torso_args
 
-__all__ = ["Config", "TrainState", "Result", "TD_LOSSES", "epsilon", "loss", "make", "make_network", "make_train"]
+__all__ = ["Config", "TrainState", "Result", "TD_LOSSES", "epsilon", "loss", "make", "make_agent", "make_network",
+           "make_train"]
 
 TD_LOSSES = dqn.TD_LOSSES  # one TD loss for both Q-learning algorithms: dqn.loss
 
@@ -78,8 +79,8 @@ class Config(onpolicy.OnPolicyConfig):
         super()._check()
         for name in ("num_epochs", "num_minibatches"):
             check(getattr(self, name) >= 1, name, getattr(self, name), "use a positive integer")
-        check(self.steps_per_update % self.num_minibatches == 0, "num_minibatches", self.num_minibatches,
-              f"it must divide num_envs * num_steps = {self.steps_per_update}")
+        check(self.num_envs * self.num_steps % self.num_minibatches == 0, "num_minibatches", self.num_minibatches,
+              f"it must divide num_envs * num_steps = {self.num_envs * self.num_steps}")
         for name in ("q_lambda", "epsilon_start", "epsilon_finish", "epsilon_anneal_fraction"):
             check_leaf(self, name, low=0.0, high=1.0)
 
@@ -96,9 +97,9 @@ def make_network(cfg: Config, env: envs.VecEnv) -> DiscreteQNetwork:
 
 def epsilon(cfg: Config, update_step: Any) -> jax.Array:
     """The exploration epsilon of update ``update_step`` (counted from 0): ``epsilon_start`` moved linearly to
-    ``epsilon_finish`` over ``epsilon_anneal_fraction * num_updates`` updates, then held."""
+    ``epsilon_finish`` over ``epsilon_anneal_fraction * num_log_points`` updates, then held."""
     return linear_schedule(cfg.epsilon_start, cfg.epsilon_finish, update_step,
-                           cfg.epsilon_anneal_fraction * cfg.num_updates)
+                           cfg.epsilon_anneal_fraction * cfg.num_log_points)
 
 
 def loss(network: DiscreteQNetwork, params: Any, batch: dict, cfg: Config) -> tuple[jax.Array, dict]:
@@ -112,18 +113,16 @@ def loss(network: DiscreteQNetwork, params: Any, batch: dict, cfg: Config) -> tu
     return td_loss, {"td_loss": td_loss, "q": jnp.mean(q_taken)}
 
 
-def make(config: Config, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = (),
-         mesh: Mesh | None = None) -> Trainer:
-    """Build PQN for ``config``: validated here, in Python, before anything is traced.
-
-    ``progress``: optional host function for live progress (see :func:`purerl.core.loop.make_train_fn`).
-    ``mesh``: split the env batch over these devices (:mod:`purerl.core.sharding`); same result up to
-    float error, ``num_envs`` a multiple of the device count."""
-    s = onpolicy.setup(config, mesh, config_cls=Config, network=make_network)
-    cfg, env, network, shard = s.cfg, s.env, s.network, s.shard
+def make_agent(cfg: Config, env: envs.VecEnv) -> onpolicy.Agent:
+    """PQN's agent for a validated ``cfg`` and its training env: epsilon-greedy acting with the Q-network at
+    :func:`epsilon` of the update, Q(lambda) returns on the rollout, then ``num_epochs`` epochs of shuffled
+    minibatches on :func:`loss`; evaluation is greedy."""
+    network = make_network(cfg, env)
     tx = optim.make_optimizer(cfg.optimizer, cfg.learning_rate, max_grad_norm=cfg.max_grad_norm)
-    init = onpolicy.make_init(env, network, tx.init, shard)
     q_values = lambda params, obs: network.apply(params, obs)  # noqa: E731
+
+    def explore(state: TrainState, obs, noise, memory):
+        return epsilon_greedy(q_values(state.params, obs), epsilon(cfg, state.update_step), noise), {}, memory
 
     def draw(k, batch_shape):
         return greedy_noise(k, batch_shape, env.action_dim)
@@ -135,44 +134,46 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
         aux["grad_norm"] = optax.global_norm(grads)
         return (params, opt_state), aux
 
-    def update(state: TrainState) -> tuple[TrainState, dict]:
-        key, k_roll, k_epochs = jax.random.split(state.key, 3)
-        eps = epsilon(cfg, state.update_step)
-
-        def act(obs, noise, memory):
-            return epsilon_greedy(q_values(state.params, obs), eps, noise), {}, memory
-
-        ro = onpolicy.collect_with(env, act, draw, state.env_state, state.obs, k_roll, cfg.num_steps,
-                                   cfg.scan_unroll, shard)
+    def learn(state: TrainState, ro, key: jax.Array) -> tuple[TrainState, dict]:
         traj = ro.traj
         with jax.named_scope("advantage"):
             next_q = jnp.max(q_values(state.params, traj.final_obs), axis=-1)
             targets = q_lambda(traj.reward, next_q, traj.terminated, traj.done, cfg.gamma, cfg.q_lambda)
         batch = flatten_time_env({"obs": traj.obs, "action": traj.action, "target": targets})
-        opt_state, lr = optim.annealed(state.opt_state, cfg.learning_rate, state.update_step, cfg.num_updates,
-                                       cfg.anneal_lr)
 
         def epoch(carry, k):
             return jax.lax.scan(minibatch_step, carry, shuffled_minibatches(k, batch, cfg.num_minibatches))
 
         with jax.named_scope("minibatch_updates"):
-            (params, opt_state), aux = jax.lax.scan(epoch, (state.params, opt_state),
-                                                    jax.random.split(k_epochs, cfg.num_epochs))
-        state, metrics = onpolicy.end_update(state, ro.tally, cfg.steps_per_update, params=params,
-                                             opt_state=opt_state, env_state=ro.env_state, obs=ro.obs, key=key)
-        return state, {**metrics, **{k: jnp.mean(v) for k, v in aux.items()},
-                       "lambda_return": jnp.mean(targets), "epsilon": eps,
-                       "learning_rate": jnp.asarray(lr, jnp.float32)}
+            (params, opt_state), aux = jax.lax.scan(epoch, (state.params, state.opt_state),
+                                                    jax.random.split(key, cfg.num_epochs))
+        return state.replace(params=params, opt_state=opt_state), {
+            **{k: jnp.mean(v) for k, v in aux.items()}, "lambda_return": jnp.mean(targets),
+            "epsilon": epsilon(cfg, state.update_step), "learning_rate": optim.learning_rate(state.opt_state)}
 
-    def act(state: TrainState, obs: jax.Array, key: jax.Array, deterministic: bool) -> jax.Array:
+    def policy(state: TrainState, deterministic: bool = True):
         """Greedy, or (``deterministic=False``) epsilon-greedy at the epsilon of the state's next update."""
-        q = q_values(state.params, obs)
-        if deterministic:
-            return jnp.argmax(q, axis=-1).astype(jnp.int32)
-        return epsilon_greedy(q, epsilon(cfg, state.update_step), greedy_noise(key, q.shape[:-1], env.action_dim))
 
-    return onpolicy.make_trainer(cfg, env, network, init=init, update=update, progress=progress,
-                                 progress_metrics=progress_metrics, policy=onpolicy.make_policy(network, env, act))
+        def act(obs, key):
+            q = q_values(state.params, obs)
+            if deterministic:
+                return jnp.argmax(q, axis=-1).astype(jnp.int32)
+            return epsilon_greedy(q, epsilon(cfg, state.update_step), greedy_noise(key, q.shape[:-1], env.action_dim))
+
+        return act
+
+    return onpolicy.Agent(init=onpolicy.network_init(network, tx.init), explore=explore, learn=learn, draw=draw,
+                          policy=policy)
+
+
+def make(config: Config, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = (),
+         mesh: Mesh | None = None) -> Trainer:
+    """Build PQN for ``config``: validated here, in Python, before anything is traced.
+
+    ``progress``: optional host function for live progress (see :func:`purerl.core.loop.make_train_fn`).
+    ``mesh``: split the env batch over these devices (:mod:`purerl.core.sharding`); same result up to
+    float error, ``num_envs`` a multiple of the device count."""
+    return onpolicy.build(config, make_agent, progress, progress_metrics, mesh, config_cls=Config)
 
 
 def make_train(config: Config, progress: ProgressFn | None = None):

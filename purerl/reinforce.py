@@ -35,7 +35,7 @@ from purerl.core.progress import ProgressFn
 from purerl.core.trajectory import first_episode, flatten_time_env, reward_to_go
 from purerl.networks import ActorCritic
 
-__all__ = ["BASELINES", "Config", "Result", "State", "make", "make_train", "score_function_batch"]
+__all__ = ["BASELINES", "Config", "Result", "State", "make", "make_agent", "make_train", "score_function_batch"]
 
 BASELINES = ("none", "mean", "value")
 
@@ -84,29 +84,23 @@ def score_function_batch(traj, gamma, baseline: jax.Array) -> dict:
                              "weight": weight})
 
 
-def make(config: Config, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = (),
-         mesh: Mesh | None = None) -> Trainer:
-    """Build REINFORCE for ``config``: validated here, in Python, before anything is traced.
-
-    ``mesh``: split the env batch over these devices (:mod:`purerl.core.sharding`); same result up to
-    float error, ``num_envs`` a multiple of the device count."""
-    s = onpolicy.setup(config, mesh, config_cls=Config)
-    cfg, env, network, shard = s.cfg, s.env, s.network, s.shard
+def make_agent(cfg: Config, env) -> onpolicy.Agent:
+    """REINFORCE's learning step for a validated ``cfg`` and its training env: one Adam step on the score-function
+    loss of the rollout's complete returns minus the baseline (:func:`score_function_batch`), and the moving
+    average of the returns (the ``"mean"`` baseline)."""
     check(cfg.num_steps >= env.max_episode_steps, "num_steps", cfg.num_steps,
           f"REINFORCE needs every env's current episode to end inside the rollout: use at least the episode "
           f"limit of {cfg.env} ({env.max_episode_steps})")
+    network = onpolicy.make_network(cfg, env)
     tx = optim.make_optimizer("adam", cfg.learning_rate, max_grad_norm=cfg.max_grad_norm)
-    base_init = onpolicy.make_init(env, network, tx.init, shard)
+    fresh = onpolicy.network_init(network, tx.init)
     vf_coef = cfg.vf_coef if cfg.baseline == "value" else 0.0
 
-    def init(key: jax.Array) -> State:
-        s = base_init(key)
-        return State(**{f: getattr(s, f) for f in s.__dataclass_fields__}, mean_return=jnp.zeros((), jnp.float32))
+    def init(key: jax.Array, obs: jax.Array) -> State:
+        s = fresh(key, obs)
+        return State(params=s.params, opt_state=s.opt_state, mean_return=jnp.zeros((), jnp.float32))
 
-    def update(state: State):
-        key, k_roll = jax.random.split(state.key)
-        ro = onpolicy.collect(env, network, state.params, state.env_state, state.obs, k_roll, cfg.num_steps,
-                              cfg.scan_unroll, shard)
+    def learn(state: State, ro, key: jax.Array):
         traj = ro.traj
         if cfg.baseline == "value":
             baseline = network.apply(state.params, traj.obs, method=ActorCritic.value)
@@ -117,22 +111,26 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
         batch = score_function_batch(traj, cfg.gamma, baseline)
         grads, aux = jax.grad(onpolicy.policy_gradient_loss, argnums=1, has_aux=True)(
             network, state.params, batch, cfg.ent_coef, vf_coef, cfg.normalize_advantages)
-        opt_state, _ = optim.annealed(state.opt_state, cfg.learning_rate, state.update_step, cfg.num_updates,
-                                      cfg.anneal_lr)
-        params, opt_state = optim.apply(tx, state.params, grads, opt_state)
+        params, opt_state = optim.apply(tx, state.params, grads, state.opt_state)
         w = batch["weight"]
         used = jnp.sum(w)
         batch_mean = jnp.sum(w * batch["target"]) / jnp.maximum(used, 1.0)
         mean_return = jnp.where(used > 0, cfg.baseline_decay * state.mean_return
                                 + (1.0 - cfg.baseline_decay) * batch_mean, state.mean_return)
-        state, metrics = onpolicy.end_update(state, ro.tally, cfg.steps_per_update, params=params,
-                                             opt_state=opt_state, env_state=ro.env_state, obs=ro.obs, key=key,
-                                             mean_return=mean_return)
-        return state, {**metrics, **aux, "complete_frac": used / w.shape[0],
-                       "baseline": jnp.mean(jnp.broadcast_to(baseline, traj.reward.shape))}
+        return state.replace(params=params, opt_state=opt_state, mean_return=mean_return), {
+            **aux, "complete_frac": used / w.shape[0],
+            "baseline": jnp.mean(jnp.broadcast_to(baseline, traj.reward.shape))}
 
-    return onpolicy.make_trainer(cfg, env, network, init=init, update=update, progress=progress,
-                            progress_metrics=progress_metrics)
+    return onpolicy.Agent(init=init, learn=learn, **onpolicy.actor_critic(network))
+
+
+def make(config: Config, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = (),
+         mesh: Mesh | None = None) -> Trainer:
+    """Build REINFORCE for ``config``: validated here, in Python, before anything is traced.
+
+    ``mesh``: split the env batch over these devices (:mod:`purerl.core.sharding`); same result up to
+    float error, ``num_envs`` a multiple of the device count."""
+    return onpolicy.build(config, make_agent, progress, progress_metrics, mesh, config_cls=Config)
 
 
 def make_train(config: Config, progress: ProgressFn | None = None):

@@ -2,7 +2,7 @@
 
     cfg = sac.Config(env="Pendulum-v1", total_timesteps=20_000)
     result = jax.jit(sac.make_train(cfg))(jax.random.key(0))
-    result.metrics["eval_return"]          # [num_evals]: deterministic evaluation at each log point
+    result.metrics["eval_return"]          # [num_log_points]: deterministic evaluation at each log point
 
 The policy is a Gaussian squashed by tanh, ``a = tanh(u)``, ``u ~ N(mu(s), sigma(s))``, sampled with the
 reparameterisation trick; its log-density carries the change-of-variables term
@@ -26,6 +26,7 @@ from typing import Any, Optional
 import jax
 import jax.numpy as jnp
 from flax import struct
+from jax.sharding import Mesh
 
 from purerl.config import check, check_leaf, leaf_field, static_field
 from purerl.core import offpolicy, optim
@@ -79,10 +80,11 @@ def temperature_loss(log_alpha: jax.Array, entropy: jax.Array, target_entropy: A
     return -log_alpha * jax.lax.stop_gradient(target_entropy - entropy)
 
 
-def make_agent(cfg: Config, action_dim: int, obs_shape: tuple[int, ...] | None = None) -> offpolicy.Agent:
-    """The learning rule for a validated ``cfg`` (the training loop is added by :func:`make`); ``obs_shape``
-    (the env's) is needed only by a CNN torso."""
-    torso = torso_args(cfg, obs_shape)
+def make_agent(cfg: Config, env) -> offpolicy.Agent:
+    """The learning rule for a validated ``cfg`` and the env's action size and observation shape (the training
+    loop is added by :func:`make`)."""
+    action_dim = env.action_dim
+    torso = torso_args(cfg, env.obs_shape)
     actor = TanhGaussianActor(action_dim, **torso)
     critic = QEnsemble(cfg.num_critics, **torso)
     target_entropy = -float(action_dim) if cfg.target_entropy is None else cfg.target_entropy
@@ -130,8 +132,8 @@ def make_agent(cfg: Config, action_dim: int, obs_shape: tuple[int, ...] | None =
             target = offpolicy.polyak(a.target_critic, params["critic"], cfg.tau)
         return AgentState(params, target, opt_state, a.steps + 1), aux
 
-    def explore(a: AgentState, obs, explore_state, key):  # SAC's policy samples; no exploration state
-        return policy(a.params["actor"], obs).sample(seed=key), explore_state
+    def explore(a: AgentState, obs, key, explore_state):  # SAC's policy samples; no exploration state
+        return policy(a.params["actor"], obs).sample(seed=key), {}, explore_state
 
     def act(a: AgentState, obs):
         return jnp.tanh(actor.apply(a.params["actor"], obs)[0])
@@ -139,9 +141,13 @@ def make_agent(cfg: Config, action_dim: int, obs_shape: tuple[int, ...] | None =
     return offpolicy.Agent(init, explore, learn, act)
 
 
-def make(config: Config, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = ()) -> Trainer:
-    """Build SAC for ``config``: validated here, in Python, before anything is traced."""
-    return offpolicy.build(config, make_agent, progress, progress_metrics, config_cls=Config)
+def make(config: Config, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = (),
+         mesh: Mesh | None = None) -> Trainer:
+    """Build SAC for ``config``: validated here, in Python, before anything is traced.
+
+    ``mesh``: split the env batch over these devices (:mod:`purerl.core.sharding`); same result up to
+    float error, ``num_envs`` a multiple of the device count."""
+    return offpolicy.build(config, make_agent, progress, progress_metrics, mesh, config_cls=Config)
 
 
 def make_train(config: Config, progress: ProgressFn | None = None):

@@ -2,7 +2,7 @@
 
     cfg = sac_discrete.Config(env="CartPole-v1")        # 40k steps: 4 seeds' greedy mean 480 (tests)
     result = jax.jit(sac_discrete.make_train(cfg))(jax.random.key(0))
-    result.metrics["eval_return"]          # [num_evals]: greedy evaluation at each log point
+    result.metrics["eval_return"]          # [num_log_points]: greedy evaluation at each log point
 
 With ``n`` actions the policy is a categorical ``pi(.|s)`` and every expectation over actions is a sum over
 all ``n`` of them instead of a sample: the soft value of ``s'`` is
@@ -28,9 +28,10 @@ from typing import Any, Optional
 import jax
 import jax.numpy as jnp
 from flax import struct
+from jax.sharding import Mesh
 
 from purerl import sac
-from purerl.config import check_config, check_leaf, leaf_field, static_field
+from purerl.config import check_leaf, leaf_field, static_field
 from purerl.core import offpolicy, optim
 from purerl.core.loop import Result, Trainer
 from purerl.core.progress import ProgressFn
@@ -72,10 +73,11 @@ def actor_loss(probs: jax.Array, log_probs: jax.Array, q: jax.Array, alpha: Any)
     return -jnp.mean(soft_value(probs, log_probs, jax.lax.stop_gradient(q), alpha))
 
 
-def make_agent(cfg: Config, num_actions: int, obs_shape: tuple[int, ...] | None = None) -> offpolicy.Agent:
-    """The learning rule for a validated ``cfg`` (the training loop is added by :func:`make`); ``obs_shape``
-    (the env's) is needed only by a CNN torso."""
-    torso = torso_args(cfg, obs_shape)
+def make_agent(cfg: Config, env) -> offpolicy.Agent:
+    """The learning rule for a validated ``cfg`` and the env's action count and observation shape (the training
+    loop is added by :func:`make`)."""
+    num_actions = env.action_dim
+    torso = torso_args(cfg, env.obs_shape)
     actor = CategoricalActor(num_actions, **torso)
     critic = QEnsemble(cfg.num_critics, **torso)
     one_hot = jnp.eye(num_actions, dtype=jnp.float32)
@@ -128,8 +130,8 @@ def make_agent(cfg: Config, num_actions: int, obs_shape: tuple[int, ...] | None 
         target = offpolicy.polyak(a.target_critic, params["critic"], cfg.tau)
         return AgentState(params, target, opt_state, a.steps + 1), aux
 
-    def explore(a: AgentState, obs, explore_state, key):  # the policy samples; no exploration state
-        return actor.apply(a.params["actor"], obs).sample(seed=key), explore_state
+    def explore(a: AgentState, obs, key, explore_state):  # the policy samples; no exploration state
+        return actor.apply(a.params["actor"], obs).sample(seed=key), {}, explore_state
 
     def act(a: AgentState, obs):
         return jnp.argmax(actor.apply(a.params["actor"], obs).logits, axis=-1)
@@ -137,10 +139,13 @@ def make_agent(cfg: Config, num_actions: int, obs_shape: tuple[int, ...] | None 
     return offpolicy.Agent(init, explore, learn, act, **offpolicy.discrete_actions(num_actions))
 
 
-def make(config: Config, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = ()) -> Trainer:
-    """Build discrete SAC for ``config``: validated here, in Python, before anything is traced."""
-    check_config(config, Config)
-    return offpolicy.build(config, make_agent, progress, progress_metrics, config_cls=Config)
+def make(config: Config, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = (),
+         mesh: Mesh | None = None) -> Trainer:
+    """Build discrete SAC for ``config``: validated here, in Python, before anything is traced.
+
+    ``mesh``: split the env batch over these devices (:mod:`purerl.core.sharding`); same result up to
+    float error, ``num_envs`` a multiple of the device count."""
+    return offpolicy.build(config, make_agent, progress, progress_metrics, mesh, config_cls=Config)
 
 
 def make_train(config: Config, progress: ProgressFn | None = None):

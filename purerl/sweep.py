@@ -410,7 +410,8 @@ class Sweep(Job):
     def whole(self, state: list) -> Any:
         """Every run's state, ``[configs * seeds, ...]`` (the padding left out)."""
         if self.groups == 1:
-            return jax.tree.map(lambda x: x[:self.total], self.layout.whole(state[0]))
+            whole = self.layout.whole(state[0])
+            return whole if self.group == self.total else jax.tree.map(lambda x: x[:self.total], whole)
         return jax.tree.map(lambda *xs: np.concatenate(xs)[:self.total], *state)
 
     def meta(self, step: int, metrics: dict) -> dict:

@@ -17,9 +17,11 @@ Exploration is Gaussian with std ``exploration_std`` (0.1).
 from __future__ import annotations
 
 from flax import struct
+from jax.sharding import Mesh
 
 from purerl import ddpg
-from purerl.config import check_config, leaf_field, static_field
+from purerl.config import leaf_field, static_field
+from purerl.core import offpolicy
 from purerl.core.loop import Result, Trainer
 from purerl.core.progress import ProgressFn
 
@@ -33,10 +35,13 @@ class Config(ddpg.Config):
     target_noise: float = leaf_field(0.2, "std of target policy smoothing noise (0 = off)")
 
 
-def make(config: Config, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = ()) -> Trainer:
-    """Build TD3 for ``config``: validated here, in Python, before anything is traced."""
-    check_config(config, Config)
-    return ddpg.make(config, progress, progress_metrics)
+def make(config: Config, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = (),
+         mesh: Mesh | None = None) -> Trainer:
+    """Build TD3 for ``config``: validated here, in Python, before anything is traced.
+
+    ``mesh``: split the env batch over these devices (:mod:`purerl.core.sharding`); same result up to
+    float error, ``num_envs`` a multiple of the device count."""
+    return offpolicy.build(config, ddpg.make_agent, progress, progress_metrics, mesh, config_cls=Config)
 
 
 def make_train(config: Config, progress: ProgressFn | None = None):

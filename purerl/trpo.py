@@ -40,9 +40,8 @@ from purerl.core.loop import Result, Trainer
 from purerl.core.trajectory import flatten_time_env, shuffled_minibatches, standardize
 from purerl.core.progress import ProgressFn
 
-__all__ = ["Config", "Result", "conjugate_gradient", "fisher_vector_product", "make", "make_train", "surrogate"]
-
-POLICY_MODULES = ("actor_torso", "policy_head")
+__all__ = ["Config", "Result", "conjugate_gradient", "fisher_vector_product", "make", "make_agent", "make_train",
+           "surrogate"]
 
 
 @struct.dataclass
@@ -65,8 +64,8 @@ class Config(onpolicy.OnPolicyConfig):
               "TRPO fits the critic apart from the policy; use separate networks (shared_network=False)")
         for name in ("cg_iters", "line_search_steps", "vf_epochs", "vf_minibatches"):
             check(getattr(self, name) >= 1, name, getattr(self, name), "use a positive integer")
-        check(self.steps_per_update % self.vf_minibatches == 0, "vf_minibatches", self.vf_minibatches,
-              f"it must divide num_envs * num_steps = {self.steps_per_update}")
+        check(self.num_envs * self.num_steps % self.vf_minibatches == 0, "vf_minibatches", self.vf_minibatches,
+              f"it must divide num_envs * num_steps = {self.num_envs * self.num_steps}")
         check_leaf(self, "max_kl", low=0.0, low_open=True)
         check_leaf(self, "damping", low=0.0)
         check_leaf(self, "backtrack_coef", low=0.0, high=1.0, low_open=True, high_open=True)
@@ -108,34 +107,21 @@ def conjugate_gradient(matvec: Callable[[jax.Array], jax.Array], b: jax.Array, i
     return jax.lax.fori_loop(0, iters, step, (jnp.zeros_like(b), b, b, jnp.dot(b, b)))[0]
 
 
-def _split(params: dict) -> tuple[dict, dict]:
-    inner = params["params"]
-    policy = {k: v for k, v in inner.items() if k in POLICY_MODULES}
-    critic = {k: v for k, v in inner.items() if k not in POLICY_MODULES}
-    return policy, critic
-
-
-def _join(policy: dict, critic: dict) -> dict:
-    return {"params": {**policy, **critic}}
-
-
-def make(config: Config, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = (),
-         mesh: Mesh | None = None) -> Trainer:
-    """Build TRPO for ``config``: validated here, in Python, before anything is traced.
-
-    ``mesh``: split the env batch over these devices (:mod:`purerl.core.sharding`); same result up to
-    float error, ``num_envs`` a multiple of the device count."""
-    s = onpolicy.setup(config, mesh, config_cls=Config)
-    cfg, env, network, shard = s.cfg, s.env, s.network, s.shard
+def make_agent(cfg: Config, env) -> onpolicy.Agent:
+    """TRPO's learning step for a validated ``cfg`` and its training env: GAE(lambda) on the rollout, one
+    natural-gradient step of the policy's parameters within the trust region, then ``vf_epochs`` epochs of the
+    critic's own Adam on the value targets (the actor-critic's two parameter parts:
+    :meth:`~purerl.networks.ActorCritic.split_params`)."""
+    network = onpolicy.make_network(cfg, env)
+    split, join = network.split_params, network.join_params
     critic_tx = optim.make_optimizer("adam", cfg.learning_rate, max_grad_norm=cfg.max_grad_norm)
-    init = onpolicy.make_init(env, network, lambda params: critic_tx.init(_split(params)[1]), shard)
     steps = cfg.backtrack_coef ** jnp.arange(cfg.line_search_steps, dtype=jnp.float32)
 
     def policy_step(policy_params, critic_params, batch):
         theta_old, unravel = ravel_pytree(policy_params)
 
         def dist(theta, obs):
-            return network.apply(_join(unravel(theta), critic_params), obs, method=type(network).policy)
+            return network.apply(join(unravel(theta), critic_params), obs, method=type(network).policy)
 
         old = dist(jax.lax.stop_gradient(theta_old), batch["obs"])
         old_logp = old.log_prob(batch["action"])
@@ -149,9 +135,9 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
 
         loss_old, g = jax.value_and_grad(surrogate_at)(theta_old)
         fvp = lambda v: fisher_vector_product(mean_kl, theta_old, v, cfg.damping)  # noqa: E731
-        s = conjugate_gradient(fvp, g, cfg.cg_iters)
-        shs = jnp.maximum(jnp.dot(s, fvp(s)), 1e-12)
-        full_step = jnp.sqrt(2.0 * cfg.max_kl / shs) * s
+        direction = conjugate_gradient(fvp, g, cfg.cg_iters)
+        shs = jnp.maximum(jnp.dot(direction, fvp(direction)), 1e-12)
+        full_step = jnp.sqrt(2.0 * cfg.max_kl / shs) * direction
         candidates = theta_old + steps[:, None] * full_step[None, :]
         surr = jax.vmap(surrogate_at)(candidates)
         kls = jax.vmap(mean_kl)(candidates)
@@ -168,7 +154,7 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
 
     def fit_critic(policy_params, critic_params, opt_state, batch, key):
         def value_loss(cp, mb):
-            v = network.apply(_join(policy_params, cp), mb["obs"], method=type(network).value)
+            v = network.apply(join(policy_params, cp), mb["obs"], method=type(network).value)
             return 0.5 * jnp.mean(jnp.square(v - mb["target"]))
 
         def step(carry, mb):
@@ -183,26 +169,28 @@ def make(config: Config, progress: ProgressFn | None = None, progress_metrics: t
                                                           jax.random.split(key, cfg.vf_epochs))
         return critic_params, opt_state, jnp.mean(losses)
 
-    def update(state: onpolicy.TrainState):
-        key, k_roll, k_critic = jax.random.split(state.key, 3)
-        ro = onpolicy.collect(env, network, state.params, state.env_state, state.obs, k_roll, cfg.num_steps,
-                              cfg.scan_unroll, shard)
+    def learn(state: onpolicy.TrainState, ro, key: jax.Array):
         traj = ro.traj
         _, adv, targets = onpolicy.values_and_gae(network, state.params, traj, cfg.gamma, cfg.gae_lambda)
         batch = flatten_time_env({"obs": traj.obs, "action": traj.action, "advantage": adv, "target": targets})
-        policy_params, critic_params = _split(state.params)
+        policy_params, critic_params = split(state.params)
         new_policy, metrics = policy_step(policy_params, critic_params, batch)
-        opt_state, _ = optim.annealed(state.opt_state, cfg.learning_rate, state.update_step, cfg.num_updates,
-                                      cfg.anneal_lr)  # the critic's step size
-        critic_params, opt_state, v_loss = fit_critic(policy_params, critic_params, opt_state,
-                                                      {"obs": batch["obs"], "target": batch["target"]}, k_critic)
-        state, episodes = onpolicy.end_update(state, ro.tally, cfg.steps_per_update,
-                                              params=_join(new_policy, critic_params), opt_state=opt_state,
-                                              env_state=ro.env_state, obs=ro.obs, key=key)
-        return state, {**metrics, **episodes, "value_loss": v_loss}
+        critic_params, opt_state, v_loss = fit_critic(policy_params, critic_params, state.opt_state,
+                                                      {"obs": batch["obs"], "target": batch["target"]}, key)
+        return state.replace(params=join(new_policy, critic_params), opt_state=opt_state), {
+            **metrics, "value_loss": v_loss}
 
-    return onpolicy.make_trainer(cfg, env, network, init=init, update=update, progress=progress,
-                            progress_metrics=progress_metrics)
+    init = onpolicy.network_init(network, lambda params: critic_tx.init(split(params)[1]))  # the critic's Adam
+    return onpolicy.Agent(init=init, learn=learn, **onpolicy.actor_critic(network))
+
+
+def make(config: Config, progress: ProgressFn | None = None, progress_metrics: tuple[str, ...] = (),
+         mesh: Mesh | None = None) -> Trainer:
+    """Build TRPO for ``config``: validated here, in Python, before anything is traced.
+
+    ``mesh``: split the env batch over these devices (:mod:`purerl.core.sharding`); same result up to
+    float error, ``num_envs`` a multiple of the device count."""
+    return onpolicy.build(config, make_agent, progress, progress_metrics, mesh, config_cls=Config)
 
 
 def make_train(config: Config, progress: ProgressFn | None = None):

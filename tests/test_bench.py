@@ -75,7 +75,7 @@ def test_ceiling_steps_the_trainers_env_as_many_steps_with_random_actions():
     episodes = float(jax.jit(run)(jax.random.key(0)))
     assert 640 / 40 < episodes < 640 / 12     # random CartPole episodes last about 22 steps
     off = sac.make(sac.Config(env="Pendulum-v1", total_timesteps=600, learning_starts=200, hidden_sizes=(8, 8),
-                              batch_size=16, num_evals=2))
+                              batch_size=16, num_log_points=2))
     _, steps = bench.env_ceiling_fn(off)       # the warm-up steps count too
     assert steps == off.env_steps_before + off.num_log_points * off.steps_per_log_point == 600
 

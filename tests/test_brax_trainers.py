@@ -60,7 +60,7 @@ def test_brax_settings_are_the_cells_config(name, full):
         assert s["batch_size"] == cfg.batch_size and s["reward_scaling"] == float(cfg.reward_scale)
         # Brax's epochs after its warm-up are purerl's log points
         epochs = s["num_evals"] - 1
-        assert (s["num_timesteps"] - s["min_replay_size"]) // cfg.num_envs == epochs * cfg.iterations_per_log
+        assert (s["num_timesteps"] - s["min_replay_size"]) // cfg.num_envs == epochs * cfg.iterations_per_log_point
     if not full and cell.cpu_overrides:
         assert cfg.num_envs == dict(cell.cpu_overrides)["num_envs"]
 

@@ -16,13 +16,13 @@ CONFIGS = {
                             num_minibatches=2, hidden_sizes=(16, 16))),
     "ppo-recurrent": (ppo, ppo.Config(env="CartPole-v1", total_timesteps=4 * 32 * 4, num_envs=4, num_steps=32,
                                       num_minibatches=2, hidden_sizes=(16, 16), recurrent=True)),  # state holds memory
-    "sac": (sac, sac.Config(env="Pendulum-v1", total_timesteps=600, learning_starts=200, num_evals=4,
+    "sac": (sac, sac.Config(env="Pendulum-v1", total_timesteps=600, learning_starts=200, num_log_points=4,
                             eval_episodes=2, batch_size=32, hidden_sizes=(16, 16))),   # state holds the replay buffer
-    "sac-normalized": (sac, sac.Config(env="Pendulum-v1", total_timesteps=600, learning_starts=200, num_evals=4,
+    "sac-normalized": (sac, sac.Config(env="Pendulum-v1", total_timesteps=600, learning_starts=200, num_log_points=4,
                                        eval_episodes=2, batch_size=32, hidden_sizes=(16, 16),
                                        normalize_obs=True)),   # and the observation statistics
     # the sequence replay of n-step returns and the epsilon schedule's count
-    "dqn": (dqn, dqn.Config(env="CartPole-v1", total_timesteps=600, learning_starts=200, num_envs=2, num_evals=4,
+    "dqn": (dqn, dqn.Config(env="CartPole-v1", total_timesteps=600, learning_starts=200, num_envs=2, num_log_points=4,
                             eval_episodes=2, batch_size=32, hidden_sizes=(16, 16), n_step=3,
                             target_update_period=7)),
     "pqn": (pqn, pqn.Config(env="CartPole-v1", total_timesteps=4 * 16 * 6, num_envs=4, num_steps=16,

@@ -60,7 +60,7 @@ def test_bad_config_is_a_clear_error(tmp_path):
 def test_train_sac_from_the_command_line(tmp_path):
     out = tmp_path / "sac"
     p = _purerl("train", "sac", "--env", "Pendulum-v1", "--total-timesteps", "600", "--set", "learning_starts=200",
-                "--set", "hidden_sizes=16,16", "--set", "batch_size=32", "--set", "num_evals=3",
+                "--set", "hidden_sizes=16,16", "--set", "batch_size=32", "--set", "num_log_points=3",
                 "--eval-episodes", "2", "--no-progress", "--out", str(out), cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     metrics = json.loads((out / "metrics.json").read_text())
@@ -94,7 +94,7 @@ def test_train_discrete_sac_from_its_preset(tmp_path):
     assert p.returncode == 0, p.stderr
     config = json.loads((out / "config.json").read_text())
     assert config["algo"] == "sac_discrete" and config["config"]["env"] == "CartPole-v1"
-    assert config["config"]["num_evals"] == 10 and config["config"]["total_timesteps"] == 600
+    assert config["config"]["num_log_points"] == 10 and config["config"]["total_timesteps"] == 600
     metrics = json.loads((out / "metrics.json").read_text())
     assert np.asarray(metrics["eval_return"]).shape == (1, 10) and np.isfinite(metrics["critic_loss"]).all()
     assert (np.asarray(metrics["eval_return"]) >= 8).all()     # CartPole-v1 lasts at least 8 steps

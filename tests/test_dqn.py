@@ -12,7 +12,7 @@ from purerl.core import offpolicy
 from purerl.networks import DiscreteQNetwork, torso_args
 from _helpers import assert_tree_close
 
-TINY = dict(env="CartPole-v1", total_timesteps=600, learning_starts=200, num_evals=2, eval_episodes=2,
+TINY = dict(env="CartPole-v1", total_timesteps=600, learning_starts=200, num_log_points=2, eval_episodes=2,
             batch_size=16, hidden_sizes=(16,))
 
 
@@ -64,7 +64,7 @@ def test_td_loss_huber_and_squared_by_hand():
 
 def _agent(**fields):
     cfg = dqn.Config(**{**TINY, **fields}).validate()
-    agent = dqn.make_agent(cfg, 2, (4,))
+    agent = dqn.make_agent(cfg, offpolicy.make_env(cfg, 1))
     qnet = DiscreteQNetwork(2, dueling=cfg.dueling, **torso_args(cfg, (4,)))
     return cfg, agent, qnet
 
@@ -148,7 +148,7 @@ def test_epsilon_follows_its_linear_schedule():
 
 
 def test_run_logs_its_epsilon_and_counts_env_steps_in_its_exploration_state():
-    cfg = dqn.Config(**{**TINY, "num_envs": 2, "total_timesteps": 1_000, "num_evals": 4,
+    cfg = dqn.Config(**{**TINY, "num_envs": 2, "total_timesteps": 1_000, "num_log_points": 4,
                         "epsilon_anneal_fraction": 0.5})
     trainer = dqn.make(cfg)
     result = jax.jit(trainer.train)(jax.random.key(0))
@@ -250,7 +250,8 @@ def test_the_readme_paragraph_states_the_defaults_presets_and_metrics():
                                                                                             500_000, 10_000, 128)
     assert (cfg.learning_rate, cfg.target_update_period, cfg.tau, cfg.hidden_sizes, cfg.activation) == (
         2.5e-4, 50, 1.0, (120, 84), "relu")
-    assert presets.load("dqn-cartpole").config == {"env": "CartPole-v1", "total_timesteps": 500_000, "num_evals": 10}
+    assert presets.load("dqn-cartpole").config == {"env": "CartPole-v1", "total_timesteps": 500_000,
+                                                   "num_log_points": 10}
     assert presets.load("dqn-minatar").config["torso"] == "cnn"
     assert "Metrics `td_loss`, `q`, `target_q`, `epsilon`." in text
     trainer = dqn.make(dqn.Config(**TINY))
@@ -264,7 +265,7 @@ def test_the_readme_paragraph_states_the_defaults_presets_and_metrics():
 def test_defaults_solve_cartpole():
     """The Config defaults (the dqn-cartpole preset): 4 seeds as one vmapped program, greedy evaluation over 16
     episodes at the end; see the docstring of purerl.dqn for the budget."""
-    cfg = dqn.Config(num_evals=10, eval_episodes=16)
+    cfg = dqn.Config(num_log_points=10, eval_episodes=16)
     result = jax.jit(jax.vmap(dqn.make_train(cfg)))(jax.random.split(jax.random.key(0), 4))
     final = np.asarray(result.metrics["eval_return"])[:, -1]
     assert final.mean() >= 475, final

@@ -13,7 +13,7 @@ from purerl.envs import EpisodeStatistics
 
 PPO = ppo.Config(env="CartPole-v1", num_envs=2, num_steps=16, total_timesteps=64, num_minibatches=2, num_epochs=1,
                  hidden_sizes=(8,))
-SAC = sac.Config(env="Pendulum-v1", num_envs=2, total_timesteps=240, learning_starts=40, num_evals=2,
+SAC = sac.Config(env="Pendulum-v1", num_envs=2, total_timesteps=240, learning_starts=40, num_log_points=2,
                  eval_episodes=0, batch_size=16, hidden_sizes=(8,))
 
 

@@ -24,7 +24,7 @@ PPO_SMALL = dict(total_timesteps=4 * 32 * 2, num_envs=4, num_steps=32, num_minib
 RUNS = {  # name: (algo, config, seeds, the seed exported)
     "ppo-discrete": ("ppo", ppo.Config(env="CartPole-v1", **PPO_SMALL), 2, 1),
     "ppo-continuous": ("ppo", ppo.Config(env="Pendulum-v1", **PPO_SMALL), 1, 0),
-    "sac": ("sac", sac.Config(env="Pendulum-v1", num_envs=2, total_timesteps=240, learning_starts=40, num_evals=2,
+    "sac": ("sac", sac.Config(env="Pendulum-v1", num_envs=2, total_timesteps=240, learning_starts=40, num_log_points=2,
                               eval_episodes=0, batch_size=16, hidden_sizes=(16, 16), normalize_obs=True), 1, 0),
     "ppo-recurrent": ("ppo", ppo.Config(env="CartPole-v1", recurrent=True, **PPO_SMALL), 1, 0),
 }

@@ -17,7 +17,7 @@ from purerl.core.keys import as_key
 
 ON = dict(env="CartPole-v1", num_envs=2, hidden_sizes=(8,))
 # no evaluation inside the off-policy updates (evaluate is called on its own): a smaller program to compile
-OFF = dict(env="Pendulum-v1", num_envs=2, total_timesteps=240, learning_starts=40, num_evals=2, eval_episodes=0,
+OFF = dict(env="Pendulum-v1", num_envs=2, total_timesteps=240, learning_starts=40, num_log_points=2, eval_episodes=0,
            batch_size=16, hidden_sizes=(8,))
 CONFIGS = {
     "ppo": (ppo, dict(ON, num_steps=16, total_timesteps=64, num_minibatches=2, num_epochs=1)),

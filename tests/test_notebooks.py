@@ -124,7 +124,7 @@ def test_sac_pendulum_notebook(tmp_path):
     nb, work = execute("sac_pendulum.ipynb", tmp_path)
     s = summary(nb)
     assert s["small"] is True
-    assert s["num_evals"] == len(s["eval_returns"]) == 3
+    assert s["num_log_points"] == len(s["eval_returns"]) == 3
     # Pendulum-v1 rewards are in [-16.3, 0]: an episode of 200 steps returns between about -3300 and 0
     for value in s["eval_returns"] + [s["final_eval_return"], s["eval_deterministic"], s["eval_stochastic"]]:
         assert math.isfinite(value) and -3300 < value <= 0, value

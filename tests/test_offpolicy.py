@@ -12,7 +12,7 @@ from purerl.core import offpolicy
 from purerl.networks import DeterministicActor, QEnsemble, tanh_gaussian
 from _helpers import assert_tree_close
 
-TINY = dict(env="Pendulum-v1", total_timesteps=620, learning_starts=200, num_evals=3, eval_episodes=2,
+TINY = dict(env="Pendulum-v1", total_timesteps=620, learning_starts=200, num_log_points=3, eval_episodes=2,
             batch_size=32, hidden_sizes=(16, 16))
 OBS_DIM, ACT_DIM = 3, 1
 
@@ -77,7 +77,7 @@ def test_ou_noise_is_reset_by_the_loop_and_gaussian_noise_is_stateless():
 
 def test_td3_actor_updated_exactly_once_per_d_critic_updates():
     cfg = td3.Config(**TINY, policy_delay=3).validate()
-    agent = ddpg.make_agent(cfg, ACT_DIM)
+    agent = ddpg.make_agent(cfg, offpolicy.make_env(cfg, 1))
     a = agent.init(jax.random.key(0), jnp.zeros((1, OBS_DIM)))
     learn = jax.jit(agent.learn)
     actor_moves, critic_moves, target_moves = [], [], []
@@ -108,7 +108,7 @@ def test_td3_smoothing_noise_is_clipped_to_c():
 
 def test_critic_target_bootstraps_only_without_termination():
     cfg = ddpg.Config(**TINY, gamma=0.9, reward_scale=2.0).validate()
-    agent = ddpg.make_agent(cfg, ACT_DIM)
+    agent = ddpg.make_agent(cfg, offpolicy.make_env(cfg, 1))
     a = agent.init(jax.random.key(0), jnp.zeros((1, OBS_DIM)))
     for terminated in (True, False):
         batch = _batch(jax.random.key(1), terminated=terminated)
@@ -144,14 +144,15 @@ def test_tanh_gaussian_log_prob_matches_change_of_variables():
 @pytest.mark.parametrize("target_entropy,direction", [(10.0, 1.0), (-10.0, -1.0)])
 def test_sac_alpha_moves_toward_the_target_entropy(target_entropy, direction):
     cfg = sac.Config(**TINY, target_entropy=target_entropy).validate()
-    agent = sac.make_agent(cfg, ACT_DIM)
+    agent = sac.make_agent(cfg, offpolicy.make_env(cfg, 1))
     a = agent.init(jax.random.key(0), jnp.zeros((1, OBS_DIM)))
     learn = jax.jit(agent.learn)
     for i in range(3):
         a, aux = learn(a, _batch(jax.random.key(i)), jax.random.key(10 + i))
     # entropy of a 1-D tanh-Gaussian is far below +10 and far above -10
     assert direction * float(a.params["log_alpha"]) > 0
-    fixed = sac.make_agent(sac.Config(**TINY, autotune_alpha=False, alpha=0.2).validate(), ACT_DIM)
+    fixed_cfg = sac.Config(**TINY, autotune_alpha=False, alpha=0.2).validate()
+    fixed = sac.make_agent(fixed_cfg, offpolicy.make_env(fixed_cfg, 1))
     b = fixed.init(jax.random.key(0), jnp.zeros((1, OBS_DIM)))
     b2, aux = fixed.learn(b, _batch(jax.random.key(0)), jax.random.key(1))
     np.testing.assert_allclose(float(jnp.exp(b2.params["log_alpha"])), 0.2, rtol=1e-6)
@@ -173,7 +174,7 @@ def test_sac_each_loss_reaches_only_its_own_parameters():
     is Adam's first step on their sum, -lr * g / (|g| + eps) per parameter, group by group. (alpha starts away
     from 1: at log_alpha = 0 the temperature loss has no gradient but its own.)"""
     cfg = sac.Config(**TINY, alpha=0.5).validate()
-    agent = sac.make_agent(cfg, ACT_DIM)
+    agent = sac.make_agent(cfg, offpolicy.make_env(cfg, 1))
     a = agent.init(jax.random.key(0), jnp.zeros((1, OBS_DIM)))
     batch, key = _batch(jax.random.key(1)), jax.random.key(2)
     names = {"critic_loss": "critic", "actor_loss": "actor", "alpha_loss": "log_alpha"}
@@ -206,7 +207,7 @@ def test_ddpg_and_td3_actor_loss_does_not_move_the_critics(algo):
     target actor): two states that differ only in the online actor take different actor steps and bit-identical
     critic steps, so no gradient of the actor loss reaches the critics."""
     cfg = algo.Config(**TINY, policy_delay=1).validate()   # the actor steps in this very update
-    agent = ddpg.make_agent(cfg, ACT_DIM)
+    agent = ddpg.make_agent(cfg, offpolicy.make_env(cfg, 1))
     a = agent.init(jax.random.key(0), jnp.zeros((1, OBS_DIM)))
     b = a.replace(params={**a.params, "actor": agent.init(jax.random.key(9), jnp.zeros((1, OBS_DIM))).params["actor"]})
     learn = jax.jit(agent.learn)
@@ -255,7 +256,7 @@ def test_hyperparameter_vmap_equals_single_runs():
 
 
 def test_sac_small_network_solves_pendulum_quickly():
-    cfg = sac.Config(env="Pendulum-v1", total_timesteps=10_000, hidden_sizes=(64, 64), num_evals=10)
+    cfg = sac.Config(env="Pendulum-v1", total_timesteps=10_000, hidden_sizes=(64, 64), num_log_points=10)
     result = jax.jit(sac.make_train(cfg))(jax.random.key(0))
     ev = np.asarray(result.metrics["eval_return"])
     assert ev[0] < -700 and np.median(ev[-3:]) >= -250, ev
@@ -268,7 +269,7 @@ def test_brax_env_runs_offpolicy_updates():
     equals its length, and the 50-step time limit bounds the evaluation's return."""
     cfg = sac.Config(env="brax/inverted_pendulum", env_backend="positional", episode_length=50, num_envs=4,
                      total_timesteps=4 * 60, learning_starts=40, batch_size=32, hidden_sizes=(16, 16),
-                     num_evals=2, eval_episodes=2)
+                     num_log_points=2, eval_episodes=2)
     result = jax.jit(sac.make_train(cfg))(jax.random.key(0))
     for k in ("critic_loss", "actor_loss", "q", "alpha", "entropy", "eval_return"):
         assert np.isfinite(np.asarray(result.metrics[k])).all(), k
@@ -294,7 +295,7 @@ def test_discrete_sac_sums_over_actions():
 def test_discrete_agent_owns_its_actions_on_the_shared_loop():
     """The discrete agent's replay holds int32 actions, its warm-up draws every action, it has no exploration
     state, and the loop's greedy evaluation and sampled exploration give valid action indices."""
-    cfg = sac_discrete.Config(total_timesteps=400, learning_starts=200, num_evals=2, eval_episodes=2,
+    cfg = sac_discrete.Config(total_timesteps=400, learning_starts=200, num_log_points=2, eval_episodes=2,
                               batch_size=16, hidden_sizes=(16, 16))
     trainer = sac_discrete.make(cfg)
     state = jax.jit(trainer.init)(jax.random.key(0))
@@ -322,7 +323,7 @@ def _spy_agent() -> offpolicy.Agent:
     first entry of the observation it was evaluated on."""
     return offpolicy.Agent(
         init=lambda key, obs: _Seen(jnp.zeros(()), jnp.zeros((32, OBS_DIM)), jnp.zeros((32, OBS_DIM))),
-        explore=lambda a, obs, es, key: (jnp.zeros((obs.shape[0], ACT_DIM)), obs),
+        explore=lambda a, obs, key, es: (jnp.zeros((obs.shape[0], ACT_DIM)), {}, obs),
         learn=lambda a, batch, key: (a.replace(obs=batch["obs"], next_obs=batch["next_obs"]), {}),
         act=lambda a, obs: obs[:, :ACT_DIM],
         explore_init=lambda n: jnp.zeros((n, OBS_DIM)), explore_reset=lambda x, done: x)
@@ -378,6 +379,25 @@ def test_normalize_obs_is_off_by_default_and_leaves_no_statistics():
     assert state.obs_rms.mean.shape == (OBS_DIM,)
 
 
+def test_configs_written_with_num_evals_load_as_num_log_points(tmp_path):
+    """An off-policy run's log points are `num_log_points`, as on-policy runs' and the Trainer's; configs written
+    with the old name `num_evals` (run directories, --config files, presets, --set) still load, with a
+    FutureWarning naming both."""
+    import json
+
+    from purerl import dqn, presets
+    from purerl.config import apply_overrides, config_from_dict
+
+    with pytest.warns(FutureWarning, match=r"run/config.json: config field `num_evals` was renamed `num_log_points`"):
+        assert config_from_dict(sac.Config, {"num_evals": 4}, source="run/config.json").num_log_points == 4
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"algo": "dqn", "config": {"num_evals": 7}}))
+    with pytest.warns(FutureWarning, match="`num_log_points`"):
+        assert presets.load_file(old).apply(dqn.Config).num_log_points == 7
+    with pytest.warns(FutureWarning, match="--set: config field `num_evals`"):
+        assert apply_overrides(td3.Config(), ["num_evals=3"]).num_log_points == 3
+
+
 def test_config_errors_name_the_field():
     with pytest.raises(ValueError, match="`env`.*discrete"):
         sac.make(sac.Config(env="CartPole-v1"))
@@ -401,7 +421,7 @@ def test_config_errors_name_the_field():
 def test_discrete_sac_defaults_solve_cartpole():
     """Discrete SAC with its Config defaults (40k env steps, fixed alpha 0.01): 4 seeds as one vmapped program,
     greedy evaluation over 16 episodes; measured mean 480 (500, 500, 500, 420) on jax 0.9.2."""
-    cfg = sac_discrete.Config(num_evals=10, eval_episodes=16)
+    cfg = sac_discrete.Config(num_log_points=10, eval_episodes=16)
     result = jax.jit(jax.vmap(sac_discrete.make_train(cfg)))(jax.random.split(jax.random.key(0), 4))
     final = np.asarray(result.metrics["eval_return"])[:, -1]
     assert final.mean() >= 450, final

@@ -113,8 +113,7 @@ def test_baseline_keeps_the_gradient_unbiased_and_lowers_its_variance():
         b = features(traj.obs) @ w if use_baseline else jnp.zeros(())
         batch = reinforce.score_function_batch(traj, cfg.gamma, b)
         grads, _ = jax.grad(onpolicy.policy_gradient_loss, argnums=1, has_aux=True)(network, params, batch, 0.0, 0.0)
-        policy_grads = {k: v for k, v in grads["params"].items() if k in ("actor_torso", "policy_head")}
-        return ravel_pytree(policy_grads)[0]
+        return ravel_pytree(ActorCritic.split_params(grads)[0])[0]
 
     keys = jax.random.split(jax.random.key(2), 2000)
     plain = np.asarray(jax.jit(jax.vmap(lambda k: grad_estimate(k, False)))(keys), np.float64)
@@ -130,11 +129,11 @@ def test_trpo_fisher_vector_product_equals_explicit_fisher():
     net = ActorCritic(action_dim=3, discrete=True, hidden_sizes=(4,))
     obs = jax.random.normal(jax.random.key(0), (5, 2))
     params = net.init(jax.random.key(1), obs)
-    theta0, unravel = ravel_pytree({k: v for k, v in params["params"].items() if k in trpo.POLICY_MODULES})
-    critic = {k: v for k, v in params["params"].items() if k not in trpo.POLICY_MODULES}
+    policy, critic = ActorCritic.split_params(params)
+    theta0, unravel = ravel_pytree(policy)
 
     def logits(theta):
-        return net.apply({"params": {**unravel(theta), **critic}}, obs, method=ActorCritic.policy).logits
+        return net.apply(ActorCritic.join_params(unravel(theta), critic), obs, method=ActorCritic.policy).logits
 
     def kl_fn(theta):
         p_old = jax.nn.softmax(logits(theta0))
@@ -147,6 +146,26 @@ def test_trpo_fisher_vector_product_equals_explicit_fisher():
     v = jax.random.normal(jax.random.key(2), theta0.shape)
     out = trpo.fisher_vector_product(kl_fn, theta0, v, damping=0.1)
     np.testing.assert_allclose(np.asarray(out), np.asarray(fisher @ v + 0.1 * v), rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize("discrete", [True, False])
+def test_actor_critic_parameter_split_is_what_policy_and_value_read(discrete):
+    """TRPO steps the policy's parameters apart from the value's: split_params must give exactly the parameters
+    the policy reads (its gradient is zero everywhere else, and nonzero in every leaf of its part) and the rest
+    exactly those the value reads; join_params undoes the split."""
+    net = ActorCritic(action_dim=2, discrete=discrete, hidden_sizes=(4, 4))
+    obs = jax.random.normal(jax.random.key(0), (5, 3))
+    params = net.init(jax.random.key(1), obs)
+    policy, value = ActorCritic.split_params(params)
+    g_pi = jax.grad(lambda p: jnp.sum(net.apply(p, obs, method=ActorCritic.policy).log_prob(
+        jnp.zeros((5,), jnp.int32) if discrete else jnp.ones((5, 2)))))(params)
+    g_v = jax.grad(lambda p: jnp.sum(net.apply(p, obs, method=ActorCritic.value)))(params)
+    for grads, mine, other in ((g_pi, 0, 1), (g_v, 1, 0)):
+        parts = ActorCritic.split_params(grads)
+        assert all(float(jnp.abs(x).max()) > 0 for x in jax.tree.leaves(parts[mine]))
+        assert all(float(jnp.abs(x).max()) == 0 for x in jax.tree.leaves(parts[other]))
+    assert_tree_close(ActorCritic.join_params(policy, value), params, rtol=0, atol=0)
+    assert jax.tree.structure(ActorCritic.join_params(policy, value)) == jax.tree.structure(params)
 
 
 def test_conjugate_gradient_solves_spd_system():
@@ -172,7 +191,7 @@ def test_trpo_steps_under_vmap_are_the_steps_alone():
 def test_trpo_reports_the_kl_between_the_old_and_the_new_policy(monkeypatch):
     """The KL that TRPO reports (and that its line search compares with max_kl) is the mean categorical
     KL(pi_old || pi_new), computed here apart from TRPO: from the parameters before and after each update, on
-    the observations that update collected (taken from `onpolicy.collect` as the update calls it), with the
+    the observations that update collected (taken from `onpolicy.collect_with` as the update calls it), with the
     KL written out. 8 seeds (one vmapped program) x 10 updates, some of whose steps are backtracked (the
     accepted candidate is not the first), all within the trust region by that measure. The reverse KL,
     KL(pi_new || pi_old), misses the tolerance at every accepted update (asserted, so the comparison tells the
@@ -182,14 +201,14 @@ def test_trpo_reports_the_kl_between_the_old_and_the_new_policy(monkeypatch):
                       total_timesteps=4 * 64 * 10, max_kl=max_kl)
     tr = trpo.make(cfg)
     network = onpolicy.make_network(cfg.validate(), tr.env)
-    collected, real_collect = [], onpolicy.collect
+    collected, real_collect = [], onpolicy.collect_with
 
     def collect(*args, **kwargs):
         ro = real_collect(*args, **kwargs)
         collected.append(ro.traj.obs)
         return ro
 
-    monkeypatch.setattr(onpolicy, "collect", collect)
+    monkeypatch.setattr(onpolicy, "collect_with", collect)
 
     def categorical_kl(old_params, new_params, obs):
         logits = lambda params: network.apply(params, obs, method=type(network).policy).logits  # noqa: E731
@@ -205,7 +224,7 @@ def test_trpo_reports_the_kl_between_the_old_and_the_new_policy(monkeypatch):
 
     state = jax.vmap(tr.init)(jax.random.split(jax.random.key(0), 8))
     rows = []
-    for _ in range(cfg.num_updates):
+    for _ in range(cfg.num_log_points):
         state, metrics, kl, reverse_kl = update_and_measure(state)
         rows.append((metrics["kl"], kl, reverse_kl, metrics["accepted"], metrics["line_search_steps"]))
     reported, measured, reverse, accepted, tried = (np.stack(x) for x in zip(*rows, strict=True))
@@ -230,15 +249,37 @@ def test_a3c_without_staleness_is_sequential_fresh_parameter_updates():
     cfg, trainer, state = _a3c_setup(0)
     emulated, metrics = jax.jit(trainer.update)(state)
     # the reference: each worker in turn collects with the current parameters and applies its gradient
-    learner = a2c.make_learner(cfg, trainer.env, onpolicy.make_network(cfg, trainer.env), cfg.num_workers)
-    _, _, k_roll = a3c.worker_keys(state.key, cfg.num_workers)
+    network = onpolicy.make_network(cfg, trainer.env)
+    tx = optim.make_optimizer(cfg.optimizer, cfg.learning_rate, max_grad_norm=cfg.max_grad_norm, eps=cfg.opt_eps)
+    _, keys = onpolicy.worker_keys(state.key, cfg.num_workers)
     params, opt_state = state.params, state.opt_state
     for w in range(cfg.num_workers):
         env_state = jax.tree.map(lambda x, w=w: x[w], state.env_state)
-        grads, *_ = learner.gradient(params, env_state, state.obs[w], k_roll[w])
-        params, opt_state = learner.apply(params, opt_state, grads, state.version + w)
+        ro = onpolicy.collect(trainer.env, network, params, env_state, state.obs[w], keys[w, 1], cfg.num_steps)
+        grads, _ = a2c.gradient(network, params, ro.traj, cfg)
+        params, opt_state = optim.apply(tx, params, grads, opt_state)
     assert_tree_close(emulated.params, params, rtol=1e-5, atol=1e-6)
     assert float(metrics["staleness"]) == 0.0
+
+
+def test_a3c_evaluates_with_the_statistics_of_every_workers_observations():
+    """Each worker's envs keep their own observation statistics; the trained policy (evaluation, export)
+    normalises with all of them together: the mean and variance of every observation any worker saw."""
+    cfg = a3c.Config(env="Pendulum-v1", num_envs=2, num_workers=3, num_steps=5, total_timesteps=3 * 2 * 5 * 2,
+                     hidden_sizes=(8,), normalize_obs=True)
+    trainer = a3c.make(cfg)
+    state = jax.jit(trainer.train)(jax.random.key(0)).state
+    rms = trainer.env.obs_normalizer(state.env_state)          # [W, ...]: one per worker
+    counts = np.asarray(rms.count, np.float64)
+    assert counts.shape == (3,) and np.ptp(np.asarray(rms.mean), axis=0).max() > 1e-3   # they differ
+    mean = (counts[:, None] * np.asarray(rms.mean, np.float64)).sum(0) / counts.sum()
+    var = (counts[:, None] * (np.asarray(rms.var, np.float64) + (np.asarray(rms.mean, np.float64) - mean) ** 2)
+           ).sum(0) / counts.sum()
+    obs = np.asarray(jax.random.normal(jax.random.key(1), (4, 3)))
+    expected = np.clip((obs - mean) / np.sqrt(var + 1e-8), -10, 10)
+    network = onpolicy.make_network(cfg, trainer.env)
+    want = network.apply(state.params, jnp.asarray(expected, jnp.float32), method=ActorCritic.policy).mode()
+    np.testing.assert_allclose(np.asarray(trainer.agent_policy(state)(obs)), np.asarray(want), rtol=1e-5, atol=1e-6)
 
 
 def test_a3c_stale_gradients_use_old_parameters():

@@ -19,7 +19,7 @@ SEEDS = 4
 ON = dict(num_envs=8, num_steps=16, total_timesteps=8 * 16 * 40, hidden_sizes=(16, 16), anneal_lr=False,
           learning_rate=3e-3)
 OFF = dict(num_envs=4, total_timesteps=1600, hidden_sizes=(16, 16), learning_starts=64, batch_size=32,
-           num_evals=2, eval_episodes=4)
+           num_log_points=2, eval_episodes=4)
 # One gradient step per update (A2C, A3C, REINFORCE) needs more updates than PPO's 16 to move a Gaussian's mean
 ON_POLICY = {"ppo": (ppo, {}), "a2c": (a2c, {"total_timesteps": 8 * 16 * 200}),
              "a3c": (a3c, {"total_timesteps": 8 * 16 * 200}), "trpo": (trpo, {}),

@@ -135,7 +135,7 @@ def _check_purerl_jit_leads(text: str) -> None:
 
 def _check_offpolicy(ns: dict) -> None:
     trainer, result = ns["sac_trainer"], ns["result"]
-    assert result.metrics["eval_return"].shape == (20,) and trainer.config.num_evals == 20
+    assert result.metrics["eval_return"].shape == (20,) and trainer.config.num_log_points == 20
     act = ns["_"]
     assert act.shape == (1, 1)
     obs = jax.random.uniform(jax.random.key(7), (64, 3), minval=-8.0, maxval=8.0)

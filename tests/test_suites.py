@@ -133,7 +133,7 @@ def test_ppo_takes_updates_on_a_playground_task():
 def test_sac_takes_updates_on_a_playground_task():
     pytest.importorskip("mujoco_playground")
     cfg = sac.Config(env=PG_TASK, episode_length=10, num_envs=2, total_timesteps=2 * 30, learning_starts=20,
-                     batch_size=16, hidden_sizes=(8,), num_evals=2, eval_episodes=2)
+                     batch_size=16, hidden_sizes=(8,), num_log_points=2, eval_episodes=2)
     res = jax.jit(sac.make_train(cfg))(jax.random.key(0))
     _finite(res.metrics, ("critic_loss", "actor_loss", "q", "alpha", "entropy", "eval_return"))
     assert int(res.metrics["gradient_steps"][-1]) == 30 - 10

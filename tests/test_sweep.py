@@ -18,7 +18,7 @@ SMALL = ppo.Config(env="CartPole-v1", num_envs=4, num_steps=32, total_timesteps=
 
 def test_sweep_equals_individual_runs_and_ranks_configs():
     res = sweep.run(ppo, SMALL, grid={"learning_rate": [1e-3, 1e-2], "clip_eps": [0.1, 0.3]}, seeds=2, log=None)
-    assert res.metrics["episode_return"].shape == (4, 2, SMALL.num_updates)
+    assert res.metrics["episode_return"].shape == (4, 2, SMALL.num_log_points)
     np.testing.assert_allclose(res.values["clip_eps"], [0.1, 0.1, 0.3, 0.3])   # product over sorted names
     np.testing.assert_allclose(res.values["learning_rate"], [1e-3, 1e-2, 1e-3, 1e-2], rtol=1e-6)
     keys = jax.random.split(jax.random.key(0), 2)

@@ -153,19 +153,20 @@ def _purerl(*args, cwd):
     # Ctrl-C as in a terminal: a test runner's worker may ignore SIGINT, and purerl leaves an ignored one ignored
     code = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
             "from purerl.cli import console; sys.argv[0] = 'purerl'; console()")
-    return subprocess.Popen([sys.executable, "-c", code, *args, "--no-cache", "--cpu-devices", "1"], cwd=cwd,
+    return subprocess.Popen([sys.executable, "-c", code, *args, "--no-cache"], cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**{k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}, "JAX_PLATFORMS": "cpu"})
 
 
 @pytest.mark.slow
 def test_ctrl_c_to_purerl_sweep_then_purerl_resume_equals_the_uninterrupted_sweep(tmp_path):
-    # 1000 updates in chunks of 100: the uninterrupted sweep and the one stopped by Ctrl-C run side by side
+    # 1000 updates in chunks of 100: the uninterrupted sweep and the one stopped by Ctrl-C run side by side, on one
+    # device; `purerl resume` takes as many as the sweep recorded
     args = ["sweep", "ppo", "--env", "CartPole-v1", "--num-envs", "4", "--total-timesteps", str(4 * 16 * 1000),
             "--set", "num_steps=16", "--set", "hidden_sizes=8,8", "--set", "num_minibatches=2",
             "--grid", "learning_rate=1e-3,3e-3", "--seeds", "2", "--checkpoint-every", "100"]
-    whole = _purerl(*args, "--out", "whole", cwd=tmp_path)
-    stopped = _purerl(*args, "--out", "sw", cwd=tmp_path)
+    whole = _purerl(*args, "--out", "whole", "--cpu-devices", "1", cwd=tmp_path)
+    stopped = _purerl(*args, "--out", "sw", "--cpu-devices", "1", cwd=tmp_path)
     deadline = time.time() + 400
     while not (tmp_path / "sw" / ".starting" / "sweep.json").exists():   # written when the chunks start
         assert stopped.poll() is None, stopped.communicate()[1][-3000:]
@@ -179,7 +180,8 @@ def test_ctrl_c_to_purerl_sweep_then_purerl_resume_equals_the_uninterrupted_swee
     step = ckpt.latest_step(sw / "checkpoints")
     assert f"saved the state after {step}/1000 updates to {sw.relative_to(tmp_path) / 'checkpoints'}" in err
     assert "continue with `purerl resume sw`" in err and 100 <= step < 1000
-    resumed = _purerl("resume", "sw", cwd=tmp_path)
+    assert json.loads((sw / "sweep.json").read_text())["devices"] == 1
+    resumed = _purerl("resume", "sw", cwd=tmp_path)   # on the one device the sweep used (its sweep.json says so)
     out, err = resumed.communicate(timeout=400)
     assert resumed.returncode == 0, err[-3000:]
     assert f"resumed after update {step} of 1000" in out and "ranked by IQM" in out

@@ -3,7 +3,7 @@ schedule its epsilon follows.
 
     noise = greedy_noise(key, (num_steps, num_envs), num_actions)       # [T, N] uniforms and random actions
     action = epsilon_greedy(q_values, epsilon, jax.tree.map(lambda x: x[t], noise))
-    epsilon = linear_schedule(1.0, 0.05, update_step, 0.1 * num_updates)
+    epsilon = linear_schedule(1.0, 0.05, update_step, 0.1 * num_log_points)
 """
 
 from __future__ import annotations

@@ -34,11 +34,11 @@ class Result:
         return self.state.params
 
 
-def env_steps(update_step: jax.Array, steps_per_update: int) -> jax.Array:
-    """Env steps after ``update_step`` updates of ``steps_per_update`` steps, as float32: exact up to 2^24
+def env_steps(count: jax.Array, steps_each: int) -> jax.Array:
+    """Env steps after ``count`` updates (or iterations) of ``steps_each`` steps, as float32: exact up to 2^24
     (16.7M), then to float32's 7 significant digits. An int32 count (jax's default integer) would wrap
     negative after 2^31 steps, which long Brax runs reach; the runner writes exact counts to its files."""
-    return jnp.asarray(update_step).astype(jnp.float32) * steps_per_update
+    return jnp.asarray(count).astype(jnp.float32) * steps_each
 
 
 def carry_episodes(state: Any, tally: Any, **fields) -> tuple[Any, dict]:
@@ -51,18 +51,19 @@ def carry_episodes(state: Any, tally: Any, **fields) -> tuple[Any, dict]:
                          **fields), episodes
 
 
-def run_chunk(update: Callable[[Any], tuple[Any, dict]], state: Any, num_updates: int) -> tuple[Any, dict]:
-    """Apply ``update`` ``num_updates`` times; metrics are stacked along a leading axis."""
-    return jax.lax.scan(lambda s, _: update(s), state, None, length=num_updates)
+def run_chunk(update: Callable[[Any], tuple[Any, dict]], state: Any, length: int) -> tuple[Any, dict]:
+    """Apply ``update`` ``length`` times (``length`` log points); metrics are stacked along a leading axis."""
+    return jax.lax.scan(lambda s, _: update(s), state, None, length=length)
 
 
 def scan_updates(update: Callable[[Any], tuple[Any, dict]], state: Any, start: jax.Array, length: int,
-                 num_updates: int, progress: ProgressFn | None = None,
+                 num_log_points: int, progress: ProgressFn | None = None,
                  progress_metrics: tuple[str, ...] = ()) -> tuple[Any, dict]:
-    """Updates ``start .. start + length - 1`` of a ``num_updates``-update run, reporting progress.
+    """Log points ``start .. start + length - 1`` (calls of ``update``) of a run of ``num_log_points``, reporting
+    progress.
 
     ``progress`` (a host function) receives ``{"update": i, **{name: metrics[name]}}`` after every
-    ``report_every(num_updates)``-th update and after the last one (see :mod:`purerl.core.progress`), ``i``
+    ``report_every(num_log_points)``-th update and after the last one (see :mod:`purerl.core.progress`), ``i``
     counting updates from 1. ``start`` may be traced, so one compiled chunk serves every chunk of a run. The
     report sits in a ``lax.cond`` on the update index, which comes from the scan's xs and never from the state:
     it is not batched by ``jax.vmap``, so the branch stays a branch (not a select), the loop holds one copy of
@@ -71,7 +72,7 @@ def scan_updates(update: Callable[[Any], tuple[Any, dict]], state: Any, start: j
     """
     if progress is None:
         return jax.lax.scan(lambda s, _: update(s), state, None, length=length)
-    every = report_every(num_updates)
+    every = report_every(num_log_points)
     last = start + length - 1
 
     def step(s, i):
@@ -84,12 +85,12 @@ def scan_updates(update: Callable[[Any], tuple[Any, dict]], state: Any, start: j
 
 
 def make_train_fn(init: Callable[[jax.Array], Any], update: Callable[[Any], tuple[Any, dict]],
-                  num_updates: int, progress: ProgressFn | None = None,
+                  num_log_points: int, progress: ProgressFn | None = None,
                   progress_metrics: tuple[str, ...] = ()) -> Callable[[jax.Array], Result]:
-    """``train(key)``: ``init`` then ``num_updates`` updates (progress as in :func:`scan_updates`)."""
+    """``train(key)``: ``init`` then ``num_log_points`` updates (progress as in :func:`scan_updates`)."""
 
     def train(key: jax.Array) -> Result:
-        state, metrics = scan_updates(update, init(key), jnp.asarray(0), num_updates, num_updates, progress,
+        state, metrics = scan_updates(update, init(key), jnp.asarray(0), num_log_points, num_log_points, progress,
                                       progress_metrics)
         return Result(state, metrics)
 
@@ -103,7 +104,7 @@ class Trainer:
 
     * ``init(key) -> state`` and ``update(state) -> (state, metrics)``: the chunked loop; one ``update`` is one
       *log point* (one row of metrics): one update for the on-policy algorithms (one round of all workers for
-      A3C), ``iterations_per_log`` env-step/gradient iterations and an evaluation for the off-policy ones;
+      A3C), ``iterations_per_log_point`` env-step/gradient iterations and an evaluation for the off-policy ones;
     * ``num_log_points`` updates make the run, each collecting ``steps_per_log_point`` env steps per seed
       (after ``env_steps_before`` warm-up steps, off-policy);
     * ``train(key) -> Result``: the whole run fused;

@@ -1,4 +1,4 @@
-"""The off-policy machinery DDPG, TD3 and SAC share, written once.
+"""The off-policy loop (DDPG, TD3, SAC, discrete SAC, DQN) and what those algorithms share, written once.
 
 * :class:`OffPolicyConfig`: the fields every off-policy algorithm has (env, replay, schedule, evaluation).
 * :func:`make_replay`: a flashbax item buffer of transitions with a bounded capacity; the vectorised envs
@@ -13,7 +13,7 @@
   every env once with the exploring policy, adds the transitions to the buffer and runs ``gradient_steps``
   gradient updates on sampled batches (no branch in the loop: the warm-up is not part of it). One *log
   point* (the ``update`` of :class:`~purerl.core.loop.Trainer`) is ``(total_timesteps - warm-up) /
-  (num_envs * num_evals)`` iterations followed by a deterministic evaluation.
+  (num_envs * num_log_points)`` iterations followed by a deterministic evaluation.
 
 Continuous actions are in ``[-1, 1]^A`` everywhere inside; the env stack rescales them to the env's bounds.
 Discrete actions are integer indices.
@@ -31,19 +31,25 @@ taken) and when it is evaluated (:meth:`Trainer.policy <purerl.core.loop.Trainer
 exported policy: the state's statistics, frozen). With ``normalize_obs`` False, ``obs_rms`` is None and
 nothing changes.
 
-An algorithm supplies an :class:`Agent`: ``init(key, obs) -> agent_state``, ``explore(agent_state, obs,
-explore_state, key) -> (action, explore_state)``, ``learn(agent_state, batch, key) -> (agent_state, metrics)``
-and ``act(agent_state, obs) -> action`` (deterministic, for evaluation). ``agent_state.params`` is what
-:attr:`Result.params` returns. The agent also says what the loop must know of its actions and exploration,
-with continuous defaults (:func:`continuous_actions`, :func:`discrete_actions`): which action spaces it accepts
-(``discrete``), one action as the replay buffer stores it (``action_spec``), the warm-up's uniformly random
-actions (``warmup_actions``), and its per-env exploration state: the initial one (``explore_init``) and the
-one an env starts its next episode with (``explore_reset``). An agent whose exploration state is one for all
-envs (``explore_shared``: DQN's epsilon schedule, a count of env steps) acts with the run's own in
-``Trainer.policy(state, deterministic=False)``, and may log it (``explore_metrics``). An agent that learns from
-``sequence_length`` > 1 consecutive transitions gets batches with a time axis (``[B, L, ...]``, each row one
-env's consecutive steps, auto-resets included) whose transitions also hold ``done`` (terminated or truncated),
-so that it can tell where episodes end inside a sequence.
+An algorithm supplies an :class:`Agent` (the protocol of :mod:`purerl.core.agent`): ``init(key, obs) ->
+agent_state``, ``explore(agent_state, obs, key, explore_state) -> (action, extras, explore_state)`` (``extras``
+unused here), ``learn(agent_state, batch, key) -> (agent_state, metrics)`` and ``act(agent_state, obs) ->
+action`` (deterministic, for evaluation). ``agent_state.params`` is what :attr:`Result.params` returns. The
+agent also says what the loop must know of its actions and exploration, with continuous defaults
+(:func:`continuous_actions`, :func:`discrete_actions`): which action spaces it accepts (``discrete``), one action
+as the replay buffer stores it (``action_spec``), the warm-up's uniformly random actions (``warmup_actions``),
+and its per-env exploration state: the initial one (``explore_init``) and the one an env starts its next episode
+with (``explore_reset``). An agent whose exploration state is one for all envs (``explore_shared``: DQN's
+epsilon schedule, a count of env steps) acts with the run's own in ``Trainer.policy(state,
+deterministic=False)``, and may log it (``explore_metrics``). An agent that learns from ``sequence_length`` > 1
+consecutive transitions gets batches with a time axis (``[B, L, ...]``, each row one env's consecutive steps,
+auto-resets included) whose transitions also hold ``done`` (terminated or truncated), so that it can tell where
+episodes end inside a sequence.
+
+``make(config, mesh=...)`` splits the env batch over the devices of ``mesh`` (:mod:`purerl.core.sharding`), as
+the on-policy loop does: every array with the env axis (env states, observations, exploration states, a
+sequence replay's rows) is marked as split along it, the rest (networks, an item replay) replicated; the result
+equals the single-device run up to float rounding.
 
 Words: *env randomness* is what ``env.step`` takes in place of a key (one step of ``env.step_noise``, drawn
 ahead of the loop by :func:`~purerl.core.trajectory.scan_env`, fresh reset states included); the
@@ -62,20 +68,22 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
+from jax.sharding import Mesh
 
 from purerl import envs
 from purerl.config import BaseConfig, check, check_config, check_env_fields, check_leaf, leaf_field, static_field
+from purerl.core import agent as agent_protocol
 from purerl.core.evaluation import evaluate_policy
 from purerl.core.loop import Trainer, build_trainer, carry_episodes, env_steps
 from purerl.core.progress import ProgressFn
+from purerl.core.sharding import constrain_envs
 from purerl.core.trajectory import EpisodeTally, scan_env
 from purerl.envs.base import split_keys
 from purerl.envs.wrappers import RunningMeanStd
 
 __all__ = ["OffPolicyConfig", "Agent", "OffPolicyState", "critic_loss", "make_replay", "make_sequence_replay",
-           "polyak", "td_target",
-           "explore_noise", "continuous_actions", "discrete_actions",
-           "make_env", "make_trainer", "build", "EXPLORATION_NOISES"]
+           "polyak", "td_target", "explore_noise", "continuous_actions", "discrete_actions", "normalized", "make_env",
+           "make_trainer", "build", "EXPLORATION_NOISES"]
 
 EXPLORATION_NOISES = ("gaussian", "ou")
 
@@ -96,7 +104,8 @@ class OffPolicyConfig(BaseConfig):
     gradient_steps: int = static_field(1, "gradient updates per iteration (per num_envs env steps)")
     hidden_sizes: tuple = static_field((256, 256), "MLP widths of actor and critics")
     activation: str = static_field("relu", "hidden activation: tanh, relu, elu, gelu, silu")
-    num_evals: int = static_field(20, "log points over the run; each ends with a deterministic evaluation")
+    num_log_points: int = static_field(20, "log points over the run; each ends with a deterministic evaluation "
+                                       "(with eval_episodes > 0)")
     eval_episodes: int = static_field(10, "episodes per evaluation (0: no evaluation, training returns only)")
     unroll: int | None = static_field(None, "lax.scan unroll of the env-step/update loop (a speed knob, same "
                                       "results); None: 1 on every backend (purerl.compiling.PER_BACKEND)")
@@ -119,15 +128,17 @@ class OffPolicyConfig(BaseConfig):
     @property
     def iterations(self) -> int:
         """Vector-env steps in the run, warm-up included."""
-        return self.warmup_iterations + self.num_evals * self.iterations_per_log
+        return self.warmup_iterations + self.num_log_points * self.iterations_per_log_point
 
     @property
-    def iterations_per_log(self) -> int:
-        return (self.total_timesteps // self.num_envs - self.warmup_iterations) // self.num_evals
+    def iterations_per_log_point(self) -> int:
+        """Vector-env steps (each followed by ``gradient_steps`` gradient steps) per log point."""
+        return (self.total_timesteps // self.num_envs - self.warmup_iterations) // self.num_log_points
 
     @property
-    def steps_per_log(self) -> int:
-        return self.iterations_per_log * self.num_envs
+    def steps_per_log_point(self) -> int:
+        """Env steps per log point: ``iterations_per_log_point * num_envs``."""
+        return self.iterations_per_log_point * self.num_envs
 
     @property
     def capacity(self) -> int:
@@ -135,7 +146,7 @@ class OffPolicyConfig(BaseConfig):
 
     def _check(self) -> None:
         super()._check()
-        for name in ("buffer_size", "batch_size", "gradient_steps", "num_evals"):
+        for name in ("buffer_size", "batch_size", "gradient_steps", "num_log_points"):
             check(getattr(self, name) >= 1, name, getattr(self, name), "use a positive integer")
         for name in ("learning_starts", "eval_episodes"):
             check(getattr(self, name) >= 0, name, getattr(self, name), "use a non-negative integer")
@@ -145,9 +156,9 @@ class OffPolicyConfig(BaseConfig):
               f"the replay buffer must hold what one vector step adds (num_envs = {self.num_envs} transitions)")
         check(self.learning_starts < self.total_timesteps, "learning_starts", self.learning_starts,
               f"it must be below total_timesteps ({self.total_timesteps}), or nothing is learned")
-        check(self.iterations_per_log >= 1, "total_timesteps", self.total_timesteps,
+        check(self.iterations_per_log_point >= 1, "total_timesteps", self.total_timesteps,
               f"after the warm-up of learning_starts = {self.learning_starts} steps it must leave at least "
-              f"num_envs * num_evals = {self.num_envs * self.num_evals} steps")
+              f"num_envs * num_log_points = {self.num_envs * self.num_log_points} steps")
         check_leaf(self, "tau", low=0.0, high=1.0, low_open=True)
         check_leaf(self, "actor_lr", low=0.0, low_open=True)
         check_leaf(self, "critic_lr", low=0.0, low_open=True)
@@ -155,14 +166,12 @@ class OffPolicyConfig(BaseConfig):
 
 
 @dataclasses.dataclass(frozen=True)
-class Agent:
-    """What an off-policy algorithm plugs into :func:`make_trainer` (see the module docstring). The last five
-    fields describe its actions and exploration; left at None they are those of :func:`continuous_actions`
-    for the env's action size."""
+class Agent(agent_protocol.Agent):
+    """What an off-policy algorithm plugs into :func:`make_trainer` (see the module docstring): the protocol's
+    ``init``, ``explore`` and ``learn`` (:class:`purerl.core.agent.Agent`), its deterministic ``act``, and what the
+    loop must know of its actions and exploration; left at None, ``action_spec``, ``warmup_actions``,
+    ``explore_init`` and ``explore_reset`` are those of :func:`continuous_actions` for the env's action size."""
 
-    init: Callable[[jax.Array, jax.Array], Any]
-    explore: Callable[[Any, jax.Array, Any, jax.Array], tuple[jax.Array, Any]]
-    learn: Callable[[Any, dict, jax.Array], tuple[Any, dict]]
     act: Callable[[Any, jax.Array], jax.Array]
     discrete: bool = False                                     # the action space it accepts
     action_spec: jax.ShapeDtypeStruct | None = None            # one action as stored in the replay buffer
@@ -291,12 +300,22 @@ def make_env(cfg: OffPolicyConfig, num_envs: int) -> envs.VecEnv:
                      action_transform="rescale")
 
 
+def env_splitter(cfg: OffPolicyConfig, mesh: Mesh | None):
+    """``shard(tree, axis=0)``: marks the env axis as split over ``mesh`` (:mod:`purerl.core.sharding`); the
+    identity without a mesh. ``num_envs`` must be a multiple of the device count."""
+    if mesh is not None and cfg.num_envs % mesh.devices.size:
+        raise ValueError(f"config field `num_envs` = {cfg.num_envs} must be a multiple of the "
+                         f"{mesh.devices.size} devices it is split over")
+    return lambda tree, axis=0: constrain_envs(tree, mesh, cfg.num_envs, axis)
+
+
 def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None = None,
-                 progress_metrics: tuple[str, ...] = ()) -> Trainer:
-    """The shared loop around ``agent`` (``cfg`` already validated)."""
+                 progress_metrics: tuple[str, ...] = (), mesh: Mesh | None = None) -> Trainer:
+    """The shared loop around ``agent`` (``cfg`` already validated), its env batch split over ``mesh``."""
     env = make_env(cfg, cfg.num_envs)
     eval_env = make_env(cfg, cfg.eval_episodes) if cfg.eval_episodes > 0 else None
     agent = _with_defaults(agent, env.action_dim)
+    shard = env_splitter(cfg, mesh)
     sequences = agent.sequence_length > 1
     replay = (make_sequence_replay(cfg.capacity, cfg.batch_size, cfg.num_envs, agent.sequence_length) if sequences
               else make_replay(cfg.capacity, cfg.batch_size))
@@ -312,7 +331,7 @@ def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None
     def init(key: jax.Array) -> OffPolicyState:
         """Fresh networks and envs, and a replay buffer holding the warm-up steps (uniform random actions)."""
         k_agent, k_env, k_warm, k_state = jax.random.split(key, 4)
-        env_state, obs = env.reset(k_env)
+        env_state, obs = shard(env.reset(k_env))
         agent_state = agent.init(k_agent, obs)
         example = {"obs": obs[0], "action": jnp.zeros(agent.action_spec.shape, agent.action_spec.dtype),
                    "reward": jnp.zeros((), jnp.float32), "next_obs": obs[0], "terminated": jnp.zeros((), bool)}
@@ -324,17 +343,18 @@ def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None
             action, env_random = inp
             env_state, ts = env.step(env_random, env_state, action)
             rms = None if rms is None else rms.update(obs)
-            return (env_state, ts.obs, add(buffer, obs, action, ts), tally.add(ts.done, ts.info), rms), None
+            env_state, next_obs = shard((env_state, ts.obs))
+            return (env_state, next_obs, add(buffer, obs, action, ts), tally.add(ts.done, ts.info), rms), None
 
         k_act, k_env = jax.random.split(k_warm)
-        actions = agent.warmup_actions(k_act, (cfg.warmup_iterations, cfg.num_envs))
+        actions = shard(agent.warmup_actions(k_act, (cfg.warmup_iterations, cfg.num_envs)), 1)
         rms = RunningMeanStd.create((env.obs_dim,)) if cfg.normalize_obs else None
         (env_state, obs, buffer, tally, rms), _ = scan_env(
-            env, warmup, (env_state, obs, replay.init(example), EpisodeTally.zero(), rms), k_env,
+            env, warmup, (env_state, obs, shard(replay.init(example)), EpisodeTally.zero(), rms), k_env,
             cfg.warmup_iterations, actions)
         nan = jnp.full((), jnp.nan, jnp.float32)
         zero = jnp.zeros((), jnp.int32)
-        return OffPolicyState(agent_state, buffer, env_state, obs, agent.explore_init(cfg.num_envs),
+        return OffPolicyState(agent_state, shard(buffer), env_state, obs, shard(agent.explore_init(cfg.num_envs)),
                               k_state, zero + cfg.warmup_iterations, zero, tally.mean_return(nan),
                               tally.mean_length(nan), rms)
 
@@ -342,11 +362,12 @@ def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None
         s, tally = carry
         (k_explore, k_grads), env_random = inp
         with jax.named_scope("act"):
-            action, explore_state = agent.explore(s.agent, normalized(s.obs_rms, s.obs), s.explore_state, k_explore)
+            action, _, explore_state = agent.explore(s.agent, normalized(s.obs_rms, s.obs), k_explore,
+                                                     s.explore_state)
         with jax.named_scope("env_step"):
             env_state, ts = env.step(env_random, s.env_state, action)
         with jax.named_scope("replay_add"):
-            buffer = add(s.buffer, s.obs, action, ts)
+            buffer = shard(add(s.buffer, s.obs, action, ts))
         rms = None if s.obs_rms is None else s.obs_rms.update(s.obs)
         explore_state = agent.explore_reset(explore_state, ts.done)  # for the next episode
 
@@ -358,7 +379,8 @@ def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None
             return agent.learn(a, batch, k[1])
 
         agent_state, metrics = jax.lax.scan(gradient_step, s.agent, k_grads)
-        s = s.replace(agent=agent_state, buffer=buffer, env_state=env_state, obs=ts.obs, noise=explore_state,
+        env_state, obs, explore_state = shard((env_state, ts.obs, explore_state))
+        s = s.replace(agent=agent_state, buffer=buffer, env_state=env_state, obs=obs, noise=explore_state,
                       iteration=s.iteration + 1, obs_rms=rms)
         return (s, tally.add(ts.done, ts.info)), metrics
 
@@ -366,7 +388,7 @@ def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None
         # Every key the log point's iterations use is split here, ahead of the loop: a key split inside a
         # loop body is a loop of its own on a CPU (jax's rolled threefry).
         key, k_iter, k_env = jax.random.split(state.key, 3)
-        n = cfg.iterations_per_log
+        n = cfg.iterations_per_log_point
         keys = split_keys(k_iter, (n, 1 + 2 * cfg.gradient_steps))
         xs = (keys[:, 0], jnp.reshape(keys[:, 1:], (n, cfg.gradient_steps, 2)))
         (state, tally), metrics = scan_env(env, iteration, (state.replace(key=key), EpisodeTally.zero()), k_env,
@@ -383,34 +405,37 @@ def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None
                 out["eval_return"] = evaluate_policy(eval_env, policy(state), k_eval)["mean"]
         state, episodes = carry_episodes(state, tally, key=key, log_point=log_point)
         return state, {**out, **episodes, "env_steps": env_steps(state.iteration, cfg.num_envs),
-                       "gradient_steps": log_point * cfg.iterations_per_log * cfg.gradient_steps}
+                       "gradient_steps": log_point * cfg.iterations_per_log_point * cfg.gradient_steps}
 
     def policy(state: OffPolicyState, deterministic: bool = True):
         """The deterministic action, or with ``deterministic`` False the training-time exploration, of raw
         observations (normalised here with the state's statistics, when it has them)."""
         if deterministic:
             return lambda o, k: agent.act(state.agent, normalized(state.obs_rms, o))
-        return lambda o, k: agent.explore(state.agent, normalized(state.obs_rms, o),
+        return lambda o, k: agent.explore(state.agent, normalized(state.obs_rms, o), k,
                                           state.explore_state if agent.explore_shared
-                                          else agent.explore_init(o.shape[0]), k)[0]
+                                          else agent.explore_init(o.shape[0]))[0]
 
-    return build_trainer(config=cfg, env=env, num_log_points=cfg.num_evals, steps_per_log_point=cfg.steps_per_log,
+    return build_trainer(config=cfg, env=env, num_log_points=cfg.num_log_points,
+                         steps_per_log_point=cfg.steps_per_log_point,
                          init=init, update=update, policy=policy,
                          eval_env=lambda num: make_env(cfg, num),  # ``eval_env`` above is the in-run one
                          progress=progress, progress_metrics=progress_metrics,
                          env_steps_before=cfg.warmup_iterations * cfg.num_envs)
 
 
-def build(config: OffPolicyConfig, make_agent: Callable[[Any, int, tuple], Agent], progress: ProgressFn | None = None,
-          progress_metrics: tuple[str, ...] = (), *, config_cls: type = OffPolicyConfig) -> Trainer:
-    """What every off-policy ``make`` is: validate ``config``, build the algorithm's agent for the env's
-    action size or count and its observation shape (``make_agent(cfg, env.action_dim, env.obs_shape)``), check that the agent accepts the env's action
-    space and wrap it in the shared loop. ``config`` must be an instance of the algorithm's ``config_cls``."""
+def build(config: OffPolicyConfig, make_agent: Callable[[Any, envs.VecEnv], Agent], progress: ProgressFn | None = None,
+          progress_metrics: tuple[str, ...] = (), mesh: Mesh | None = None, *,
+          config_cls: type = OffPolicyConfig) -> Trainer:
+    """What every off-policy ``make`` is: validate ``config`` (an instance of the algorithm's ``config_cls``),
+    build the algorithm's agent for the env (``make_agent(cfg, env)``: its action size or count and observation
+    shape), check that the agent accepts the env's action space and wrap it in the shared loop, the env batch
+    split over ``mesh`` (:mod:`purerl.core.sharding`; ``num_envs`` a multiple of the device count)."""
     check_config(config, config_cls)
     cfg = config.validate()
     env = make_env(cfg, 1)
     check_env_fields(cfg, env, envs.suite_of(env.env_id))
-    agent = make_agent(cfg, env.action_dim, env.obs_shape)
+    agent = make_agent(cfg, env)
     if env.is_discrete != agent.discrete:
         kind, other = ("discrete", "continuous (Box)") if env.is_discrete else ("continuous", "discrete")
         fix = ("a continuous env such as 'Pendulum-v1' or 'brax/hopper', or dqn, sac_discrete or PPO for discrete "
@@ -418,4 +443,4 @@ def build(config: OffPolicyConfig, make_agent: Callable[[Any, int, tuple], Agent
                "continuous actions")
         raise ValueError(f"config field `env` = {cfg.env!r} has {kind} actions; {type(cfg).__module__} needs "
                          f"{other} actions. Use {fix}.")
-    return make_trainer(cfg, agent, progress, progress_metrics)
+    return make_trainer(cfg, agent, progress, progress_metrics, mesh)

@@ -67,9 +67,10 @@ def learning_rate(opt_state: Any) -> Any:
     return optax.tree_utils.tree_get(opt_state, "learning_rate")
 
 
-def linear_decay(value: Any, update_step: Any, num_updates: int) -> Any:
-    """``value`` decayed linearly to 0 over the run: ``value * (1 - update_step / num_updates)``."""
-    return value * (1.0 - jnp.asarray(update_step, jnp.float32) / num_updates)
+def linear_decay(value: Any, step: Any, num_steps: int) -> Any:
+    """``value`` decayed linearly to 0 over the run's ``num_steps`` optimiser steps: ``value * (1 - step /
+    num_steps)``."""
+    return value * (1.0 - jnp.asarray(step, jnp.float32) / num_steps)
 
 
 def annealed(opt_state: Any, value: Any, step: Any, num_steps: int, anneal: bool) -> tuple[Any, Any]:

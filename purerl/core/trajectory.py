@@ -84,6 +84,7 @@ class Rollout(NamedTuple):
     memory: Any             # the policy's memory to continue from (None for a policy without memory)
     traj: Transition        # [T, N, ...]
     tally: EpisodeTally     # the episodes that ended during the rollout
+    behaviour: Any = None   # what acted: the on-policy loop's train state (A3C's with older parameters)
 
 
 # policy(obs, x_t, memory) -> (action, extras, memory); a policy without memory takes and returns None

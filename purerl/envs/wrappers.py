@@ -39,6 +39,15 @@ class RunningMeanStd:
         m2 = self.var * self.count + b_var * b_count + jnp.square(delta) * self.count * b_count / tot
         return RunningMeanStd(mean, m2 / tot, tot)
 
+    def merged(self) -> "RunningMeanStd":
+        """Statistics stacked on a leading axis (one per group of envs, e.g. A3C's workers) as one: the mean and
+        variance of all the groups' samples together."""
+        count = jnp.sum(self.count)
+        w = jnp.reshape(self.count, self.count.shape + (1,) * (self.mean.ndim - 1)) / count
+        mean = jnp.sum(w * self.mean, axis=0)
+        var = jnp.sum(w * (self.var + jnp.square(self.mean - mean)), axis=0)
+        return RunningMeanStd(mean, var, count)
+
     @property
     def std(self) -> jax.Array:
         return jnp.sqrt(self.var + 1e-8)
