@@ -88,7 +88,8 @@ def plot_curves(results: dict, path: Path) -> list[str]:
 
 
 WORKLOADS = [("ppo1", "PPO CartPole 5e5\n1 seed"), ("ppo16", "PPO CartPole 5e5\n16 seeds vmapped"),
-             ("sac", "SAC Pendulum 2e4\n1 seed")]
+             ("sac", "SAC Pendulum 2e4\n1 seed"), ("dqn", "DQN CartPole 5e5\n1 seed"),
+             ("pqn", "PQN CartPole 5e5\n1 seed")]
 
 
 def plot_speed(peers: dict, path: Path) -> list[str]:
@@ -99,7 +100,7 @@ def plot_speed(peers: dict, path: Path) -> list[str]:
 
     recs = {r["row"]: r for r in peers["table"]}
     rows = [(w, label) for w, label in WORKLOADS if w in recs]
-    fig = Figure(figsize=(11.0, 4.0), dpi=110)
+    fig = Figure(figsize=(13.0, 4.0), dpi=110)
     FigureCanvasAgg(fig)
     said = []
     panels = (("run_s", "run time (s, median)", [("purejaxrl", "PureJaxRL"), ("rejax", peers.get("rejax", "rejax")),

@@ -2,7 +2,7 @@ r"""purerl against rejax and PureJaxRL, timed side by side in one run.
 
     bash benchmarks/peers_env.sh                                       # once: the peers, pinned (see there)
     python benchmarks/peers.py --small --pjr .peers/purejaxrl          # the CPU rows, 3 rounds
-    python benchmarks/peers.py --tiny --pjr .peers/purejaxrl --rows ppo1,ppo256,ppo2048,sac,cli  # plumbing only
+    python benchmarks/peers.py --tiny --pjr .peers/purejaxrl --rows ppo1,sac,dqn,pqn,cli  # plumbing only
     python benchmarks/peers.py --rows ppo1,sac --rounds 5              # chosen rows; PureJaxRL not run
 
 Each system runs in its own worker process, fresh for every round so that compilation is never served from
@@ -17,37 +17,56 @@ brackets, and purerl / the fastest peer measured in this run with the range of t
 by side (the i-th timing of each system). A results file under docs/results/ needs 3 rounds or more (fewer
 are refused there: a spread needs them); ``--rebuild FILE`` rewrites a results file's table from the timings it
 holds, timing nothing.
-"final return": rejax's last evaluation; purerl's and PureJaxRL's mean return of the training episodes that
-ended in the last 5% of updates. A worker that fails is reported as failed (its stderr is in the .log beside
+"final return": rejax's last evaluation (128 episodes; its run time includes it, once at the end of every row
+but sac); purerl's and PureJaxRL's mean return of the training episodes that ended in the last 5% of updates
+(DQN: of iterations; PureJaxRL's DQN logs, per vector step, the mean over envs of each env's latest finished
+episode, averaged over the last 5% of steps), except in the sac row, where purerl's is its last evaluation
+(10 deterministic episodes; 4 evaluations in the run, as rejax's). A worker that fails is reported as failed (its stderr is in the .log beside
 --out); the other systems go on. --tiny (hidden) cuts every budget to a few thousand steps per seed, 1 round
 of 1 run: a dry run of the plumbing, not a measurement. The JSON (--out) is rewritten after every row, so a
 run cut short keeps the rows it finished.
 
 Rows (identical work for every system: env steps, envs, rollout and minibatch shapes, networks, gradient
-steps; each library keeps its own defaults for the rest; PPO budgets are rounded down to whole updates, so
-that every library runs the same number of them):
+steps, exploration and target-network schedules; each library keeps its own defaults for the rest; PPO and
+PQN budgets are rounded down to whole updates, so that every library runs the same number of them; the
+functions purerl_config, rejax_config and pjr_config build each system's config from the same row_spec):
 * ppo1    PPO CartPole-v1, 4 envs x 128 steps, 4 epochs x 4 minibatches, 64x64 tanh, 5e5 steps, 1 seed;
 * ppo16   the same, 16 seeds vmapped in one program;
 * ppo256  the same, 256 seeds vmapped in one program;
 * ppo2048 PPO CartPole-v1, 2048 envs x 32 steps, 4 epochs x 8 minibatches, 64x64 tanh, 2e7 steps, 1 seed;
 * sac     SAC Pendulum-v1, 20k steps, 1 env, batch 256, one gradient step per env step after 2048 random
           steps, 64x64 ReLU networks, twin critics, 4 evaluations (rejax and purerl; PureJaxRL has no SAC);
+* dqn     DQN CartPole-v1 with PureJaxRL's settings (purejaxrl/dqn.py; purerl's dqn-cartpole preset): 10 envs,
+          5e5 steps, replay 1e4 filled with 1e4 steps, batch 128, one gradient step per vector step (49,000),
+          Adam 2.5e-4 without clipping, squared TD error, a hard target copy every 50 gradient steps (500 env
+          steps), epsilon 1 -> 0.05 over the first half of the steps, 120x84 ReLU, 1 seed;
+* pqn     PQN CartPole-v1 with purerl's pqn-cartpole settings at a constant step size (rejax's PQN has no
+          decay): 32 envs x 64 steps, 4 epochs x 16 minibatches, 128x128 ReLU with LayerNorm, Adam 5e-4,
+          gradient clip 10, lambda 0.65, epsilon 1 -> 0.05 over the first 20% of the steps, 5e5 steps rounded
+          down to 244 updates, 1 seed (purerl and rejax: PureJaxRL has no PQN);
 * cli     `purerl train ppo --env CartPole-v1` with an empty compilation cache (whole command, wall clock)
           against the API's compile + run of the same config (ppo1 above); then the same command again with
           the cache it filled.
-Default rows: ppo1, ppo16, sac, cli (the CPU set: with --small, or on any backend but a GPU); all rows when
+Default rows: ppo1, ppo16, sac, dqn, pqn, cli (the CPU set: with --small, or on any backend but a GPU); all rows when
 purerl's jax runs on a GPU; --rows chooses.
 
 Peers. ``bash benchmarks/peers_env.sh`` makes both, pinned: rejax 0.1.3 in the virtual environment
 .peers-venv (with gymnax 0.0.9, the step API it was written for, and the same jax as purerl's environment),
 and PureJaxRL's files in .peers/purejaxrl, cloned with git at a pinned commit. rejax runs from
 --peers-python (default .peers-venv/bin/python) or, with --peers-pythonpath PATHS, from this interpreter with
-PYTHONPATH=PATHS. PureJaxRL is a script, not a package: --pjr DIR names a folder with its ``ppo.py`` saved as
-``pjr_ppo.py`` and its ``wrappers.py`` with navix's import commented out and the two brax imports in
-``try/except ImportError``; ``--prepare-pjr DIR SRC`` writes that folder from SRC, a checkout of
-luchris429/purejaxrl or its bare git directory (peers_env.sh calls it). Its worker runs in the peers'
-environment and builds ``make_train(config)`` from the upper-case dict of its ``__main__`` with each row's
-numbers. Without --pjr the PureJaxRL column reads "not run".
+PYTHONPATH=PATHS. PureJaxRL is a set of scripts, not a package: --pjr DIR names a folder with its ``ppo.py``
+saved as ``pjr_ppo.py``, its ``dqn.py`` as ``pjr_dqn.py`` (wandb's import commented out, ``jax.tree_map``,
+which jax 0.6 removed, written ``jax.tree.map``) and its ``wrappers.py`` with navix's import commented out and
+the two brax imports in ``try/except ImportError``; ``--prepare-pjr DIR SRC`` writes that folder from SRC, a
+checkout of luchris429/purejaxrl or its bare git directory (peers_env.sh calls it). Its worker runs in the
+peers' environment (with flashbax, which its DQN imports) and builds ``make_train(config)`` from the
+upper-case dict of the script's main with each row's numbers. Without --pjr the PureJaxRL column reads "not
+run" in the PPO and DQN rows.
+
+rejax 0.1.3's DQN and PQN build their Q-network at 64x64 whatever ``agent_kwargs`` says (a second
+``hidden_layer_sizes`` is a TypeError): its worker rebuilds the network with rejax's own class, activation and
+head at the row's widths. Its ``max_grad_norm`` clips each gradient element (``optax.clip``), purerl's the
+global norm (the pqn row's 10; the dqn row clips nowhere: rejax's default is infinity).
 
 On an NVIDIA GPU of your own, every row (results in docs/results/peers-gpu.json):
 
@@ -83,10 +102,12 @@ from provenance import command, cores, cpu_name, load_average  # noqa: E402  (th
 
 RESULTS = ROOT / "docs" / "results"   # peers-cpu.json, peers-gpu.json: the tables the docs show
 
-CPU_ROWS = ("ppo1", "ppo16", "sac", "cli")
+CPU_ROWS = ("ppo1", "ppo16", "sac", "dqn", "pqn", "cli")
 MIN_ROUNDS = 3   # the docs' tables show the spread over rounds: fewer than 3 would not show one
-ALL_ROWS = ("ppo1", "ppo16", "ppo256", "ppo2048", "sac", "cli")
+ALL_ROWS = ("ppo1", "ppo16", "ppo256", "ppo2048", "sac", "dqn", "pqn", "cli")
 PEERS = ("purejaxrl", "rejax")
+PJR_ALGOS = ("ppo", "dqn")   # the algorithms PureJaxRL has of those the rows run
+PJR_FILES = {"ppo": "pjr_ppo.py", "dqn": "pjr_dqn.py"}   # its scripts as --prepare-pjr saves them
 
 
 # ----------------------------------------------------------------------------- rows
@@ -102,16 +123,31 @@ def row_spec(row: str, tiny: bool = False) -> dict:
                     total_timesteps=500_000)
     elif row == "sac":
         spec = dict(algo="sac", seeds=1, total_timesteps=20_000, learning_starts=2_048, num_evals=4)
+    elif row == "dqn":
+        # PureJaxRL's purejaxrl/dqn.py settings (its main's config; purerl's dqn-cartpole preset): one gradient
+        # step per vector step of 10 envs, a hard target copy every 50 gradient steps (500 env steps), no
+        # gradient clipping (PureJaxRL has none)
+        spec = dict(algo="dqn", seeds=1, num_envs=10, total_timesteps=500_000, buffer_size=10_000, batch_size=128,
+                    learning_starts=10_000, gradient_steps=1, target_update_period=50, hidden_sizes=(120, 84),
+                    learning_rate=2.5e-4, gamma=0.99, epsilon_start=1.0, epsilon_finish=0.05,
+                    epsilon_anneal_fraction=0.5)
+    elif row == "pqn":
+        # purerl's pqn-cartpole preset with a constant step size (rejax's PQN has no decay)
+        spec = dict(algo="pqn", seeds=1, num_envs=32, num_steps=64, num_epochs=4, num_minibatches=16,
+                    total_timesteps=500_000, hidden_sizes=(128, 128), learning_rate=5e-4, max_grad_norm=10.0,
+                    gamma=0.99, q_lambda=0.65, epsilon_start=1.0, epsilon_finish=0.05, epsilon_anneal_fraction=0.2)
     else:
         raise ValueError(f"row must be one of {', '.join(ALL_ROWS)}; got {row!r}")
     spec["nominal_timesteps"] = spec["total_timesteps"]
-    if spec["algo"] == "ppo":
+    if spec["algo"] in ("ppo", "pqn"):
         batch = spec["num_envs"] * spec["num_steps"]
         if tiny:
             spec["total_timesteps"] = max(2_048, 2 * batch)
         # whole updates: purerl and PureJaxRL round down, rejax rounds up; the same count for all three
         spec["num_updates"] = spec["total_timesteps"] // batch
         spec["total_timesteps"] = spec["num_updates"] * batch
+    elif spec["algo"] == "dqn" and tiny:
+        spec.update(total_timesteps=4_000, learning_starts=1_000)
     elif tiny:
         spec.update(total_timesteps=2_048, learning_starts=512)
     if tiny:
@@ -132,18 +168,105 @@ def row_label(row: str, tiny: bool = False) -> str:
     steps = _steps(s["nominal_timesteps"])
     if s["algo"] == "sac":
         return f"SAC Pendulum-v1, {steps} steps, 64x64 networks"
+    if s["algo"] == "dqn":
+        return (f"DQN CartPole-v1, {s['num_envs']} envs, replay {_steps(s['buffer_size'])}, batch {s['batch_size']}, "
+                f"{'x'.join(map(str, s['hidden_sizes']))} ReLU, {steps} steps, 1 seed")
+    if s["algo"] == "pqn":
+        return (f"PQN CartPole-v1, {s['num_envs']} envs x {s['num_steps']} steps, {s['num_epochs']}x"
+                f"{s['num_minibatches']} minibatches, {'x'.join(map(str, s['hidden_sizes']))} LayerNorm ReLU, "
+                f"{steps} steps, 1 seed")
     seeds = "1 seed" if s["seeds"] == 1 else f"{s['seeds']} seeds vmapped"
     return (f"PPO CartPole-v1, {s['num_envs']} envs x {s['num_steps']} steps, {s['num_epochs']}x"
             f"{s['num_minibatches']} minibatches, {steps} steps, {seeds}")
 
 
 def pjr_config(spec: dict) -> dict:
-    """PureJaxRL's config dict (the fields of ppo.py's ``__main__``) for a PPO row."""
+    """PureJaxRL's config dict for a PPO row (the fields of ppo.py's ``__main__``) or the DQN row (dqn.py's
+    ``main``)."""
+    if spec["algo"] == "dqn":
+        return {"NUM_ENVS": spec["num_envs"], "BUFFER_SIZE": spec["buffer_size"],
+                "BUFFER_BATCH_SIZE": spec["batch_size"], "TOTAL_TIMESTEPS": spec["total_timesteps"],
+                "EPSILON_START": spec["epsilon_start"], "EPSILON_FINISH": spec["epsilon_finish"],
+                "EPSILON_ANNEAL_TIME": int(spec["epsilon_anneal_fraction"] * spec["total_timesteps"]),
+                # env steps: a gradient step every vector step, a target copy every target_update_period of them
+                "TARGET_UPDATE_INTERVAL": spec["target_update_period"] * spec["num_envs"] // spec["gradient_steps"],
+                "TRAINING_INTERVAL": spec["num_envs"], "LR": spec["learning_rate"],
+                "LEARNING_STARTS": spec["learning_starts"], "LR_LINEAR_DECAY": False, "GAMMA": spec["gamma"],
+                "TAU": 1.0, "ENV_NAME": "CartPole-v1", "WANDB_MODE": "disabled"}
+    if spec["algo"] != "ppo":
+        raise ValueError(f"PureJaxRL has no {spec['algo']}: it runs the PPO and DQN rows only")
     return {"LR": 2.5e-4, "NUM_ENVS": spec["num_envs"], "NUM_STEPS": spec["num_steps"],
             "TOTAL_TIMESTEPS": spec["total_timesteps"], "UPDATE_EPOCHS": spec["num_epochs"],
             "NUM_MINIBATCHES": spec["num_minibatches"], "GAMMA": 0.99, "GAE_LAMBDA": 0.95, "CLIP_EPS": 0.2,
             "ENT_COEF": 0.01, "VF_COEF": 0.5, "MAX_GRAD_NORM": 0.5, "ACTIVATION": "tanh", "ENV_NAME": "CartPole-v1",
             "ANNEAL_LR": True, "DEBUG": False}
+
+
+def purerl_config(spec: dict):
+    """purerl's Config for a row."""
+    from purerl import dqn, ppo, pqn, sac
+
+    if spec["algo"] == "ppo":
+        return ppo.Config(env="CartPole-v1", num_envs=spec["num_envs"], num_steps=spec["num_steps"],
+                          num_epochs=spec["num_epochs"], num_minibatches=spec["num_minibatches"],
+                          total_timesteps=spec["total_timesteps"])
+    if spec["algo"] == "sac":
+        return sac.Config(env="Pendulum-v1", total_timesteps=spec["total_timesteps"], hidden_sizes=(64, 64),
+                          learning_starts=spec["learning_starts"], num_log_points=spec["num_evals"])
+    if spec["algo"] == "dqn":
+        return dqn.Config(env="CartPole-v1", total_timesteps=spec["total_timesteps"], num_envs=spec["num_envs"],
+                          buffer_size=spec["buffer_size"], batch_size=spec["batch_size"],
+                          learning_starts=spec["learning_starts"], gradient_steps=spec["gradient_steps"],
+                          hidden_sizes=tuple(spec["hidden_sizes"]), activation="relu", td_loss="squared",
+                          double=False, dueling=False, n_step=1, target_update_period=spec["target_update_period"],
+                          tau=1.0, learning_rate=spec["learning_rate"], max_grad_norm=None, gamma=spec["gamma"],
+                          epsilon_start=spec["epsilon_start"], epsilon_finish=spec["epsilon_finish"],
+                          epsilon_anneal_fraction=spec["epsilon_anneal_fraction"],
+                          # no evaluation inside the run, as PureJaxRL's; 20 log points: the last one's training
+                          # episodes are those of the last 5% of the learning iterations
+                          num_log_points=20, eval_episodes=0)
+    return pqn.Config(env="CartPole-v1", total_timesteps=spec["total_timesteps"], num_envs=spec["num_envs"],
+                      num_steps=spec["num_steps"], num_epochs=spec["num_epochs"],
+                      num_minibatches=spec["num_minibatches"], hidden_sizes=tuple(spec["hidden_sizes"]),
+                      activation="relu", layer_norm=True, td_loss="squared", optimizer="adam", anneal_lr=False,
+                      learning_rate=spec["learning_rate"], max_grad_norm=spec["max_grad_norm"], gamma=spec["gamma"],
+                      q_lambda=spec["q_lambda"], epsilon_start=spec["epsilon_start"],
+                      epsilon_finish=spec["epsilon_finish"], epsilon_anneal_fraction=spec["epsilon_anneal_fraction"])
+
+
+def rejax_config(spec: dict) -> tuple[str, dict, tuple | None]:
+    """(algorithm, ``create`` keyword arguments, Q-network widths or None) of rejax for a row. rejax 0.1.3's DQN
+    and PQN build their Q-network with ``hidden_layer_sizes=(64, 64)`` and refuse another through
+    ``agent_kwargs``: the worker rebuilds the network with rejax's own classes at the widths named here."""
+    total = spec["total_timesteps"]
+    once = {"total_timesteps": total, "eval_freq": total, "skip_initial_evaluation": True}  # one final evaluation
+    if spec["algo"] == "ppo":
+        return "ppo", dict(env="CartPole-v1", num_envs=spec["num_envs"], num_steps=spec["num_steps"],
+                           num_epochs=spec["num_epochs"], num_minibatches=spec["num_minibatches"],
+                           learning_rate=2.5e-4, **once, ent_coef=0.01, max_grad_norm=0.5, gamma=0.99,
+                           gae_lambda=0.95, clip_eps=0.2, vf_coef=0.5,
+                           agent_kwargs={"activation": "tanh", "hidden_layer_sizes": (64, 64)}), None
+    if spec["algo"] == "sac":
+        return "sac", dict(env="Pendulum-v1", total_timesteps=total, eval_freq=total // spec["num_evals"],
+                           skip_initial_evaluation=True, fill_buffer=spec["learning_starts"], batch_size=256,
+                           num_envs=1), None
+    eps = dict(eps_start=spec["epsilon_start"], eps_end=spec["epsilon_finish"],
+               exploration_fraction=spec["epsilon_anneal_fraction"], gamma=spec["gamma"],
+               learning_rate=spec["learning_rate"])
+    if spec["algo"] == "dqn":
+        # target_update_freq counts env steps (a hard copy: polyak 0); num_epochs is gradient steps per vector
+        # step; max_grad_norm stays at its default, inf (PureJaxRL does not clip)
+        return "dqn", dict(env="CartPole-v1", num_envs=spec["num_envs"], **once, **eps,
+                           buffer_size=spec["buffer_size"], fill_buffer=spec["learning_starts"],
+                           batch_size=spec["batch_size"], num_epochs=spec["gradient_steps"],
+                           target_update_freq=spec["target_update_period"] * spec["num_envs"]
+                           // spec["gradient_steps"], polyak=0.0, ddqn=False,
+                           agent_kwargs={"activation": "relu"}), tuple(spec["hidden_sizes"])
+    # PQN: rejax applies LayerNorm before every hidden ReLU itself; its max_grad_norm clips each gradient element
+    # (optax.clip), purerl's the global norm
+    return "pqn", dict(env="CartPole-v1", num_envs=spec["num_envs"], num_steps=spec["num_steps"],
+                       num_epochs=spec["num_epochs"], num_minibatches=spec["num_minibatches"], **once, **eps,
+                       td_lambda=spec["q_lambda"], max_grad_norm=spec["max_grad_norm"]), tuple(spec["hidden_sizes"])
 
 
 def default_rows(rows: str | None, backend: str) -> list[str]:
@@ -167,22 +290,16 @@ def _purerl_program(spec: dict):
     import jax
     import numpy as np
 
-    from purerl import ppo, sac
+    from purerl import dqn, ppo, pqn, sac
 
     seeds = spec["seeds"]
-    if spec["algo"] == "ppo":
-        train = ppo.make_train(ppo.Config(env="CartPole-v1", num_envs=spec["num_envs"], num_steps=spec["num_steps"],
-                                          num_epochs=spec["num_epochs"], num_minibatches=spec["num_minibatches"],
-                                          total_timesteps=spec["total_timesteps"]))
-
+    cfg = purerl_config(spec)
+    train = {"ppo": ppo, "sac": sac, "dqn": dqn, "pqn": pqn}[spec["algo"]].make_train(cfg)
+    if spec["algo"] in ("ppo", "pqn", "dqn"):   # training episodes that ended in the last 5% of the run
         def final(res):
             ret = np.asarray(res.metrics["episode_return"]).reshape(seeds, -1)
             return _nan_none(np.nanmean(ret[:, -max(1, ret.shape[1] // 20):]))
     else:
-        train = sac.make_train(sac.Config(env="Pendulum-v1", total_timesteps=spec["total_timesteps"],
-                                          hidden_sizes=(64, 64), learning_starts=spec["learning_starts"],
-                                          num_evals=spec["num_evals"]))
-
         def final(res):
             return _nan_none(np.mean(np.asarray(res.metrics["eval_return"])[..., -1]))
     keys = jax.random.split(jax.random.key(0), seeds)
@@ -194,18 +311,13 @@ def _rejax_program(spec: dict):
     import numpy as np
     import rejax
 
-    seeds, total = spec["seeds"], spec["total_timesteps"]
-    if spec["algo"] == "ppo":
-        algo = rejax.PPO.create(env="CartPole-v1", num_envs=spec["num_envs"], num_steps=spec["num_steps"],
-                                num_epochs=spec["num_epochs"], num_minibatches=spec["num_minibatches"],
-                                learning_rate=2.5e-4, total_timesteps=total, eval_freq=total,
-                                skip_initial_evaluation=True, ent_coef=0.01, max_grad_norm=0.5, gamma=0.99,
-                                gae_lambda=0.95, clip_eps=0.2, vf_coef=0.5,
-                                agent_kwargs={"activation": "tanh", "hidden_layer_sizes": (64, 64)})
-    else:
-        algo = rejax.SAC.create(env="Pendulum-v1", total_timesteps=total, eval_freq=total // spec["num_evals"],
-                                skip_initial_evaluation=True, fill_buffer=spec["learning_starts"], batch_size=256,
-                                num_envs=1)
+    seeds = spec["seeds"]
+    name, kwargs, widths = rejax_config(spec)
+    algo = rejax.get_algo(name).create(**kwargs)
+    if widths is not None:   # the same network class, activation and head, at the row's widths
+        agent = algo.agent
+        algo = algo.replace(agent=type(agent)(hidden_layer_sizes=widths, activation=agent.activation,
+                                              action_dim=agent.action_dim))
 
     def final(res):
         returns = np.asarray(res[1][1])  # [(seeds,) evaluations, episodes]
@@ -219,21 +331,30 @@ def _pjr_program(spec: dict, pjr_dir: str):
     import jax
     import numpy as np
 
-    if spec["algo"] != "ppo":
-        raise ValueError("PureJaxRL runs the PPO rows only")
     sys.path.insert(0, pjr_dir)
-    import pjr_ppo  # PureJaxRL's ppo.py, as --prepare-pjr saves it
+    seeds = spec["seeds"]
+    if spec["algo"] == "dqn":
+        import pjr_dqn  # PureJaxRL's dqn.py, as --prepare-pjr saves it
 
-    seeds, updates = spec["seeds"], spec["num_updates"]
-    train = pjr_ppo.make_train(pjr_config(spec))
+        train = pjr_dqn.make_train(pjr_config(spec))
 
-    def final(res):
-        info = res["metrics"]  # [(seeds,) updates, steps, envs]
-        ret = np.asarray(info["returned_episode_returns"]).reshape(seeds, updates, -1)
-        done = np.asarray(info["returned_episode"]).reshape(seeds, updates, -1)
-        last = slice(-max(1, updates // 20), None)
-        ended = ret[:, last][done[:, last]]
-        return _nan_none(ended.mean()) if ended.size else None
+        def final(res):
+            # its logged "returns": per vector step, the mean over envs of each env's latest finished episode
+            ret = np.asarray(res["metrics"]["returns"]).reshape(seeds, -1)
+            return _nan_none(ret[:, -max(1, ret.shape[1] // 20):].mean())
+    else:
+        import pjr_ppo  # PureJaxRL's ppo.py, as --prepare-pjr saves it
+
+        updates = spec["num_updates"]
+        train = pjr_ppo.make_train(pjr_config(spec))
+
+        def final(res):
+            info = res["metrics"]  # [(seeds,) updates, steps, envs]
+            ret = np.asarray(info["returned_episode_returns"]).reshape(seeds, updates, -1)
+            done = np.asarray(info["returned_episode"]).reshape(seeds, updates, -1)
+            last = slice(-max(1, updates // 20), None)
+            ended = ret[:, last][done[:, last]]
+            return _nan_none(ended.mean()) if ended.size else None
 
     keys = jax.random.split(jax.random.PRNGKey(0), seeds)  # PureJaxRL's own key kind
     return (jax.vmap(train) if seeds > 1 else (lambda k: train(k[0]))), keys, final
@@ -515,8 +636,8 @@ def build_table(res: dict, meta: dict) -> tuple[list[str], list[dict]]:
                     rec["systems"][s][f"{k}_range"] = _range(r[s].get(f"all_{k}"))
                 if "error" in r[s]:
                     rec["systems"][s]["error"] = r[s]["error"]
-        # PureJaxRL has PPO only; without --pjr its PPO cells say that it was not run
-        not_run = {"purejaxrl"} if not pjr_live and rec["spec"]["algo"] == "ppo" else set()
+        # PureJaxRL has PPO and DQN only; without --pjr their cells say that it was not run
+        not_run = {"purejaxrl"} if not pjr_live and rec["spec"]["algo"] in PJR_ALGOS else set()
         jit = r.get("purerl-jax.jit", {})
         plain = jit.get("compile_s")
         rec["purerl_compile_s_jax_jit"] = plain
@@ -566,6 +687,8 @@ def build_table(res: dict, meta: dict) -> tuple[list[str], list[dict]]:
 
 
 NAMES = {"purejaxrl": "PureJaxRL", "rejax": "rejax"}
+README_ROWS = {"ppo1": "PPO CartPole-v1, 1 seed", "ppo16": "PPO CartPole-v1, 16 seeds vmapped",
+               "sac": "SAC Pendulum-v1, 1 seed", "dqn": "DQN CartPole-v1, 1 seed", "pqn": "PQN CartPole-v1, 1 seed"}
 
 
 def fill(text: str, width: int = 110) -> str:
@@ -593,11 +716,10 @@ def readme_table(results: dict) -> str:
              f"(jax {me['jax']}; {rounds} round{'s' if rounds != 1 else ''}"
              + (", the range over them in brackets" if rounds > 1 else "")
              + "; `docs/results/peers-cpu.json`, the figure above):")
-    rows = [("PPO CartPole-v1, 1 seed", "ppo1"), ("PPO CartPole-v1, 16 seeds vmapped", "ppo16"),
-            ("SAC Pendulum-v1, 1 seed", "sac")]
     lines = [fill(intro), "",
              "| workload | run | compile |", "|---|---|---|"]
-    lines += [f"| {title} | {x(row, 'run')} | {x(row, 'compile')} |" for title, row in rows]
+    lines += [f"| {title} | {x(row, 'run')} | {x(row, 'compile')} |" for row, title in README_ROWS.items()
+              if row in recs]
     return "\n".join(lines) + "\n"
 
 
@@ -632,45 +754,65 @@ WRAPPER_EDITS = {
 }
 
 
-def patch_wrappers(text: str) -> str:
-    """PureJaxRL's wrappers.py with navix's import commented out and the two brax imports in try/except."""
+DQN_EDITS = {"import wandb": "# import wandb  # peers.py: wandb is not needed here (it logs only with WANDB_MODE online)"}
+PJR_SOURCES = ("ppo.py", "dqn.py", "wrappers.py")   # PureJaxRL's files that peers.py reads, under purejaxrl/
+
+
+def _edit_lines(text: str, edits: dict[str, str], name: str) -> str:
+    """``text`` with each top-level line ``old`` of ``edits`` (exactly one each) replaced by ``new``."""
     lines = text.splitlines()
-    for old, new in WRAPPER_EDITS.items():
+    for old, new in edits.items():
         at = [i for i, ln in enumerate(lines) if ln.strip() == old and not ln.startswith((" ", "\t"))]
         if len(at) != 1:
-            raise SystemExit(f"peers.py --prepare-pjr: expected one top-level line {old!r} in wrappers.py, "
+            raise SystemExit(f"peers.py --prepare-pjr: expected one top-level line {old!r} in {name}, "
                              f"found {len(at)}; PureJaxRL changed, edit it by hand")
         lines[at[0]] = new
     return "\n".join(lines) + "\n"
 
 
-def _read_pjr(src: Path) -> tuple[str, str, str]:
-    """ppo.py, wrappers.py and a source description from a checkout, its purejaxrl/ folder or a bare git dir."""
+def patch_wrappers(text: str) -> str:
+    """PureJaxRL's wrappers.py with navix's import commented out and the two brax imports in try/except."""
+    return _edit_lines(text, WRAPPER_EDITS, "wrappers.py")
+
+
+def patch_dqn(text: str) -> str:
+    """PureJaxRL's dqn.py with wandb's import commented out (its ``main`` alone logs to wandb) and
+    ``jax.tree_map``, which jax 0.6 removed, written ``jax.tree.map`` (the same function)."""
+    return _edit_lines(text, DQN_EDITS, "dqn.py").replace("jax.tree_map(", "jax.tree.map(")
+
+
+def _read_pjr(src: Path) -> tuple[dict[str, str], str]:
+    """({name: text} of PJR_SOURCES, commit) from a checkout, its purejaxrl/ folder or a bare git directory."""
     for d in (src / "purejaxrl", src):
-        if (d / "ppo.py").exists() and (d / "wrappers.py").exists():
+        if all((d / f).exists() for f in PJR_SOURCES):
             commit = subprocess.run(["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True,
                                     text=True).stdout.strip()
-            return (d / "ppo.py").read_text(), (d / "wrappers.py").read_text(), commit or "unknown"
+            return {f: (d / f).read_text() for f in PJR_SOURCES}, commit or "unknown"
     if (src / "HEAD").exists() and (src / "objects").is_dir():
         git = ["git", "--git-dir", str(src)]
         show = lambda p: subprocess.run([*git, "show", f"HEAD:{p}"], check=True, capture_output=True,  # noqa: E731
                                         text=True).stdout
         commit = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout
-        return show("purejaxrl/ppo.py"), show("purejaxrl/wrappers.py"), commit.strip()
-    raise SystemExit(f"peers.py --prepare-pjr: {src} is neither a PureJaxRL checkout (purejaxrl/ppo.py) nor its "
-                     f"git directory")
+        return {f: show(f"purejaxrl/{f}") for f in PJR_SOURCES}, commit.strip()
+    raise SystemExit(f"peers.py --prepare-pjr: {src} is neither a PureJaxRL checkout (purejaxrl/"
+                     f"{', purejaxrl/'.join(PJR_SOURCES)}) nor its git directory")
 
 
 def prepare_pjr(dest: Path, src: Path) -> None:
-    """Write DEST/pjr_ppo.py (PureJaxRL's ppo.py as is), DEST/wrappers.py (patched) and DEST/SOURCE.txt."""
-    ppo_text, wrappers_text, commit = _read_pjr(Path(src))
-    patched = patch_wrappers(wrappers_text)
+    """Write DEST/pjr_ppo.py (PureJaxRL's ppo.py as is), DEST/pjr_dqn.py and DEST/wrappers.py (patched) and
+    DEST/SOURCE.txt."""
+    texts, commit = _read_pjr(Path(src))
+    out = {"pjr_ppo.py": texts["ppo.py"], "pjr_dqn.py": patch_dqn(texts["dqn.py"]),
+           "wrappers.py": patch_wrappers(texts["wrappers.py"])}
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    (dest / "pjr_ppo.py").write_text(ppo_text)
-    (dest / "wrappers.py").write_text(patched)
-    (dest / "SOURCE.txt").write_text(f"luchris429/purejaxrl purejaxrl/ppo.py and purejaxrl/wrappers.py\n"
+    for name, text in out.items():
+        (dest / name).write_text(text)
+    (dest / "SOURCE.txt").write_text(f"luchris429/purejaxrl purejaxrl/{', purejaxrl/'.join(PJR_SOURCES)}\n"
                                      f"from {Path(src).resolve()}\ncommit {commit}\n"
+                                     f"ppo.py saved as pjr_ppo.py, as it is\n"
+                                     f"dqn.py saved as pjr_dqn.py: wandb import commented out, jax.tree_map "
+                                     f"written jax.tree.map\n"
                                      f"wrappers.py: navix import commented out, brax imports in try/except\n")
 
 
@@ -702,7 +844,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="run purerl with PYTHONPATH=PATHS (default: this checkout in front of the inherited "
                          "PYTHONPATH)")
     ap.add_argument("--pjr", default=None, metavar="DIR",
-                    help="time PureJaxRL live from DIR (pjr_ppo.py, wrappers.py; see --prepare-pjr)")
+                    help="time PureJaxRL live from DIR (pjr_ppo.py, pjr_dqn.py, wrappers.py; see --prepare-pjr)")
     ap.add_argument("--prepare-pjr", nargs=2, default=None, metavar=("DIR", "SRC"),
                     help="write DIR from SRC (a purejaxrl checkout or its bare git directory) and exit")
     ap.add_argument("--out", default=None, help="results file (default docs/results/peers-BACKEND.json, e.g. "
@@ -742,7 +884,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.prepare_pjr:
         prepare_pjr(Path(args.prepare_pjr[0]), Path(args.prepare_pjr[1]))
-        print(f"wrote {args.prepare_pjr[0]}: pjr_ppo.py, wrappers.py, SOURCE.txt")
+        print(f"wrote {args.prepare_pjr[0]}: pjr_ppo.py, pjr_dqn.py, wrappers.py, SOURCE.txt")
         return
     if args.rebuild:
         path = Path(args.rebuild)
@@ -756,9 +898,10 @@ def main(argv: list[str] | None = None) -> None:
     if rounds < MIN_ROUNDS and not args.tiny and (args.out is None or Path(args.out).resolve().parent == RESULTS):
         sys.exit(f"peers.py: the tables in docs/results/ need --rounds {MIN_ROUNDS} or more (their spread is "
                  f"part of the result); pass --out elsewhere for fewer rounds")
-    if args.pjr and not (Path(args.pjr) / "pjr_ppo.py").exists():
-        sys.exit(f"peers.py: no pjr_ppo.py in {args.pjr}: run `bash benchmarks/peers_env.sh` (or --prepare-pjr "
-                 f"{args.pjr} SRC) first")
+    missing = [f for f in PJR_FILES.values() if args.pjr and not (Path(args.pjr) / f).exists()]
+    if missing:
+        sys.exit(f"peers.py: no {' or '.join(missing)} in {args.pjr}: run `bash benchmarks/peers_env.sh` (or "
+                 f"--prepare-pjr {args.pjr} SRC) first")
     launch = launches(args)
     if not args.peers_pythonpath and not Path(launch["peers"][0]).exists():
         sys.exit(f"peers.py: no rejax environment at {launch['peers'][0]}: run `bash benchmarks/peers_env.sh`, "
@@ -798,7 +941,7 @@ def main(argv: list[str] | None = None) -> None:
         if row == "cli":
             continue
         systems = {"purerl": launch["purerl"], "purerl-jax.jit": launch["purerl"], "rejax": launch["peers"]}
-        if args.pjr and row_spec(row)["algo"] == "ppo":
+        if args.pjr and row_spec(row)["algo"] in PJR_ALGOS:
             systems["purejaxrl"] = launch["peers"]
         res[row] = compare(row, systems, rounds, runs, compile_only=("purerl-jax.jit",), extra=extra, log=log)
         write()
@@ -808,7 +951,7 @@ def main(argv: list[str] | None = None) -> None:
             res["ppo1"] = compare("ppo1", {"purerl": launch["purerl"]}, rounds, runs, extra=extra, log=log)
     lines = write()
     print("\n" + "\n".join(lines))
-    if meta["backend"] == "cpu" and not args.tiny and {"ppo1", "ppo16", "sac"} <= set(res):
+    if meta["backend"] == "cpu" and not args.tiny and set(README_ROWS) <= set(res):
         print("\nThe README's speed table (tests/test_results_files.py checks it against this file):\n\n"
               + readme_table(json.loads(out.read_text())))
     print(f"\nwrote {out} (worker stderr: {log})")

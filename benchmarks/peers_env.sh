@@ -12,8 +12,9 @@
 # 2. .peers/purejaxrl (PEERS_DIR/purejaxrl): PureJaxRL, a script rather than a package, cloned with git from
 #    PUREJAXRL_URL (default https://github.com/luchris429/purejaxrl; a local clone or mirror works too) into
 #    PEERS_DIR/purejaxrl-src, checked out at PUREJAXRL_COMMIT (pinned below) and prepared by
-#    `python benchmarks/peers.py --prepare-pjr`: its ppo.py and wrappers.py copied, navix's import commented
-#    out, the brax imports made optional, the commit recorded in SOURCE.txt. Then
+#    `python benchmarks/peers.py --prepare-pjr`: its ppo.py, dqn.py and wrappers.py copied, navix's and wandb's
+#    imports commented out, the brax imports made optional, dqn.py's jax.tree_map (gone since jax 0.6) written
+#    jax.tree.map, the commit recorded in SOURCE.txt. Then
 #    `python benchmarks/peers.py --pjr .peers/purejaxrl` times it live.
 #
 # Environment variables: PEERS_JAX; PEERS_CUDA (cuda12 or cuda13 on an NVIDIA GPU: jax[PEERS_CUDA], as
@@ -32,8 +33,8 @@ PUREJAXRL_URL=${PUREJAXRL_URL:-https://github.com/luchris429/purejaxrl}
 # PureJaxRL's main branch as of 2024-09-09 ("Update README.md"), the commit docs/results/peers-cpu.json names
 PUREJAXRL_COMMIT=${PUREJAXRL_COMMIT:-31756b197773a52db763fdbe6d635e4b46522a73}
 # rejax 0.1.3 and the libraries it and PureJaxRL import, at the newest versions that pip chose for jax 0.9.2 on
-# 2026-12-05 (their own dependencies are left to pip)
-PEERS_PACKAGES=("gymnax==0.0.9" "rejax==0.1.3" "flax==0.12.6" "optax==0.2.8" "distrax==0.1.9" "chex==0.1.92")
+# 2026-12-05 (their own dependencies are left to pip); flashbax for PureJaxRL's DQN, the version purerl uses
+PEERS_PACKAGES=("gymnax==0.0.9" "rejax==0.1.3" "flax==0.12.6" "optax==0.2.8" "distrax==0.1.9" "chex==0.1.92" "flashbax==0.1.3")
 
 usage() {
     echo "usage: bash benchmarks/peers_env.sh [--venv-only | --pjr-only] [PUREJAXRL_URL]" >&2

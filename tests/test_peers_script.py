@@ -43,11 +43,117 @@ def test_rows_same_work_and_whole_updates(peers):
 
 
 def test_default_rows(peers):
-    assert peers.default_rows(None, "cpu") == ["ppo1", "ppo16", "sac", "cli"]
-    assert peers.default_rows(None, "gpu") == ["ppo1", "ppo16", "ppo256", "ppo2048", "sac", "cli"]
+    assert peers.default_rows(None, "cpu") == ["ppo1", "ppo16", "sac", "dqn", "pqn", "cli"]
+    assert peers.default_rows(None, "gpu") == ["ppo1", "ppo16", "ppo256", "ppo2048", "sac", "dqn", "pqn", "cli"]
     assert peers.default_rows("ppo2048,sac", "cpu") == ["ppo2048", "sac"]
     with pytest.raises(SystemExit, match="ppo9"):
         peers.default_rows("ppo1,ppo9", "gpu")
+
+
+def test_dqn_settings_are_the_same_for_every_system(peers):
+    """The dqn row's configs, as each worker builds them: purerl's Config, rejax's DQN.create arguments and
+    PureJaxRL's dqn.py config dict say the same thing in each library's units (env steps or gradient steps,
+    epsilon's anneal as a fraction or in env steps, a hard target copy as tau 1 or polyak 0)."""
+    for tiny in (False, True):
+        spec = peers.row_spec("dqn", tiny)
+        cfg = peers.purerl_config(spec).validate()
+        name, rj, widths = peers.rejax_config(spec)
+        pj = peers.pjr_config(spec)
+        assert name == "dqn" and cfg.env == rj["env"] == pj["ENV_NAME"] == "CartPole-v1"
+        assert cfg.num_envs == rj["num_envs"] == pj["NUM_ENVS"] == 10
+        assert cfg.total_timesteps == rj["total_timesteps"] == pj["TOTAL_TIMESTEPS"] == spec["total_timesteps"]
+        assert cfg.buffer_size == rj["buffer_size"] == pj["BUFFER_SIZE"] == 10_000
+        assert cfg.batch_size == rj["batch_size"] == pj["BUFFER_BATCH_SIZE"] == 128
+        assert cfg.learning_starts == rj["fill_buffer"] == pj["LEARNING_STARTS"] == spec["learning_starts"]
+        # one gradient step per vector step: purerl's and rejax's per iteration, PureJaxRL's every 10 env steps
+        assert cfg.gradient_steps == rj["num_epochs"] == 1 and pj["TRAINING_INTERVAL"] == cfg.num_envs
+        # the target network: a hard copy every 50 gradient steps = 500 env steps
+        assert cfg.tau == 1.0 and rj["polyak"] == 0.0 and pj["TAU"] == 1.0
+        assert cfg.target_update_period * cfg.num_envs == rj["target_update_freq"] == pj["TARGET_UPDATE_INTERVAL"]
+        assert rj["target_update_freq"] == 500
+        assert cfg.learning_rate == rj["learning_rate"] == pj["LR"] == 2.5e-4 and not pj["LR_LINEAR_DECAY"]
+        assert cfg.gamma == rj["gamma"] == pj["GAMMA"] == 0.99
+        assert cfg.epsilon_start == rj["eps_start"] == pj["EPSILON_START"] == 1.0
+        assert cfg.epsilon_finish == rj["eps_end"] == pj["EPSILON_FINISH"] == 0.05
+        assert (cfg.epsilon_anneal_fraction == rj["exploration_fraction"]
+                == pj["EPSILON_ANNEAL_TIME"] / pj["TOTAL_TIMESTEPS"] == 0.5)
+        # the network: PureJaxRL's QNetwork is 120x84 ReLU, fixed in its file; rejax's is rebuilt at these widths
+        assert cfg.hidden_sizes == widths == (120, 84) and cfg.activation == rj["agent_kwargs"]["activation"]
+        # the same TD rule: the max target (no Double DQN), squared error, no clipping (rejax's default: inf)
+        assert not cfg.double and rj["ddqn"] is False and cfg.td_loss == "squared" and cfg.n_step == 1
+        assert cfg.max_grad_norm is None and "max_grad_norm" not in rj
+        # every system takes (steps - warm-up) / envs gradient steps: 49,000 at the full budget
+        learning = (cfg.total_timesteps - cfg.learning_starts) // cfg.num_envs
+        assert cfg.iterations_per_log_point * cfg.num_log_points * cfg.gradient_steps == learning
+        assert tiny or learning == 49_000
+        # one evaluation at the end for rejax; none inside purerl's run, as in PureJaxRL's
+        assert rj["eval_freq"] == rj["total_timesteps"] and rj["skip_initial_evaluation"] and cfg.eval_episodes == 0
+
+
+def test_pqn_settings_are_the_same_for_every_system(peers):
+    """The pqn row: purerl's Config and rejax's PQN.create arguments hold the same shapes, schedule and
+    numbers, over the same whole number of updates."""
+    import math
+
+    for tiny in (False, True):
+        spec = peers.row_spec("pqn", tiny)
+        cfg = peers.purerl_config(spec).validate()
+        name, rj, widths = peers.rejax_config(spec)
+        assert name == "pqn" and cfg.env == rj["env"] == "CartPole-v1"
+        for mine, theirs in (("num_envs", "num_envs"), ("num_steps", "num_steps"), ("num_epochs", "num_epochs"),
+                             ("num_minibatches", "num_minibatches"), ("total_timesteps", "total_timesteps"),
+                             ("learning_rate", "learning_rate"), ("gamma", "gamma"), ("q_lambda", "td_lambda"),
+                             ("epsilon_start", "eps_start"), ("epsilon_finish", "eps_end"),
+                             ("epsilon_anneal_fraction", "exploration_fraction"), ("max_grad_norm", "max_grad_norm")):
+            assert getattr(cfg, mine) == rj[theirs] == spec[mine], mine
+        assert cfg.hidden_sizes == widths == (128, 128) and cfg.layer_norm and cfg.activation == "relu"
+        assert not cfg.anneal_lr and cfg.optimizer == "adam" and cfg.td_loss == "squared"  # rejax: Adam, constant
+        # rejax runs ceil(eval_freq / batch) updates per evaluation, ceil(total / eval_freq) evaluations
+        batch = cfg.num_envs * cfg.num_steps
+        rejax_updates = math.ceil(rj["eval_freq"] / batch) * math.ceil(rj["total_timesteps"] / rj["eval_freq"])
+        assert cfg.total_timesteps // batch == rejax_updates == spec["num_updates"] and cfg.total_timesteps % batch == 0
+        assert tiny or (spec["num_updates"], cfg.total_timesteps) == (244, 244 * 2048)
+    with pytest.raises(ValueError, match="PureJaxRL has no pqn"):
+        peers.pjr_config(peers.row_spec("pqn"))
+
+
+def test_ppo_settings_are_the_same_for_every_system(peers):
+    spec = peers.row_spec("ppo16")
+    cfg = peers.purerl_config(spec).validate()
+    name, rj, widths = peers.rejax_config(spec)
+    pj = peers.pjr_config(spec)
+    assert name == "ppo" and widths is None
+    assert cfg.num_envs == rj["num_envs"] == pj["NUM_ENVS"] and cfg.num_steps == rj["num_steps"] == pj["NUM_STEPS"]
+    assert cfg.num_epochs == rj["num_epochs"] == pj["UPDATE_EPOCHS"]
+    assert cfg.num_minibatches == rj["num_minibatches"] == pj["NUM_MINIBATCHES"]
+    assert cfg.total_timesteps == rj["total_timesteps"] == pj["TOTAL_TIMESTEPS"]
+    assert cfg.learning_rate == rj["learning_rate"] == pj["LR"] and cfg.max_grad_norm == rj["max_grad_norm"]
+    assert cfg.hidden_sizes == rj["agent_kwargs"]["hidden_layer_sizes"] == (64, 64)
+
+
+def test_new_rows_labels_and_tiny_budgets(peers):
+    assert peers.row_label("dqn") == "DQN CartPole-v1, 10 envs, replay 10k, batch 128, 120x84 ReLU, 5e5 steps, 1 seed"
+    assert peers.row_label("pqn") == ("PQN CartPole-v1, 32 envs x 64 steps, 4x16 minibatches, 128x128 LayerNorm "
+                                      "ReLU, 5e5 steps, 1 seed")
+    # --tiny: a few thousand steps, still past the warm-up, two PQN updates
+    dqn, pqn = peers.row_spec("dqn", tiny=True), peers.row_spec("pqn", tiny=True)
+    assert dqn["learning_starts"] < dqn["total_timesteps"] <= 5_000 and pqn["num_updates"] == 2
+    assert "4,000 steps" in peers.row_label("dqn", tiny=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("row", ["dqn", "pqn"])
+def test_purerl_worker_answers_the_protocol_tiny(row):
+    """The purerl worker of a value-based row at --tiny budgets, as peers.py drives it: info, compile, a run
+    whose final return is a CartPole return (training episodes of the last 5%), quit."""
+    env = dict(os.environ, JAX_ENABLE_COMPILATION_CACHE="false",
+               PYTHONPATH=os.pathsep.join(p for p in (str(BENCHMARKS.parent), os.environ.get("PYTHONPATH")) if p))
+    out = subprocess.run([sys.executable, str(BENCHMARKS / "peers.py"), "--worker", "purerl", row, "--tiny"],
+                         input="info\ncompile\nrun\nquit\n", capture_output=True, text=True, env=env, timeout=600)
+    info, compiled, ran = (json.loads(ln) for ln in out.stdout.splitlines())
+    assert {"backend", "device", "jax", "python", "version"} <= set(info)
+    assert compiled["compile_s"] > 0 and ran["run_s"] > 0
+    assert 8 <= ran["return"] <= 500   # CartPole-v1's episodes last 8 to 500 steps, one reward each
 
 
 def test_launches(peers, monkeypatch):
@@ -105,6 +211,30 @@ def test_table_without_pjr_says_not_run(peers):
                 assert ln.split("|")[2] == " not run ", ln
             if ln.startswith("| SAC") or ln.startswith("| `sac`: compile ("):
                 assert ln.split("|")[2] == " - ", ln   # PureJaxRL has no SAC: nothing to run
+
+
+def test_table_value_rows(peers):
+    """The dqn row has a PureJaxRL column (its dqn.py), "not run" without --pjr; the pqn row has none (PureJaxRL
+    has no PQN); the README's table gains both rows."""
+    res = {"dqn": _res((2.0, 9.0, 500.0), (3.0, 12.0, 500.0), (2.5, 10.0, 490.0)),
+           "pqn": _res((4.0, 5.0, 500.0), (6.0, 6.0, 130.0))}
+    lines, table = peers.build_table(res, {"backend": "cpu", "pjr_live": True, "header": "H"})
+    dqn_run = next(ln for ln in lines if "(`dqn`): run" in ln).split("|")
+    assert dqn_run[2:6] == [" 10.00 s ", " 12.00 s ", " 9.00 s ", " 0.90 (purejaxrl) "]
+    pqn_run = next(ln for ln in lines if "(`pqn`): run" in ln).split("|")
+    assert pqn_run[2] == " - " and pqn_run[5] == " 0.83 (rejax) "
+    assert next(ln for ln in lines if "`pqn`: final return" in ln).split("|")[2:5] == [" - ", " 130 ", " 500 "]
+    res["dqn"].pop("purejaxrl")
+    lines, _ = peers.build_table(res, {"backend": "cpu", "pjr_live": False, "header": "H"})
+    for ln in lines:
+        if "`dqn`" in ln and "plain" not in ln:
+            assert ln.split("|")[2] == " not run ", ln
+        if "`pqn`" in ln and "plain" not in ln:
+            assert ln.split("|")[2] == " - ", ln
+    text = peers.readme_table({"table": table, "rounds": 3, "date": "D",
+                               "systems": {"purerl": {"cores": 2, "cpu": "C", "jax": "0.9.2"}}})
+    assert "| DQN CartPole-v1, 1 seed | PureJaxRL: 0.90x | PureJaxRL: 0.80x |" in text.splitlines()
+    assert "| PQN CartPole-v1, 1 seed | rejax: 0.83x | rejax: 0.67x |" in text.splitlines()
 
 
 def test_table_shows_the_spread_of_rounds(peers):
@@ -195,13 +325,34 @@ class BraxGymnaxWrapper:
 """
 
 
+DQN = """import jax
+import wandb
+import flashbax as fbx
+
+
+def make_train(config):
+    def train(rng):
+        target = jax.tree_map(lambda x: x, rng)
+        return target
+    return train
+"""
+
+
 def test_prepare_pjr(peers, tmp_path):
     src = tmp_path / "checkout" / "purejaxrl"
     src.mkdir(parents=True)
     (src / "ppo.py").write_text("from wrappers import LogWrapper\n")
     (src / "wrappers.py").write_text(WRAPPERS)
+    (src / "dqn.py").write_text(DQN)
     peers.prepare_pjr(tmp_path / "out", tmp_path / "checkout")
     assert (tmp_path / "out" / "pjr_ppo.py").read_text() == "from wrappers import LogWrapper\n"
+    # dqn.py: wandb (only its main logs there) no longer imported; jax.tree_map, gone since jax 0.6, is jax.tree.map
+    dqn = (tmp_path / "out" / "pjr_dqn.py").read_text()
+    tree = ast.parse(dqn)
+    assert {a.name for n in tree.body if isinstance(n, ast.Import) for a in n.names} == {"jax", "flashbax"}
+    assert "jax.tree_map" not in dqn and "target = jax.tree.map(lambda x: x, rng)" in dqn
+    assert dqn.replace("jax.tree.map", "jax.tree_map").replace(peers.DQN_EDITS["import wandb"], "import wandb") == DQN
+    assert "dqn.py saved as pjr_dqn.py" in (tmp_path / "out" / "SOURCE.txt").read_text()
     text = (tmp_path / "out" / "wrappers.py").read_text()
     tree = ast.parse(text)
     imported = {a.name for n in tree.body if isinstance(n, ast.Import) for a in n.names}
@@ -212,6 +363,10 @@ def test_prepare_pjr(peers, tmp_path):
     (src / "wrappers.py").write_text(WRAPPERS.replace("import navix as nx\n", ""))
     with pytest.raises(SystemExit, match="navix"):
         peers.prepare_pjr(tmp_path / "out2", tmp_path / "checkout")
+    (src / "wrappers.py").write_text(WRAPPERS)
+    (src / "dqn.py").unlink()   # a checkout without dqn.py is not PureJaxRL as peers.py knows it
+    with pytest.raises(SystemExit, match="purejaxrl/dqn.py"):
+        peers.prepare_pjr(tmp_path / "out3", tmp_path / "checkout")
 
 
 def _git(*args, cwd):
@@ -227,6 +382,7 @@ def test_peers_env_prepares_purejaxrl_at_the_pinned_commit(tmp_path):
     _git("init", "-q", cwd=repo)
     (repo / "purejaxrl" / "ppo.py").write_text("# pinned\nfrom wrappers import LogWrapper\n")
     (repo / "purejaxrl" / "wrappers.py").write_text(WRAPPERS)
+    (repo / "purejaxrl" / "dqn.py").write_text(DQN)
     _git("add", ".", cwd=repo)
     _git("commit", "-q", "-m", "pinned", cwd=repo)
     pinned = _git("rev-parse", "HEAD", cwd=repo)
@@ -240,6 +396,7 @@ def test_peers_env_prepares_purejaxrl_at_the_pinned_commit(tmp_path):
     out = tmp_path / "peers" / "purejaxrl"
     assert (out / "pjr_ppo.py").read_text() == "# pinned\nfrom wrappers import LogWrapper\n"
     assert "# import navix as nx" in (out / "wrappers.py").read_text()
+    assert "jax.tree.map" in (out / "pjr_dqn.py").read_text()
     assert f"commit {pinned}" in (out / "SOURCE.txt").read_text().splitlines()
     assert not (tmp_path / "no-venv").exists()                      # --pjr-only makes no venv
     missing = subprocess.run(["bash", str(script), "--pjr-only", str(repo)], cwd=tmp_path, capture_output=True,
@@ -254,6 +411,7 @@ def test_peers_env_pins_its_versions():
     packages = re.search(r"^PEERS_PACKAGES=\((.*)\)$", text, re.MULTILINE).group(1).split()
     assert packages and all(re.fullmatch(r'"[a-z0-9_-]+==[0-9][0-9a-z.]*"', p) for p in packages), packages
     assert '"rejax==0.1.3"' in packages and '"gymnax==0.0.9"' in packages
+    assert '"flashbax==0.1.3"' in packages   # PureJaxRL's dqn.py imports it
     assert 'jax="jax==$PEERS_JAX"' in text and '"jaxlib==$PEERS_JAX"' in text and "PEERS_JAX:-0.9.2" in text
     commit = re.search(r"PUREJAXRL_COMMIT:-([0-9a-f]+)\}", text).group(1)
     assert len(commit) == 40

@@ -180,8 +180,9 @@ def test_readme_speed_table_is_the_peers_results_file():
     readme = (ROOT / "README.md").read_text()
     assert expected in readme, f"the README's speed table should read:\n{expected}"
     recs = {r["row"]: r for r in data["table"]}
-    for row, title in (("ppo1", "PPO CartPole-v1, 1 seed"), ("ppo16", "PPO CartPole-v1, 16 seeds vmapped"),
-                       ("sac", "SAC Pendulum-v1, 1 seed")):
+    # every CPU workload of the README's table is in the file: PPO, SAC and the value-based DQN and PQN rows
+    assert set(peers.README_ROWS) <= set(recs), f"rerun `python benchmarks/peers.py --small`: {sorted(recs)}"
+    for row, title in peers.README_ROWS.items():
         line = next(ln for ln in readme.splitlines() if ln.startswith(f"| {title} |"))
         run, compile_ = line.split("|")[2:4]
         assert f": {recs[row]['ratio_run']:.2f}x" in run and f": {recs[row]['ratio_compile']:.2f}x" in compile_
