@@ -281,8 +281,8 @@ def suite_table(records: list[dict], suite: str, cells: list[Cell] | None = None
         return f"[{sources.index(text) + 1}]"
 
     out = ["| algorithm | env | env steps x seeds | final return, IQM [95% CI] | final policy, evaluated afresh | "
-           "reference (its budget) | ratio | compile / run | env steps/s |",
-           "|---|---|---|---|---|---|---|---|---|"]
+           "reference (its budget) | ratio | compile / run (env steps/s) |",
+           "|---|---|---|---|---|---|---|---|"]
     def refs_text(refs: list[dict]) -> str:
         return "; ".join(f"{'~' if ref.get('approximate') else ''}{ref['value']:g} ({_fmt_steps(ref['steps'])}) "
                          f"{note(ref)}" for ref in refs) or "-"
@@ -299,13 +299,13 @@ def suite_table(records: list[dict], suite: str, cells: list[Cell] | None = None
         who = f" ({r['library']})" if r.get("library") else ""
         out.append(f"| {r['algo'].upper().replace('_', ' ')}{who} | {r['env']} | {_fmt_steps(r['steps'])} x "
                    f"{r['seeds']} | "
-                   f"{_ci(r['final'])} | {_ci(ev)} ({mode}, {ev['episodes']} episodes) | {ref_txt} | {ratio} | "
-                   f"{r['compile_s']:.0f} s / {r['run_s']:,.0f} s | {r['env_steps_per_s']:,.0f} |")
+                   f"{_ci(r['final'])} | {_ci(ev)} ({mode}, {ev['episodes']} ep.) | {ref_txt} | {ratio} | "
+                   f"{r['compile_s']:.0f} s / {r['run_s']:,.0f} s ({r['env_steps_per_s']:,.0f}/s) |")
     for c in cells:
         if c.suite == suite and c.name not in done:
             ref = refs_text([dataclasses.asdict(x) for x in c.references])
             out.append(f"| {algo_of(c).upper().replace('_', ' ')} | {c.env} | {_fmt_steps(c.cpu_steps)} x {c.seeds} | "
-                       f"not measured yet | | {ref} | | | |")
+                       f"not measured yet | | {ref} | | |")
     if len(out) == 2:
         return f"No cells of this suite yet (benchmarks/results.py has none named {suite!r})."
     out += [""] + [f"[{i + 1}] {s}" + "  " for i, s in enumerate(sources)]

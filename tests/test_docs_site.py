@@ -282,7 +282,7 @@ def test_figures_are_links_to_their_full_size_image(site):
 def test_readme_code_arrives_on_the_built_pages(site):
     readme = (ROOT / "README.md").read_text()
     for page, title in includes():
-        built = site / Path(page).with_suffix("") / "index.html"
+        built = site / ("index.html" if page == "index.md" else Path(page).with_suffix("") / "index.html")
         pres = [re.sub(r"\s+", " ", t).strip() for t in parse(built).pres]
         for block in fenced_blocks(markdown_it_section(readme, title)):
             code = re.sub(r"\s+", " ", block).strip()
