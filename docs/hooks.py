@@ -169,7 +169,7 @@ def refused_fields(config_cls: type) -> set[str]:
 
 def config_table(algo: str) -> str:
     from purerl.config import schema
-    from purerl.run.rundir import algo_module
+    from purerl.algorithms import module as algo_module
 
     config_cls = algo_module(algo).Config
     refused = refused_fields(config_cls)
@@ -247,7 +247,7 @@ def metric_names(algo: str) -> tuple[str, ...]:
 
     import jax
 
-    from purerl.run.rundir import algo_module
+    from purerl.algorithms import module as algo_module
 
     with warnings.catch_warnings():  # the library's own deprecation notices are not the docs' business
         warnings.simplefilter("ignore", DeprecationWarning)

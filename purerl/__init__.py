@@ -1,4 +1,4 @@
-"""purerl: policy-gradient reinforcement learning as pure, fused JAX programs.
+"""purerl: reinforcement learning as pure, fused JAX programs.
 
     from purerl import ppo
     result = jax.jit(ppo.make_train(ppo.Config(env="CartPole-v1")))(jax.random.key(0))

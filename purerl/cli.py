@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from purerl.run.rundir import ALGOS
+from purerl.algorithms import NAMES as ALGOS
 
 EXIT_BAD_INPUT, EXIT_DIVERGED = 2, 3  # a stop signal exits with 128 + its number: 130 (SIGINT), 143 (SIGTERM);
 # 4 (purerl.run.cluster.EXIT_CLUSTER): a process of a run of several processes stopped or could not join
@@ -187,7 +187,7 @@ def _config_fields_epilog(algo: str) -> str:
     import textwrap
 
     from purerl.config import schema
-    from purerl.run.rundir import algo_module
+    from purerl.algorithms import module as algo_module
 
     rows = []
     for s in schema(algo_module(algo).Config).values():
@@ -208,7 +208,7 @@ def _base_config(args: argparse.Namespace):
     """The Config of ``args.algo`` from defaults < preset/--config file < direct flags < --set, validated."""
     from purerl import presets
     from purerl.config import apply_overrides
-    from purerl.run.rundir import algo_module
+    from purerl.algorithms import module as algo_module
 
     mod = algo_module(args.algo)
     cfg = mod.Config()

@@ -55,7 +55,7 @@ from jax.sharding import Mesh
 
 from purerl.arguments import check_count
 from purerl.config import field_docs
-from purerl.core.keys import as_key, is_key, is_typed_key
+from purerl.keys import as_key, is_key, is_typed_key
 from purerl.core.sharding import gather
 from purerl.run.guard import NonFiniteError, find_non_finite, finite_flags
 from purerl.run.lifecycle import Job, Layout, Start, chunk_length, live, progress_meta, restored_metrics
@@ -69,7 +69,7 @@ _KEY_FORMS = "an int, a key from jax.random.key(s), or a legacy key from jax.ran
 
 def _seed_key(seed: Any, name: str = "seed") -> jax.Array:
     """One typed PRNG key from ``seed``: an int ``s`` gives ``jax.random.key(s)``; one key of either kind goes
-    through :func:`purerl.core.keys.as_key` (``jax.random.PRNGKey(s)`` gives the key of ``s``). Anything else,
+    through :func:`purerl.keys.as_key` (``jax.random.PRNGKey(s)`` gives the key of ``s``). Anything else,
     a batch of keys included, is a ``TypeError`` naming ``name`` and the accepted forms."""
     if isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_)):
         try:
@@ -528,6 +528,7 @@ def resume(out: str | Path, *, devices: Sequence[Any] | None = None, log=print) 
     newest checkpoint with its own config, values and chunking; the finished sweep equals the uninterrupted
     one bit for bit when it runs on as many devices (``devices``, default ``jax.devices()``; ``purerl resume``
     takes as many as the sweep used)."""
+    from purerl import algorithms
     from purerl.config import config_from_dict
     from purerl.run import checkpoint as ckpt
     from purerl.run import rundir, sweepdir
@@ -538,7 +539,7 @@ def resume(out: str | Path, *, devices: Sequence[Any] | None = None, log=print) 
                          "state, so one process continues it")
     out = Path(out)
     body = sweepdir.read_resumable(out)
-    mod = rundir.algo_module(body["algo"])
+    mod = algorithms.module(body["algo"])
     config = config_from_dict(mod.Config, body["config"], source=str(out / "sweep.json")).validate()
     values = {k: np.asarray(v, np.float64) for k, v in body["values"].items()}
     devices = list(devices) if devices is not None else jax.devices()

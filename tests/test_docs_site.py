@@ -98,7 +98,7 @@ def test_included_readme_sections_are_whole():
 def test_config_tables_leave_out_refused_fields_and_escape_cells():
     import dataclasses
 
-    from purerl.run.rundir import algo_module
+    from purerl.algorithms import module as algo_module
 
     expected_refused = {"ppo": set(), "a2c": set(), "reinforce": {"recurrent"}, "a3c": {"recurrent"},
                         "trpo": {"recurrent", "shared_network"}, "ddpg": set(), "td3": set(), "sac": set(),

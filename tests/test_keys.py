@@ -13,7 +13,7 @@ import pytest
 
 import purerl
 from purerl import a2c, a3c, algorithms, ddpg, dqn, envs, pqn, ppo, reinforce, sac, sac_discrete, td3, trpo
-from purerl.core.keys import as_key
+from purerl.keys import as_key
 
 ON = dict(env="CartPole-v1", num_envs=2, hidden_sizes=(8,))
 # no evaluation inside the off-policy updates (evaluate is called on its own): a smaller program to compile

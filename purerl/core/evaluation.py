@@ -8,7 +8,7 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
-from purerl.core.keys import as_key
+from purerl.keys import as_key
 from purerl.core.trajectory import noise_fit
 from purerl.envs.base import VecEnv
 

@@ -18,7 +18,7 @@ from flax import struct
 
 from purerl.config import check_count, check_flag
 from purerl.core.evaluation import RecurrentAct, make_evaluate
-from purerl.core.keys import as_key
+from purerl.keys import as_key
 from purerl.core.progress import ProgressFn, report, report_every
 
 
@@ -208,7 +208,7 @@ def build_trainer(*, config: Any, env: Any, num_log_points: int, steps_per_log_p
                   env_steps_before: int = 0) -> Trainer:
     """The :class:`Trainer` of an algorithm's ``init``, ``update`` and ``policy(state, deterministic)`` (the
     agent's actions, as ``eval_env`` takes them), with the checks every public entry point makes: keys of
-    either kind (:func:`purerl.core.keys.as_key`), states of this config (:class:`StateCheck`), counts and
+    either kind (:func:`purerl.keys.as_key`), states of this config (:class:`StateCheck`), counts and
     switches; all raised while tracing, before anything is compiled."""
     state_check = StateCheck(init)
 

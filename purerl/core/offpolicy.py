@@ -78,8 +78,8 @@ from purerl.core.loop import Trainer, build_trainer, carry_episodes, env_steps
 from purerl.core.progress import ProgressFn
 from purerl.core.sharding import constrain_envs
 from purerl.core.trajectory import EpisodeTally, scan_env
-from purerl.envs.base import split_keys
 from purerl.envs.wrappers import RunningMeanStd
+from purerl.keys import split_keys
 
 __all__ = ["OffPolicyConfig", "Agent", "OffPolicyState", "critic_loss", "make_replay", "make_sequence_replay",
            "polyak", "td_target", "explore_noise", "continuous_actions", "discrete_actions", "normalized", "make_env",

@@ -19,7 +19,7 @@ to ``train`` must be the same on every process; read the results with
 
 Runs that are independent of each other (the seeds of ``purerl train --seeds K``, the configs x seeds of a
 sweep) are split over devices the other way: a 1-D mesh over their leading (vmapped) axis, each process
-placing only the rows of its own devices (:func:`split_rows`, :func:`split_keys`).
+placing only the rows of its own devices (:func:`split_rows`, :func:`split_key_rows`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-__all__ = ["constrain_envs", "env_mesh", "gather", "split_keys", "split_rows"]
+__all__ = ["constrain_envs", "env_mesh", "gather", "split_key_rows", "split_rows"]
 
 AXIS = "envs"
 
@@ -75,7 +75,7 @@ def gather(tree: Any) -> Any:
     """Every leaf whole on this process, as host arrays: ``jax.device_get`` when the leaves lie on this process's
     devices; otherwise (split over the devices of several processes) ``process_allgather``, a collective that
     every process calls at the same point. Typed PRNG keys come back as their raw key data."""
-    from purerl.core.keys import is_typed_key
+    from purerl.keys import is_typed_key
 
     tree = jax.tree.map(lambda x: jax.random.key_data(x) if is_typed_key(x) else x, tree)
     if all(getattr(x, "is_fully_addressable", True) for x in jax.tree.leaves(tree)):
@@ -85,7 +85,7 @@ def gather(tree: Any) -> Any:
     return multihost_utils.process_allgather(tree, tiled=True)
 
 
-def split_keys(keys: Any, mesh: Mesh) -> jax.Array:
+def split_key_rows(keys: Any, mesh: Mesh) -> jax.Array:
     """:func:`split_rows` for an array of typed PRNG keys (their raw data is split, then wrapped again)."""
     impl = jax.random.key_impl(keys)
     return jax.random.wrap_key_data(split_rows(jax.random.key_data(keys), mesh), impl=impl)

@@ -35,13 +35,7 @@ import numpy as np
 from flax import struct
 
 from purerl.config import check_count
-from purerl.core.keys import as_key  # a leaf module (jax only): both key kinds, normalised once
-
-
-def split_keys(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
-    """``jax.random.split(key, shape)`` for a multi-dimensional ``shape``, split flat and reshaped: the same
-    keys' kind, and XLA compiles a one-dimensional split several times faster."""
-    return jnp.reshape(jax.random.split(key, int(np.prod(shape))), tuple(shape))
+from purerl.keys import as_key
 
 
 @dataclass(frozen=True)

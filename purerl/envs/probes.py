@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from purerl.core.keys import as_key
+from purerl.keys import as_key
 from purerl.envs.base import Box, Discrete, TimeStep, VecEnv
 
 

@@ -25,8 +25,8 @@ import numpy as np
 from flax import struct
 
 from purerl.config import check_count
-from purerl.core.keys import as_key  # a leaf module (jax only): both key kinds, normalised once
-from purerl.envs.base import Box, Discrete, TimeStep, VecEnv, split_keys
+from purerl.keys import as_key, split_keys
+from purerl.envs.base import Box, Discrete, TimeStep, VecEnv
 
 
 def _flat(x: jax.Array, num_envs: int) -> jax.Array:
@@ -50,7 +50,7 @@ class StepNoise:
     fresh_obs: Any
 
 
-def _one_step(adapter: VecEnv, key_or_noise: Any) -> StepNoise:
+def step_noise_of(adapter: VecEnv, key_or_noise: Any) -> StepNoise:
     """``key_or_noise`` as one step's :class:`StepNoise` (drawn from it when it is a key)."""
     if isinstance(key_or_noise, StepNoise):
         return key_or_noise
@@ -157,7 +157,7 @@ class GymnaxEnv(VecEnv):
         return StepNoise(keys, fresh, jnp.reshape(fresh_obs, (num_steps, n, -1)).astype(jnp.float32))
 
     def step(self, key, state, action):
-        noise = _one_step(self, key)
+        noise = step_noise_of(self, key)
         if self._custom_step:
             return self._generic_step(noise.keys, state, action)
         n = self.num_envs
@@ -252,7 +252,7 @@ class TimeLimitEnv(VecEnv):
         return StepNoise(None, fresh, None)
 
     def step(self, key, state, action):
-        noise = _one_step(self, key)
+        noise = step_noise_of(self, key)
         core = jax.vmap(self.core_env.step)(state.core, action.astype(jnp.float32))
         steps = state.steps + 1
         terminated, truncated = _flags(core.done > 0.5, steps >= self.max_episode_steps, self.num_envs)

@@ -185,7 +185,7 @@ def run_bench(algo: str, config: Any, num_envs: Sequence[int], seeds: Sequence[i
 
     from purerl.compiling import compile_options
     from purerl.run.devices import split_runs
-    from purerl.run.rundir import algo_module
+    from purerl.algorithms import module as algo_module
 
     repeats = check_count(repeats, "repeats", where="bench")
     if trainers is None:

@@ -30,7 +30,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from purerl.core.keys import is_typed_key
+from purerl.keys import is_typed_key
 
 __all__ = ["CheckpointUnreadable", "latest_step", "restore", "save"]
 

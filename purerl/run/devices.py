@@ -81,7 +81,7 @@ def local_mesh(runs: int, axis: str = "seeds"):
 def split_runs(keys):
     """``keys`` (one per independent run, leading axis) placed over :func:`local_mesh`'s devices, or as they are
     on one device: a ``jit(vmap(train))`` over them then runs each device's share there."""
-    from purerl.core.sharding import split_keys
+    from purerl.core.sharding import split_key_rows
 
     mesh = local_mesh(keys.shape[0])
-    return keys if mesh is None else split_keys(keys, mesh)
+    return keys if mesh is None else split_key_rows(keys, mesh)

@@ -102,18 +102,18 @@ class Layout:
         return 1 if self.mesh is None else int(self.mesh.devices.size)
 
     def keys(self, keys: Any) -> Any:
-        from purerl.core.sharding import split_keys
+        from purerl.core.sharding import split_key_rows
 
-        return keys if self.mesh is None else split_keys(keys, self.mesh)
+        return keys if self.mesh is None else split_key_rows(keys, self.mesh)
 
     def place(self, rows: Any) -> Any:
         """Host data (the same on every process) on the layout's devices, split by rows over the mesh."""
-        from purerl.core.keys import is_typed_key
-        from purerl.core.sharding import split_keys, split_rows
+        from purerl.keys import is_typed_key
+        from purerl.core.sharding import split_key_rows, split_rows
 
         if self.mesh is None:
             return jax.device_put(rows, self.device) if self.device is not None else rows
-        return split_keys(rows, self.mesh) if is_typed_key(rows) else split_rows(rows, self.mesh)
+        return split_key_rows(rows, self.mesh) if is_typed_key(rows) else split_rows(rows, self.mesh)
 
     def jit_kwargs(self, *outs: str) -> dict:
         """``out_shardings`` for a program whose outputs are ``"rows"`` (split by run) or ``"whole"``

@@ -20,23 +20,23 @@ class ProgressBar:
         self._lock = threading.Lock()
         self._done = 0
         self._initial = initial_updates
-        self.steps_per_update = 0
+        self.steps_per_log_point = 0
         self.bar = None
 
-    def start(self, num_updates: int, steps_per_update: int) -> None:
+    def start(self, num_log_points: int, steps_per_log_point: int) -> None:
         """Open the bar (after compilation, so its rate is the run's)."""
         from tqdm.auto import tqdm
 
-        self.steps_per_update = steps_per_update
-        self._done = self._initial * steps_per_update
+        self.steps_per_log_point = steps_per_log_point
+        self._done = self._initial * steps_per_log_point
         desc = "train" if self.seeds == 1 else f"train ({self.seeds} seeds)"
-        self.bar = tqdm(total=num_updates * steps_per_update, initial=self._done, unit="step", unit_scale=True,
+        self.bar = tqdm(total=num_log_points * steps_per_log_point, initial=self._done, unit="step", unit_scale=True,
                         dynamic_ncols=True, desc=desc, file=self.file or sys.stderr)
 
     def __call__(self, payload: dict) -> None:
         if self.bar is None:  # a report before start(): nothing to draw yet
             return
-        steps = int(payload["update"]) * self.steps_per_update
+        steps = int(payload["update"]) * self.steps_per_log_point
         with self._lock:
             if steps > self._done:
                 if steps >= self.bar.total:   # the last report: close() draws the complete bar

@@ -138,10 +138,10 @@ class _RecordEndStates(Wrapper):
         return _EndStateRecord(inner, _base_state(inner)), obs
 
     def step(self, key, state, action):
-        from purerl.envs.suites import _one_step
+        from purerl.envs.suites import step_noise_of
 
         base = self.env.unwrapped
-        keys = _one_step(base, key).keys
+        keys = step_noise_of(base, key).keys
         after = jax.vmap(base.gymnax_env.step_env, in_axes=(0, 0, 0, None))(
             keys, _base_state(state.inner), base._cast_action(self.env.to_env_action(action)), base.env_params)[1]
         inner, ts = self.env.step(key, state.inner, action)

@@ -53,20 +53,15 @@ import numpy as np
 
 from purerl import algorithms
 
-__all__ = ["ALGOS", "NewRun", "Run", "RunLock", "algo_module", "check_out", "eval_report", "holds_run", "kind_of",
+__all__ = ["NewRun", "Run", "RunLock", "check_out", "eval_report", "holds_run", "kind_of",
            "load", "read_config", "read_metrics", "remove_run", "run_summary", "write_config", "write_eval_report",
            "write_metrics", "write_summary"]
 
 # What a run writes into its directory (besides the lock): removed by ``--overwrite``.
 RUN_FILES = ("config.json", "metrics.json", "metrics.csv", "summary.json", "eval.json")
 
-ALGOS = algorithms.NAMES  # the registry's algorithm names (purerl.algorithms)
-
 # Where a new run's files wait for its first checkpoint (see NewRun).
 STAGING = ".starting"
-
-
-algo_module = algorithms.module  # purerl.<name> of a registered algorithm (ValueError naming the choices)
 
 
 def write_config(out: Path, algo: str, cfg: Any, seeds: int, seed: int, extra: dict | None = None) -> None:
@@ -400,7 +395,7 @@ def load(path: str | Path, step: int | None = None, **make_kwargs: Any) -> Run:
 
     path = Path(path)
     body = read_config(path)
-    mod = algo_module(body["algo"])
+    mod = algorithms.module(body["algo"])
     cfg = config_from_dict(mod.Config, body["config"], source=str(path / "config.json"))
     trainer = mod.make(cfg, **make_kwargs)
     template = jax.eval_shape(jax.vmap(trainer.init), train_keys(body["seed"], body["seeds"]))

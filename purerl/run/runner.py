@@ -45,7 +45,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from purerl import compiling
+from purerl import algorithms, compiling
 from purerl.config import check_count, config_from_dict, config_to_dict
 from purerl.run import rundir
 from purerl.run.guard import NonFiniteError, find_non_finite, finite_flags
@@ -293,7 +293,7 @@ def train(algo: str, cfg: Any, out: str | Path, *, seeds: int = 1, seed: int = 0
     _check_run_args(seeds, seed, checkpoint_every, eval_episodes, fused)
     with Starting() as starting:
         out = Path(out)
-        mod = rundir.algo_module(algo)
+        mod = algorithms.module(algo)
         cfg = cfg.validate()
         trainer = mod.make(cfg)
         layout = seed_layout(seeds)
@@ -318,7 +318,7 @@ def resume(out: str | Path, *, progress: bool = False, loggers: tuple = (), eval
     if rundir.kind_of(out) == "sweep":
         raise ValueError(f"{out} holds a sweep: continue it with purerl.sweep.resume (`purerl resume {out}`)")
     body = rundir.read_config(out)
-    mod = rundir.algo_module(body["algo"])
+    mod = algorithms.module(body["algo"])
     cfg = config_from_dict(mod.Config, body["config"], source=str(out / "config.json")).validate()
     trainer = mod.make(cfg)
     with rundir.RunLock(out, flag=None):   # resume writes where the run is: no other directory to offer
