@@ -312,3 +312,19 @@ def test_readme_minatar_table_is_the_results_cells():
         label = f"| {r['algo'].upper()}{' (CNN)' if r['preset'].endswith('-cnn') else ''}, "
         line = next(ln for ln in expected.splitlines() if ln.startswith(label))
         assert f"{r['final']['iqm']:.1f}" in line, (r["cell"], line)
+
+
+def test_cpu_devices_results_give_the_ratio_of_their_medians():
+    """docs/benchmarks.md shows the measured ratio of seeds split over every core to one device: the file holds
+    3 rounds or more, alternated, with both settings in each, and its ratio and table are the medians of the
+    timings it holds."""
+    import statistics
+
+    data = _load("cpu-devices")
+    assert data["rounds"] >= 3 and data["cores"] >= 2
+    for r in range(data["rounds"]):
+        assert sorted(t["devices"] for t in data["timings"] if t["round"] == r) == [1, data["cores"]]
+    med = {d: statistics.median(t["run_s"] for t in data["timings"] if t["devices"] == d) for d in (1, data["cores"])}
+    assert data["run_ratio"] == pytest.approx(med[data["cores"]] / med[1], rel=1e-12)
+    assert f"**{data['run_ratio']:.2f}**" in data["markdown"][-1]
+    assert "<!-- results-table: cpu-devices -->" in (ROOT / "docs" / "benchmarks.md").read_text()
