@@ -197,7 +197,7 @@ def reaches_from_cells(records: list[dict], cells_dir: Path = CELLS_DIR) -> str:
         text = (f"{on}eval return IQM {_iqm(r['eval'])} over {r['seeds']} seeds, {protocol} ({during} IQM "
                 f"{_iqm(r['final'])}), at {r['steps']:,} env steps, {_budget(r)}; {r['run_s']:.0f} s for all seeds "
                 f"in one program plus {r['compile_s']:.0f} s compile{shared}")
-        for ref in r.get("references") or []:
+        for ref in r.get("references") or ([r["reference"]] if r.get("reference") else []):
             if ref.get("compare") == "eval" and "brax_trainers.py" in ref["source"]:
                 b = json.loads((Path(cells_dir) / re.search(r"(brax-[\w.-]+\.json)", ref["source"]).group(1))
                                .read_text())
