@@ -53,7 +53,10 @@ def test_use_cpu_cores_sets_the_count_before_jax_starts_only():
 
 def test_split_seeds_equal_each_devices_share_run_alone(tmp_path):
     """4 seeds over 2 devices give per seed what the same runner gives on one device for seeds 0-1 and 2-3 as runs
-    of 2 seeds: the split changes where the seeds run, not what is computed."""
+    of 2 seeds: the split changes where the seeds run, not what is computed. With jax 0.9 every metric is equal
+    bit for bit; jax 0.11's partitioned program sums some losses' reductions in another order (measured: the
+    last bits of policy_loss, value_loss, approx_kl and grad_norm), so there the episodes (returns, lengths,
+    steps: what the policies did over these 8 updates) are equal bit for bit and the losses to float rounding."""
     out = _python(f"""
         import json, numpy as np
         from purerl import ppo
@@ -66,11 +69,17 @@ def test_split_seeds_equal_each_devices_share_run_alone(tmp_path):
         for i, half in enumerate((keys[:2], keys[2:])):
             rundir.train_keys = lambda seed, seeds, half=half: half
             halves.append(runner.train("ppo", cfg, {str(tmp_path)!r} + f"/half{{i}}", seeds=2, progress=False))
+        import jax
+        old_jax = tuple(int(x) for x in jax.__version__.split(".")[:2]) < (0, 10)
+        exact = [m for m in split.metrics if old_jax or m.startswith(("episode_", "env_steps"))]
         same = all(np.array_equal(split.metrics[m], np.concatenate([h.metrics[m] for h in halves]), equal_nan=True)
-                   for m in split.metrics)
-        print(json.dumps([split.summary["devices"], halves[0].summary["devices"], len(split.metrics) > 5, same]))
+                   for m in exact)
+        close = all(np.allclose(split.metrics[m], np.concatenate([h.metrics[m] for h in halves]), rtol=1e-5,
+                                atol=1e-6, equal_nan=True) for m in split.metrics)
+        print(json.dumps([split.summary["devices"], halves[0].summary["devices"], len(split.metrics) > 5,
+                          len(exact) >= 3, same, close]))
     """, xla_flags="--xla_force_host_platform_device_count=2")
-    assert json.loads(out) == [2, 1, True, True]
+    assert json.loads(out) == [2, 1, True, True, True, True]
 
 
 def test_train_command_splits_seeds_by_default_and_cpu_devices_1_turns_it_off(tmp_path):

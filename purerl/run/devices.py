@@ -4,7 +4,9 @@ XLA runs one program on one CPU device with a pool of threads, but a training pr
 leave cores idle. Runs that are independent of each other split better: with the host CPU presented as one
 device per core (XLA's ``--xla_force_host_platform_device_count``), ``purerl train --seeds K``, ``purerl sweep``,
 ``purerl bench`` and ``benchmarks/results.py`` place their seeds (and configs) over those devices, each device
-running its share as the one-device program of that many seeds would. The measured gain is in
+running its share as the one-device program of that many seeds would (bit for bit with jax 0.9; with jax 0.11
+XLA's split program may sum a loss's reduction in another order, a difference in the last bits). The measured
+gain is in
 docs/benchmarks.md ("Seeds over the CPU's cores").
 
     from purerl.run import devices
