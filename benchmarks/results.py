@@ -368,7 +368,7 @@ def plot_suite(records: list[dict], suite: str, path: Path) -> bool:
             who = f", {r['library']}" if r.get("library") else ""
             ax.plot(x, num(c["iqm"]), color=color, linewidth=1.6, linestyle="--" if who else "-",
                     label=f"{r['algo'].upper().replace('_', ' ')} ({r['seeds']} seeds{who})")
-            for ref in (r.get("references") or [])[:1]:
+            for ref in (r.get("references") or ([r["reference"]] if r.get("reference") else []))[:1]:
                 ax.axhline(ref["value"], color=color, linestyle=":", linewidth=1)
         steps_axis(ax)
         ax.set_title(env, fontsize=9)
