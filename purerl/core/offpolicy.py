@@ -5,6 +5,8 @@
   add ``num_envs`` transitions per step, sampling is uniform over slots already written.
   :func:`make_sequence_replay`: a flashbax trajectory buffer, one row per env, whose samples are
   ``sequence_length`` consecutive transitions of one env (DQN's n-step returns).
+  :func:`sample_after_add`: an item buffer's sample after an add, read from the storage before it, so that
+  the loop's add writes the buffer in place (XLA copied the whole buffer every step before).
 * :func:`td_target` and :func:`critic_loss`: the critics' target and regression loss (DDPG, TD3, SAC).
 * :func:`polyak`: target-network averaging ``target <- tau * online + (1 - tau) * target``.
 * :func:`explore_noise`: Gaussian or Ornstein-Uhlenbeck exploration for deterministic actors.
@@ -241,6 +243,24 @@ def make_replay(capacity: int, batch_size: int):
                                      add_sequences=False, add_batches=True)
 
 
+def sample_after_add(replay, before: Any, after: Any, items: Any, key: jax.Array) -> Any:
+    """``replay.sample(after, key).experience`` for an item buffer ``after = replay.add(before, items)``
+    (``items`` with a leading axis of ``N``), read from ``before``'s storage with the ``N`` items just added
+    patched in: the same slots (flashbax's own sampling, on ``after``'s write position) and the same values.
+    Only ``after``'s write position is read, so the add's write can come after this read."""
+    capacity = jax.tree.leaves(before.experience)[0].shape[1]
+    n = jax.tree.leaves(items)[0].shape[0]
+    slot = replay.sample(after.replace(experience={"slot": jnp.arange(capacity)[None]}), key).experience["slot"]
+    old = replay.sample(after.replace(experience=before.experience), key).experience
+    offset = (slot - before.current_index) % capacity          # 0..N-1 for the slots written by this add
+    fresh, j = offset < n, jnp.minimum(offset, n - 1)
+
+    def patch(stored, added):
+        return jnp.where(jnp.reshape(fresh, fresh.shape + (1,) * (stored.ndim - 1)), added[j], stored)
+
+    return jax.tree.map(patch, old, items)
+
+
 def make_sequence_replay(capacity: int, batch_size: int, num_envs: int, sequence_length: int):
     """A flashbax trajectory buffer holding about ``capacity`` transitions as ``num_envs`` rows (one per env) of
     ``capacity // num_envs`` steps: ``add(state, batch)`` takes ``[num_envs, 1, ...]`` (one vector step),
@@ -320,12 +340,14 @@ def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None
     replay = (make_sequence_replay(cfg.capacity, cfg.batch_size, cfg.num_envs, agent.sequence_length) if sequences
               else make_replay(cfg.capacity, cfg.batch_size))
 
-    def add(buffer, obs, action, ts):
+    def transition(obs, action, ts):
         item = {"obs": obs, "action": action, "reward": ts.reward, "next_obs": ts.final_obs,
                 "terminated": ts.terminated}
+        return {**item, "done": ts.done} if sequences else item
+
+    def add(buffer, item):
         if not sequences:
             return replay.add(buffer, item)
-        item["done"] = ts.done
         return replay.add(buffer, jax.tree.map(lambda x: x[:, None], item))   # [N, 1, ...]: one step per env
 
     def init(key: jax.Array) -> OffPolicyState:
@@ -344,7 +366,8 @@ def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None
             env_state, ts = env.step(env_random, env_state, action)
             rms = None if rms is None else rms.update(obs)
             env_state, next_obs = shard((env_state, ts.obs))
-            return (env_state, next_obs, add(buffer, obs, action, ts), tally.add(ts.done, ts.info), rms), None
+            return (env_state, next_obs, add(buffer, transition(obs, action, ts)), tally.add(ts.done, ts.info),
+                    rms), None
 
         k_act, k_env = jax.random.split(k_warm)
         actions = shard(agent.warmup_actions(k_act, (cfg.warmup_iterations, cfg.num_envs)), 1)
@@ -366,19 +389,35 @@ def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None
                                                      s.explore_state)
         with jax.named_scope("env_step"):
             env_state, ts = env.step(env_random, s.env_state, action)
+        item = transition(s.obs, action, ts)
+        # With an item buffer, the gradient steps read the buffer as it was before this step's add, with the
+        # added items patched in (the same batches: `sample_after_add`), and the add writes after them: XLA then
+        # updates the buffer in place. (Reading the updated buffer, XLA's CPU backend fused the write into the
+        # sample's gather, which read the old buffer beside the new one: a copy of the whole buffer per step.)
         with jax.named_scope("replay_add"):
-            buffer = shard(add(s.buffer, s.obs, action, ts))
+            added = shard(add(s.buffer, item))   # with an item buffer: only its write position is read here
         rms = None if s.obs_rms is None else s.obs_rms.update(s.obs)
         explore_state = agent.explore_reset(explore_state, ts.done)  # for the next episode
 
         def gradient_step(a, k):
             with jax.named_scope("replay_sample"):
-                batch = replay.sample(buffer, k[0]).experience
+                batch = (replay.sample(added, k[0]).experience if sequences
+                         else sample_after_add(replay, s.buffer, added, item, k[0]))
             if rms is not None:
                 batch = {**batch, "obs": rms.normalize(batch["obs"]), "next_obs": rms.normalize(batch["next_obs"])}
             return agent.learn(a, batch, k[1])
 
         agent_state, metrics = jax.lax.scan(gradient_step, s.agent, k_grads)
+        if sequences:
+            buffer = added
+        else:
+            # The write position plus a zero that XLA cannot see to be zero, computed from the learned state: a
+            # data dependency that orders the write after every read of the old buffer.
+            after_reads = jnp.minimum(sum(jnp.isnan(leaf.ravel()[0]).astype(jnp.int32)
+                                          for leaf in jax.tree.leaves(agent_state)
+                                          if leaf.size and jnp.issubdtype(leaf.dtype, jnp.floating)), 0)
+            with jax.named_scope("replay_add"):
+                buffer = shard(add(s.buffer.replace(current_index=s.buffer.current_index + after_reads), item))
         env_state, obs, explore_state = shard((env_state, ts.obs, explore_state))
         s = s.replace(agent=agent_state, buffer=buffer, env_state=env_state, obs=obs, noise=explore_state,
                       iteration=s.iteration + 1, obs_rms=rms)
