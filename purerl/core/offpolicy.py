@@ -250,15 +250,17 @@ def sample_after_add(replay, before: Any, after: Any, items: Any, key: jax.Array
     Only ``after``'s write position is read, so the add's write can come after this read."""
     capacity = jax.tree.leaves(before.experience)[0].shape[1]
     n = jax.tree.leaves(items)[0].shape[0]
+    # flashbax's slots for `after` (its sampling run once, on a stand-in storage of slot numbers), then one gather
+    # per field from the old storage (`[1, capacity, ...]`: an item buffer is one row)
     slot = replay.sample(after.replace(experience={"slot": jnp.arange(capacity)[None]}), key).experience["slot"]
-    old = replay.sample(after.replace(experience=before.experience), key).experience
     offset = (slot - before.current_index) % capacity          # 0..N-1 for the slots written by this add
     fresh, j = offset < n, jnp.minimum(offset, n - 1)
 
     def patch(stored, added):
-        return jnp.where(jnp.reshape(fresh, fresh.shape + (1,) * (stored.ndim - 1)), added[j], stored)
+        old = stored[0, slot]
+        return jnp.where(jnp.reshape(fresh, fresh.shape + (1,) * (old.ndim - 1)), added[j], old)
 
-    return jax.tree.map(patch, old, items)
+    return jax.tree.map(patch, before.experience, items)
 
 
 def make_sequence_replay(capacity: int, batch_size: int, num_envs: int, sequence_length: int):
