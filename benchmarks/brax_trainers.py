@@ -232,7 +232,11 @@ DIFFERS = {
             "Gaussian with tanh (purerl: clips the actions) and clips no gradients (purerl: 0.5); the networks "
             "have the preset's sizes on both sides"),
     "sac": ("the same settings and network sizes; Brax splits its envs and its replay over the CPU's devices "
-            "(one buffer per device, the batch split too), purerl splits its seeds"),
+            "(one buffer per device, the batch split too), purerl splits its seeds. Brax fills its replay's "
+            "min_replay_size with its initial policy (purerl: uniform random actions), parameterises the std as softplus + 0.001 (purerl: a clipped log-std, about 1 at the "
+            "start against Brax's 0.69), steps its temperature on alpha * (entropy - target) (purerl: on "
+            "entropy - target, both through Adam on log alpha), leaves truncated steps out of the critic loss "
+            "(purerl: bootstraps them) and initialises its layers lecun-uniform (purerl: orthogonal)"),
 }
 
 
