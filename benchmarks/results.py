@@ -7,6 +7,7 @@ most the cell it was in.
     python benchmarks/results.py --cells ppo-minatar/Breakout-MinAtar --seeds 8
     python benchmarks/results.py --full --suite brax         # the references' budgets (meant for an accelerator)
     python benchmarks/results.py --table                     # print the tables from the results files
+    python benchmarks/results.py --cells dqn-minatar/Breakout-MinAtar --run-dir runs/cells   # resumable
 
 A cell names a shipped preset (``purerl/presets/NAME.toml``, its algorithm and settings) and the env it runs on.
 Its budget is the preset's own ``total_timesteps`` with ``--full``; otherwise the cell's CPU budget (what a 2-core
@@ -15,6 +16,11 @@ CPU finishes in about an hour), and every number says which budget it is at. The
 into one device per core unless ``--one-device``: :mod:`purerl.run.devices`) the seeds are split over them
 (``--seeds`` is rounded up to a multiple of the device count). Compile time (trace + XLA) is taken apart from run time
 (:func:`purerl.run.bench.measure`); env steps per second counts every seed's steps over the run time.
+
+A cell longer than a sitting runs with ``--run-dir DIR``: in a run directory of its own under DIR, through purerl's
+runner, checkpointed after each of ``--chunks`` chunks (20 by default). A stopped run (the end of a session, Ctrl-C,
+SIGTERM) loses at most one chunk, and the same command resumes it; its compile and run times are the sums over its
+sittings (``<cell>.segments.json`` beside the run, and ``segments`` in the results file).
 
 Per cell, in ``docs/results/cells/<preset>__<env>__<steps>.json``: the final score per seed (the curve's metric
 averaged over the last 5% of the log points: on-policy, the return of the training episodes that ended there,
@@ -165,32 +171,115 @@ def cell_steps(cell: Cell, full: bool) -> int:
 
 
 def run_cell(cell: Cell, steps: int, seeds: int, seed: int, tiny: bool = False, full: bool = False,
-             cells_dir: Path = CELLS_DIR) -> dict:
+             cells_dir: Path = CELLS_DIR, run_dir: Path | None = None, chunks: int = 20) -> dict:
+    """The cell's record: trained in memory as one program, or with ``run_dir`` in a run directory of its own
+    there (:func:`train_in_run_dir`), which a stopped run continues from its newest checkpoint."""
     import jax
-    import numpy as np
 
-    from algorithms import _floats, subsample
     from purerl import algorithms, compiling, presets
-    from purerl.run import stats
     from purerl.run.bench import measure
     from purerl.run.devices import local_mesh, split_runs
 
     preset = presets.load(cell.preset)
     module = algorithms.module(preset.algo)
     cfg = cell.config(module, steps, full)
+    if run_dir is not None:
+        return train_in_run_dir(cell, preset.algo, cfg, steps, seeds, seed, Path(run_dir), chunks, tiny, cells_dir)
     trainer = module.make(cfg)
     keys = split_runs(jax.random.split(jax.random.key(seed), seeds))     # over the CPU's cores
     mesh = local_mesh(seeds)
     compile_s, run_s, res = measure(jax.vmap(trainer.train), keys, repeats=1,
                                     compiler_options=compiling.compile_options("train"))
+    return cell_record(cell, preset.algo, cfg, trainer, res.state, jax.device_get(res.metrics), steps, seeds, seed,
+                       compile_s, run_s, 1 if mesh is None else int(mesh.devices.size), tiny, cells_dir)
+
+
+def train_in_run_dir(cell: Cell, algo: str, cfg: Any, steps: int, seeds: int, seed: int, run_dir: Path,
+                     chunks: int, tiny: bool, cells_dir: Path) -> dict:
+    """Train the cell into ``run_dir/<its file's stem>`` with purerl's runner (:mod:`purerl.run.runner`): a
+    checkpoint after each of about ``chunks`` chunks, so a run stopped by the end of a session (or Ctrl-C, or
+    SIGTERM: the runner saves the running chunk) loses at most one chunk, and the next call with the same
+    ``run_dir`` resumes it, equal bit for bit to an uninterrupted run of the same chunks. The same seeds (keys
+    split from ``jax.random.key(seed)``, split over the CPU's cores) as the in-memory run, whose single program it
+    matches to float rounding. Each call's compile and run seconds are added to ``<stem>.segments.json`` beside the
+    run; the record's times are their sums."""
+    import jax
+
+    from purerl.run import rundir, runner
+
+    sys.path.insert(0, str(HERE))
+    from provenance import provenance
+
+    stem = cell.file(steps).stem
+    out, log = run_dir / stem, run_dir / f"{stem}.segments.json"
+    segments = json.loads(log.read_text()) if log.is_file() else []
+    trainer = algorithms_module(algo).make(cfg.validate())
+    num_updates = int(trainer.num_log_points)
+    done = _updates_done(out)
+    if done is None:          # no run there, or one stopped before its first checkpoint: start afresh
+        segments = []
+        outcome = runner.train(algo, cfg, out, seeds=seeds, seed=seed, checkpoint_every=max(1, -(-num_updates // chunks)),
+                               overwrite=True)
+    elif done < num_updates:
+        print(f"  {cell.name}: resuming {out} at update {done} of {num_updates}", flush=True)
+        outcome = runner.resume(out)
+    else:
+        outcome = None        # trained to the end by an earlier call, whose cell file was not written
+    if outcome is not None:
+        if outcome.error is not None:
+            raise outcome.error
+        segments.append({"from_update": outcome.start_update, "to_update": outcome.updates_done,
+                         "compile_s": outcome.compile_s, "run_s": outcome.run_s, "date": provenance()["date"],
+                         "loadavg_end": list(os.getloadavg())})
+        write_atomic(log, segments)
+        if not outcome.finished:
+            raise SystemExit(f"  {cell.name}: stopped at update {outcome.updates_done} of {num_updates}; the same "
+                             f"command with --run-dir {run_dir} resumes it")
+    run = rundir.load(out)
+    metrics = rundir.read_metrics(out)
+    record = cell_record(cell, algo, run.config, run.trainer, run.state, metrics, steps, seeds, seed,
+                         sum(g["compile_s"] for g in segments), sum(g["run_s"] for g in segments),
+                         int(jax.local_device_count()) if seeds % jax.local_device_count() == 0 else 1, tiny,
+                         cells_dir)
+    record["segments"] = segments
+    return record
+
+
+def algorithms_module(algo: str) -> Any:
+    from purerl import algorithms
+
+    return algorithms.module(algo)
+
+
+def _updates_done(out: Path) -> int | None:
+    """The updates in the newest checkpoint of the run in ``out`` (None: no run or no checkpoint yet)."""
+    from purerl.run import checkpoint as ckpt
+    from purerl.run import rundir
+
+    if not rundir.holds_run(out) or not (out / "checkpoints").is_dir():
+        return None
+    return ckpt.latest_step(out / "checkpoints")     # a checkpoint's step is the updates done before it
+
+
+def cell_record(cell: Cell, algo: str, cfg: Any, trainer: Any, state: Any, metrics: dict, steps: int, seeds: int,
+                seed: int, compile_s: float, run_s: float, devices: int, tiny: bool, cells_dir: Path) -> dict:
+    """The cell's results file from a finished run: its final state (a leading seed axis) and its metrics
+    ``[seed, log point]``; the final policies are evaluated afresh here."""
+    import jax
+    import numpy as np
+
+    from algorithms import _floats, subsample
+    from purerl import compiling
+    from purerl.run import stats
+    from purerl.run.devices import split_runs
+
     episodes = 2 if tiny else cell.eval_episodes
     evaluate = compiling.jit(jax.vmap(lambda s, k: trainer.evaluate(s, k, episodes, cell.deterministic_eval)),
                              kind="once")
     eval_keys = split_runs(jax.random.split(jax.random.key(seed + 1), seeds))
-    ev = jax.device_get(evaluate(res.state, eval_keys))
+    ev = jax.device_get(evaluate(state, eval_keys))
     eval_per_seed = np.asarray(ev["returns"], dtype=np.float64).mean(axis=1)
 
-    metrics = jax.device_get(res.metrics)
     metric = "eval_return" if "eval_return" in metrics else "episode_return"
     values = np.asarray(metrics[metric], dtype=np.float64)                   # [seeds, log points]
     env_steps = np.asarray(metrics["env_steps"], dtype=np.float64)[0]
@@ -200,9 +289,8 @@ def run_cell(cell: Cell, steps: int, seeds: int, seed: int, tiny: bool = False, 
     curve = stats.iqm_ci(values[:, None, idx], reps=stats.CURVE_REPS)
     per_seed_steps = int(env_steps[-1])
     return {
-        "cell": cell.name, "preset": cell.preset, "algo": preset.algo, "env": cell.env, "suite": cell.suite,
-        "metric": metric, "steps": per_seed_steps, "asked_steps": steps, "seeds": seeds,
-        "devices": 1 if mesh is None else int(mesh.devices.size),
+        "cell": cell.name, "preset": cell.preset, "algo": algo, "env": cell.env, "suite": cell.suite,
+        "metric": metric, "steps": per_seed_steps, "asked_steps": steps, "seeds": seeds, "devices": devices,
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in _config_dict(cfg).items()},
         "compile_s": compile_s, "run_s": run_s, "env_steps_per_s": seeds * per_seed_steps / run_s,
         "final": {"per_seed": _floats(final), "iqm": final_ci.point, "low": final_ci.low, "high": final_ci.high,
@@ -403,7 +491,14 @@ def main(argv: list[str] | None = None) -> None:
                                                         "docs/figures/results/SUITE.png")
     ap.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)   # the tests' mode: 2 updates a cell
     ap.add_argument("--out-dir", default=None, help="write the cell files here instead of docs/results/cells")
+    ap.add_argument("--run-dir", default=None, metavar="DIR",
+                    help="train each cell in a run directory under DIR, checkpointed after each of --chunks chunks; "
+                         "the same command resumes a cell that a stopped run left there (for cells longer than a "
+                         "sitting)")
+    ap.add_argument("--chunks", type=int, default=20, help="with --run-dir: checkpoints over a cell's run (default 20)")
     args = ap.parse_args(argv)
+    if args.chunks < 1:
+        ap.error(f"--chunks must be at least 1; got {args.chunks}")
 
     cells_dir = Path(args.out_dir) if args.out_dir else CELLS_DIR
     chosen = CELLS
@@ -458,7 +553,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.tiny:
             steps = _tiny_steps(c)
             path = cells_dir / c.file(steps).name
-        record = run_cell(c, steps, seeds, args.seed, tiny=args.tiny, full=args.full, cells_dir=cells_dir)
+        record = run_cell(c, steps, seeds, args.seed, tiny=args.tiny, full=args.full, cells_dir=cells_dir,
+                          run_dir=Path(args.run_dir) if args.run_dir else None, chunks=args.chunks)
         record["provenance"] = {**prov, "date": provenance()["date"], "loadavg_end": list(os.getloadavg())}
         record["budget"] = "tiny" if args.tiny else ("full" if args.full else "cpu")
         write_atomic(path, record)

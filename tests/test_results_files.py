@@ -16,9 +16,11 @@ the date, the machine and the jax version of its measurement.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import re
+import signal
 import sys
 from pathlib import Path
 
@@ -27,7 +29,7 @@ import pytest
 
 from purerl import presets
 from purerl.algorithms import ALGORITHMS
-from purerl.run import stats
+from purerl.run import lifecycle, stats
 from _helpers import docs_hooks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -328,3 +330,48 @@ def test_cpu_devices_results_give_the_ratio_of_their_medians():
     assert data["run_ratio"] == pytest.approx(med[data["cores"]] / med[1], rel=1e-12)
     assert f"**{data['run_ratio']:.2f}**" in data["markdown"][-1]
     assert "<!-- results-table: cpu-devices -->" in (ROOT / "docs" / "benchmarks.md").read_text()
+
+
+class _StopIn(lifecycle.NoStops):
+    """A Ctrl-C while chunk ``k`` runs (in place of purerl.run.signals.Stops, which a signal would feed)."""
+
+    def __init__(self, k):
+        self.k, self.calls, self.received = k, 0, []
+
+    def run(self, fn):
+        self.calls += 1
+        if self.calls == self.k:
+            self.received.append(signal.SIGINT)
+        return fn()
+
+    stop = property(lambda self: bool(self.received))
+
+
+def test_a_results_cell_stopped_in_its_run_directory_resumes_to_the_uninterrupted_cell(tmp_path, monkeypatch):
+    """benchmarks/results.py --run-dir: a cell stopped after its second of four chunks says so, and the same call
+    continues it from that checkpoint to the record of the cell run without a stop (the same chunked programs, so
+    equal bit for bit), its times the sum of its two segments."""
+    results = benchmark("results")
+    cell = results.Cell("dqn-cartpole", "CartPole-v1", 192, seeds=2, eval_episodes=2, cpu_overrides=(
+        ("num_envs", 4), ("learning_starts", 64), ("buffer_size", 256), ("batch_size", 16), ("hidden_sizes", (16, 16)),
+        ("num_log_points", 4), ("epsilon_anneal_fraction", 0.5)))
+    run = functools.partial(results.run_cell, cell, 192, 2, 0, cells_dir=tmp_path, chunks=4)
+    whole = run(run_dir=tmp_path / "whole")
+    assert [(g["from_update"], g["to_update"]) for g in whole["segments"]] == [(0, 4)]
+
+    monkeypatch.setattr(lifecycle, "Stops", lambda describe, starting: _StopIn(2))
+    with pytest.raises(SystemExit, match=r"stopped at update 2 of 4; the same command with --run-dir .* resumes it"):
+        run(run_dir=tmp_path / "stopped")
+    monkeypatch.undo()
+    resumed = run(run_dir=tmp_path / "stopped")
+
+    segments = resumed["segments"]
+    assert [(g["from_update"], g["to_update"]) for g in segments] == [(0, 2), (2, 4)]
+    assert resumed["run_s"] == sum(g["run_s"] for g in segments)
+    assert resumed["compile_s"] == sum(g["compile_s"] for g in segments)
+    assert resumed["steps"] == whole["steps"] == 64 + 4 * 32
+    for part in ("final", "eval", "curve"):
+        assert resumed[part] == whole[part], part
+    # a finished run whose cell file was not written is read back, not trained again
+    again = run(run_dir=tmp_path / "stopped")
+    assert again["segments"] == segments and again["final"] == resumed["final"]
