@@ -105,6 +105,13 @@ def measure_preset(name: str, seeds: int, eval_episodes: int, repeats: int) -> d
             "eval_episodes": eval_episodes, "load_average": load, "cores": cores}
 
 
+def cell_load(prov: dict) -> float | None:
+    """A results cell's load: the larger of the load average at its start and the 15-minute one at its end (another
+    job that started after the cell shows only in the second)."""
+    loads = [x for x in (prov.get("load_average"), (prov.get("loadavg_end") or [None] * 3)[2]) if x is not None]
+    return max(loads) if loads else None
+
+
 def shared_text(load: float | None, cores: int) -> str:
     """`` on a shared machine (load average 7.8 on 2 cores)`` where other jobs loaded the machine (its load
     average above its cores: wall-clock times run longer than on an idle machine), else nothing."""
@@ -193,7 +200,7 @@ def reaches_from_cells(records: list[dict], cells_dir: Path = CELLS_DIR) -> str:
     parts = []
     for r in records:
         on = f"{r['env']}: " if len(records) > 1 else ""
-        shared = shared_text(r["provenance"].get("load_average"), r["provenance"]["cores"])
+        shared = shared_text(cell_load(r["provenance"]), r["provenance"]["cores"])
         text = (f"{on}eval return IQM {_iqm(r['eval'])} over {r['seeds']} seeds, {protocol} ({during} IQM "
                 f"{_iqm(r['final'])}), at {r['steps']:,} env steps, {_budget(r)}; {r['run_s']:.0f} s for all seeds "
                 f"in one program plus {r['compile_s']:.0f} s compile{shared}")
@@ -205,7 +212,8 @@ def reaches_from_cells(records: list[dict], cells_dir: Path = CELLS_DIR) -> str:
                          f"{b['brax_version']}) at the same budget and settings: eval return IQM {_iqm(b['eval'])} "
                          f"over {b['seeds']} seeds (purerl/Brax {r['eval']['iqm'] / b['eval']['iqm']:.2f}; Brax's own "
                          f"final evaluation, 128 sampled episodes: IQM {_iqm(b['final'])}); {b['run_s']:.0f} s of "
-                         f"training for its seeds one after another plus about {b['compile_s']:.0f} s compile")
+                         f"training for its seeds one after another plus about {b['compile_s']:.0f} s compile"
+                         f"{shared_text(cell_load(b['provenance']), b['provenance']['cores'])}")
             elif ref.get("value") is not None:
                 text += (f". Reference: {'about ' if ref.get('approximate') else ''}{ref['value']:g} at "
                          f"{ref['steps']:,} env steps ({ref['source'].split(' (')[0].split(':')[0]})")
@@ -275,7 +283,7 @@ def readme_tables(path: Path = ALGORITHM_RESULTS) -> str:
         for name, rs in cells.items():
             for r in rs:
                 p, e = r["provenance"], r["eval"]
-                load = p.get("load_average")
+                load = cell_load(p)
                 run = f"{r['run_s']:.0f}" + (f" (load {load:.1f})" if shared_text(load, p["cores"]) else "")
                 ret = "no finished episode" if e.get("iqm") is None else (
                     f"{e['iqm']:.1f} [{e['low']:.1f}, {e['high']:.1f}]")
@@ -300,6 +308,10 @@ def readme_tables(path: Path = ALGORITHM_RESULTS) -> str:
             ret = f"{mean:.1f} ± {std:.1f}" if n_seeds > 1 else f"{mean:.1f} (1 seed)"
             lines.append(f"| {name} | {_steps(int(m.group(4).replace(',', '')))} | {ret} | "
                          f"{m.group(5)} |")
+    unmeasured = [name for name in presets.names() if presets.load(name).reaches.startswith("not measured")]
+    if unmeasured:
+        lines += ["", f"Not measured yet (their `reaches` line says so; `benchmarks/results.py` has a cell for each, "
+                      f"at a budget a 2-core CPU finishes): {', '.join(unmeasured)}."]
     return "\n".join(_fill(ln) for ln in lines) + "\n"
 
 
