@@ -205,6 +205,7 @@ def train_in_run_dir(cell: Cell, algo: str, cfg: Any, steps: int, seeds: int, se
     run; the record's times are their sums."""
     import jax
 
+    from purerl import algorithms
     from purerl.run import rundir, runner
 
     sys.path.insert(0, str(HERE))
@@ -213,9 +214,19 @@ def train_in_run_dir(cell: Cell, algo: str, cfg: Any, steps: int, seeds: int, se
     stem = cell.file(steps).stem
     out, log = run_dir / stem, run_dir / f"{stem}.segments.json"
     segments = json.loads(log.read_text()) if log.is_file() else []
-    trainer = algorithms_module(algo).make(cfg.validate())
+    trainer = algorithms.module(algo).make(cfg.validate())
     num_updates = int(trainer.num_log_points)
     done = _updates_done(out)
+    if done is not None:      # a run of this cell as it is now, or refused
+        body = rundir.read_config(out)
+        now = {"algo": algo, "seeds": seeds, "seed": seed, **_config_dict(cfg)}
+        was = {"algo": body["algo"], "seeds": body["seeds"], "seed": body["seed"], **body["config"]}
+        changed = sorted(k for k in now.keys() | was.keys()
+                         if json.dumps(now.get(k), default=list) != json.dumps(was.get(k), default=list))
+        if changed:
+            raise SystemExit(f"  {cell.name}: the run in {out} has other settings than the cell now has "
+                             f"({', '.join(f'{k}: {was.get(k)!r} there, {now.get(k)!r} now' for k in changed)}); "
+                             f"remove {out} to start the cell afresh")
     if done is None:          # no run there, or one stopped before its first checkpoint: start afresh
         segments = []
         outcome = runner.train(algo, cfg, out, seeds=seeds, seed=seed, checkpoint_every=max(1, -(-num_updates // chunks)),
@@ -243,12 +254,6 @@ def train_in_run_dir(cell: Cell, algo: str, cfg: Any, steps: int, seeds: int, se
                          cells_dir)
     record["segments"] = segments
     return record
-
-
-def algorithms_module(algo: str) -> Any:
-    from purerl import algorithms
-
-    return algorithms.module(algo)
 
 
 def _updates_done(out: Path) -> int | None:

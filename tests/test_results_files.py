@@ -16,6 +16,7 @@ the date, the machine and the jax version of its measurement.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import json
@@ -363,6 +364,10 @@ def test_a_results_cell_stopped_in_its_run_directory_resumes_to_the_uninterrupte
     with pytest.raises(SystemExit, match=r"stopped at update 2 of 4; the same command with --run-dir .* resumes it"):
         run(run_dir=tmp_path / "stopped")
     monkeypatch.undo()
+    changed = dataclasses.replace(cell, cpu_overrides=cell.cpu_overrides[:-1] + (("epsilon_anneal_fraction", 0.25),))
+    with pytest.raises(SystemExit, match=r"other settings than the cell now has \(epsilon_anneal_fraction: 0.5 there, "
+                                         r"0.25 now\); remove .*stopped.* to start the cell afresh"):
+        results.run_cell(changed, 192, 2, 0, cells_dir=tmp_path, chunks=4, run_dir=tmp_path / "stopped")
     resumed = run(run_dir=tmp_path / "stopped")
 
     segments = resumed["segments"]
