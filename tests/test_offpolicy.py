@@ -78,12 +78,19 @@ def test_sampling_after_an_add_from_the_old_storage_gives_the_updated_buffers_ba
         assert set(np.asarray(got["x"]).ravel().tolist()) & set(range(start, start + 3))   # the new items are drawn
 
 
-def test_the_off_policy_loop_writes_its_replay_buffer_in_place():
+@pytest.mark.parametrize("algo, gradient_steps", [("sac", 1), ("sac", 3), ("td3", 2), ("dqn", 1)])
+def test_the_off_policy_loop_writes_its_replay_buffer_in_place(algo, gradient_steps):
     # The compiled training program holds one copy of the buffer, updated in place at each step: no loop
     # iteration copies it. (When the sample read the updated buffer, XLA's CPU backend fused the add's write
     # into the sample's gather and copied the whole buffer twice per step: 6.7x slower for DQN on MinAtar.)
-    cfg = sac.Config(**{**TINY, "buffer_size": 617})          # a shape no other array of the program has
-    hlo = jax.jit(sac.make_train(cfg)).lower(jax.random.key(0)).compile().as_text()
+    from purerl import dqn
+
+    module = {"sac": sac, "td3": td3, "dqn": dqn}[algo]
+    fields = {**TINY, "buffer_size": 617, "gradient_steps": gradient_steps}   # a shape no other array has
+    if algo == "dqn":
+        fields = {**fields, "env": "CartPole-v1", "batch_size": 32}
+    cfg = module.Config(**fields)
+    hlo = jax.jit(module.make_train(cfg)).lower(jax.random.key(0)).compile().as_text()
     buffer_copies = [line for line in hlo.splitlines() if "[1,617," in line.split("=", 1)[-1][:40] and " copy(" in line]
     assert buffer_copies, "the buffer's shape was not found: the check would pass vacuously"
     assert all("broadcast" in line.split(" copy(", 1)[1][:40] for line in buffer_copies), buffer_copies

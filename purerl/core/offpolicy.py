@@ -413,11 +413,15 @@ def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None
         if sequences:
             buffer = added
         else:
-            # The write position plus a zero that XLA cannot see to be zero, computed from the learned state: a
-            # data dependency that orders the write after every read of the old buffer.
-            after_reads = jnp.minimum(sum(jnp.isnan(leaf.ravel()[0]).astype(jnp.int32)
-                                          for leaf in jax.tree.leaves(agent_state)
-                                          if leaf.size and jnp.issubdtype(leaf.dtype, jnp.floating)), 0)
+            # The write position plus a zero that XLA cannot see to be zero, computed from the gradient steps'
+            # losses (every one of them, each read from every field of its batch; without float metrics, from the
+            # learned state): a data dependency that orders the write after every read of the old buffer.
+            floats = [leaf for leaf in jax.tree.leaves(metrics)
+                      if leaf.size and jnp.issubdtype(leaf.dtype, jnp.floating)]
+            seen = ([jnp.sum(leaf) for leaf in floats] if floats else
+                    [leaf.ravel()[0] for leaf in jax.tree.leaves(agent_state)
+                     if leaf.size and jnp.issubdtype(leaf.dtype, jnp.floating)])
+            after_reads = jnp.minimum(sum(jnp.isnan(x).astype(jnp.int32) for x in seen), 0)
             with jax.named_scope("replay_add"):
                 buffer = shard(add(s.buffer.replace(current_index=s.buffer.current_index + after_reads), item))
         env_state, obs, explore_state = shard((env_state, ts.obs, explore_state))
