@@ -413,12 +413,13 @@ def make_trainer(cfg: OffPolicyConfig, agent: Agent, progress: ProgressFn | None
         if sequences:
             buffer = added
         else:
-            # The write position plus a zero that XLA cannot see to be zero, computed from the gradient steps'
-            # losses (every one of them, each read from every field of its batch; without float metrics, from the
-            # learned state): a data dependency that orders the write after every read of the old buffer.
+            # The write position plus a zero that XLA cannot see to be zero, computed from the last gradient step's
+            # losses (an output of the gradient steps' loop, each step reading every field of its batch; without
+            # float metrics, from the learned state): a data dependency that orders the write after every read of
+            # the old buffer. (Summing every step's losses instead made DQN's loop 10% slower on a CPU.)
             floats = [leaf for leaf in jax.tree.leaves(metrics)
                       if leaf.size and jnp.issubdtype(leaf.dtype, jnp.floating)]
-            seen = ([jnp.sum(leaf) for leaf in floats] if floats else
+            seen = ([leaf.ravel()[-1] for leaf in floats] if floats else
                     [leaf.ravel()[0] for leaf in jax.tree.leaves(agent_state)
                      if leaf.size and jnp.issubdtype(leaf.dtype, jnp.floating)])
             after_reads = jnp.minimum(sum(jnp.isnan(x).astype(jnp.int32) for x in seen), 0)
