@@ -106,9 +106,12 @@ def measure_preset(name: str, seeds: int, eval_episodes: int, repeats: int) -> d
 
 
 def cell_load(prov: dict) -> float | None:
-    """A results cell's load: the larger of the load average at its start and the 15-minute one at its end (another
-    job that started after the cell shows only in the second)."""
-    loads = [x for x in (prov.get("load_average"), (prov.get("loadavg_end") or [None] * 3)[2]) if x is not None]
+    """A results cell's load for :func:`shared_text`: the load average at its start (other jobs only), or the
+    15-minute one at its end less the cores the cell itself kept busy, whichever is larger (a job that started
+    after the cell shows only in the second)."""
+    cores = prov.get("cores") or 0
+    end = (prov.get("loadavg_end") or [None] * 3)[2]
+    loads = [x for x in (prov.get("load_average"), None if end is None else end - cores) if x is not None]
     return max(loads) if loads else None
 
 
