@@ -1,10 +1,13 @@
 """What several test files share (``from _helpers import ...``: pytest puts tests/ on sys.path)."""
 import functools
 import importlib.util
+import signal
 from pathlib import Path
 
 import jax
 import numpy as np
+
+from purerl.run import lifecycle
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -35,3 +38,24 @@ def digest(path: Path) -> dict[str, str]:
     path = Path(path)
     return {str(p.relative_to(path)): "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(path.rglob("*"))}
+
+
+
+class StopIn(lifecycle.NoStops):
+    """Ctrl-C while chunk ``k`` runs (in place of purerl.run.signals.Stops, which a signal would feed)."""
+
+    def __init__(self, k):
+        self.k, self.calls, self.received = k, 0, []
+
+    def run(self, fn):
+        self.calls += 1
+        if self.calls == self.k:
+            self.received.append(signal.SIGINT)
+        return fn()
+
+    stop = property(lambda self: bool(self.received))
+
+
+def stop_in(monkeypatch, k):
+    """Make the next run that purerl's runner starts see a Ctrl-C while its chunk ``k`` runs (:class:`StopIn`)."""
+    monkeypatch.setattr(lifecycle, "Stops", lambda describe, starting: StopIn(k))

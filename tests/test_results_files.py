@@ -21,7 +21,6 @@ import functools
 import importlib
 import json
 import re
-import signal
 import sys
 from pathlib import Path
 
@@ -30,8 +29,8 @@ import pytest
 
 from purerl import presets
 from purerl.algorithms import ALGORITHMS
-from purerl.run import lifecycle, stats
-from _helpers import docs_hooks
+from purerl.run import stats
+from _helpers import docs_hooks, stop_in
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -333,21 +332,6 @@ def test_cpu_devices_results_give_the_ratio_of_their_medians():
     assert "<!-- results-table: cpu-devices -->" in (ROOT / "docs" / "benchmarks.md").read_text()
 
 
-class _StopIn(lifecycle.NoStops):
-    """A Ctrl-C while chunk ``k`` runs (in place of purerl.run.signals.Stops, which a signal would feed)."""
-
-    def __init__(self, k):
-        self.k, self.calls, self.received = k, 0, []
-
-    def run(self, fn):
-        self.calls += 1
-        if self.calls == self.k:
-            self.received.append(signal.SIGINT)
-        return fn()
-
-    stop = property(lambda self: bool(self.received))
-
-
 def test_a_results_cell_stopped_in_its_run_directory_resumes_to_the_uninterrupted_cell(tmp_path, monkeypatch):
     """benchmarks/results.py --run-dir: a cell stopped after its second of four chunks says so, and the same call
     continues it from that checkpoint to the record of the cell run without a stop (the same chunked programs, so
@@ -360,7 +344,7 @@ def test_a_results_cell_stopped_in_its_run_directory_resumes_to_the_uninterrupte
     whole = run(run_dir=tmp_path / "whole")
     assert [(g["from_update"], g["to_update"]) for g in whole["segments"]] == [(0, 4)]
 
-    monkeypatch.setattr(lifecycle, "Stops", lambda describe, starting: _StopIn(2))
+    stop_in(monkeypatch, 2)
     with pytest.raises(SystemExit, match=r"stopped at update 2 of 4; the same command with --run-dir .* resumes it"):
         run(run_dir=tmp_path / "stopped")
     monkeypatch.undo()

@@ -16,30 +16,12 @@ import pytest
 
 from purerl import cli, ppo, sweep
 from purerl.run import checkpoint as ckpt
-from purerl.run import lifecycle, rundir, sweepdir
+from purerl.run import rundir, sweepdir
+from _helpers import stop_in
 
 SMALL = ppo.Config(env="CartPole-v1", num_envs=4, num_steps=16, total_timesteps=4 * 16 * 6, num_minibatches=2,
                    num_epochs=1, hidden_sizes=(8, 8))
 GRID = {"learning_rate": [1e-3, 1e-2]}
-
-
-class StopIn(lifecycle.NoStops):
-    """Ctrl-C while chunk ``k`` runs (in place of purerl.run.signals.Stops, which a signal would feed)."""
-
-    def __init__(self, k):
-        self.k, self.calls, self.received = k, 0, []
-
-    def run(self, fn):
-        self.calls += 1
-        if self.calls == self.k:
-            self.received.append(signal.SIGINT)
-        return fn()
-
-    stop = property(lambda self: bool(self.received))
-
-
-def _stop_in(monkeypatch, k):
-    monkeypatch.setattr(lifecycle, "Stops", lambda describe, starting: StopIn(k))
 
 
 def _leaves(tree):
@@ -55,7 +37,7 @@ def test_a_stopped_sweep_resumes_to_the_uninterrupted_sweep_bit_for_bit(tmp_path
     whole = sweep.run(ppo, SMALL, GRID, out=tmp_path / "whole", **kw)
     assert whole.finished and whole.metrics["episode_return"].shape == (2, 2, 6) and whole.out == tmp_path / "whole"
     assert ckpt.latest_step(tmp_path / "whole" / "checkpoints") == 6
-    _stop_in(monkeypatch, 2)                                        # Ctrl-C during the second chunk
+    stop_in(monkeypatch, 2)                                        # Ctrl-C during the second chunk
     stopped = sweep.run(ppo, SMALL, GRID, out=tmp_path / "sw", **kw)
     assert stopped.interrupted and stopped.updates_done == 4 and stopped.signal == signal.SIGINT
     assert ckpt.latest_step(tmp_path / "sw" / "checkpoints") == 4 and not (tmp_path / "sw" / ".starting").exists()
