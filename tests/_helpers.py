@@ -40,7 +40,6 @@ def digest(path: Path) -> dict[str, str]:
             for p in sorted(path.rglob("*"))}
 
 
-
 class StopIn(lifecycle.NoStops):
     """Ctrl-C while chunk ``k`` runs (in place of purerl.run.signals.Stops, which a signal would feed)."""
 

@@ -8,6 +8,7 @@ import pytest
 from purerl.run import lifecycle
 from purerl.run.guard import find_non_finite
 from purerl.run.signals import Abandon
+from _helpers import StopIn
 
 
 class Counter(lifecycle.Job):
@@ -53,22 +54,7 @@ class Saves:
         self.commits += 1
 
 
-class StopAfter(lifecycle.NoStops):
-    """A stop request (a first Ctrl-C) during chunk ``k``."""
-
-    def __init__(self, k):
-        self.k, self.calls, self.received = k, 0, []
-
-    def run(self, fn):
-        self.calls += 1
-        if self.calls == self.k:
-            self.received.append(2)
-        return fn()
-
-    stop = property(lambda self: bool(self.received))
-
-
-class AbandonIn(StopAfter):
+class AbandonIn(StopIn):
     """Two stop requests during chunk ``k``: it is abandoned."""
 
     def run(self, fn):
@@ -98,7 +84,7 @@ def test_a_run_saves_at_its_end_or_after_every_chunk(save_every, saved):
 
 def test_a_stop_request_ends_the_run_after_the_running_chunk_saved():
     job, store = Counter(), Saves()
-    record = lifecycle.run_chunks(job, _record(), StopAfter(2), store)
+    record = lifecycle.run_chunks(job, _record(), StopIn(2), store)
     assert job.chunks == 2 and record.done == 6 and record.interrupted and store.steps == [6]
     assert store.states == [[6, 6]] and record.metrics["loss"].shape == (2, 6)
 
